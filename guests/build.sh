@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# guests/build.sh - build every guests/*.c into build/guests/NAME.efi
+#
+# One EFI application per guests/*.c, each linked with guests/lib/*.c.
+# Incremental: an object is rebuilt when its source, any header it includes
+# (clang -MMD dependency file) or the compiler flags changed; an image is
+# relinked when any of its objects or the link flags changed.  Prints
+# "build: guests/NAME.efi" for every image it (re)links.  Any error aborts
+# with a non-zero exit status.
+#
+# Environment: CC (default clang-14 or clang), LLD_LINK (lld-link-14 or
+# lld-link), OUT (default build/guests), V=1 to echo the commands.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SRC="$ROOT/guests"
+OUT="${OUT:-$ROOT/build/guests}"
+OBJ="$OUT/obj"
+
+pick() { for t in "$@"; do command -v "$t" >/dev/null 2>&1 && { echo "$t"; return; }; done; }
+CC="${CC:-$(pick clang-14 clang)}"
+LLD_LINK="${LLD_LINK:-$(pick lld-link-14 lld-link)}"
+[ -n "$CC" ] || { echo "build: error: clang not found (apt-get install clang)" >&2; exit 1; }
+[ -n "$LLD_LINK" ] || { echo "build: error: lld-link not found (apt-get install lld)" >&2; exit 1; }
+
+# --target=x86_64-unknown-windows  COFF objects, Microsoft x64 ABI (what UEFI
+#                                  uses), wchar_t literals usable as CHAR16
+# -ffreestanding                   no hosted libc; implies -fno-builtin, so
+#                                  our memset/memcpy are not turned into calls
+#                                  to themselves
+# -fshort-wchar                    L"..." is UCS-2 (CHAR16)
+# -fno-stack-protector             no __security_cookie / __stack_chk_*
+# -mno-stack-arg-probe             no __chkstk calls for frames > 4 KiB (there
+#                                  is no CRT to provide it)
+# -mno-red-zone                    harmless on the MS ABI (it has none), kept
+#                                  for anyone switching the target
+# -fno-asynchronous-unwind-tables  no .pdata/.xdata: nothing unwinds here
+# -O2                              SSE is used (UEFI x64 guarantees it), e.g.
+#                                  movaps to the stack: needs CR4.OSFXSR and a
+#                                  16-byte aligned stack at the call
+CFLAGS=(
+  --target=x86_64-unknown-windows
+  -ffreestanding -fshort-wchar -fno-stack-protector -mno-stack-arg-probe
+  -mno-red-zone -fno-asynchronous-unwind-tables -fno-unwind-tables
+  -O2 -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter
+  -I"$SRC/include" -I"$SRC"
+)
+# -subsystem:efi_application   PE Subsystem 10 (EFI application)
+# -entry:efi_main              AddressOfEntryPoint
+# -nodefaultlib                no CRT / import libraries
+# -dynamicbase -fixed:no       keep the .reloc section (base relocations):
+#                              the firmware loads us wherever it likes
+# -base:0x140000000            the usual x64 default, far from where the
+#                              firmware loads images, so relocation matters
+# -timestamp:0                 reproducible output (-Brepro would add a
+#                              debug directory; this adds nothing)
+# -opt:ref -debug:none         drop unreferenced code, no debug info/PDB
+# no -dll: an EFI application is not a DLL (IMAGE_FILE_DLL stays clear)
+LDFLAGS=(
+  -subsystem:efi_application -entry:efi_main -nodefaultlib
+  -dynamicbase -fixed:no -base:0x140000000 -timestamp:0 -opt:ref -debug:none
+)
+
+mkdir -p "$OBJ"
+run() { [ "${V:-}" = 1 ] && echo "  $*" >&2; "$@"; }
+
+# Flag stamps: changing flags or tools forces a rebuild.
+stamp() { # file content
+  if [ ! -f "$1" ] || [ "$(cat "$1")" != "$2" ]; then printf '%s' "$2" > "$1"; fi
+}
+stamp "$OBJ/cflags.stamp" "$CC ${CFLAGS[*]}"
+stamp "$OBJ/ldflags.stamp" "$LLD_LINK ${LDFLAGS[*]}"
+
+# newer_than TARGET DEP...: true if TARGET is missing or older than any DEP
+newer_than() {
+  local t="$1"; shift
+  [ -e "$t" ] || return 0
+  local d
+  for d in "$@"; do [ "$d" -nt "$t" ] && return 0; done
+  return 1
+}
+
+# deps_of OBJECT: prerequisites listed in its .d file (clang -MMD)
+deps_of() {
+  local d="${1%.o}.d"
+  [ -f "$d" ] || return 0
+  sed -e 's/^[^:]*://' -e 's/\\$//' "$d" | tr ' ' '\n' | sed '/^$/d'
+}
+
+compile() { # SRC.c OBJ.o
+  local src="$1" obj="$2" deps
+  mapfile -t deps < <(deps_of "$obj")
+  # a vanished header forces a rebuild too
+  local d missing=0
+  for d in "${deps[@]}"; do [ -e "$d" ] || missing=1; done
+  if [ "$missing" = 1 ] || newer_than "$obj" "$src" "${deps[@]}" "$OBJ/cflags.stamp"; then
+    run "$CC" "${CFLAGS[@]}" -MMD -MF "${obj%.o}.d" -c "$src" -o "$obj" ||
+      { rm -f "$obj"; echo "build: error: compiling ${src#"$ROOT"/} failed" >&2; exit 1; }
+  fi
+}
+
+shopt -s nullglob
+lib_objs=()
+for src in "$SRC"/lib/*.c; do
+  obj="$OBJ/lib_$(basename "${src%.c}").o"
+  compile "$src" "$obj"
+  lib_objs+=("$obj")
+done
+
+guests=("$SRC"/*.c)
+[ "${#guests[@]}" -gt 0 ] || { echo "build: error: no guests/*.c found" >&2; exit 1; }
+for src in "${guests[@]}"; do
+  name="$(basename "${src%.c}")"
+  obj="$OBJ/$name.o"
+  efi="$OUT/$name.efi"
+  compile "$src" "$obj"
+  if newer_than "$efi" "$obj" "${lib_objs[@]}" "$OBJ/ldflags.stamp"; then
+    # link to a temporary name so a failed link never leaves a stale image
+    run "$LLD_LINK" "${LDFLAGS[@]}" -out:"$efi.tmp" "$obj" "${lib_objs[@]}" ||
+      { rm -f "$efi.tmp"; echo "build: error: linking guests/$name.efi failed" >&2; exit 1; }
+    mv -f "$efi.tmp" "$efi"
+    echo "build: guests/$name.efi"
+  fi
+done
