@@ -1,0 +1,139 @@
+// The system table, the service tables and the configuration table (UEFI 2.10 §4).
+//
+// Runtime-services data page (survives ExitBootServices):
+//   0    EFI_SYSTEM_TABLE          120 bytes
+//   128  EFI_RUNTIME_SERVICES      136 bytes
+//   272  FirmwareVendor           UCS-2, NUL-terminated
+//   512  EFI_CONFIGURATION_TABLE[MAX_CONFIG_TABLES]   24 bytes each
+// Boot-services data page:
+//   0    EFI_BOOT_SERVICES         376 bytes
+//   384  ConOut protocol            80 bytes
+//   464  SIMPLE_TEXT_OUTPUT_MODE    24 bytes
+//   488  ConIn protocol             24 bytes
+// Runtime-services code page: one 8-byte thunk per service id.
+import { gp, guest, guidEq } from "../mem";
+import { allocPages, FLAG_FIRMWARE, NONE } from "./alloc";
+import { crc32 } from "./misc";
+import { install, newHandle } from "./handles";
+import { textInit } from "./text";
+import {
+  SYSTEM_TABLE, BOOT_SERVICES, RUNTIME_SERVICES, TABLE_HEADER, CONFIGURATION_TABLE,
+  SIMPLE_TEXT_OUTPUT_PROTOCOL, SIMPLE_TEXT_INPUT_PROTOCOL, Signature, MemoryType, Status, Guid, Table,
+  SYSTEM_TABLE_REVISION, FIRMWARE_REVISION, FIRMWARE_VENDOR, SERVICE_COUNT, SLOT_TABLE,
+  THUNK_SIZE, THUNK_TEMPLATE,
+} from "../spec/gen";
+
+const RT_OFFSET: u64 = 128;
+const VENDOR_OFFSET: u64 = 272;
+const CONFIG_OFFSET: u64 = 512;
+const MAX_CONFIG_TABLES: u64 = 64; // 512 + 64 * 24 = 2048 bytes, within the page
+const CONOUT_OFFSET: u64 = 384;
+const MODE_OFFSET: u64 = 464;
+const CONIN_OFFSET: u64 = 488;
+
+export let systemTable: u64 = 0;
+export let bootServices: u64 = 0;
+export let runtimeServices: u64 = 0;
+export let thunks: u64 = 0;
+let configTables: u64 = 0;
+
+function header(table: u64, signature: u64, size: u64): void {
+  const t = gp(table);
+  store<u64>(t + TABLE_HEADER.Signature, signature);
+  store<u32>(t + TABLE_HEADER.Revision, SYSTEM_TABLE_REVISION);
+  store<u32>(t + TABLE_HEADER.HeaderSize, <u32>size);
+  sealHeader(table);
+}
+
+/** Recompute a table's header CRC32 (§4.2: over HeaderSize bytes, CRC field zero). */
+export function sealHeader(table: u64): void {
+  const t = gp(table);
+  store<u32>(t + TABLE_HEADER.CRC32, 0);
+  store<u32>(t + TABLE_HEADER.CRC32, crc32(t, <usize>load<u32>(t + TABLE_HEADER.HeaderSize)));
+}
+
+/** Point every function slot of table `which` (at guest address `base`) at its thunk. */
+function fillSlots(which: u32, base: u64): void {
+  for (let id: u32 = 0; id < SERVICE_COUNT; id++) {
+    const e = SLOT_TABLE + (<usize>id << 2);
+    if (<u32>load<u16>(e) == which) store<u64>(gp(base) + <usize>load<u16>(e, 2), thunks + <u64>id * THUNK_SIZE);
+  }
+}
+
+export function systemInit(): bool {
+  thunks = allocPages(MemoryType.RuntimeServicesCode, 1, FLAG_FIRMWARE);
+  const rt = allocPages(MemoryType.RuntimeServicesData, 1, FLAG_FIRMWARE);
+  const bs = allocPages(MemoryType.BootServicesData, 1, FLAG_FIRMWARE);
+  if (thunks == NONE || rt == NONE || bs == NONE) return false;
+  for (let id: u32 = 0; id < SERVICE_COUNT; id++) {
+    store<u64>(gp(thunks) + <usize>id * THUNK_SIZE, THUNK_TEMPLATE | (<u64>id << 8));
+  }
+
+  systemTable = rt;
+  runtimeServices = rt + RT_OFFSET;
+  bootServices = bs;
+  configTables = rt + CONFIG_OFFSET;
+  const conOut = bs + CONOUT_OFFSET;
+  const conIn = bs + CONIN_OFFSET;
+
+  const vendor = String.UTF16.byteLength(FIRMWARE_VENDOR);
+  memory.copy(gp(rt + VENDOR_OFFSET), changetype<usize>(FIRMWARE_VENDOR), vendor);
+
+  fillSlots(Table.ConOut, conOut);
+  store<u64>(gp(conOut) + SIMPLE_TEXT_OUTPUT_PROTOCOL.Mode, bs + MODE_OFFSET);
+  textInit(bs + MODE_OFFSET);
+  fillSlots(Table.ConIn, conIn);
+  const console = newHandle();
+  install(console, Guid.SIMPLE_TEXT_OUTPUT_PROTOCOL, conOut);
+  install(console, Guid.SIMPLE_TEXT_INPUT_PROTOCOL, conIn);
+
+  fillSlots(Table.BS, bs);
+  header(bs, Signature.BOOT_SERVICES, BOOT_SERVICES.SIZE);
+  fillSlots(Table.RT, runtimeServices);
+  header(runtimeServices, Signature.RUNTIME_SERVICES, RUNTIME_SERVICES.SIZE);
+
+  const st = gp(rt);
+  store<u64>(st + SYSTEM_TABLE.FirmwareVendor, rt + VENDOR_OFFSET);
+  store<u32>(st + SYSTEM_TABLE.FirmwareRevision, FIRMWARE_REVISION);
+  store<u64>(st + SYSTEM_TABLE.ConsoleInHandle, console);
+  store<u64>(st + SYSTEM_TABLE.ConIn, conIn);
+  store<u64>(st + SYSTEM_TABLE.ConsoleOutHandle, console);
+  store<u64>(st + SYSTEM_TABLE.ConOut, conOut);
+  store<u64>(st + SYSTEM_TABLE.StandardErrorHandle, console);
+  store<u64>(st + SYSTEM_TABLE.StdErr, conOut);
+  store<u64>(st + SYSTEM_TABLE.RuntimeServices, runtimeServices);
+  store<u64>(st + SYSTEM_TABLE.BootServices, bs);
+  store<u64>(st + SYSTEM_TABLE.ConfigurationTable, configTables);
+  header(systemTable, Signature.SYSTEM_TABLE, SYSTEM_TABLE.SIZE);
+  return true;
+}
+
+/** §7.3 InstallConfigurationTable: add, replace, or (Table == NULL) delete. */
+export function BS_InstallConfigurationTable(guidPtr: u64, table: u64): u64 {
+  const guid = guest(guidPtr, 16);
+  if (!guid) return Status.INVALID_PARAMETER;
+  const st = gp(systemTable);
+  const n = load<u64>(st + SYSTEM_TABLE.NumberOfTableEntries);
+  const base = gp(configTables);
+  for (let i: u64 = 0; i < n; i++) {
+    const e = base + <usize>(i * CONFIGURATION_TABLE.SIZE);
+    if (!guidEq(e + CONFIGURATION_TABLE.VendorGuid, guid)) continue;
+    if (table) {
+      store<u64>(e + CONFIGURATION_TABLE.VendorTable, table);
+    } else {
+      const last = base + <usize>((n - 1) * CONFIGURATION_TABLE.SIZE);
+      memory.copy(e, last, CONFIGURATION_TABLE.SIZE);
+      store<u64>(st + SYSTEM_TABLE.NumberOfTableEntries, n - 1);
+    }
+    sealHeader(systemTable);
+    return Status.SUCCESS;
+  }
+  if (!table) return Status.NOT_FOUND;
+  if (n == MAX_CONFIG_TABLES) return Status.OUT_OF_RESOURCES;
+  const e = base + <usize>(n * CONFIGURATION_TABLE.SIZE);
+  memory.copy(e + CONFIGURATION_TABLE.VendorGuid, guid, 16);
+  store<u64>(e + CONFIGURATION_TABLE.VendorTable, table);
+  store<u64>(st + SYSTEM_TABLE.NumberOfTableEntries, n + 1);
+  sealHeader(systemTable);
+  return Status.SUCCESS;
+}

@@ -1,0 +1,118 @@
+// Console: EFI_SIMPLE_TEXT_OUTPUT_PROTOCOL on ConOut/StdErr and
+// EFI_SIMPLE_TEXT_INPUT_PROTOCOL on ConIn (UEFI 2.10 §12.3, §12.4). Output goes to the
+// host; there is no keyboard, so input never has a key.
+import { guest, gp, ucs2Len } from "../mem";
+import { hostConsoleOut } from "../abi";
+import { SIMPLE_TEXT_OUTPUT_MODE, INPUT_KEY, Status } from "../spec/gen";
+
+// Mode 0 is the 80x25 mode every console must offer (§12.4 QueryMode).
+const COLUMNS: u64 = 80;
+const ROWS: u64 = 25;
+// EFI_LIGHTGRAY on EFI_BLACK, the reset attribute.
+const DEFAULT_ATTRIBUTE: i32 = 0x07;
+// Longest string OutputString accepts, in bytes; a longer one is a runaway pointer.
+const MAX_STRING: u64 = 1 << 20;
+
+let mode: u64 = 0; // guest address of SIMPLE_TEXT_OUTPUT_MODE
+
+export function textInit(modeAddr: u64): void {
+  mode = modeAddr;
+  const m = gp(mode);
+  store<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.MaxMode, 1);
+  store<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.Mode, 0);
+  clear(true);
+}
+
+function clear(resetAttribute: bool): void {
+  const m = gp(mode);
+  if (resetAttribute) store<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.Attribute, DEFAULT_ATTRIBUTE);
+  store<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.CursorColumn, 0);
+  store<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.CursorRow, 0);
+  store<u8>(m + SIMPLE_TEXT_OUTPUT_MODE.CursorVisible, 1);
+}
+
+export function ConOut_Reset(self: u64, extended: u8): u64 {
+  clear(true);
+  return Status.SUCCESS;
+}
+
+export function ConOut_OutputString(self: u64, str: u64): u64 {
+  const n = ucs2Len(str, MAX_STRING);
+  if (n < 0) return Status.INVALID_PARAMETER;
+  if (n == 0) return Status.SUCCESS;
+  const s = guest(str, <u64>n);
+  hostConsoleOut(s, <u32>n);
+  advanceCursor(s, <usize>n);
+  return Status.SUCCESS;
+}
+
+/** Track the cursor as a terminal would: CR, LF, BS, wrap at the last column, scroll. */
+function advanceCursor(s: usize, bytes: usize): void {
+  const m = gp(mode);
+  let col = <u64>load<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.CursorColumn);
+  let row = <u64>load<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.CursorRow);
+  for (let i: usize = 0; i < bytes; i += 2) {
+    const c = load<u16>(s + i);
+    if (c == 13) col = 0;
+    else if (c == 10) row++;
+    else if (c == 8) { if (col > 0) col--; }
+    else if (++col == COLUMNS) { col = 0; row++; }
+    if (row == ROWS) row = ROWS - 1;
+  }
+  store<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.CursorColumn, <i32>col);
+  store<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.CursorRow, <i32>row);
+}
+
+export function ConOut_TestString(self: u64, str: u64): u64 {
+  // Every UCS-2 code unit is passed through to the host terminal.
+  return ucs2Len(str, MAX_STRING) < 0 ? Status.INVALID_PARAMETER : Status.SUCCESS;
+}
+
+export function ConOut_QueryMode(self: u64, modeNumber: u64, columns: u64, rows: u64): u64 {
+  if (modeNumber != 0) return Status.UNSUPPORTED;
+  const c = guest(columns, 8);
+  const r = guest(rows, 8);
+  if (!c || !r) return Status.INVALID_PARAMETER;
+  store<u64>(c, COLUMNS);
+  store<u64>(r, ROWS);
+  return Status.SUCCESS;
+}
+
+export function ConOut_SetMode(self: u64, modeNumber: u64): u64 {
+  if (modeNumber != 0) return Status.UNSUPPORTED;
+  clear(false);
+  return Status.SUCCESS;
+}
+
+export function ConOut_SetAttribute(self: u64, attribute: u64): u64 {
+  // Foreground in bits 0-3, background in bits 4-6 (§12.4 SetAttribute).
+  if (attribute > 0x7f) return Status.UNSUPPORTED;
+  store<i32>(gp(mode) + SIMPLE_TEXT_OUTPUT_MODE.Attribute, <i32>attribute);
+  return Status.SUCCESS;
+}
+
+export function ConOut_ClearScreen(self: u64): u64 {
+  clear(false);
+  return Status.SUCCESS;
+}
+
+export function ConOut_SetCursorPosition(self: u64, column: u64, row: u64): u64 {
+  if (column >= COLUMNS || row >= ROWS) return Status.UNSUPPORTED;
+  store<i32>(gp(mode) + SIMPLE_TEXT_OUTPUT_MODE.CursorColumn, <i32>column);
+  store<i32>(gp(mode) + SIMPLE_TEXT_OUTPUT_MODE.CursorRow, <i32>row);
+  return Status.SUCCESS;
+}
+
+export function ConOut_EnableCursor(self: u64, visible: u8): u64 {
+  store<u8>(gp(mode) + SIMPLE_TEXT_OUTPUT_MODE.CursorVisible, visible ? 1 : 0);
+  return Status.SUCCESS;
+}
+
+export function ConIn_Reset(self: u64, extended: u8): u64 {
+  return Status.SUCCESS;
+}
+
+export function ConIn_ReadKeyStroke(self: u64, key: u64): u64 {
+  if (!guest(key, INPUT_KEY.SIZE)) return Status.INVALID_PARAMETER;
+  return Status.NOT_READY;
+}

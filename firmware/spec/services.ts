@@ -1,0 +1,35 @@
+// The service table: one row per function slot of every interface the firmware serves
+// (boot services, runtime services, console protocols), in declaration order. A row's
+// index is its service id: the thunk loads it into EAX before trapping, the firmware's
+// generated dispatcher switches on it, and traces and the ABI report name it.
+import { INTERFACES } from "./uefi.ts";
+import type { FnSig } from "./decl.ts";
+
+export interface Service {
+  id: number;
+  table: string;      // "BS", "RT", "ConOut", "ConIn"
+  name: string;       // slot name as in the spec
+  slot: number;       // byte offset of the slot in its table
+  sig: FnSig;
+  handler: string;    // firmware function that serves it: `${table}_${name}`
+}
+
+export const SERVICES: Service[] = INTERFACES.flatMap(({ table, struct }) =>
+  struct.fields.filter((f) => f.fn).map((f) => ({ table, name: f.name, slot: f.offset, sig: f.fn!, handler: `${table}_${f.name}` })),
+).map((s, id) => ({ id, ...s }));
+
+export function serviceByName(qualified: string): Service {
+  const s = SERVICES.find((x) => `${x.table}.${x.name}` === qualified);
+  if (!s) throw new Error(`no service ${qualified}`);
+  return s;
+}
+
+// Thunk per service: `mov eax, imm32 ; out TRAP_PORT, eax ; ret` (B8 id32, E7 port, C3).
+// An 8-bit port keeps every argument register intact (`out dx` would clobber RDX, the
+// second argument). 0xEF is unused on PCs and by Linux.
+export const TRAP_PORT = 0xef;
+export const THUNK_SIZE = 8;
+
+export function thunkBytes(id: number): Uint8Array {
+  return Uint8Array.of(0xb8, id & 0xff, (id >> 8) & 0xff, (id >> 16) & 0xff, id >>> 24, 0xe7, TRAP_PORT, 0xc3);
+}

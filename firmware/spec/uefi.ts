@@ -1,0 +1,338 @@
+// Every guest-visible UEFI structure, GUID, status and service slot, spelled as in the
+// UEFI 2.10 specification (names without the EFI_ prefix where we name them, per
+// uefi-rs's api_guidelines). Declared once: the host reads this module, and
+// scripts/gen-spec.ts generates the firmware's and the C guests' view of it.
+import { struct, type Struct } from "./decl.ts";
+
+// §4.2 EFI_TABLE_HEADER
+export const TABLE_HEADER = struct("EFI_TABLE_HEADER", `
+  UINT64 Signature;
+  UINT32 Revision;
+  UINT32 HeaderSize;
+  UINT32 CRC32;
+  UINT32 Reserved;
+`);
+
+// Appendix A
+export const GUID = struct("EFI_GUID", `
+  UINT32 Data1;
+  UINT16 Data2;
+  UINT16 Data3;
+  UINT8 Data4[8];
+`);
+
+// §12.4 SIMPLE_TEXT_OUTPUT_MODE
+export const SIMPLE_TEXT_OUTPUT_MODE = struct("SIMPLE_TEXT_OUTPUT_MODE", `
+  INT32 MaxMode;
+  INT32 Mode;
+  INT32 Attribute;
+  INT32 CursorColumn;
+  INT32 CursorRow;
+  BOOLEAN CursorVisible;
+`);
+
+// §12.4 EFI_SIMPLE_TEXT_OUTPUT_PROTOCOL
+export const SIMPLE_TEXT_OUTPUT_PROTOCOL = struct("EFI_SIMPLE_TEXT_OUTPUT_PROTOCOL", `
+  EFI_STATUS Reset(EFI_SIMPLE_TEXT_OUTPUT_PROTOCOL *This, BOOLEAN ExtendedVerification);
+  EFI_STATUS OutputString(EFI_SIMPLE_TEXT_OUTPUT_PROTOCOL *This, CHAR16 *String);
+  EFI_STATUS TestString(EFI_SIMPLE_TEXT_OUTPUT_PROTOCOL *This, CHAR16 *String);
+  EFI_STATUS QueryMode(EFI_SIMPLE_TEXT_OUTPUT_PROTOCOL *This, UINTN ModeNumber, UINTN *Columns, UINTN *Rows);
+  EFI_STATUS SetMode(EFI_SIMPLE_TEXT_OUTPUT_PROTOCOL *This, UINTN ModeNumber);
+  EFI_STATUS SetAttribute(EFI_SIMPLE_TEXT_OUTPUT_PROTOCOL *This, UINTN Attribute);
+  EFI_STATUS ClearScreen(EFI_SIMPLE_TEXT_OUTPUT_PROTOCOL *This);
+  EFI_STATUS SetCursorPosition(EFI_SIMPLE_TEXT_OUTPUT_PROTOCOL *This, UINTN Column, UINTN Row);
+  EFI_STATUS EnableCursor(EFI_SIMPLE_TEXT_OUTPUT_PROTOCOL *This, BOOLEAN Visible);
+  SIMPLE_TEXT_OUTPUT_MODE *Mode;
+`);
+
+// §12.3 EFI_INPUT_KEY and EFI_SIMPLE_TEXT_INPUT_PROTOCOL
+export const INPUT_KEY = struct("EFI_INPUT_KEY", `
+  UINT16 ScanCode;
+  CHAR16 UnicodeChar;
+`);
+
+export const SIMPLE_TEXT_INPUT_PROTOCOL = struct("EFI_SIMPLE_TEXT_INPUT_PROTOCOL", `
+  EFI_STATUS Reset(EFI_SIMPLE_TEXT_INPUT_PROTOCOL *This, BOOLEAN ExtendedVerification);
+  EFI_STATUS ReadKeyStroke(EFI_SIMPLE_TEXT_INPUT_PROTOCOL *This, EFI_INPUT_KEY *Key);
+  EFI_EVENT WaitForKey;
+`);
+
+// §4.6 EFI_CONFIGURATION_TABLE
+export const CONFIGURATION_TABLE = struct("EFI_CONFIGURATION_TABLE", `
+  EFI_GUID VendorGuid;
+  VOID *VendorTable;
+`);
+
+// §7.2 EFI_MEMORY_DESCRIPTOR (version 1). GetMemoryMap reports a larger
+// DescriptorSize (MEMORY_DESCRIPTOR_STRIDE) so guests that step by sizeof break here,
+// not on real firmware, as EDK2 does.
+export const MEMORY_DESCRIPTOR = struct("EFI_MEMORY_DESCRIPTOR", `
+  UINT32 Type;
+  EFI_PHYSICAL_ADDRESS PhysicalStart;
+  EFI_VIRTUAL_ADDRESS VirtualStart;
+  UINT64 NumberOfPages;
+  UINT64 Attribute;
+`);
+export const MEMORY_DESCRIPTOR_STRIDE = 48;
+export const MEMORY_DESCRIPTOR_VERSION = 1;
+
+// §9.1 EFI_LOADED_IMAGE_PROTOCOL
+export const LOADED_IMAGE_PROTOCOL = struct("EFI_LOADED_IMAGE_PROTOCOL", `
+  UINT32 Revision;
+  EFI_HANDLE ParentHandle;
+  EFI_SYSTEM_TABLE *SystemTable;
+  EFI_HANDLE DeviceHandle;
+  EFI_DEVICE_PATH_PROTOCOL *FilePath;
+  VOID *Reserved;
+  UINT32 LoadOptionsSize;
+  VOID *LoadOptions;
+  VOID *ImageBase;
+  UINT64 ImageSize;
+  EFI_MEMORY_TYPE ImageCodeType;
+  EFI_MEMORY_TYPE ImageDataType;
+  VOID *Unload;
+`);
+export const LOADED_IMAGE_PROTOCOL_REVISION = 0x1000;
+
+// §4.4 EFI_BOOT_SERVICES. The Reserved slot is a VOID* in the spec; we give it a thunk
+// like every other slot so a stray call is traced and answered, not a jump to NULL.
+export const BOOT_SERVICES = struct("EFI_BOOT_SERVICES", `
+  EFI_TABLE_HEADER Hdr;
+  EFI_TPL RaiseTPL(EFI_TPL NewTpl);
+  VOID RestoreTPL(EFI_TPL OldTpl);
+  EFI_STATUS AllocatePages(EFI_ALLOCATE_TYPE Type, EFI_MEMORY_TYPE MemoryType, UINTN Pages, EFI_PHYSICAL_ADDRESS *Memory);
+  EFI_STATUS FreePages(EFI_PHYSICAL_ADDRESS Memory, UINTN Pages);
+  EFI_STATUS GetMemoryMap(UINTN *MemoryMapSize, EFI_MEMORY_DESCRIPTOR *MemoryMap, UINTN *MapKey, UINTN *DescriptorSize, UINT32 *DescriptorVersion);
+  EFI_STATUS AllocatePool(EFI_MEMORY_TYPE PoolType, UINTN Size, VOID **Buffer);
+  EFI_STATUS FreePool(VOID *Buffer);
+  EFI_STATUS CreateEvent(UINT32 Type, EFI_TPL NotifyTpl, VOID *NotifyFunction, VOID *NotifyContext, EFI_EVENT *Event);
+  EFI_STATUS SetTimer(EFI_EVENT Event, EFI_TIMER_DELAY Type, UINT64 TriggerTime);
+  EFI_STATUS WaitForEvent(UINTN NumberOfEvents, EFI_EVENT *Event, UINTN *Index);
+  EFI_STATUS SignalEvent(EFI_EVENT Event);
+  EFI_STATUS CloseEvent(EFI_EVENT Event);
+  EFI_STATUS CheckEvent(EFI_EVENT Event);
+  EFI_STATUS InstallProtocolInterface(EFI_HANDLE *Handle, EFI_GUID *Protocol, EFI_INTERFACE_TYPE InterfaceType, VOID *Interface);
+  EFI_STATUS ReinstallProtocolInterface(EFI_HANDLE Handle, EFI_GUID *Protocol, VOID *OldInterface, VOID *NewInterface);
+  EFI_STATUS UninstallProtocolInterface(EFI_HANDLE Handle, EFI_GUID *Protocol, VOID *Interface);
+  EFI_STATUS HandleProtocol(EFI_HANDLE Handle, EFI_GUID *Protocol, VOID **Interface);
+  EFI_STATUS Reserved(VOID);
+  EFI_STATUS RegisterProtocolNotify(EFI_GUID *Protocol, EFI_EVENT Event, VOID **Registration);
+  EFI_STATUS LocateHandle(EFI_LOCATE_SEARCH_TYPE SearchType, EFI_GUID *Protocol, VOID *SearchKey, UINTN *BufferSize, EFI_HANDLE *Buffer);
+  EFI_STATUS LocateDevicePath(EFI_GUID *Protocol, EFI_DEVICE_PATH_PROTOCOL **DevicePath, EFI_HANDLE *Device);
+  EFI_STATUS InstallConfigurationTable(EFI_GUID *Guid, VOID *Table);
+  EFI_STATUS LoadImage(BOOLEAN BootPolicy, EFI_HANDLE ParentImageHandle, EFI_DEVICE_PATH_PROTOCOL *DevicePath, VOID *SourceBuffer, UINTN SourceSize, EFI_HANDLE *ImageHandle);
+  EFI_STATUS StartImage(EFI_HANDLE ImageHandle, UINTN *ExitDataSize, CHAR16 **ExitData);
+  EFI_STATUS Exit(EFI_HANDLE ImageHandle, EFI_STATUS ExitStatus, UINTN ExitDataSize, CHAR16 *ExitData);
+  EFI_STATUS UnloadImage(EFI_HANDLE ImageHandle);
+  EFI_STATUS ExitBootServices(EFI_HANDLE ImageHandle, UINTN MapKey);
+  EFI_STATUS GetNextMonotonicCount(UINT64 *Count);
+  EFI_STATUS Stall(UINTN Microseconds);
+  EFI_STATUS SetWatchdogTimer(UINTN Timeout, UINT64 WatchdogCode, UINTN DataSize, CHAR16 *WatchdogData);
+  EFI_STATUS ConnectController(EFI_HANDLE ControllerHandle, EFI_HANDLE *DriverImageHandle, EFI_DEVICE_PATH_PROTOCOL *RemainingDevicePath, BOOLEAN Recursive);
+  EFI_STATUS DisconnectController(EFI_HANDLE ControllerHandle, EFI_HANDLE DriverImageHandle, EFI_HANDLE ChildHandle);
+  EFI_STATUS OpenProtocol(EFI_HANDLE Handle, EFI_GUID *Protocol, VOID **Interface, EFI_HANDLE AgentHandle, EFI_HANDLE ControllerHandle, UINT32 Attributes);
+  EFI_STATUS CloseProtocol(EFI_HANDLE Handle, EFI_GUID *Protocol, EFI_HANDLE AgentHandle, EFI_HANDLE ControllerHandle);
+  EFI_STATUS OpenProtocolInformation(EFI_HANDLE Handle, EFI_GUID *Protocol, VOID **EntryBuffer, UINTN *EntryCount);
+  EFI_STATUS ProtocolsPerHandle(EFI_HANDLE Handle, EFI_GUID ***ProtocolBuffer, UINTN *ProtocolBufferCount);
+  EFI_STATUS LocateHandleBuffer(EFI_LOCATE_SEARCH_TYPE SearchType, EFI_GUID *Protocol, VOID *SearchKey, UINTN *NoHandles, EFI_HANDLE **Buffer);
+  EFI_STATUS LocateProtocol(EFI_GUID *Protocol, VOID *Registration, VOID **Interface);
+  EFI_STATUS InstallMultipleProtocolInterfaces(EFI_HANDLE *Handle, ...);
+  EFI_STATUS UninstallMultipleProtocolInterfaces(EFI_HANDLE Handle, ...);
+  EFI_STATUS CalculateCrc32(VOID *Data, UINTN DataSize, UINT32 *Crc32);
+  VOID CopyMem(VOID *Destination, VOID *Source, UINTN Length);
+  VOID SetMem(VOID *Buffer, UINTN Size, UINT8 Value);
+  EFI_STATUS CreateEventEx(UINT32 Type, EFI_TPL NotifyTpl, VOID *NotifyFunction, VOID *NotifyContext, EFI_GUID *EventGroup, EFI_EVENT *Event);
+`);
+export const BOOT_SERVICES_SIGNATURE = 0x56524553544f4f42n; // "BOOTSERV"
+
+// §8 EFI_TIME, EFI_TIME_CAPABILITIES
+export const TIME = struct("EFI_TIME", `
+  UINT16 Year;
+  UINT8 Month;
+  UINT8 Day;
+  UINT8 Hour;
+  UINT8 Minute;
+  UINT8 Second;
+  UINT8 Pad1;
+  UINT32 Nanosecond;
+  INT16 TimeZone;
+  UINT8 Daylight;
+  UINT8 Pad2;
+`);
+
+export const TIME_CAPABILITIES = struct("EFI_TIME_CAPABILITIES", `
+  UINT32 Resolution;
+  UINT32 Accuracy;
+  BOOLEAN SetsToZero;
+`);
+
+// §4.5 EFI_RUNTIME_SERVICES
+export const RUNTIME_SERVICES = struct("EFI_RUNTIME_SERVICES", `
+  EFI_TABLE_HEADER Hdr;
+  EFI_STATUS GetTime(EFI_TIME *Time, EFI_TIME_CAPABILITIES *Capabilities);
+  EFI_STATUS SetTime(EFI_TIME *Time);
+  EFI_STATUS GetWakeupTime(BOOLEAN *Enabled, BOOLEAN *Pending, EFI_TIME *Time);
+  EFI_STATUS SetWakeupTime(BOOLEAN Enable, EFI_TIME *Time);
+  EFI_STATUS SetVirtualAddressMap(UINTN MemoryMapSize, UINTN DescriptorSize, UINT32 DescriptorVersion, EFI_MEMORY_DESCRIPTOR *VirtualMap);
+  EFI_STATUS ConvertPointer(UINTN DebugDisposition, VOID **Address);
+  EFI_STATUS GetVariable(CHAR16 *VariableName, EFI_GUID *VendorGuid, UINT32 *Attributes, UINTN *DataSize, VOID *Data);
+  EFI_STATUS GetNextVariableName(UINTN *VariableNameSize, CHAR16 *VariableName, EFI_GUID *VendorGuid);
+  EFI_STATUS SetVariable(CHAR16 *VariableName, EFI_GUID *VendorGuid, UINT32 Attributes, UINTN DataSize, VOID *Data);
+  EFI_STATUS GetNextHighMonotonicCount(UINT32 *HighCount);
+  VOID ResetSystem(EFI_RESET_TYPE ResetType, EFI_STATUS ResetStatus, UINTN DataSize, VOID *ResetData);
+  EFI_STATUS UpdateCapsule(VOID **CapsuleHeaderArray, UINTN CapsuleCount, EFI_PHYSICAL_ADDRESS ScatterGatherList);
+  EFI_STATUS QueryCapsuleCapabilities(VOID **CapsuleHeaderArray, UINTN CapsuleCount, UINT64 *MaximumCapsuleSize, EFI_RESET_TYPE *ResetType);
+  EFI_STATUS QueryVariableInfo(UINT32 Attributes, UINT64 *MaximumVariableStorageSize, UINT64 *RemainingVariableStorageSize, UINT64 *MaximumVariableSize);
+`);
+export const RUNTIME_SERVICES_SIGNATURE = 0x56524553544e5552n; // "RUNTSERV"
+
+// §4.3 EFI_SYSTEM_TABLE
+export const SYSTEM_TABLE = struct("EFI_SYSTEM_TABLE", `
+  EFI_TABLE_HEADER Hdr;
+  CHAR16 *FirmwareVendor;
+  UINT32 FirmwareRevision;
+  EFI_HANDLE ConsoleInHandle;
+  EFI_SIMPLE_TEXT_INPUT_PROTOCOL *ConIn;
+  EFI_HANDLE ConsoleOutHandle;
+  EFI_SIMPLE_TEXT_OUTPUT_PROTOCOL *ConOut;
+  EFI_HANDLE StandardErrorHandle;
+  EFI_SIMPLE_TEXT_OUTPUT_PROTOCOL *StdErr;
+  EFI_RUNTIME_SERVICES *RuntimeServices;
+  EFI_BOOT_SERVICES *BootServices;
+  UINTN NumberOfTableEntries;
+  EFI_CONFIGURATION_TABLE *ConfigurationTable;
+`);
+export const SYSTEM_TABLE_SIGNATURE = 0x5453595320494249n; // "IBI SYST"
+// §4.3: revision 2.70 = (2 << 16) | 70
+export const SYSTEM_TABLE_REVISION = (2 << 16) | 70;
+
+/** Every struct, for generators and layout tests. */
+export const STRUCTS: Struct[] = [
+  TABLE_HEADER, GUID, SIMPLE_TEXT_OUTPUT_MODE, SIMPLE_TEXT_OUTPUT_PROTOCOL, INPUT_KEY,
+  SIMPLE_TEXT_INPUT_PROTOCOL, CONFIGURATION_TABLE, MEMORY_DESCRIPTOR, LOADED_IMAGE_PROTOCOL,
+  BOOT_SERVICES, TIME, TIME_CAPABILITIES, RUNTIME_SERVICES, SYSTEM_TABLE,
+];
+
+/**
+ * The interfaces whose function slots are served by thunks, with the short table name
+ * used for service ids, handler names (`BS_AllocatePages`) and traces.
+ */
+export const INTERFACES: { table: string; struct: Struct }[] = [
+  { table: "BS", struct: BOOT_SERVICES },
+  { table: "RT", struct: RUNTIME_SERVICES },
+  { table: "ConOut", struct: SIMPLE_TEXT_OUTPUT_PROTOCOL },
+  { table: "ConIn", struct: SIMPLE_TEXT_INPUT_PROTOCOL },
+];
+
+// Appendix D. Error codes have the high bit set; warnings do not.
+export const ERROR_BIT = 1n << 63n;
+export const STATUS = {
+  SUCCESS: 0n,
+  LOAD_ERROR: ERROR_BIT | 1n,
+  INVALID_PARAMETER: ERROR_BIT | 2n,
+  UNSUPPORTED: ERROR_BIT | 3n,
+  BAD_BUFFER_SIZE: ERROR_BIT | 4n,
+  BUFFER_TOO_SMALL: ERROR_BIT | 5n,
+  NOT_READY: ERROR_BIT | 6n,
+  DEVICE_ERROR: ERROR_BIT | 7n,
+  WRITE_PROTECTED: ERROR_BIT | 8n,
+  OUT_OF_RESOURCES: ERROR_BIT | 9n,
+  VOLUME_CORRUPTED: ERROR_BIT | 10n,
+  VOLUME_FULL: ERROR_BIT | 11n,
+  NO_MEDIA: ERROR_BIT | 12n,
+  MEDIA_CHANGED: ERROR_BIT | 13n,
+  NOT_FOUND: ERROR_BIT | 14n,
+  ACCESS_DENIED: ERROR_BIT | 15n,
+  NO_RESPONSE: ERROR_BIT | 16n,
+  NO_MAPPING: ERROR_BIT | 17n,
+  TIMEOUT: ERROR_BIT | 18n,
+  NOT_STARTED: ERROR_BIT | 19n,
+  ALREADY_STARTED: ERROR_BIT | 20n,
+  ABORTED: ERROR_BIT | 21n,
+  ICMP_ERROR: ERROR_BIT | 22n,
+  TFTP_ERROR: ERROR_BIT | 23n,
+  PROTOCOL_ERROR: ERROR_BIT | 24n,
+  INCOMPATIBLE_VERSION: ERROR_BIT | 25n,
+  SECURITY_VIOLATION: ERROR_BIT | 26n,
+  CRC_ERROR: ERROR_BIT | 27n,
+  END_OF_MEDIA: ERROR_BIT | 28n,
+  END_OF_FILE: ERROR_BIT | 31n,
+  INVALID_LANGUAGE: ERROR_BIT | 32n,
+  COMPROMISED_DATA: ERROR_BIT | 33n,
+  IP_ADDRESS_CONFLICT: ERROR_BIT | 34n,
+  HTTP_ERROR: ERROR_BIT | 35n,
+  WARN_UNKNOWN_GLYPH: 1n,
+  WARN_DELETE_FAILURE: 2n,
+  WARN_WRITE_FAILURE: 3n,
+  WARN_BUFFER_TOO_SMALL: 4n,
+  WARN_STALE_DATA: 5n,
+  WARN_FILE_SYSTEM: 6n,
+  WARN_RESET_REQUIRED: 7n,
+} as const;
+export type StatusName = keyof typeof STATUS;
+
+export function statusName(s: bigint): string {
+  for (const [k, v] of Object.entries(STATUS)) if (v === s) return k;
+  return (s & ERROR_BIT ? "ERROR|0x" : "0x") + (s & ~ERROR_BIT).toString(16);
+}
+
+// §7.2 EFI_MEMORY_TYPE
+export const MEMORY_TYPE = {
+  ReservedMemoryType: 0, LoaderCode: 1, LoaderData: 2, BootServicesCode: 3,
+  BootServicesData: 4, RuntimeServicesCode: 5, RuntimeServicesData: 6,
+  ConventionalMemory: 7, UnusableMemory: 8, ACPIReclaimMemory: 9, ACPIMemoryNVS: 10,
+  MemoryMappedIO: 11, MemoryMappedIOPortSpace: 12, PalCode: 13, PersistentMemory: 14,
+  UnacceptedMemoryType: 15, MaxMemoryType: 16,
+} as const;
+
+// §7.2 EFI_ALLOCATE_TYPE
+export const ALLOCATE_TYPE = { AllocateAnyPages: 0, AllocateMaxAddress: 1, AllocateAddress: 2 } as const;
+
+// §7.2 memory attributes
+export const MEMORY_ATTRIBUTE = {
+  UC: 0x1n, WC: 0x2n, WT: 0x4n, WB: 0x8n, RUNTIME: 1n << 63n,
+} as const;
+
+// §7.3 OpenProtocol attributes, §7.3 EFI_INTERFACE_TYPE, §7.3 EFI_LOCATE_SEARCH_TYPE
+export const OPEN_PROTOCOL = {
+  BY_HANDLE_PROTOCOL: 0x01, GET_PROTOCOL: 0x02, TEST_PROTOCOL: 0x04,
+  BY_CHILD_CONTROLLER: 0x08, BY_DRIVER: 0x10, EXCLUSIVE: 0x20,
+} as const;
+export const LOCATE_SEARCH_TYPE = { AllHandles: 0, ByRegisterNotify: 1, ByProtocol: 2 } as const;
+
+// §8.5.1 EFI_RESET_TYPE
+export const RESET_TYPE = { EfiResetCold: 0, EfiResetWarm: 1, EfiResetShutdown: 2, EfiResetPlatformSpecific: 3 } as const;
+
+// §7.1 TPL levels
+export const TPL = { APPLICATION: 4, CALLBACK: 8, NOTIFY: 16, HIGH_LEVEL: 31 } as const;
+
+// GUIDs, canonical text, each beside the protocol or table it names. Linux's own
+// GUIDs come from include/linux/efi.h.
+export const GUIDS = {
+  LOADED_IMAGE_PROTOCOL: "5b1b31a1-9562-11d2-8e3f-00a0c969723b",
+  LOADED_IMAGE_DEVICE_PATH_PROTOCOL: "bc62157e-3e33-4fec-9920-2d3b36d750df",
+  DEVICE_PATH_PROTOCOL: "09576e91-6d3f-11d2-8e39-00a0c969723b",
+  DEVICE_PATH_UTILITIES_PROTOCOL: "0379be4e-d706-437d-b037-edb82fb772a4",
+  DEVICE_PATH_TO_TEXT_PROTOCOL: "8b843e20-8132-4852-90cc-551a4e4a7f1c",
+  SIMPLE_TEXT_INPUT_PROTOCOL: "387477c1-69c7-11d2-8e39-00a0c969723b",
+  SIMPLE_TEXT_OUTPUT_PROTOCOL: "387477c2-69c7-11d2-8e39-00a0c969723b",
+  LOAD_FILE2_PROTOCOL: "4006c0c1-fcb3-403e-996d-4a6c8724e06d",
+  GRAPHICS_OUTPUT_PROTOCOL: "9042a9de-23dc-4a38-96fb-7aded080516a",
+  UGA_DRAW_PROTOCOL: "982c298b-f4fa-41cb-b838-77aa688fb839",
+  PCI_IO_PROTOCOL: "4cf5b200-68b8-4ca5-9eec-b23e3f50029a",
+  TCG2_PROTOCOL: "607f766c-7455-42be-930b-e4d76db2720f",
+  RNG_PROTOCOL: "3152bca5-eade-433d-862e-c01cdc291f44",
+  GLOBAL_VARIABLE: "8be4df61-93ca-11d2-aa0d-00e098032b8c",
+  EVENT_GROUP_EXIT_BOOT_SERVICES: "27abf055-b1b8-4c26-8048-748f37baa2df",
+  EVENT_GROUP_VIRTUAL_ADDRESS_CHANGE: "13fa7698-c831-49c7-87ea-8f43fcc25196",
+  ACPI_20_TABLE: "8868e871-e4f1-11d3-bc22-0080c73c8881",
+  SMBIOS3_TABLE: "f2fd1544-9794-4a2c-992e-e5bbcf20e394",
+  RT_PROPERTIES_TABLE: "eb66918a-7eef-402a-842e-931d21c38ae9",
+  MEMORY_ATTRIBUTES_TABLE: "dcfa911d-26eb-469f-a220-38b7dc461220",
+  LINUX_EFI_BOOT_MEMMAP: "800f683f-d08b-423a-a293-965c3c6fe2b4",
+  LINUX_EFI_INITRD_MEDIA: "5568e427-68fc-4f3d-ac74-ca555231cc68",
+} as const;
+export type GuidName = keyof typeof GUIDS;
+
+export const FIRMWARE_VENDOR = "ueficorn";
+export const FIRMWARE_REVISION = 0x00010000;

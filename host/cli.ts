@@ -1,0 +1,101 @@
+#!/usr/bin/env -S npx tsx
+// ueficorn command line.
+import { parseArgs } from "node:util";
+import { existsSync } from "node:fs";
+import { runImage, exitCode, describeEnding, EXIT, type RunResult } from "./run.ts";
+
+const HELP = `ueficorn — run x86-64 EFI images under Unicorn, served by a WASM firmware
+
+usage:
+  ueficorn run IMAGE.efi [options]
+
+options:
+  --cmdline TEXT         LoadOptions for the image (UCS-2 command line)
+  --trace                print every EFI call: service, decoded arguments, status, time
+  --summary              print calls per service and stubbed services hit at the end
+  --json                 print one JSON object (console, ending, summary) instead of text
+  --ram MIB              guest RAM in MiB (default 256)
+  --timeout MS           wall-clock budget per guest run (default 30000; 0: none)
+  --max-instructions N   instruction budget per guest run (default 0: none; slows emulation)
+  -h, --help             this text
+
+exit status:
+  0 EFI_SUCCESS, 1 an EFI warning, 64+N EFI error N (e.g. 85 = EFI_ABORTED),
+  ${EXIT.USAGE} usage, ${EXIT.LOAD} image rejected, ${EXIT.FAULT} guest fault, ${EXIT.BUDGET} budget spent,
+  ${EXIT.BOOT_SERVICE_AFTER_EXIT} boot service called after ExitBootServices`;
+
+function usage(msg: string): never {
+  process.stderr.write(`ueficorn: ${msg}\n\n${HELP}\n`);
+  process.exit(EXIT.USAGE);
+}
+
+function num(v: string | undefined, name: string, def: number): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) usage(`--${name} wants a whole number, not "${v}"`);
+  return n;
+}
+
+function printSummary(r: RunResult, out: (s: string) => void): void {
+  const { summary } = r;
+  out(`\n--- ${describeEnding(r.ending)}; ${summary.calls} EFI calls in ${r.wallMs.toFixed(0)} ms`);
+  const rows = Object.entries(summary.perService).sort((a, b) => b[1] - a[1]);
+  for (const [name, n] of rows) out(`  ${String(n).padStart(6)}  ${name}`);
+  out(summary.stubbedHit.length ? `stubbed services hit: ${summary.stubbedHit.join(", ")}` : "stubbed services hit: none");
+}
+
+function main(argv: string[]): number {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        cmdline: { type: "string" },
+        trace: { type: "boolean" },
+        summary: { type: "boolean" },
+        json: { type: "boolean" },
+        ram: { type: "string" },
+        timeout: { type: "string" },
+        "max-instructions": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    usage((e as Error).message);
+  }
+  const { values: o, positionals } = parsed;
+  if (o.help) {
+    process.stdout.write(HELP + "\n");
+    return 0;
+  }
+  const [cmd, image, ...rest] = positionals;
+  if (cmd !== "run") usage(cmd ? `unknown command "${cmd}"` : "no command");
+  if (!image) usage("run needs an image path");
+  if (rest.length) usage(`unexpected arguments: ${rest.join(" ")}`);
+  if (!existsSync(image)) usage(`no such file: ${image}`);
+
+  const json = o.json ?? false;
+  const out = (s: string) => process.stdout.write(s + "\n");
+  const r = runImage(image, {
+    cmdline: o.cmdline,
+    ramMiB: num(o.ram, "ram", 256),
+    timeBudgetMs: num(o.timeout, "timeout", 30000),
+    instructionBudget: num(o["max-instructions"], "max-instructions", 0),
+    trace: o.trace,
+    onConsole: json ? undefined : (t) => process.stdout.write(t.replace(/\r\n/g, "\n")),
+    onTrace: json ? undefined : (line) => process.stderr.write(line + "\n"),
+  });
+  const code = exitCode(r);
+  if (json) {
+    const ending = Object.fromEntries(Object.entries(r.ending).map(([k, v]) => [k, typeof v === "bigint" ? `0x${v.toString(16)}` : v]));
+    out(JSON.stringify({ image, ending, exitCode: code, console: r.console, summary: r.summary, wallMs: r.wallMs }, null, 2));
+  } else {
+    if (r.ending.kind === "error") process.stderr.write(`ueficorn: ${r.ending.error}\n`);
+    if (o.summary || o.trace) printSummary(r, out);
+    else out(`--- ${describeEnding(r.ending)}`);
+  }
+  return code;
+}
+
+process.exitCode = main(process.argv.slice(2));

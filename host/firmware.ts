@@ -1,0 +1,115 @@
+// Loads the WASM firmware and gives the host a typed view of it.
+//
+// One WebAssembly.Memory, initial = maximum so its buffer never moves: the low
+// GUEST_BASE bytes are the firmware's private state, the next ramBytes are guest RAM
+// (mapped into Unicorn at guest physical 0 with uc_mem_map_ptr).
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+export const FIRMWARE_WASM = fileURLToPath(new URL("../build/firmware.wasm", import.meta.url));
+const WASM_PAGE = 65536;
+
+/** What the firmware calls back into (its `host` imports). */
+export interface FirmwareHost {
+  consoleOut(text: string): void;
+  resetSystem(type: number, status: bigint): void;
+  callGuest(fn: bigint, a0: bigint, a1: bigint): bigint;
+  unwindGuest(): void;
+  timeNs(): bigint;
+}
+
+interface Exports {
+  fw_guest_base(): number;
+  fw_private_end(): number;
+  fw_args(): number;
+  fw_init(ram: bigint): bigint;
+  fw_system_table(): bigint;
+  fw_alloc_pages(type: number, pages: bigint): bigint;
+  fw_load_image(src: bigint, size: bigint): bigint;
+  fw_loaded_handle(): bigint;
+  fw_load_error(): number;
+  fw_load_error_offset(): bigint;
+  fw_set_load_options(h: bigint, p: bigint, bytes: number): bigint;
+  fw_start_image(h: bigint): bigint;
+  fw_boot_services_exited(): number;
+  fw_stubbed(id: number): number;
+  fw_arg(i: number): bigint;
+  dispatch(id: number): bigint;
+}
+
+const u64 = (v: bigint) => BigInt.asUintN(64, v);
+let cachedModule: WebAssembly.Module | undefined;
+
+export class Firmware {
+  readonly memory: WebAssembly.Memory;
+  readonly guestBase: number;
+  /** Guest RAM: guest physical p is ram[p]. */
+  readonly ram: Uint8Array;
+  readonly ramView: DataView;
+  /** RCX, RDX, R8, R9, RSP of the current call, written by the host before dispatch. */
+  readonly args: BigUint64Array;
+  private readonly x: Exports;
+
+  constructor(readonly ramBytes: number, host: FirmwareHost, wasmPath = FIRMWARE_WASM) {
+    if (ramBytes % WASM_PAGE !== 0 || ramBytes < 16 << 20) throw new Error(`guest RAM must be a multiple of 64 KiB and at least 16 MiB, not ${ramBytes}`);
+    cachedModule ??= new WebAssembly.Module(readFileSync(wasmPath));
+    // GUEST_BASE is fixed in firmware/mem.ts; checked against the module below.
+    const guestBase = 16 << 20;
+    const pages = (guestBase + ramBytes) / WASM_PAGE;
+    if (pages > 65536) throw new Error(`guest RAM of ${ramBytes >> 20} MiB does not fit in 4 GiB of WASM memory`);
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    const text = (p: number, bytes: number) => Buffer.from(this.memory.buffer, p, bytes).toString("utf16le");
+    const instance = new WebAssembly.Instance(cachedModule, {
+      env: { memory: this.memory },
+      host: {
+        console_out: (p: number, bytes: number) => host.consoleOut(text(p, bytes)),
+        reset_system: (type: number, status: bigint) => host.resetSystem(type, u64(status)),
+        call_guest: (fn: bigint, a0: bigint, a1: bigint) => host.callGuest(u64(fn), u64(a0), u64(a1)),
+        unwind_guest: () => host.unwindGuest(),
+        time_ns: () => host.timeNs(),
+      },
+    });
+    this.x = instance.exports as unknown as Exports;
+    this.guestBase = this.x.fw_guest_base();
+    if (this.guestBase !== guestBase) throw new Error(`firmware GUEST_BASE ${this.guestBase} differs from the host's ${guestBase}`);
+    const end = this.x.fw_private_end();
+    if (end > this.guestBase) throw new Error(`firmware private state (${end} bytes) reaches into guest RAM at ${this.guestBase}`);
+    this.ram = new Uint8Array(this.memory.buffer, this.guestBase, ramBytes);
+    this.ramView = new DataView(this.memory.buffer, this.guestBase, ramBytes);
+    this.args = new BigUint64Array(this.memory.buffer, this.x.fw_args(), 5);
+    const st = u64(this.x.fw_init(BigInt(ramBytes)));
+    if (st !== 0n) throw new Error(`firmware initialisation failed with status 0x${st.toString(16)}`);
+  }
+
+  get systemTable(): bigint { return u64(this.x.fw_system_table()); }
+
+  allocPages(type: number, pages: number): bigint {
+    const p = u64(this.x.fw_alloc_pages(type, BigInt(pages)));
+    if (p === 2n ** 64n - 1n) throw new Error(`firmware has no ${pages} free pages for the host`);
+    return p;
+  }
+
+  /** Load a PE image already copied into guest memory. */
+  loadImage(src: bigint, size: number): { status: bigint; handle: bigint; error: string; offset: bigint } {
+    const status = u64(this.x.fw_load_image(src, BigInt(size)));
+    if (status === 0n) return { status, handle: u64(this.x.fw_loaded_handle()), error: "", offset: 0n };
+    return { status, handle: 0n, error: this.readAsString(this.x.fw_load_error()), offset: u64(this.x.fw_load_error_offset()) };
+  }
+
+  setLoadOptions(handle: bigint, p: bigint, bytes: number): void {
+    const st = u64(this.x.fw_set_load_options(handle, p, bytes));
+    if (st !== 0n) throw new Error(`setting LoadOptions failed: 0x${st.toString(16)}`);
+  }
+
+  startImage(handle: bigint): bigint { return u64(this.x.fw_start_image(handle)); }
+  dispatch(id: number): bigint { return u64(this.x.dispatch(id)); }
+  arg(i: number): bigint { return u64(this.x.fw_arg(i)); }
+  get bootServicesExited(): boolean { return this.x.fw_boot_services_exited() !== 0; }
+  stubbed(id: number): boolean { return this.x.fw_stubbed(id) !== 0; }
+
+  /** An AssemblyScript string: UTF-16 code units, byte length in the word before it. */
+  private readAsString(p: number): string {
+    const bytes = new DataView(this.memory.buffer).getUint32(p - 4, true);
+    return Buffer.from(this.memory.buffer, p, bytes).toString("utf16le");
+  }
+}

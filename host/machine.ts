@@ -1,0 +1,202 @@
+// The emulated machine: Unicorn CPU + the WASM firmware + the trap that joins them.
+//
+// A guest calls an EFI service through a table slot into its thunk
+// (`mov eax, id ; out TRAP_PORT, eax ; ret`); the OUT hook copies the Microsoft x64
+// argument registers into the firmware's argument area, runs dispatch(id) and writes
+// the status to RAX. Firmware callbacks into the guest (StartImage, later event
+// notifications) are nested emulator runs that return to a sentinel address.
+import { Unicorn, UnicornError, consts as C } from "./unicorn/index.ts";
+import { Firmware } from "./firmware.ts";
+import { SERVICES, TRAP_PORT } from "../firmware/spec/services.ts";
+import { MEMORY_TYPE } from "../firmware/spec/uefi.ts";
+import { identityMap, pagingBytes } from "./x86/paging.ts";
+import { efiGdt, gdtBytes, gdtr } from "./x86/gdt.ts";
+import { efiTrampoline } from "./x86/trampoline.ts";
+import { GDT_OFFSET, GDTR_OFFSET, TRAMPOLINE_OFFSET, STACK_SIZE } from "./x86/layout.ts";
+import { Tracer } from "./trace.ts";
+
+const PAGE = 4096;
+const ARG_REGS = [C.UC_X86_REG_RCX, C.UC_X86_REG_RDX, C.UC_X86_REG_R8, C.UC_X86_REG_R9, C.UC_X86_REG_RSP];
+/** Room a nested call leaves below the interrupted guest's RSP (red zone, alignment). */
+const NESTED_CALL_GAP = 0x100n;
+
+export interface MachineOptions {
+  ramMiB?: number;
+  /** Guest instructions per top-level run before it is stopped (0: no limit). */
+  instructionBudget?: number;
+  /** Wall-clock budget per top-level run, milliseconds (0: no limit). */
+  timeBudgetMs?: number;
+  /** Called with console text as the guest prints it. */
+  onConsole?: (text: string) => void;
+  tracer?: Tracer;
+}
+
+/** How a run ended, when it ended by the guest's own doing. */
+export type Ending =
+  | { kind: "returned"; status: bigint }
+  | { kind: "reset"; resetType: number; status: bigint };
+
+/** A run the host stopped: guest fault, budget spent, or a rule broken. */
+export class GuestError extends Error {
+  constructor(readonly kind: "fault" | "budget" | "boot-service-after-exit", message: string, readonly rip: bigint, readonly lastCalls: string[]) {
+    super(`${message} at RIP 0x${rip.toString(16)}` + (lastCalls.length ? `\nlast EFI calls:\n  ${lastCalls.join("\n  ")}` : ""));
+    this.name = "GuestError";
+  }
+}
+
+export class Machine {
+  readonly uc: Unicorn;
+  readonly fw: Firmware;
+  readonly tracer: Tracer;
+  private readonly opts: Required<Omit<MachineOptions, "tracer" | "onConsole">>;
+  private readonly onConsole: (text: string) => void;
+  private sentinel = 0n;
+  private stackTop = 0n;
+  private depth = 0;
+  private unwinding = false;
+  private reset: { resetType: number; status: bigint } | undefined;
+  private readonly regs = new BigUint64Array(ARG_REGS.length);
+  console = "";
+
+  constructor(options: MachineOptions = {}) {
+    this.opts = { ramMiB: 256, instructionBudget: 0, timeBudgetMs: 0, ...options };
+    this.onConsole = options.onConsole ?? (() => {});
+    this.tracer = options.tracer ?? new Tracer();
+    this.uc = new Unicorn(C.UC_MODE_64);
+    this.fw = new Firmware(this.opts.ramMiB << 20, {
+      consoleOut: (text) => {
+        this.console += text;
+        this.onConsole(text);
+      },
+      resetSystem: (resetType, status) => {
+        this.reset = { resetType, status };
+        this.uc.emuStop();
+      },
+      callGuest: (fn, a0, a1) => this.callGuest(fn, a0, a1),
+      unwindGuest: () => {
+        this.unwinding = true;
+        this.uc.emuStop();
+      },
+      timeNs: () => BigInt(Date.now()) * 1_000_000n,
+    });
+    this.uc.memMapPtr(0, this.fw.ram);
+    this.uc.hookInsnOut((port, _size, value) => this.onOut(port, value));
+    this.bringUp();
+  }
+
+  /** Long mode with paging, as UEFI 2.10 §2.3.4 promises an image. */
+  private bringUp(): void {
+    const ram = BigInt(this.fw.ram.length);
+    const tablePages = Number(pagingBytes(ram)) / PAGE;
+    const tables = this.fw.allocPages(MEMORY_TYPE.BootServicesData, tablePages);
+    const { bytes: pt, cr3 } = identityMap(tables, ram);
+    this.fw.ram.set(pt, Number(tables));
+
+    // CPU page: GDT, GDTR, trampoline (host/x86/layout.ts), then the sentinel `hlt` that
+    // nested guest calls return to.
+    const cpu = this.fw.allocPages(MEMORY_TYPE.RuntimeServicesData, 1);
+    const gdt = efiGdt();
+    this.fw.ram.set(gdtBytes(gdt), Number(cpu) + GDT_OFFSET);
+    this.fw.ram.set(gdtr(cpu + BigInt(GDT_OFFSET), gdt), Number(cpu) + GDTR_OFFSET);
+    const stack = this.fw.allocPages(MEMORY_TYPE.BootServicesData, STACK_SIZE / PAGE);
+    this.stackTop = stack + BigInt(STACK_SIZE);
+    const tr = efiTrampoline({ cr3, gdtrAddr: cpu + BigInt(GDTR_OFFSET), stackTop: this.stackTop });
+    const trAt = cpu + BigInt(TRAMPOLINE_OFFSET);
+    this.fw.ram.set(tr.bytes, Number(trAt));
+    this.sentinel = trAt + BigInt(tr.end); // the trampoline's end label is a hlt
+    this.uc.emuStart(trAt, this.sentinel, 0, 1000);
+  }
+
+  private onOut(port: number, value: number): void {
+    if (port !== TRAP_PORT) return; // devices come with the kernel boot
+    const id = value >>> 0;
+    const svc = SERVICES[id];
+    const rip = () => this.uc.regRead(C.UC_X86_REG_RIP);
+    if (!svc) throw new GuestError("fault", `trap with unknown service id ${id}`, rip(), this.tracer.last());
+    if (svc.table === "BS" && this.fw.bootServicesExited) {
+      throw new GuestError("boot-service-after-exit", `BS.${svc.name} called after ExitBootServices`, rip(), this.tracer.last());
+    }
+    this.uc.regReadBatch(ARG_REGS, this.regs);
+    this.fw.args.set(this.regs);
+    const t0 = this.tracer.enabled ? process.hrtime.bigint() : 0n;
+    const status = this.fw.dispatch(id);
+    this.tracer.record(svc, this.fw, status, t0);
+    this.uc.regWrite(C.UC_X86_REG_RAX, status);
+    // ResetSystem or an error inside a nested run stops every level, not just the innermost.
+    if (this.reset) this.uc.emuStop();
+  }
+
+  /** Run guest code fn(a0, a1) to its return; nested when called from a hook. */
+  callGuest(fn: bigint, a0: bigint, a1: bigint): bigint {
+    const uc = this.uc;
+    const ctx = this.depth > 0 ? uc.contextSave() : undefined;
+    const rsp = this.depth > 0 ? (uc.regRead(C.UC_X86_REG_RSP) - NESTED_CALL_GAP) & ~0xfn : this.stackTop;
+    // Return address = sentinel; RSP ≡ 8 (mod 16) at entry, as after a call.
+    const entryRsp = rsp - 8n;
+    const ret = new Uint8Array(8);
+    new DataView(ret.buffer).setBigUint64(0, this.sentinel, true);
+    this.fw.ram.set(ret, Number(entryRsp));
+    uc.regWrite(C.UC_X86_REG_RSP, entryRsp);
+    uc.regWrite(C.UC_X86_REG_RCX, a0);
+    uc.regWrite(C.UC_X86_REG_RDX, a1);
+    this.depth++;
+    try {
+      try {
+        uc.emuStart(fn, this.sentinel, this.opts.timeBudgetMs * 1000, this.opts.instructionBudget);
+      } catch (e) {
+        if (e instanceof UnicornError) {
+          throw new GuestError("fault", `guest fault: ${e.message}`, uc.regRead(C.UC_X86_REG_RIP), this.tracer.last());
+        }
+        throw e;
+      }
+      const rip = uc.regRead(C.UC_X86_REG_RIP);
+      const status = uc.regRead(C.UC_X86_REG_RAX);
+      if (this.unwinding) this.unwinding = false;
+      else if (!this.reset && rip !== this.sentinel) {
+        const budget = this.opts.instructionBudget ? `${this.opts.instructionBudget} instructions` : `${this.opts.timeBudgetMs} ms`;
+        throw new GuestError("budget", `guest ran past its budget of ${budget}`, rip, this.tracer.last());
+      }
+      return status;
+    } finally {
+      this.depth--;
+      if (ctx) {
+        uc.contextRestore(ctx);
+        uc.contextFree(ctx);
+      }
+    }
+  }
+
+  /** Copy an image into guest memory and load it; throws a LoadError naming the field. */
+  loadImage(bytes: Uint8Array, cmdline?: string): bigint {
+    const pages = Math.ceil(bytes.length / PAGE) || 1;
+    const buf = this.fw.allocPages(MEMORY_TYPE.BootServicesData, pages);
+    this.fw.ram.set(bytes, Number(buf));
+    const r = this.fw.loadImage(buf, bytes.length);
+    if (r.status !== 0n) throw new LoadError(r.status, r.error, r.offset);
+    if (cmdline !== undefined) {
+      const text = Buffer.from(cmdline + "\0", "utf16le");
+      const opts = this.fw.allocPages(MEMORY_TYPE.LoaderData, Math.ceil(text.length / PAGE));
+      this.fw.ram.set(text, Number(opts));
+      this.fw.setLoadOptions(r.handle, opts, text.length);
+    }
+    return r.handle;
+  }
+
+  /** StartImage on a loaded image: how it ended. */
+  start(handle: bigint): Ending {
+    const status = this.fw.startImage(handle);
+    if (this.reset) return { kind: "reset", ...this.reset };
+    return { kind: "returned", status };
+  }
+
+  close(): void {
+    this.uc.close();
+  }
+}
+
+export class LoadError extends Error {
+  constructor(readonly status: bigint, readonly field: string, readonly offset: bigint) {
+    super(`image rejected: ${field} (at offset 0x${offset.toString(16)})`);
+    this.name = "LoadError";
+  }
+}
