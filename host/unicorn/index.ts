@@ -1,0 +1,649 @@
+// The native Unicorn library (>= 2.1), bound with koffi. Small and flat: one class per
+// engine, methods named after the uc_* calls they wrap.
+//
+// Finding the library, in order: $UEFICORN_LIBUNICORN; the copy scripts/setup.sh puts in
+// .cache/unicorn (named by .cache/unicorn/libpath); the system's libunicorn.so.2.
+// Older than 2.1 is refused (see shared ARCHITECTURE.md: 2.0.x does not translate
+// through the page tables and reports a fake CPUID).
+//
+// Conventions:
+// - The engine handle, the hook handles and the callbacks' uc/user_data pointers are
+//   declared uintptr_t/size_t, so koffi hands them over as plain numbers (user-space
+//   addresses are < 2^47): no BigInt per call on the hook path.
+// - A JS exception inside a koffi callback does not stop the emulation (koffi rethrows
+//   only when uc_emu_start returns, after the guest ran on). Every hook wrapper
+//   therefore catches, records the first error, calls uc_emu_stop, and emuStart
+//   rethrows it.
+import koffi, { type TypeObject } from "koffi";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as C from "./consts.ts";
+
+export * as consts from "./consts.ts";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const MIN_MAJOR = 2;
+const MIN_MINOR = 1;
+const FIX_HINT =
+  "Run `npm run setup` (it fetches Debian 13's libunicorn 2.1 into .cache/unicorn without touching the system) " +
+  "or set UEFICORN_LIBUNICORN to the path of a libunicorn.so.2 >= 2.1.";
+
+export type Addr = bigint | number;
+
+// ---- errors ----------------------------------------------------------------------------
+
+/** A uc_* call returned an error: `code` is the uc_err value, `codeName` its UC_ERR_* name. */
+export class UnicornError extends Error {
+  readonly code: number;
+  readonly codeName: string;
+  readonly op: string;
+  constructor(op: string, code: number, detail = "") {
+    const codeName = C.UC_ERR_NAMES[code] ?? `UC_ERR_${code}`;
+    super(`${op}: ${codeName}: ${strerror(code)}${detail}`);
+    this.name = "UnicornError";
+    this.code = code;
+    this.codeName = codeName;
+    this.op = op;
+  }
+}
+
+// ---- the library -----------------------------------------------------------------------
+
+export interface LibraryInfo {
+  /** The path loaded (or the bare soname, for the system search path). */
+  path: string;
+  /** Where the path came from. */
+  source: "UEFICORN_LIBUNICORN" | ".cache/unicorn" | "system";
+  /** "MAJOR.MINOR.PATCH" as reported by uc_version(). */
+  version: string;
+}
+
+type KFn = (...args: any[]) => any;
+interface Bound {
+  info: LibraryInfo;
+  version: KFn;
+  open: KFn;
+  close: KFn;
+  strerror: KFn;
+  query: KFn;
+  ctl: KFn;
+  regRead: KFn;
+  regWrite: KFn;
+  regReadBatch: KFn;
+  regWriteBatch: KFn;
+  memMap: KFn;
+  memMapPtr: KFn;
+  memUnmap: KFn;
+  memProtect: KFn;
+  memRead: KFn;
+  memWrite: KFn;
+  emuStart: KFn;
+  emuStop: KFn;
+  hookAdd: KFn;
+  hookDel: KFn;
+  contextAlloc: KFn;
+  contextSave: KFn;
+  contextRestore: KFn;
+  contextFree: KFn;
+  /** Address of a native function safe to use as a no-op hook callback. */
+  nopCallback: bigint;
+}
+
+// Callback prototypes (unicorn.h / x86.h typedefs), declared once per process.
+const P = {
+  out: koffi.pointer(koffi.proto("void uc_cb_insn_out_t(uintptr_t uc, uint32_t port, int size, uint32_t value, uintptr_t ud)")),
+  in: koffi.pointer(koffi.proto("uint32_t uc_cb_insn_in_t(uintptr_t uc, uint32_t port, int size, uintptr_t ud)")),
+  cpuid: koffi.pointer(koffi.proto("int uc_cb_insn_cpuid_t(uintptr_t uc, uintptr_t ud)")),
+  code: koffi.pointer(koffi.proto("void uc_cb_hookcode_t(uintptr_t uc, uint64_t address, uint32_t size, uintptr_t ud)")),
+  intr: koffi.pointer(koffi.proto("void uc_cb_hookintr_t(uintptr_t uc, uint32_t intno, uintptr_t ud)")),
+  mem: koffi.pointer(
+    koffi.proto("bool uc_cb_eventmem_t(uintptr_t uc, int type, uint64_t address, int size, int64_t value, uintptr_t ud)"),
+  ),
+};
+
+let bound: Bound | undefined;
+
+function candidates(): Array<Pick<LibraryInfo, "path" | "source">> {
+  const env = process.env.UEFICORN_LIBUNICORN;
+  if (env) {
+    if (!existsSync(env)) throw new Error(`UEFICORN_LIBUNICORN=${env} does not exist. ${FIX_HINT}`);
+    return [{ path: env, source: "UEFICORN_LIBUNICORN" }];
+  }
+  const list: Array<Pick<LibraryInfo, "path" | "source">> = [];
+  const dir = join(ROOT, ".cache/unicorn");
+  const libpath = join(dir, "libpath");
+  if (existsSync(libpath)) {
+    const p = readFileSync(libpath, "utf8").trim();
+    const abs = isAbsolute(p) ? p : join(dir, p);
+    if (existsSync(abs)) list.push({ path: abs, source: ".cache/unicorn" });
+  }
+  list.push({ path: "libunicorn.so.2", source: "system" });
+  return list;
+}
+
+/** Loads (once) and checks the Unicorn library; throws a message saying how to fix it. */
+export function loadUnicorn(): Bound {
+  if (bound) return bound;
+  const tried: string[] = [];
+  for (const c of candidates()) {
+    let lib: ReturnType<typeof koffi.load>;
+    try {
+      lib = koffi.load(c.path);
+    } catch (e) {
+      tried.push(`${c.path} (${c.source}): ${(e as Error).message}`);
+      continue;
+    }
+    const ucVersion = lib.func("unsigned int uc_version(void *major, void *minor)");
+    const v = (ucVersion(null, null) as number) >>> 0;
+    const [maj, min, pat] = [v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff];
+    const version = `${maj}.${min}.${pat}`;
+    if (maj < MIN_MAJOR || (maj === MIN_MAJOR && min < MIN_MINOR)) {
+      lib.unload();
+      throw new Error(
+        `Unicorn ${version} found at ${c.path} (${c.source}) is too old: ueficorn needs >= ${MIN_MAJOR}.${MIN_MINOR} ` +
+          `(2.0.x uses guest virtual addresses as physical when paging is on and reports a fake CPUID). ${FIX_HINT}`,
+      );
+    }
+    const f = (decl: string) => lib.func(decl);
+    bound = {
+      info: { ...c, version },
+      version: ucVersion,
+      open: f("int uc_open(int arch, int mode, _Out_ uintptr_t *uc)"),
+      close: f("int uc_close(uintptr_t uc)"),
+      strerror: f("const char *uc_strerror(int code)"),
+      query: f("int uc_query(uintptr_t uc, int type, _Out_ size_t *result)"),
+      ctl: f("int uc_ctl(uintptr_t uc, int control, ...)"),
+      // value/regs/vals point into the engine's native scratch block (see the Unicorn class)
+      regRead: f("int uc_reg_read(uintptr_t uc, int regid, uintptr_t value)"),
+      regWrite: f("int uc_reg_write(uintptr_t uc, int regid, uintptr_t value)"),
+      regReadBatch: f("int uc_reg_read_batch(uintptr_t uc, uintptr_t regs, uintptr_t vals, int count)"),
+      regWriteBatch: f("int uc_reg_write_batch(uintptr_t uc, uintptr_t regs, uintptr_t vals, int count)"),
+      memMap: f("int uc_mem_map(uintptr_t uc, uint64_t address, size_t size, uint32_t perms)"),
+      memMapPtr: f("int uc_mem_map_ptr(uintptr_t uc, uint64_t address, size_t size, uint32_t perms, void *ptr)"),
+      memUnmap: f("int uc_mem_unmap(uintptr_t uc, uint64_t address, size_t size)"),
+      memProtect: f("int uc_mem_protect(uintptr_t uc, uint64_t address, size_t size, uint32_t perms)"),
+      memRead: f("int uc_mem_read(uintptr_t uc, uint64_t address, void *bytes, size_t size)"),
+      memWrite: f("int uc_mem_write(uintptr_t uc, uint64_t address, const void *bytes, size_t size)"),
+      emuStart: f("int uc_emu_start(uintptr_t uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)"),
+      emuStop: f("int uc_emu_stop(uintptr_t uc)"),
+      hookAdd: f("int uc_hook_add(uintptr_t uc, _Out_ size_t *hh, int type, void *callback, uintptr_t ud, uint64_t begin, uint64_t end, ...)"),
+      hookDel: f("int uc_hook_del(uintptr_t uc, size_t hh)"),
+      contextAlloc: f("int uc_context_alloc(uintptr_t uc, _Out_ uintptr_t *context)"),
+      contextSave: f("int uc_context_save(uintptr_t uc, uintptr_t context)"),
+      contextRestore: f("int uc_context_restore(uintptr_t uc, uintptr_t context)"),
+      contextFree: f("int uc_context_free(uintptr_t context)"),
+      nopCallback: lib.symbol("uc_arch_supported") as bigint,
+    };
+    return bound;
+  }
+  throw new Error(`No usable libunicorn found (tried: ${tried.join("; ")}). ${FIX_HINT}`);
+}
+
+/** The loaded library: path, where it came from, version. */
+export function libraryInfo(): LibraryInfo {
+  return loadUnicorn().info;
+}
+
+function strerror(code: number): string {
+  try {
+    return loadUnicorn().strerror(code) as string;
+  } catch {
+    return "(no library)";
+  }
+}
+
+// uc_ctl control words: type | nargs << 26 | rw << 30 (unicorn.h UC_CTL macro).
+const UC_CTL_IO_WRITE = 1;
+const ctlWrite = (type: number, nargs: number) => (type | (nargs << 26) | (UC_CTL_IO_WRITE << 30)) | 0;
+
+// ---- the engine ------------------------------------------------------------------------
+
+/** A registered hook: pass to Unicorn.hookDel. */
+export interface Hook {
+  readonly handle: number | bigint;
+  /** The koffi-registered callback, or null for a native one. */
+  readonly callback: bigint | null;
+}
+
+/** A saved CPU context (uc_context). Free with Unicorn.contextFree or at close(). */
+export interface Context {
+  readonly ptr: number;
+}
+
+export interface Mmr {
+  selector: number;
+  base: bigint;
+  limit: number;
+  flags: number;
+}
+
+export interface UnicornOptions {
+  /** UC_CPU_X86_* model, set right after uc_open (uc_ctl_set_cpu_model). */
+  cpuModel?: number;
+}
+
+const BATCH_MAX = 32;
+const BATCH_VALS = 64;
+const BATCH_PTRS = BATCH_VALS + 8 * BATCH_MAX;
+const BATCH_IDS = BATCH_PTRS + 8 * BATCH_MAX;
+const SCRATCH_SIZE = BATCH_IDS + 4 * BATCH_MAX;
+
+export class Unicorn {
+  readonly mode: number;
+  private readonly lib: Bound;
+  private h: number;
+  private readonly hooks = new Set<Hook>();
+  private readonly contexts = new Set<Context>();
+  private hasPending = false;
+  private pending: unknown = undefined;
+
+  // One native (non-moving) scratch block per engine, passed to uc_reg_* as a plain
+  // uintptr_t (inside a hook a koffi call with a typed-array argument costs ~20 ns more):
+  //   [0, 64)      value of uc_reg_read/write: up to ZMM size, uc_x86_msr, uc_x86_mmr
+  //   [64, 320)    batch values, 32 x u64
+  //   [320, 576)   batch pointers to those values, 32 x pointer
+  //   [576, 704)   batch register ids, 32 x int
+  private scratchPtr: bigint;
+  private readonly sAddr: number;
+  private readonly s64: BigUint64Array;
+  private readonly s32: Uint32Array;
+  private readonly s16: Uint16Array;
+  private readonly sIds: Int32Array;
+
+  /** Opens an x86 engine. `mode` (UC_MODE_64, UC_MODE_32, UC_MODE_16) is the CPU's initial mode. */
+  constructor(mode: number = C.UC_MODE_64, opts: UnicornOptions = {}) {
+    this.lib = loadUnicorn();
+    this.mode = mode;
+    const out: [number | null] = [null];
+    this.check("uc_open", this.lib.open(C.UC_ARCH_X86, mode, out));
+    this.h = out[0] as number;
+    this.scratchPtr = koffi.alloc("uint8_t", SCRATCH_SIZE) as bigint;
+    this.sAddr = Number(this.scratchPtr);
+    const ab = koffi.view(this.scratchPtr, SCRATCH_SIZE);
+    this.s64 = new BigUint64Array(ab);
+    this.s32 = new Uint32Array(ab);
+    this.s16 = new Uint16Array(ab);
+    this.sIds = new Int32Array(ab, BATCH_IDS, BATCH_MAX);
+    for (let i = 0; i < BATCH_MAX; i++) this.s64[BATCH_PTRS / 8 + i] = this.scratchPtr + BigInt(BATCH_VALS + 8 * i);
+    if (opts.cpuModel !== undefined) {
+      this.check("uc_ctl(CPU_MODEL)", this.lib.ctl(this.h, ctlWrite(C.UC_CTL_CPU_MODEL, 1), "int", opts.cpuModel));
+    }
+  }
+
+  /** Library version "MAJOR.MINOR.PATCH". */
+  version(): string {
+    return this.lib.info.version;
+  }
+
+  private check(op: string, err: number, detail = ""): void {
+    if (err !== 0) throw new UnicornError(op, err, detail);
+  }
+
+  private get handle(): number {
+    if (!this.h) throw new Error("Unicorn engine is closed");
+    return this.h;
+  }
+
+  // ---- memory --------------------------------------------------------------------------
+
+  /** Maps fresh zeroed memory owned by Unicorn. addr and size 4 KiB aligned. */
+  memMap(addr: Addr, size: number, perms: number = C.UC_PROT_ALL): void {
+    this.check("uc_mem_map", this.lib.memMap(this.handle, addr, size, perms), ` (addr ${hex(addr)}, size ${hex(size)})`);
+  }
+
+  /**
+   * Maps `view` (base + byteOffset, in place, view.byteLength bytes) at guest physical
+   * `addr`. The caller guarantees the buffer never moves or shrinks while mapped: a
+   * fixed-size WebAssembly.Memory (initial = maximum) is such a buffer.
+   */
+  memMapPtr(addr: Addr, view: Uint8Array, perms: number = C.UC_PROT_ALL): void {
+    this.check(
+      "uc_mem_map_ptr",
+      this.lib.memMapPtr(this.handle, addr, view.byteLength, perms, view),
+      ` (addr ${hex(addr)}, size ${hex(view.byteLength)})`,
+    );
+  }
+
+  memUnmap(addr: Addr, size: number): void {
+    this.check("uc_mem_unmap", this.lib.memUnmap(this.handle, addr, size));
+  }
+
+  memProtect(addr: Addr, size: number, perms: number): void {
+    this.check("uc_mem_protect", this.lib.memProtect(this.handle, addr, size, perms));
+  }
+
+  /** Reads guest memory by physical address (see the report: uc_mem_read does not walk page tables). */
+  memRead(addr: Addr, len: number): Uint8Array {
+    return this.memReadInto(addr, new Uint8Array(len));
+  }
+
+  memReadInto(addr: Addr, dst: Uint8Array): Uint8Array {
+    this.check("uc_mem_read", this.lib.memRead(this.handle, addr, dst, dst.byteLength), ` (addr ${hex(addr)}, len ${dst.byteLength})`);
+    return dst;
+  }
+
+  memWrite(addr: Addr, bytes: Uint8Array): void {
+    this.check("uc_mem_write", this.lib.memWrite(this.handle, addr, bytes, bytes.byteLength), ` (addr ${hex(addr)}, len ${bytes.byteLength})`);
+  }
+
+  // ---- registers -----------------------------------------------------------------------
+
+  /** Reads a register (UC_X86_REG_*) as an unsigned 64-bit value (low 64 bits for wider ones). */
+  regRead(id: number): bigint {
+    const h = this.handle;
+    this.s64[0] = 0n; // segment and 16/32-bit registers write fewer than 8 bytes
+    const err = this.lib.regRead(h, id, this.sAddr);
+    if (err !== 0) this.check("uc_reg_read", err, ` (reg ${id})`);
+    return this.s64[0];
+  }
+
+  regWrite(id: number, value: bigint | number): void {
+    const h = this.handle;
+    this.s64[0] = BigInt.asUintN(64, BigInt(value));
+    const err = this.lib.regWrite(h, id, this.sAddr);
+    if (err !== 0) this.check("uc_reg_write", err, ` (reg ${id})`);
+  }
+
+  /** Reads up to 32 registers (64-bit values) in one call into `out`. */
+  regReadBatch(ids: ArrayLike<number>, out: BigUint64Array = new BigUint64Array(ids.length)): BigUint64Array {
+    const h = this.handle;
+    const n = ids.length;
+    if (n > BATCH_MAX) throw new RangeError(`regReadBatch: at most ${BATCH_MAX} registers`);
+    const v = this.s64;
+    const base = BATCH_VALS / 8;
+    for (let i = 0; i < n; i++) {
+      this.sIds[i] = ids[i];
+      v[base + i] = 0n;
+    }
+    const err = this.lib.regReadBatch(h, this.sAddr + BATCH_IDS, this.sAddr + BATCH_PTRS, n);
+    if (err !== 0) this.check("uc_reg_read_batch", err);
+    for (let i = 0; i < n; i++) out[i] = v[base + i];
+    return out;
+  }
+
+  /** Writes up to 32 registers (64-bit values) in one call. */
+  regWriteBatch(ids: ArrayLike<number>, values: ArrayLike<bigint>): void {
+    const h = this.handle;
+    const n = ids.length;
+    if (n > BATCH_MAX) throw new RangeError(`regWriteBatch: at most ${BATCH_MAX} registers`);
+    const v = this.s64;
+    const base = BATCH_VALS / 8;
+    for (let i = 0; i < n; i++) {
+      this.sIds[i] = ids[i];
+      v[base + i] = BigInt.asUintN(64, values[i]);
+    }
+    const err = this.lib.regWriteBatch(h, this.sAddr + BATCH_IDS, this.sAddr + BATCH_PTRS, n);
+    if (err !== 0) this.check("uc_reg_write_batch", err);
+  }
+
+  /** Reads an MSR through UC_X86_REG_MSR (struct uc_x86_msr { u32 rid; u64 value @8 }). */
+  msrRead(rid: number): bigint {
+    const h = this.handle;
+    this.s64[0] = 0n;
+    this.s64[1] = 0n;
+    this.s32[0] = rid >>> 0;
+    this.check("uc_reg_read(MSR)", this.lib.regRead(h, C.UC_X86_REG_MSR, this.sAddr), ` (msr ${hex(rid)})`);
+    return this.s64[1];
+  }
+
+  msrWrite(rid: number, value: bigint | number): void {
+    const h = this.handle;
+    this.s64[0] = 0n;
+    this.s32[0] = rid >>> 0;
+    this.s64[1] = BigInt.asUintN(64, BigInt(value));
+    this.check("uc_reg_write(MSR)", this.lib.regWrite(h, C.UC_X86_REG_MSR, this.sAddr), ` (msr ${hex(rid)})`);
+  }
+
+  /**
+   * Reads GDTR/IDTR/LDTR/TR as struct uc_x86_mmr
+   * { u16 selector @0; u64 base @8; u32 limit @16; u32 flags @20 } (24 bytes).
+   */
+  mmrRead(id: number): Mmr {
+    const h = this.handle;
+    this.s64.fill(0n, 0, 3);
+    this.check("uc_reg_read(MMR)", this.lib.regRead(h, id, this.sAddr), ` (reg ${id})`);
+    return { selector: this.s16[0], base: this.s64[1], limit: this.s32[4], flags: this.s32[5] };
+  }
+
+  mmrWrite(id: number, mmr: { base: bigint | number; limit: number; selector?: number; flags?: number }): void {
+    const h = this.handle;
+    this.s64.fill(0n, 0, 3);
+    this.s16[0] = mmr.selector ?? 0;
+    this.s64[1] = BigInt.asUintN(64, BigInt(mmr.base));
+    this.s32[4] = mmr.limit >>> 0;
+    this.s32[5] = (mmr.flags ?? 0) >>> 0;
+    this.check("uc_reg_write(MMR)", this.lib.regWrite(h, id, this.sAddr), ` (reg ${id})`);
+  }
+
+  // ---- emulation -----------------------------------------------------------------------
+
+  /**
+   * Runs from `begin` until RIP == `until`, `timeoutUs` microseconds or `count`
+   * instructions (0 = no limit). Rethrows the first error thrown by a hook during the
+   * run; throws UnicornError (with RIP) when Unicorn stops on a fault.
+   */
+  emuStart(begin: Addr, until: Addr, timeoutUs: number = 0, count: number = 0): void {
+    const err = this.lib.emuStart(this.handle, begin, until, timeoutUs, count);
+    if (this.hasPending) {
+      const e = this.pending;
+      this.hasPending = false;
+      this.pending = undefined;
+      throw e;
+    }
+    if (err !== 0) {
+      let rip = "?";
+      try {
+        rip = hex(this.regRead(C.UC_X86_REG_RIP));
+      } catch {}
+      throw new UnicornError("uc_emu_start", err, ` (RIP ${rip})`);
+    }
+  }
+
+  /** Asks the current emuStart to return (from a hook). */
+  emuStop(): void {
+    this.check("uc_emu_stop", this.lib.emuStop(this.handle));
+  }
+
+  /** uc_query(UC_QUERY_*). */
+  query(type: number): number {
+    const out: [number | bigint | null] = [null];
+    this.check("uc_query", this.lib.query(this.handle, type, out));
+    return Number(out[0]);
+  }
+
+  /** Drops all translated code: call after the host rewrote guest code behind Unicorn's back. */
+  flushTb(): void {
+    this.check("uc_ctl(TB_FLUSH)", this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_TB_FLUSH, 0)));
+  }
+
+  /** Drops the TLB and translated code (uc_ctl_flush_tlb). */
+  flushTlb(): void {
+    this.check("uc_ctl(TLB_FLUSH)", this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_TLB_FLUSH, 0)));
+  }
+
+  // ---- contexts (for calling back into the guest from a hook) --------------------------
+
+  contextAlloc(): Context {
+    const out: [number | null] = [null];
+    this.check("uc_context_alloc", this.lib.contextAlloc(this.handle, out));
+    const ctx: Context = { ptr: out[0] as number };
+    this.contexts.add(ctx);
+    return ctx;
+  }
+
+  /** Saves the CPU state into `ctx` (a new one by default) and returns it. */
+  contextSave(ctx: Context = this.contextAlloc()): Context {
+    this.check("uc_context_save", this.lib.contextSave(this.handle, ctx.ptr));
+    return ctx;
+  }
+
+  contextRestore(ctx: Context): void {
+    this.check("uc_context_restore", this.lib.contextRestore(this.handle, ctx.ptr));
+  }
+
+  contextFree(ctx: Context): void {
+    if (!this.contexts.delete(ctx)) return;
+    this.check("uc_context_free", this.lib.contextFree(ctx.ptr));
+  }
+
+  // ---- hooks ---------------------------------------------------------------------------
+
+  /** Records the first error of a run and stops it; emuStart rethrows it. */
+  private fail(e: unknown): void {
+    if (!this.hasPending) {
+      this.hasPending = true;
+      this.pending = e;
+    }
+    this.lib.emuStop(this.h);
+  }
+
+  private addHook(type: number, proto: TypeObject, fn: Function, begin: Addr, end: Addr, extra: unknown[] = []): Hook {
+    const callback = koffi.register(fn, proto);
+    const out: [number | bigint | null] = [null];
+    const err = this.lib.hookAdd(this.handle, out, type, callback, 0, begin, end, ...extra);
+    if (err !== 0) {
+      koffi.unregister(callback);
+      this.check("uc_hook_add", err, ` (type ${type})`);
+    }
+    const hook: Hook = { handle: out[0]!, callback };
+    this.hooks.add(hook);
+    return hook;
+  }
+
+  /** OUT instruction: cb(port, size in bytes, value). The guest resumes after it. */
+  hookInsnOut(cb: (port: number, size: number, value: number) => void): Hook {
+    const fn = (_uc: number, port: number, size: number, value: number) => {
+      try {
+        cb(port, size, value);
+      } catch (e) {
+        this.fail(e);
+      }
+    };
+    return this.addHook(C.UC_HOOK_INSN, P.out, fn, 1, 0, ["int", C.UC_X86_INS_OUT]);
+  }
+
+  /** IN instruction: cb(port, size in bytes) returns the value read. */
+  hookInsnIn(cb: (port: number, size: number) => number): Hook {
+    const fn = (_uc: number, port: number, size: number) => {
+      try {
+        return cb(port, size) >>> 0;
+      } catch (e) {
+        this.fail(e);
+        return 0;
+      }
+    };
+    return this.addHook(C.UC_HOOK_INSN, P.in, fn, 1, 0, ["int", C.UC_X86_INS_IN]);
+  }
+
+  /** CPUID: cb() returns true if it set EAX/EBX/ECX/EDX itself (the instruction is skipped). */
+  hookCpuid(cb: () => boolean): Hook {
+    const fn = () => {
+      try {
+        return cb() ? 1 : 0;
+      } catch (e) {
+        this.fail(e);
+        return 1;
+      }
+    };
+    return this.addHook(C.UC_HOOK_INSN, P.cpuid, fn, 1, 0, ["int", C.UC_X86_INS_CPUID]);
+  }
+
+  /** Every instruction in [begin, end] (all if begin > end): cb(address, size). Slow. */
+  hookCode(begin: Addr, end: Addr, cb: (address: bigint, size: number) => void): Hook {
+    const fn = (_uc: number, address: number | bigint, size: number) => {
+      try {
+        cb(BigInt(address), size);
+      } catch (e) {
+        this.fail(e);
+      }
+    };
+    return this.addHook(C.UC_HOOK_CODE, P.code, fn, begin, end);
+  }
+
+  /** Every basic block starting in [begin, end] (all if begin > end): cb(address, size). */
+  hookBlock(begin: Addr, end: Addr, cb: (address: bigint, size: number) => void): Hook {
+    const fn = (_uc: number, address: number | bigint, size: number) => {
+      try {
+        cb(BigInt(address), size);
+      } catch (e) {
+        this.fail(e);
+      }
+    };
+    return this.addHook(C.UC_HOOK_BLOCK, P.code, fn, begin, end);
+  }
+
+  /** Interrupts and exceptions (INT n, #PF, #GP, ...): cb(interrupt number). */
+  hookIntr(cb: (intno: number) => void): Hook {
+    const fn = (_uc: number, intno: number) => {
+      try {
+        cb(intno);
+      } catch (e) {
+        this.fail(e);
+      }
+    };
+    return this.addHook(C.UC_HOOK_INTR, P.intr, fn, 1, 0);
+  }
+
+  /**
+   * Unmapped or protection-violating accesses: cb(UC_MEM_* type, address, size, value)
+   * returns true if it fixed the mapping (the access is retried), false to stop with
+   * the matching UC_ERR_*.
+   */
+  hookMemInvalid(cb: (type: number, address: bigint, size: number, value: bigint) => boolean): Hook {
+    const fn = (_uc: number, type: number, address: number | bigint, size: number, value: number | bigint) => {
+      try {
+        return !!cb(type, BigInt(address), size, BigInt(value));
+      } catch (e) {
+        this.fail(e);
+        return false;
+      }
+    };
+    return this.addHook(C.UC_HOOK_MEM_INVALID, P.mem, fn, 1, 0);
+  }
+
+  /**
+   * Makes a stop requested from a hook (emuStop, or a hook that threw) take effect right
+   * after the current instruction when that instruction is in [begin, end]. Without it
+   * the stop takes effect at the end of the current translation block: Unicorn only
+   * checks for an exit request after instructions covered by a UC_HOOK_CODE hook, and
+   * the OUT/IN hooks are not. This adds such a hook whose callback is a native function
+   * without side effects (uc_arch_supported(int), which ignores the other arguments),
+   * so no JS runs per instruction: ~5 ns per covered instruction. Cover the trap
+   * thunks with it.
+   */
+  preciseStops(begin: Addr, end: Addr): Hook {
+    const out: [number | bigint | null] = [null];
+    this.check("uc_hook_add", this.lib.hookAdd(this.handle, out, C.UC_HOOK_CODE, this.lib.nopCallback, 0, begin, end));
+    const hook: Hook = { handle: out[0]!, callback: null };
+    this.hooks.add(hook);
+    return hook;
+  }
+
+  hookDel(hook: Hook): void {
+    if (!this.hooks.delete(hook)) return;
+    const err = this.lib.hookDel(this.handle, hook.handle);
+    if (hook.callback !== null) koffi.unregister(hook.callback);
+    this.check("uc_hook_del", err);
+  }
+
+  // ---- teardown ------------------------------------------------------------------------
+
+  /** Frees contexts, hooks and the engine. Not from inside a hook. Idempotent. */
+  close(): void {
+    if (!this.h) return;
+    for (const ctx of this.contexts) this.lib.contextFree(ctx.ptr);
+    this.contexts.clear();
+    for (const hook of this.hooks) this.lib.hookDel(this.h, hook.handle);
+    const err = this.lib.close(this.h);
+    this.h = 0;
+    for (const hook of this.hooks) if (hook.callback !== null) koffi.unregister(hook.callback);
+    this.hooks.clear();
+    koffi.free(this.scratchPtr);
+    this.check("uc_close", err);
+  }
+}
+
+function hex(v: Addr): string {
+  return "0x" + v.toString(16);
+}

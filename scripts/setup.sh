@@ -1,0 +1,311 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian 12 machine (run as root; CI is a clean clone).
+#
+#   bash scripts/setup.sh [--quiet]
+#
+# Each step first checks whether it is needed and prints one line "setup: <what>" on
+# stderr only when it does work. Without --quiet a run that did nothing says so; with
+# --quiet it prints nothing. Command output goes to .cache/setup-logs/ and is shown
+# only when a command fails.
+#
+# Steps: 1 Debian packages, 2 npm packages, 3 Unicorn >= 2.1 into .cache/unicorn/,
+#        4 build hooks (firmware, guests).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+QUIET=0
+for arg in "$@"; do
+  case $arg in
+    --quiet|-q) QUIET=1 ;;
+    -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "setup: unknown argument '$arg' (usage: bash scripts/setup.sh [--quiet])" >&2; exit 2 ;;
+  esac
+done
+
+CACHE=$ROOT/.cache
+LOGS=$CACHE/setup-logs
+DID_WORK=0
+
+say() { echo "setup: $*" >&2; DID_WORK=1; }
+die() { echo "setup: ERROR: $*" >&2; exit 1; }
+
+# run LOGNAME CMD...: run quietly, appending to .cache/setup-logs/LOGNAME.log; on failure
+# show the end of the log and stop.
+run() {
+  local log=$LOGS/$1.log; shift
+  mkdir -p "$LOGS"
+  echo "+ $*" >>"$log"
+  if ! "$@" >>"$log" 2>&1 </dev/null; then
+    echo "setup: ERROR: '$*' failed; last lines of $log:" >&2
+    tail -n 25 "$log" | sed 's/^/  | /' >&2
+    exit 1
+  fi
+}
+
+# ---------------------------------------------------------------------------------------
+# 1. Debian packages
+# clang + lld (lld-link) build the test guests; ca-certificates for https mirrors.
+APT_PACKAGES=(clang lld ca-certificates)
+APT_UPDATED=0
+
+apt_update_once() {
+  if [[ $APT_UPDATED == 0 ]]; then
+    run apt apt-get update
+    APT_UPDATED=1
+  fi
+}
+
+is_installed() {
+  [[ $(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) == "install ok installed" ]]
+}
+
+setup_debian_packages() {
+  local missing=() p
+  for p in "${APT_PACKAGES[@]}"; do is_installed "$p" || missing+=("$p"); done
+  [[ ${#missing[@]} == 0 ]] && return 0
+  [[ $(id -u) == 0 ]] || die "Debian packages missing (${missing[*]}) and not root: apt-get install ${missing[*]}"
+  say "installing Debian packages: ${missing[*]}"
+  apt_update_once
+  run apt env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+# ---------------------------------------------------------------------------------------
+# 2. npm packages
+# npm writes node_modules/.package-lock.json at the end of every install: it is the
+# "node_modules is current" marker.
+setup_npm() {
+  local lock=package-lock.json cmd=(npm ci)
+  if [[ ! -f $lock ]]; then lock=package.json; cmd=(npm install); fi
+  local marker=node_modules/.package-lock.json
+  if [[ -d node_modules && -f $marker && ! $lock -nt $marker ]]; then return 0; fi
+  say "installing npm packages (${cmd[*]})"
+  run npm "${cmd[@]}" --no-audit --no-fund --loglevel=error
+}
+
+# ---------------------------------------------------------------------------------------
+# 3. Unicorn >= 2.1
+# Debian 12 ships libunicorn 2.0.1, which is not usable (no real paging translation,
+# hard-coded CPUID; see shared ARCHITECTURE.md). Debian 13's libunicorn2t64 (2.1.x)
+# needs only libc6 >= 2.34 and loads on Debian 12. We download it (and libunicorn-dev,
+# for the headers scripts/gen-unicorn-consts.ts reads) through the machine's own
+# Debian mirror with a private apt configuration under .cache/apt, and unpack it into
+# .cache/unicorn/root: the system's packages and apt configuration are not touched.
+#
+# Result: .cache/unicorn/libpath holds the library path (relative to .cache/unicorn/),
+# read by host/unicorn/index.ts; .cache/unicorn/stamp makes the step a no-op.
+UNICORN_DIR=$CACHE/unicorn
+UNICORN_STAMP=$UNICORN_DIR/stamp
+UNICORN_RECIPE=1            # bump to make every checkout fetch again
+UNICORN_SUITE=trixie        # Debian 13
+UNICORN_PACKAGES=(libunicorn2t64 libunicorn-dev)
+SYSTEM_KEYRING=${UEFICORN_SETUP_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
+
+# unicorn_version LIB: print "MAJOR.MINOR.PATCH" of a library, loading it exactly as the
+# host does (koffi), so a missing GLIBC symbol or dependency fails here too. Exit 0 iff
+# the version is >= 2.1.
+unicorn_version() {
+  node -e '
+    let v;
+    try {
+      const lib = require("koffi").load(process.argv[1]);
+      v = lib.func("unsigned int uc_version(void *major, void *minor)")(null, null);
+    } catch (e) { console.log(e.message); process.exit(4); }
+    const [maj, min, pat] = [v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff];
+    const ok = maj > 2 || (maj === 2 && min >= 1);
+    console.log(ok ? `${maj}.${min}.${pat}` : `version ${maj}.${min}.${pat} is older than 2.1`);
+    process.exit(ok ? 0 : 3);
+  ' "$1"
+}
+
+# The machine's configured Debian archive (not the security archive): the first URI
+# whose suite is this release's codename, from deb822 .sources files or sources.list.
+debian_mirror() {
+  local codename f uri
+  codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+  [[ -n $codename ]] || return 1
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -f $f ]] || continue
+    uri=$(awk -v want="$codename" '
+      function flush() {
+        if (types ~ /(^| )deb( |$)/ && enabled != "no" && (" " suites " ") ~ (" " want " ") && uris != "") {
+          split(uris, u, " "); print u[1]; found = 1; exit
+        }
+        types = uris = suites = enabled = ""
+      }
+      /^[ \t]*#/ { next }
+      /^[ \t]*$/ { flush(); next }
+      { key = tolower($1); $1 = ""; sub(/^[ \t]+/, ""); val = $0 }
+      key == "types:" { types = val } key == "uris:" { uris = val }
+      key == "suites:" { suites = val } key == "enabled:" { enabled = tolower(val) }
+      END { if (!found) flush() }' "$f")
+    [[ -n $uri ]] && { echo "${uri%/}"; return 0; }
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [[ -f $f ]] || continue
+    uri=$(awk -v want="$codename" '
+      $1 == "deb" { i = 2; if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+                    if ($(i + 1) == want) { print $i; exit } }' "$f")
+    [[ -n $uri ]] && { echo "${uri%/}"; return 0; }
+  done
+  return 1
+}
+
+APT_DIR=$CACHE/apt
+# private_apt CMD ARGS...: apt-get/apt-cache with only .cache/apt's sources, lists,
+# cache, an empty dpkg status and no preferences. /etc/apt/apt.conf.d still applies
+# (proxies and the like).
+private_apt() {
+  local cmd=$1; shift
+  "$cmd" -o Dir::Etc::SourceList="$APT_DIR/sources.list" \
+         -o Dir::Etc::SourceParts="$APT_DIR/empty.d" \
+         -o Dir::Etc::Preferences="$APT_DIR/empty.d/none" \
+         -o Dir::Etc::PreferencesParts="$APT_DIR/empty.d" \
+         -o Dir::State::Lists="$APT_DIR/lists" \
+         -o Dir::State::Status="$APT_DIR/status" \
+         -o Dir::Cache="$APT_DIR/cache" \
+         -o Acquire::Languages=none \
+         -q "$@"
+}
+
+private_apt_init() {   # private_apt_init "SOURCES.LIST LINE"...
+  rm -rf "$APT_DIR"
+  mkdir -p "$APT_DIR"/{empty.d,lists/partial,cache/archives/partial,dl}
+  : >"$APT_DIR/status"
+  printf '%s\n' "$@" >"$APT_DIR/sources.list"
+  # apt-get download drops privileges to _apt and needs to write the current folder.
+  chown _apt "$APT_DIR/dl" 2>/dev/null || true
+}
+
+# Debian signs each release's InRelease with the automatic keys of the last two
+# releases, so trixie's is (in 2025) signed by the 12/bookworm key too and Debian 12's
+# own keyring verifies it; debian-archive-keyring 2023.3+deb12u2 also carries the
+# trixie keys. Should neither hold on some machine, we take the keyring package from
+# the machine's own release (its Release file verified by the system keyring, the .deb
+# by its hash) and verify trixie with that: a verified chain, no [trusted=yes].
+private_trixie_update() {   # private_trixie_update MIRROR KEYRING
+  local arch; arch=$(dpkg --print-architecture)
+  private_apt_init "deb [arch=$arch signed-by=$2] $1 $UNICORN_SUITE main"
+  private_apt apt-get update
+}
+
+fetch_newer_keyring() {   # fetch_newer_keyring MIRROR -> prints keyring path
+  local codename arch kdir deb
+  codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
+  arch=$(dpkg --print-architecture)
+  private_apt_init "deb [arch=$arch signed-by=$SYSTEM_KEYRING] $1 $codename main"
+  run unicorn private_apt apt-get update
+  (cd "$APT_DIR/dl" && run unicorn private_apt apt-get download debian-archive-keyring)
+  kdir=$CACHE/keyring
+  rm -rf "$kdir"; mkdir -p "$kdir"
+  deb=$(echo "$APT_DIR"/dl/debian-archive-keyring_*.deb)
+  run unicorn dpkg-deb -x "$deb" "$kdir"
+  echo "$kdir/usr/share/keyrings/debian-archive-keyring.gpg"
+}
+
+unicorn_lib_current() {   # the stamp and the library it names are there
+  [[ -f $UNICORN_STAMP && -f $UNICORN_DIR/libpath ]] || return 1
+  [[ $(head -n1 "$UNICORN_STAMP") == "recipe=$UNICORN_RECIPE" ]] || return 1
+  local p; p=$(cat "$UNICORN_DIR/libpath")
+  [[ $p == /* ]] || p=$UNICORN_DIR/$p
+  [[ -f $p ]]
+}
+
+setup_unicorn() {
+  if [[ -n ${UEFICORN_LIBUNICORN:-} ]]; then
+    [[ -f $UEFICORN_LIBUNICORN ]] || die "UEFICORN_LIBUNICORN=$UEFICORN_LIBUNICORN does not exist (unset it to let setup fetch Unicorn 2.1)"
+    local v
+    v=$(unicorn_version "$UEFICORN_LIBUNICORN" 2>&1) ||
+      die "UEFICORN_LIBUNICORN=$UEFICORN_LIBUNICORN is not usable (need Unicorn >= 2.1): $v"
+    return 0
+  fi
+  unicorn_lib_current && return 0
+
+  local mirror verified_by=$SYSTEM_KEYRING
+  mirror=$(debian_mirror) || die "found no Debian mirror in /etc/apt/sources.list{,.d} to fetch Unicorn 2.1 from; set UEFICORN_LIBUNICORN to a libunicorn.so.2 >= 2.1 instead"
+  say "fetching Unicorn 2.1 (${UNICORN_PACKAGES[*]} from $UNICORN_SUITE, $mirror) into .cache/unicorn"
+  mkdir -p "$LOGS"
+  local log=$LOGS/unicorn.log
+  : >"$log"
+
+  if ! private_trixie_update "$mirror" "$SYSTEM_KEYRING" >>"$log" 2>&1; then
+    if grep -qE 'NO_PUBKEY|not signed|EXPKEYSIG|KEYEXPIRED' "$log"; then
+      say "the system keyring does not verify $UNICORN_SUITE; taking debian-archive-keyring from this release's archive"
+      local keyring; keyring=$(fetch_newer_keyring "$mirror")
+      verified_by="$(cd "$APT_DIR/dl" && echo debian-archive-keyring_*.deb) from $(. /etc/os-release && echo "$VERSION_CODENAME")"
+      run unicorn private_trixie_update "$mirror" "$keyring"
+    else
+      echo "setup: ERROR: apt-get update of the private $UNICORN_SUITE list failed; last lines of $log:" >&2
+      tail -n 25 "$log" | sed 's/^/  | /' >&2
+      exit 1
+    fi
+  fi
+  (cd "$APT_DIR/dl" && run unicorn private_apt apt-get download "${UNICORN_PACKAGES[@]}")
+
+  local root=$UNICORN_DIR/root deb lib v
+  rm -rf "$UNICORN_DIR"; mkdir -p "$root" "$UNICORN_DIR/debs"
+  for deb in "$APT_DIR"/dl/*.deb; do
+    run unicorn dpkg-deb -x "$deb" "$root"
+    mv "$deb" "$UNICORN_DIR/debs/"
+  done
+  lib=$(find "$root/usr/lib" -name libunicorn.so.2 -type f | head -n1)
+  [[ -n $lib ]] || die "no libunicorn.so.2 in the downloaded packages (see $UNICORN_DIR/debs)"
+  [[ -f $root/usr/include/unicorn/x86.h ]] || die "no unicorn/x86.h in the downloaded libunicorn-dev"
+  v=$(unicorn_version "$lib" 2>&1) || die "the downloaded $lib does not load or is too old: $v"
+  echo "${lib#"$UNICORN_DIR"/}" >"$UNICORN_DIR/libpath"
+  {
+    echo "recipe=$UNICORN_RECIPE"
+    echo "version=$v"
+    echo "mirror=$mirror"
+    echo "verified-by=$verified_by"
+    for deb in "$UNICORN_DIR"/debs/*.deb; do echo "deb=${deb##*/} sha256=$(sha256sum <"$deb" | cut -d' ' -f1)"; done
+  } >"$UNICORN_STAMP"
+  rm -rf "$APT_DIR" "$CACHE/keyring"   # the private lists (~20 MB) are not needed again
+}
+
+# ---------------------------------------------------------------------------------------
+# 4. Build hooks (filled in by the firmware and guest owners). Each runs only when its
+# build script exists and an output is missing or older than its sources.
+FIRMWARE_OUT=build/firmware.wasm          # what `npm run build:firmware` writes
+FIRMWARE_SOURCES=(firmware asconfig.json package.json)
+GUESTS_STAMP=build/guests/.built          # touched after guests/build.sh succeeds
+GUESTS_SOURCES=(guests)
+
+# newer_than OUTPUT SOURCE...: true if OUTPUT is missing or any SOURCE file is newer.
+newer_than() {
+  local out=$1 src; shift
+  [[ -e $out ]] || return 0
+  for src in "$@"; do
+    [[ -e $src ]] || continue
+    [[ -n $(find "$src" -type f -newer "$out" -print -quit) ]] && return 0
+  done
+  return 1
+}
+
+build_firmware() {
+  [[ -f firmware/index.ts ]] || return 0
+  node -e 'process.exit(require("./package.json").scripts?.["build:firmware"] ? 0 : 1)' || return 0
+  newer_than "$FIRMWARE_OUT" "${FIRMWARE_SOURCES[@]}" || return 0
+  say "building the firmware (npm run build:firmware)"
+  run build-firmware npm run --silent build:firmware
+}
+
+build_guests() {
+  [[ -f guests/build.sh ]] || return 0
+  newer_than "$GUESTS_STAMP" "${GUESTS_SOURCES[@]}" || return 0
+  say "building the test guests (guests/build.sh)"
+  run build-guests bash guests/build.sh
+  mkdir -p "$(dirname "$GUESTS_STAMP")"; touch "$GUESTS_STAMP"
+}
+
+# ---------------------------------------------------------------------------------------
+setup_debian_packages
+setup_npm
+setup_unicorn
+build_firmware
+build_guests
+
+if [[ $DID_WORK == 0 && $QUIET == 0 ]]; then
+  echo "setup: everything is up to date" >&2
+fi
