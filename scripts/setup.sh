@@ -285,7 +285,7 @@ newer_than() {
 
 build_firmware() {
   [[ -f firmware/index.ts ]] || return 0
-  node -e 'process.exit(require("./package.json").scripts?.["build:firmware"] ? 0 : 1)' || return 0
+  grep -q '"build:firmware"' package.json || return 0
   newer_than "$FIRMWARE_OUT" "${FIRMWARE_SOURCES[@]}" || return 0
   say "building the firmware (npm run build:firmware)"
   run build-firmware npm run --silent build:firmware
