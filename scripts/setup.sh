@@ -10,6 +10,9 @@
 #
 # Steps: 1 Debian packages, 2 npm packages, 3 Unicorn >= 2.1 into .cache/unicorn/,
 #        4 build hooks (firmware, guests).
+# Environment: UEFICORN_LIBUNICORN=path uses that libunicorn.so.2 (checked >= 2.1)
+# instead of fetching one; UEFICORN_SETUP_KEYRING=path replaces the system keyring in
+# step 3 (to exercise the keyring fallback).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,7 +22,7 @@ QUIET=0
 for arg in "$@"; do
   case $arg in
     --quiet|-q) QUIET=1 ;;
-    -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup: unknown argument '$arg' (usage: bash scripts/setup.sh [--quiet])" >&2; exit 2 ;;
   esac
 done
