@@ -4,7 +4,7 @@ import { GUEST_BASE, setRamBytes, guest, privateEnd } from "./mem";
 import { ARGS, arg } from "./abi";
 import { mapInit, allocPages, FLAG_FIRMWARE } from "./services/alloc";
 import { handlesInit } from "./services/handles";
-import { systemInit, systemTable } from "./services/system";
+import { systemInit, systemTable, thunks } from "./services/system";
 import { loadImage, setLoadOptions, BS_StartImage, bootServicesExited } from "./services/image";
 import { loadError, loadErrorOffset } from "./loader";
 import { STUBBED, Status } from "./spec/gen";
@@ -24,6 +24,7 @@ export function fw_init(ramBytes: u64): u64 {
 }
 
 export function fw_system_table(): u64 { return systemTable; }
+export function fw_thunks(): u64 { return thunks; }
 
 /** Pages for the host's own CPU structures (stack, GDT, page tables); NONE on failure. */
 export function fw_alloc_pages(type: u32, pages: u64): u64 {

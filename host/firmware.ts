@@ -24,6 +24,7 @@ interface Exports {
   fw_args(): number;
   fw_init(ram: bigint): bigint;
   fw_system_table(): bigint;
+  fw_thunks(): bigint;
   fw_alloc_pages(type: number, pages: bigint): bigint;
   fw_load_image(src: bigint, size: bigint): bigint;
   fw_loaded_handle(): bigint;
@@ -82,6 +83,8 @@ export class Firmware {
   }
 
   get systemTable(): bigint { return u64(this.x.fw_system_table()); }
+  /** Guest address of the thunk page (one 8-byte thunk per service id). */
+  get thunks(): bigint { return u64(this.x.fw_thunks()); }
 
   allocPages(type: number, pages: number): bigint {
     const p = u64(this.x.fw_alloc_pages(type, BigInt(pages)));

@@ -22,7 +22,10 @@ const NESTED_CALL_GAP = 0x100n;
 
 export interface MachineOptions {
   ramMiB?: number;
-  /** Guest instructions per top-level run before it is stopped (0: no limit). */
+  /**
+   * Guest instructions per guest run before it is stopped (0: no limit). Costly: see
+   * bringUp() on what Unicorn's instruction count does to later calls.
+   */
   instructionBudget?: number;
   /** Wall-clock budget per top-level run, milliseconds (0: no limit). */
   timeBudgetMs?: number;
@@ -104,7 +107,13 @@ export class Machine {
     const trAt = cpu + BigInt(TRAMPOLINE_OFFSET);
     this.fw.ram.set(tr.bytes, Number(trAt));
     this.sentinel = trAt + BigInt(tr.end); // the trampoline's end label is a hlt
-    this.uc.emuStart(trAt, this.sentinel, 0, 1000);
+    // No instruction count here: once uc_emu_start has been given a count, Unicorn 2.1.1
+    // flushes its whole translation cache on every later hook exit (measured: 120 µs per
+    // EFI call instead of 0.5 µs). The trampoline is straight-line code ending in a hlt.
+    this.uc.emuStart(trAt, this.sentinel);
+    // A hook that stops emulation takes effect at once only inside a code-hooked range;
+    // the thunks are where our hooks stop the guest.
+    this.uc.preciseStops(this.fw.thunks, this.fw.thunks + BigInt(PAGE));
   }
 
   private onOut(port: number, value: number): void {
@@ -173,6 +182,9 @@ export class Machine {
     this.fw.ram.set(bytes, Number(buf));
     const r = this.fw.loadImage(buf, bytes.length);
     if (r.status !== 0n) throw new LoadError(r.status, r.error, r.offset);
+    // The firmware wrote code through WASM memory, which Unicorn's self-modifying-code
+    // tracking does not see: drop any translation of what was there before.
+    this.uc.flushTb();
     if (cmdline !== undefined) {
       const text = Buffer.from(cmdline + "\0", "utf16le");
       const opts = this.fw.allocPages(MEMORY_TYPE.LoaderData, Math.ceil(text.length / PAGE));
