@@ -4,10 +4,12 @@ import { guest, reserve } from "./mem";
 
 /**
  * Filled by the host per call: RCX, RDX, R8, R9 (the first four Microsoft x64
- * arguments), then the guest RSP at the `out` (pointing at the thunk's return address).
+ * arguments), the guest RSP at the `out` (pointing at the thunk's return address),
+ * and CR3 (whose tables translate every guest pointer).
  */
 export const ARGS: usize = reserve(8 * 8);
 const ARG_RSP: usize = 4;
+export const ARG_CR3: usize = 5;
 
 /** Argument i of the current call: registers, then the stack above the 32-byte shadow space. */
 export function arg(i: i32): u64 {

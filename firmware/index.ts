@@ -1,15 +1,26 @@
 // The firmware module's exports: what the host calls. Guest-facing services are
 // reached only through dispatch(); the rest sets up a run.
-import { GUEST_BASE, setRamBytes, guest, privateEnd } from "./mem";
-import { ARGS, arg } from "./abi";
+import { GUEST_BASE, setRamBytes, guest, privateEnd, setCr3, currentCr3, translate } from "./mem";
+import { ARGS, ARG_CR3, arg } from "./abi";
 import { mapInit, allocPages, FLAG_FIRMWARE } from "./services/alloc";
 import { handlesInit } from "./services/handles";
 import { systemInit, systemTable, thunks } from "./services/system";
 import { loadImage, setLoadOptions, BS_StartImage, bootServicesExited } from "./services/image";
 import { loadError, loadErrorOffset } from "./loader";
 import { STUBBED, Status } from "./spec/gen";
+import { varsInit, varsLoad, STORE, STORE_SIZE, nvGeneration } from "./services/variables";
+import { initrdInit } from "./services/initrd";
 
-export { dispatch } from "./spec/dispatch";
+import { dispatch as serve } from "./spec/dispatch";
+
+/** Serve service `id` with the arguments and CR3 the host put in ARGS. */
+export function dispatch(id: u32): u64 {
+  const outer = currentCr3();
+  setCr3(load<u64>(ARGS + (ARG_CR3 << 3)));
+  const status = serve(id);
+  setCr3(outer);
+  return status;
+}
 
 export function fw_guest_base(): usize { return GUEST_BASE; }
 /** End of the firmware's static data and private state; the host checks it is below GUEST_BASE. */
@@ -20,6 +31,7 @@ export function fw_init(ramBytes: u64): u64 {
   setRamBytes(ramBytes);
   mapInit();
   handlesInit();
+  varsInit();
   return systemInit() ? Status.SUCCESS : Status.OUT_OF_RESOURCES;
 }
 
@@ -56,4 +68,32 @@ export function fw_boot_services_exited(): bool { return bootServicesExited; }
 export function fw_stubbed(id: u32): u32 { return load<u8>(STUBBED + id); }
 
 /** Argument i of the current call, as the dispatcher sees it (for traces). */
-export function fw_arg(i: i32): u64 { return arg(i); }
+export function fw_arg(i: i32): u64 {
+  const outer = currentCr3();
+  setCr3(load<u64>(ARGS + (ARG_CR3 << 3)));
+  const v = arg(i);
+  setCr3(outer);
+  return v;
+}
+
+/** Guest physical address of virtual va under the given CR3 (for traces); u64.MAX if unmapped. */
+export function fw_translate(cr3: u64, va: u64): u64 {
+  const outer = currentCr3();
+  setCr3(cr3);
+  const p = translate(va);
+  setCr3(outer);
+  return p;
+}
+
+/** The variable store (private memory): the host copies a saved store in, or saves it. */
+export function fw_vars_store(): usize { return STORE; }
+export function fw_vars_capacity(): u32 { return STORE_SIZE; }
+export function fw_vars_used(): u32 { return load<u32>(STORE, 8); }
+/** Check a store the host copied in; 0 or (offset of the first bad byte + 1). */
+export function fw_vars_load(bytes: u32): u32 { return varsLoad(bytes); }
+export function fw_vars_generation(): u32 { return nvGeneration; }
+
+/** Offer guest memory [base, base + size), filled by the host, as the initrd (LoadFile2). */
+export function fw_set_initrd(base: u64, size: u64): u64 {
+  return initrdInit(base, size) ? Status.SUCCESS : Status.OUT_OF_RESOURCES;
+}

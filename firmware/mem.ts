@@ -30,13 +30,58 @@ export function privateEnd(): usize { return privateTop; }
 
 export function setRamBytes(n: u64): void { ramBytes = n; }
 
+/** Physical range check: WASM address of guest physical [p, p + len), or 0. */
+export function phys(p: u64, len: u64): usize {
+  if (p >= ramBytes || len > ramBytes - p) return 0;
+  return GUEST_BASE + <usize>p;
+}
+
+// The guest's page tables at the current call (CR3, from the host). Guest pointers are
+// virtual: identity-mapped during boot services, the OS's own mappings after it calls
+// runtime services at its virtual addresses. 0 means paging is off.
+let cr3: u64 = 0;
+export function setCr3(v: u64): void { cr3 = v; }
+export function currentCr3(): u64 { return cr3; }
+
+const PTE_P: u64 = 1;
+const PTE_PS: u64 = 1 << 7;
+const PTE_ADDR: u64 = 0x000f_ffff_ffff_f000;
+const NO_PAGE: u64 = u64.MAX_VALUE;
+
+/** Guest physical address of virtual va through the 4-level tables at cr3 (SDM 3A §4.5), or NO_PAGE. */
+export function translate(va: u64): u64 {
+  if (!cr3) return va;
+  let table = cr3 & PTE_ADDR;
+  for (let level = 3; level >= 0; level--) {
+    const shift = <u64>(12 + 9 * level);
+    const e = phys(table + (((va >> shift) & 511) << 3), 8);
+    if (!e) return NO_PAGE;
+    const entry = load<u64>(e);
+    if (!(entry & PTE_P)) return NO_PAGE;
+    // Large pages: 1 GiB at the PDPT (level 2), 2 MiB at the PD (level 1).
+    if (level == 0 || ((level == 1 || level == 2) && (entry & PTE_PS))) {
+      const mask = (<u64>1 << shift) - 1;
+      return (entry & PTE_ADDR & ~mask) | (va & mask);
+    }
+    table = entry & PTE_ADDR;
+  }
+  return NO_PAGE;
+}
+
 /**
- * WASM address of the guest range [p, p + len), or 0 when any byte of it lies outside
- * guest RAM or p is NULL. Guest page 0 is firmware-reserved, so 0 is never a valid result.
+ * WASM address of the guest virtual range [p, p + len), or 0 when p is NULL, or any byte
+ * is unmapped, outside RAM, or not physically contiguous with the first. Guest page 0
+ * is firmware-reserved, so 0 is never a valid result.
  */
 export function guest(p: u64, len: u64): usize {
-  if (p == 0 || p >= ramBytes || len > ramBytes - p) return 0;
-  return GUEST_BASE + <usize>p;
+  if (p == 0 || len > ramBytes || p + len < p) return 0;
+  const first = translate(p);
+  if (first == NO_PAGE) return 0;
+  // Every further page must follow the first one physically.
+  for (let page = (p | 0xfff) + 1; page < p + len; page += 0x1000) {
+    if (translate(page) != first + (page - p)) return 0;
+  }
+  return phys(first, len);
 }
 
 /** Unchecked: for addresses the firmware itself allocated. */

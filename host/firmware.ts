@@ -35,6 +35,13 @@ interface Exports {
   fw_boot_services_exited(): number;
   fw_stubbed(id: number): number;
   fw_arg(i: number): bigint;
+  fw_translate(cr3: bigint, va: bigint): bigint;
+  fw_vars_store(): number;
+  fw_vars_capacity(): number;
+  fw_vars_used(): number;
+  fw_vars_load(bytes: number): number;
+  fw_vars_generation(): number;
+  fw_set_initrd(base: bigint, size: bigint): bigint;
   dispatch(id: number): bigint;
 }
 
@@ -47,7 +54,7 @@ export class Firmware {
   /** Guest RAM: guest physical p is ram[p]. */
   readonly ram: Uint8Array;
   readonly ramView: DataView;
-  /** RCX, RDX, R8, R9, RSP of the current call, written by the host before dispatch. */
+  /** RCX, RDX, R8, R9, RSP, CR3 of the current call, written by the host before dispatch. */
   readonly args: BigUint64Array;
   private readonly x: Exports;
 
@@ -77,7 +84,7 @@ export class Firmware {
     if (end > this.guestBase) throw new Error(`firmware private state (${end} bytes) reaches into guest RAM at ${this.guestBase}`);
     this.ram = new Uint8Array(this.memory.buffer, this.guestBase, ramBytes);
     this.ramView = new DataView(this.memory.buffer, this.guestBase, ramBytes);
-    this.args = new BigUint64Array(this.memory.buffer, this.x.fw_args(), 5);
+    this.args = new BigUint64Array(this.memory.buffer, this.x.fw_args(), 6);
     const st = u64(this.x.fw_init(BigInt(ramBytes)));
     if (st !== 0n) throw new Error(`firmware initialisation failed with status 0x${st.toString(16)}`);
   }
@@ -110,9 +117,49 @@ export class Firmware {
   get bootServicesExited(): boolean { return this.x.fw_boot_services_exited() !== 0; }
   stubbed(id: number): boolean { return this.x.fw_stubbed(id) !== 0; }
 
+  /** Guest physical address of va under cr3, or undefined when unmapped. */
+  translate(cr3: bigint, va: bigint): bigint | undefined {
+    const p = u64(this.x.fw_translate(cr3, va));
+    return p === 2n ** 64n - 1n ? undefined : p;
+  }
+
+  /** Replace the variable store with a saved one; throws naming the first bad byte. */
+  loadVars(bytes: Uint8Array): void {
+    if (bytes.length > this.x.fw_vars_capacity()) throw new VarStoreError(`is ${bytes.length} bytes, more than the ${this.x.fw_vars_capacity()}-byte store`, 0);
+    const store = new Uint8Array(this.memory.buffer, this.x.fw_vars_store(), this.x.fw_vars_capacity());
+    const saved = store.slice();
+    store.fill(0);
+    store.set(bytes);
+    const bad = this.x.fw_vars_load(bytes.length);
+    if (bad !== 0) {
+      store.set(saved);
+      throw new VarStoreError("is corrupt", bad - 1);
+    }
+  }
+
+  /** The variable store as it would be saved. */
+  varsBytes(): Uint8Array {
+    return new Uint8Array(this.memory.buffer, this.x.fw_vars_store(), this.x.fw_vars_used()).slice();
+  }
+
+  /** Changes whenever a non-volatile variable changes. */
+  get varsGeneration(): number { return this.x.fw_vars_generation(); }
+
+  setInitrd(base: bigint, size: number): void {
+    const st = u64(this.x.fw_set_initrd(base, BigInt(size)));
+    if (st !== 0n) throw new Error(`offering the initrd failed: 0x${st.toString(16)}`);
+  }
+
   /** An AssemblyScript string: UTF-16 code units, byte length in the word before it. */
   private readAsString(p: number): string {
     const bytes = new DataView(this.memory.buffer).getUint32(p - 4, true);
     return Buffer.from(this.memory.buffer, p, bytes).toString("utf16le");
+  }
+}
+
+export class VarStoreError extends Error {
+  constructor(what: string, readonly offset: number) {
+    super(`variable store ${what} (at byte offset ${offset})`);
+    this.name = "VarStoreError";
   }
 }

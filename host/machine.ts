@@ -5,7 +5,8 @@
 // argument registers into the firmware's argument area, runs dispatch(id) and writes
 // the status to RAX. Firmware callbacks into the guest (StartImage, later event
 // notifications) are nested emulator runs that return to a sentinel address.
-import { Unicorn, UnicornError, consts as C } from "./unicorn/index.ts";
+import { Unicorn, UnicornError, consts as C, type Context } from "./unicorn/index.ts";
+import { oldExceptionOffset } from "./unicorn/quirks.ts";
 import { Firmware } from "./firmware.ts";
 import { SERVICES, TRAP_PORT } from "../firmware/spec/services.ts";
 import { MEMORY_TYPE } from "../firmware/spec/uefi.ts";
@@ -14,9 +15,12 @@ import { efiGdt, gdtBytes, gdtr } from "./x86/gdt.ts";
 import { efiTrampoline } from "./x86/trampoline.ts";
 import { GDT_OFFSET, GDTR_OFFSET, TRAMPOLINE_OFFSET, STACK_SIZE } from "./x86/layout.ts";
 import { Tracer } from "./trace.ts";
+import { deliver, DeliveryError, HAS_ERROR_CODE } from "./x86/interrupts.ts";
+import { readVarStore, writeVarStore } from "./vars.ts";
 
 const PAGE = 4096;
-const ARG_REGS = [C.UC_X86_REG_RCX, C.UC_X86_REG_RDX, C.UC_X86_REG_R8, C.UC_X86_REG_R9, C.UC_X86_REG_RSP];
+// In the order of the firmware's ARGS area (firmware/abi.ts).
+const ARG_REGS = [C.UC_X86_REG_RCX, C.UC_X86_REG_RDX, C.UC_X86_REG_R8, C.UC_X86_REG_R9, C.UC_X86_REG_RSP, C.UC_X86_REG_CR3];
 /** Room a nested call leaves below the interrupted guest's RSP (red zone, alignment). */
 const NESTED_CALL_GAP = 0x100n;
 
@@ -32,6 +36,10 @@ export interface MachineOptions {
   /** Called with console text as the guest prints it. */
   onConsole?: (text: string) => void;
   tracer?: Tracer;
+  /** Offered to the guest through LoadFile2 on Linux's initrd vendor device path. */
+  initrd?: Uint8Array;
+  /** Variable store file: loaded if it exists, saved atomically on every non-volatile change. */
+  varsPath?: string;
 }
 
 /** How a run ended, when it ended by the guest's own doing. */
@@ -51,7 +59,9 @@ export class Machine {
   readonly uc: Unicorn;
   readonly fw: Firmware;
   readonly tracer: Tracer;
-  private readonly opts: Required<Omit<MachineOptions, "tracer" | "onConsole">>;
+  private readonly opts: Required<Pick<MachineOptions, "ramMiB" | "instructionBudget" | "timeBudgetMs">>;
+  private readonly varsPath?: string;
+  private varsSaved = 0;
   private readonly onConsole: (text: string) => void;
   private sentinel = 0n;
   private stackTop = 0n;
@@ -82,8 +92,18 @@ export class Machine {
       },
       timeNs: () => BigInt(Date.now()) * 1_000_000n,
     });
+    this.varsPath = options.varsPath;
+    const saved = this.varsPath ? readVarStore(this.varsPath) : undefined;
+    if (saved) this.fw.loadVars(saved);
+    this.varsSaved = this.fw.varsGeneration;
+    if (options.initrd) {
+      const at = this.fw.allocPages(MEMORY_TYPE.BootServicesData, Math.ceil(options.initrd.length / PAGE) || 1);
+      this.fw.ram.set(options.initrd, Number(at));
+      this.fw.setInitrd(at, options.initrd.length);
+    }
     this.uc.memMapPtr(0, this.fw.ram);
     this.uc.hookInsnOut((port, _size, value) => this.onOut(port, value));
+    this.uc.hookIntr((vector) => this.onException(vector));
     this.bringUp();
   }
 
@@ -131,8 +151,74 @@ export class Machine {
     const status = this.fw.dispatch(id);
     this.tracer.record(svc, this.fw, status, t0);
     this.uc.regWrite(C.UC_X86_REG_RAX, status);
+    if (this.varsPath && this.fw.varsGeneration !== this.varsSaved) {
+      writeVarStore(this.varsPath, this.fw.varsBytes());
+      this.varsSaved = this.fw.varsGeneration;
+    }
     // ResetSystem or an error inside a nested run stops every level, not just the innermost.
     if (this.reset) this.uc.emuStop();
+  }
+
+  private lastException = "";
+  private exceptionCtx: Context | undefined;
+  private readonly oldExceptionOffset = oldExceptionOffset();
+  private exceptionRepeats = 0;
+
+  /** Unicorn stops at CPU exceptions; deliver them through the guest's IDT as the CPU would. */
+  private onException(vector: number): void {
+    const uc = this.uc;
+    const rip = uc.regRead(C.UC_X86_REG_RIP);
+    const cr3 = uc.regRead(C.UC_X86_REG_CR3);
+    const cs = Number(uc.regRead(C.UC_X86_REG_CS));
+    let errorCode: number | undefined;
+    let what = `exception ${vector}`;
+    if (vector === 14) {
+      const cr2 = uc.regRead(C.UC_X86_REG_CR2);
+      what = `page fault at 0x${cr2.toString(16)}`;
+      // Unicorn does not expose the error code: rebuild what we can (P, U/S, I/D; W is
+      // unknown and reported as a read). Linux's early handler needs none of it.
+      const present = this.fw.translate(cr3, cr2) !== undefined ? 1 : 0;
+      errorCode = present | ((cs & 3) === 3 ? 4 : 0) | (cr2 === rip ? 0x10 : 0);
+    } else if (HAS_ERROR_CODE.has(vector)) {
+      errorCode = 0;
+    }
+    // The same fault at the same place over and over is a guest stuck, not progress.
+    const key = `${what}@${rip}`;
+    this.exceptionRepeats = key === this.lastException ? this.exceptionRepeats + 1 : 0;
+    this.lastException = key;
+    if (this.exceptionRepeats > 64) throw new GuestError("fault", `${what} repeats without progress`, rip, this.tracer.last());
+    const idt = uc.mmrRead(C.UC_X86_REG_IDTR);
+    const view = this.fw.ramView;
+    const phys = (va: bigint) => {
+      const p = this.fw.translate(cr3, va);
+      return p !== undefined && p + 8n <= BigInt(view.byteLength) ? Number(p) : undefined;
+    };
+    let d;
+    try {
+      d = deliver({
+        rip, cs,
+        rsp: uc.regRead(C.UC_X86_REG_RSP),
+        rflags: uc.regRead(C.UC_X86_REG_RFLAGS),
+        ss: Number(uc.regRead(C.UC_X86_REG_SS)),
+        idtBase: idt.base,
+        idtLimit: idt.limit,
+        trBase: uc.mmrRead(C.UC_X86_REG_TR).base,
+        read64: (va) => { const p = phys(va); return p === undefined ? undefined : view.getBigUint64(p, true); },
+        write64: (va, v) => { const p = phys(va); if (p === undefined) return false; view.setBigUint64(p, v, true); return true; },
+      }, vector, errorCode);
+    } catch (e) {
+      if (e instanceof DeliveryError) throw new GuestError("fault", `triple fault: ${what} could not be delivered (${e.message})`, rip, this.tracer.last());
+      throw e;
+    }
+    uc.regWrite(C.UC_X86_REG_RSP, d.rsp);
+    uc.regWrite(C.UC_X86_REG_RFLAGS, d.rflags);
+    if (d.cs !== cs) uc.regWrite(C.UC_X86_REG_CS, BigInt(d.cs));
+    uc.regWrite(C.UC_X86_REG_RIP, d.rip);
+    // Delivered: clear QEMU's exception-in-flight marker (host/unicorn/quirks.ts).
+    const ctx = uc.contextSave((this.exceptionCtx ??= uc.contextAlloc()));
+    const bytes = uc.contextBytes(ctx);
+    new DataView(bytes.buffer, bytes.byteOffset).setInt32(this.oldExceptionOffset, -1, true);
+    uc.contextRestore(ctx);
   }
 
   /** Run guest code fn(a0, a1) to its return; nested when called from a hook. */

@@ -68,6 +68,7 @@ export function generate(): string {
   constNs("LocateSearchType", uefi.LOCATE_SEARCH_TYPE, "u32");
   constNs("ResetType", uefi.RESET_TYPE, "u32");
   constNs("Tpl", uefi.TPL, "u64");
+  constNs("DevicePath", uefi.DEVICE_PATH, "u32");
   constNs("Signature", {
     SYSTEM_TABLE: uefi.SYSTEM_TABLE_SIGNATURE,
     BOOT_SERVICES: uefi.BOOT_SERVICES_SIGNATURE,

@@ -10,7 +10,7 @@
 //   0              4          8                          24              32
 import { guest, gp, guidEq, reserve } from "../mem";
 import { allocPages, allocPool, FLAG_FIRMWARE, NONE } from "./alloc";
-import { MemoryType, Status, LocateSearchType } from "../spec/gen";
+import { MemoryType, Status, LocateSearchType, DEVICE_PATH_PROTOCOL, DevicePath, Guid } from "../spec/gen";
 
 const MAX_HANDLES: u32 = 256;
 const CELL: u64 = 16;
@@ -166,5 +166,49 @@ export function BS_LocateHandleBuffer(search: u32, protocol: u64, searchKey: u64
   matching(search, guid, gp(buf), n);
   store<u64>(countOut, n);
   store<u64>(bufOut, buf);
+  return Status.SUCCESS;
+}
+
+/** Bytes of a device path before its end node, or -1 if malformed or past RAM. */
+export function devicePathSize(p: u64): i64 {
+  let n: u64 = 0;
+  for (let i = 0; i < 256; i++) {
+    const node = guest(p + n, DEVICE_PATH_PROTOCOL.SIZE);
+    if (!node) return -1;
+    const len = <u64>load<u16>(node + DEVICE_PATH_PROTOCOL.Length);
+    if (load<u8>(node + DEVICE_PATH_PROTOCOL.Type) == DevicePath.END_DEVICE_PATH_TYPE) {
+      return load<u8>(node + DEVICE_PATH_PROTOCOL.SubType) == DevicePath.END_ENTIRE_DEVICE_PATH_SUBTYPE ? <i64>n : -1;
+    }
+    if (len < DEVICE_PATH_PROTOCOL.SIZE) return -1;
+    n += len;
+  }
+  return -1;
+}
+
+/** §7.3 LocateDevicePath: the handle with Protocol whose device path is the longest prefix. */
+export function BS_LocateDevicePath(protocol: u64, devicePathPtr: u64, deviceOut: u64): u64 {
+  const guid = guest(protocol, 16);
+  const pp = guest(devicePathPtr, 8);
+  const out = guest(deviceOut, 8);
+  if (!guid || !pp || !out) return Status.INVALID_PARAMETER;
+  const dp = load<u64>(pp);
+  const len = devicePathSize(dp);
+  if (len < 0) return Status.INVALID_PARAMETER;
+  let best: i32 = -1;
+  let bestLen: i64 = -1;
+  for (let hi: u32 = 0; hi < handleCount; hi++) {
+    if (!load<u8>(HANDLE_LIVE + hi) || findProtocol(<i32>hi, guid) < 0) continue;
+    const r = findProtocol(<i32>hi, Guid.DEVICE_PATH_PROTOCOL);
+    if (r < 0) continue;
+    const hdp = load<u64>(rec(r), 24);
+    const hlen = devicePathSize(hdp);
+    if (hlen < 0 || hlen > len || hlen <= bestLen) continue;
+    if (hlen && memory.compare(guest(hdp, <u64>hlen), guest(dp, <u64>hlen), <usize>hlen) != 0) continue;
+    best = <i32>hi;
+    bestLen = hlen;
+  }
+  if (best < 0) return Status.NOT_FOUND;
+  store<u64>(out, arena + <u64>best * CELL);
+  store<u64>(pp, dp + <u64>bestLen);
   return Status.SUCCESS;
 }

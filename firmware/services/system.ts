@@ -5,6 +5,7 @@
 //   128  EFI_RUNTIME_SERVICES      136 bytes
 //   272  FirmwareVendor           UCS-2, NUL-terminated
 //   512  EFI_CONFIGURATION_TABLE[MAX_CONFIG_TABLES]   24 bytes each
+//   2048 EFI_RT_PROPERTIES_TABLE     8 bytes
 // Boot-services data page:
 //   0    EFI_BOOT_SERVICES         376 bytes
 //   384  ConOut protocol            80 bytes
@@ -20,13 +21,14 @@ import {
   SYSTEM_TABLE, BOOT_SERVICES, RUNTIME_SERVICES, TABLE_HEADER, CONFIGURATION_TABLE,
   SIMPLE_TEXT_OUTPUT_PROTOCOL, SIMPLE_TEXT_INPUT_PROTOCOL, Signature, MemoryType, Status, Guid, Table,
   SYSTEM_TABLE_REVISION, FIRMWARE_REVISION, FIRMWARE_VENDOR, SERVICE_COUNT, SLOT_TABLE,
-  THUNK_SIZE, THUNK_TEMPLATE,
+  THUNK_SIZE, THUNK_TEMPLATE, STUBBED, RT_PROPERTIES_TABLE,
 } from "../spec/gen";
 
 const RT_OFFSET: u64 = 128;
 const VENDOR_OFFSET: u64 = 272;
 const CONFIG_OFFSET: u64 = 512;
 const MAX_CONFIG_TABLES: u64 = 64; // 512 + 64 * 24 = 2048 bytes, within the page
+const RT_PROPERTIES_OFFSET: u64 = 2048;
 const CONOUT_OFFSET: u64 = 384;
 const MODE_OFFSET: u64 = 464;
 const CONIN_OFFSET: u64 = 488;
@@ -53,7 +55,7 @@ export function sealHeader(table: u64): void {
 }
 
 /** Point every function slot of table `which` (at guest address `base`) at its thunk. */
-function fillSlots(which: u32, base: u64): void {
+export function fillSlots(which: u32, base: u64): void {
   for (let id: u32 = 0; id < SERVICE_COUNT; id++) {
     const e = SLOT_TABLE + (<usize>id << 2);
     if (<u32>load<u16>(e) == which) store<u64>(gp(base) + <usize>load<u16>(e, 2), thunks + <u64>id * THUNK_SIZE);
@@ -105,6 +107,67 @@ export function systemInit(): bool {
   store<u64>(st + SYSTEM_TABLE.BootServices, bs);
   store<u64>(st + SYSTEM_TABLE.ConfigurationTable, configTables);
   header(systemTable, Signature.SYSTEM_TABLE, SYSTEM_TABLE.SIZE);
+
+  // Which runtime services answer for real, derived from the dispatcher's stubs.
+  const props = rt + RT_PROPERTIES_OFFSET;
+  let supported: u32 = 0;
+  for (let id: u32 = 0; id < SERVICE_COUNT; id++) {
+    const e = SLOT_TABLE + (<usize>id << 2);
+    if (<u32>load<u16>(e) != Table.RT || load<u8>(STUBBED + id)) continue;
+    supported |= 1 << ((<u32>load<u16>(e, 2) - <u32>TABLE_HEADER.SIZE) >> 3);
+  }
+  store<u16>(gp(props) + RT_PROPERTIES_TABLE.Version, 1);
+  store<u16>(gp(props) + RT_PROPERTIES_TABLE.Length, <u16>RT_PROPERTIES_TABLE.SIZE);
+  store<u32>(gp(props) + RT_PROPERTIES_TABLE.RuntimeServicesSupported, supported);
+  addConfigTable(Guid.RT_PROPERTIES_TABLE, props);
+  return true;
+}
+
+/** Install a configuration table from the firmware itself (guid: WASM address). */
+function addConfigTable(guid: usize, table: u64): void {
+  const st = gp(systemTable);
+  const n = load<u64>(st + SYSTEM_TABLE.NumberOfTableEntries);
+  const e = gp(configTables) + <usize>(n * CONFIGURATION_TABLE.SIZE);
+  memory.copy(e + CONFIGURATION_TABLE.VendorGuid, guid, 16);
+  store<u64>(e + CONFIGURATION_TABLE.VendorTable, table);
+  store<u64>(st + SYSTEM_TABLE.NumberOfTableEntries, n + 1);
+  sealHeader(systemTable);
+}
+
+/**
+ * SetVirtualAddressMap's fix-up (§8.4): every guest-visible pointer into runtime memory
+ * becomes the virtual address `convert` gives; the firmware itself keeps working on
+ * physical memory. Returns false if a runtime pointer has no mapping.
+ */
+export function relocateTables(convert: (p: u64) => u64): bool {
+  const st = gp(systemTable);
+  const rt = gp(runtimeServices);
+  const vendor = st + SYSTEM_TABLE.FirmwareVendor;
+  const services = st + SYSTEM_TABLE.RuntimeServices;
+  const config = st + SYSTEM_TABLE.ConfigurationTable;
+  // Check every pointer first, so that a NO_MAPPING leaves the tables as they were.
+  if (convert(load<u64>(vendor)) == NONE || convert(load<u64>(services)) == NONE || convert(load<u64>(config)) == NONE) return false;
+  for (let id: u32 = 0; id < SERVICE_COUNT; id++) {
+    const e = SLOT_TABLE + (<usize>id << 2);
+    if (<u32>load<u16>(e) == Table.RT && convert(load<u64>(rt + <usize>load<u16>(e, 2))) == NONE) return false;
+  }
+  for (let id: u32 = 0; id < SERVICE_COUNT; id++) {
+    const e = SLOT_TABLE + (<usize>id << 2);
+    if (<u32>load<u16>(e) != Table.RT) continue;
+    const slot = rt + <usize>load<u16>(e, 2);
+    store<u64>(slot, convert(load<u64>(slot)));
+  }
+  const n = load<u64>(st + SYSTEM_TABLE.NumberOfTableEntries);
+  for (let i: u64 = 0; i < n; i++) {
+    const e = gp(configTables) + <usize>(i * CONFIGURATION_TABLE.SIZE) + CONFIGURATION_TABLE.VendorTable;
+    const v = convert(load<u64>(e));
+    if (v != NONE) store<u64>(e, v); // tables in boot-services or OS memory stay physical
+  }
+  store<u64>(vendor, convert(load<u64>(vendor)));
+  store<u64>(services, convert(load<u64>(services)));
+  store<u64>(config, convert(load<u64>(config)));
+  sealHeader(runtimeServices);
+  sealHeader(systemTable);
   return true;
 }
 

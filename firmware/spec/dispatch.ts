@@ -3,10 +3,13 @@
 import * as alloc from "../services/alloc";
 import * as handles from "../services/handles";
 import * as image from "../services/image";
+import * as initrd from "../services/initrd";
 import * as misc from "../services/misc";
 import * as runtime from "../services/runtime";
 import * as system from "../services/system";
 import * as text from "../services/text";
+import * as variables from "../services/variables";
+import * as virtual from "../services/virtual";
 import { arg } from "../abi";
 import { Status } from "./gen";
 
@@ -23,6 +26,7 @@ export function dispatch(id: u32): u64 {
     case 13: return handles.BS_InstallProtocolInterface(arg(0), arg(1), <u32>arg(2), arg(3));
     case 16: return handles.BS_HandleProtocol(arg(0), arg(1), arg(2));
     case 19: return handles.BS_LocateHandle(<u32>arg(0), arg(1), arg(2), arg(3), arg(4));
+    case 20: return handles.BS_LocateDevicePath(arg(0), arg(1), arg(2));
     case 21: return system.BS_InstallConfigurationTable(arg(0), arg(1));
     case 22: return image.BS_LoadImage(<u8>arg(0), arg(1), arg(2), arg(3), arg(4), arg(5));
     case 23: return image.BS_StartImage(arg(0), arg(1), arg(2));
@@ -36,8 +40,14 @@ export function dispatch(id: u32): u64 {
     case 41: misc.BS_CopyMem(arg(0), arg(1), arg(2)); return 0;
     case 42: misc.BS_SetMem(arg(0), arg(1), <u8>arg(2)); return 0;
     case 44: return runtime.RT_GetTime(arg(0), arg(1));
+    case 48: return virtual.RT_SetVirtualAddressMap(arg(0), arg(1), <u32>arg(2), arg(3));
+    case 49: return virtual.RT_ConvertPointer(arg(0), arg(1));
+    case 50: return variables.RT_GetVariable(arg(0), arg(1), arg(2), arg(3), arg(4));
+    case 51: return variables.RT_GetNextVariableName(arg(0), arg(1), arg(2));
+    case 52: return variables.RT_SetVariable(arg(0), arg(1), <u32>arg(2), arg(3), arg(4));
     case 53: return misc.RT_GetNextHighMonotonicCount(arg(0));
     case 54: runtime.RT_ResetSystem(<u32>arg(0), arg(1), arg(2), arg(3)); return 0;
+    case 57: return variables.RT_QueryVariableInfo(<u32>arg(0), arg(1), arg(2), arg(3));
     case 58: return text.ConOut_Reset(arg(0), <u8>arg(1));
     case 59: return text.ConOut_OutputString(arg(0), arg(1));
     case 60: return text.ConOut_TestString(arg(0), arg(1));
@@ -49,6 +59,7 @@ export function dispatch(id: u32): u64 {
     case 66: return text.ConOut_EnableCursor(arg(0), <u8>arg(1));
     case 67: return text.ConIn_Reset(arg(0), <u8>arg(1));
     case 68: return text.ConIn_ReadKeyStroke(arg(0), arg(1));
+    case 69: return initrd.LoadFile2_LoadFile(arg(0), arg(1), <u8>arg(2), arg(3), arg(4));
     default: return Status.UNSUPPORTED;
   }
 }

@@ -57,6 +57,14 @@ export namespace CONFIGURATION_TABLE {
   export const SIZE: usize = 24;
 }
 
+/** EFI_DEVICE_PATH_PROTOCOL, 4 bytes */
+export namespace DEVICE_PATH_PROTOCOL {
+  export const Type: usize = 0;
+  export const SubType: usize = 1;
+  export const Length: usize = 2;
+  export const SIZE: usize = 4;
+}
+
 /** EFI_GUID, 16 bytes */
 export namespace GUID {
   export const Data1: usize = 0;
@@ -91,6 +99,12 @@ export namespace LOADED_IMAGE_PROTOCOL {
   export const SIZE: usize = 96;
 }
 
+/** EFI_LOAD_FILE2_PROTOCOL, 8 bytes */
+export namespace LOAD_FILE2_PROTOCOL {
+  export const LoadFile: usize = 0;
+  export const SIZE: usize = 8;
+}
+
 /** EFI_MEMORY_DESCRIPTOR, 40 bytes */
 export namespace MEMORY_DESCRIPTOR {
   export const Type: usize = 0;
@@ -99,6 +113,14 @@ export namespace MEMORY_DESCRIPTOR {
   export const NumberOfPages: usize = 24;
   export const Attribute: usize = 32;
   export const SIZE: usize = 40;
+}
+
+/** EFI_RT_PROPERTIES_TABLE, 8 bytes */
+export namespace RT_PROPERTIES_TABLE {
+  export const Version: usize = 0;
+  export const Length: usize = 2;
+  export const RuntimeServicesSupported: usize = 4;
+  export const SIZE: usize = 8;
 }
 
 /** EFI_RUNTIME_SERVICES, 136 bytes */
@@ -412,6 +434,13 @@ export namespace Tpl {
   export const HIGH_LEVEL: u64 = 0x1f;
 }
 
+export namespace DevicePath {
+  export const MEDIA_DEVICE_PATH: u32 = 0x4;
+  export const MEDIA_VENDOR_DP: u32 = 0x3;
+  export const END_DEVICE_PATH_TYPE: u32 = 0x7f;
+  export const END_ENTIRE_DEVICE_PATH_SUBTYPE: u32 = 0xff;
+}
+
 export namespace Signature {
   export const SYSTEM_TABLE: u64 = 0x5453595320494249;
   export const BOOT_SERVICES: u64 = 0x56524553544f4f42;
@@ -455,14 +484,15 @@ export const TRAP_PORT: u32 = 0xef;
 export const THUNK_SIZE: usize = 8;
 /** mov eax, id ; out 0xef, eax ; ret, with the id at byte 1. */
 export const THUNK_TEMPLATE: u64 = 0xc3efe700000000b8;
-export const SERVICE_COUNT: u32 = 69;
+export const SERVICE_COUNT: u32 = 70;
 export namespace Table {
   export const BS: u32 = 0;
   export const RT: u32 = 1;
   export const ConOut: u32 = 2;
   export const ConIn: u32 = 3;
+  export const LoadFile2: u32 = 4;
 }
 /** Per service id: table index (u16) and slot offset (u16). */
-export const SLOT_TABLE: usize = memory.data<u16>([0, 24, 0, 32, 0, 40, 0, 48, 0, 56, 0, 64, 0, 72, 0, 80, 0, 88, 0, 96, 0, 104, 0, 112, 0, 120, 0, 128, 0, 136, 0, 144, 0, 152, 0, 160, 0, 168, 0, 176, 0, 184, 0, 192, 0, 200, 0, 208, 0, 216, 0, 224, 0, 232, 0, 240, 0, 248, 0, 256, 0, 264, 0, 272, 0, 280, 0, 288, 0, 296, 0, 304, 0, 312, 0, 320, 0, 328, 0, 336, 0, 344, 0, 352, 0, 360, 0, 368, 1, 24, 1, 32, 1, 40, 1, 48, 1, 56, 1, 64, 1, 72, 1, 80, 1, 88, 1, 96, 1, 104, 1, 112, 1, 120, 1, 128, 2, 0, 2, 8, 2, 16, 2, 24, 2, 32, 2, 40, 2, 48, 2, 56, 2, 64, 3, 0, 3, 8]);
+export const SLOT_TABLE: usize = memory.data<u16>([0, 24, 0, 32, 0, 40, 0, 48, 0, 56, 0, 64, 0, 72, 0, 80, 0, 88, 0, 96, 0, 104, 0, 112, 0, 120, 0, 128, 0, 136, 0, 144, 0, 152, 0, 160, 0, 168, 0, 176, 0, 184, 0, 192, 0, 200, 0, 208, 0, 216, 0, 224, 0, 232, 0, 240, 0, 248, 0, 256, 0, 264, 0, 272, 0, 280, 0, 288, 0, 296, 0, 304, 0, 312, 0, 320, 0, 328, 0, 336, 0, 344, 0, 352, 0, 360, 0, 368, 1, 24, 1, 32, 1, 40, 1, 48, 1, 56, 1, 64, 1, 72, 1, 80, 1, 88, 1, 96, 1, 104, 1, 112, 1, 120, 1, 128, 2, 0, 2, 8, 2, 16, 2, 24, 2, 32, 2, 40, 2, 48, 2, 56, 2, 64, 3, 0, 3, 8, 4, 0]);
 /** Per service id: 1 when the firmware has no handler for it (it answers UNSUPPORTED). */
-export const STUBBED: usize = memory.data<u8>([0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+export const STUBBED: usize = memory.data<u8>([0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);

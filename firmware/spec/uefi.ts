@@ -63,6 +63,32 @@ export const CONFIGURATION_TABLE = struct("EFI_CONFIGURATION_TABLE", `
   VOID *VendorTable;
 `);
 
+// §10.2 EFI_DEVICE_PATH_PROTOCOL: a node header; nodes follow each other, Length bytes
+// apart, up to an end node (Type 0x7f, SubType 0xff).
+export const DEVICE_PATH_PROTOCOL = struct("EFI_DEVICE_PATH_PROTOCOL", `
+  UINT8 Type;
+  UINT8 SubType;
+  UINT8 Length[2];
+`);
+export const DEVICE_PATH = {
+  MEDIA_DEVICE_PATH: 0x04, MEDIA_VENDOR_DP: 0x03,
+  END_DEVICE_PATH_TYPE: 0x7f, END_ENTIRE_DEVICE_PATH_SUBTYPE: 0xff,
+} as const;
+
+// §13.2 EFI_LOAD_FILE2_PROTOCOL (Linux loads its initrd through it, on a vendor media
+// device path with LINUX_EFI_INITRD_MEDIA_GUID).
+export const LOAD_FILE2_PROTOCOL = struct("EFI_LOAD_FILE2_PROTOCOL", `
+  EFI_STATUS LoadFile(EFI_LOAD_FILE2_PROTOCOL *This, EFI_DEVICE_PATH_PROTOCOL *FilePath, BOOLEAN BootPolicy, UINTN *BufferSize, VOID *Buffer);
+`);
+
+// §4.6 EFI_RT_PROPERTIES_TABLE: bit i of RuntimeServicesSupported is runtime service i
+// in table order (GetTime = bit 0 ... QueryVariableInfo = bit 13).
+export const RT_PROPERTIES_TABLE = struct("EFI_RT_PROPERTIES_TABLE", `
+  UINT16 Version;
+  UINT16 Length;
+  UINT32 RuntimeServicesSupported;
+`);
+
 // §7.2 EFI_MEMORY_DESCRIPTOR (version 1). GetMemoryMap reports a larger
 // DescriptorSize (MEMORY_DESCRIPTOR_STRIDE) so guests that step by sizeof break here,
 // not on real firmware, as EDK2 does.
@@ -209,7 +235,8 @@ export const SYSTEM_TABLE_REVISION = (2 << 16) | 70;
 /** Every struct, for generators and layout tests. */
 export const STRUCTS: Struct[] = [
   TABLE_HEADER, GUID, SIMPLE_TEXT_OUTPUT_MODE, SIMPLE_TEXT_OUTPUT_PROTOCOL, INPUT_KEY,
-  SIMPLE_TEXT_INPUT_PROTOCOL, CONFIGURATION_TABLE, MEMORY_DESCRIPTOR, LOADED_IMAGE_PROTOCOL,
+  SIMPLE_TEXT_INPUT_PROTOCOL, CONFIGURATION_TABLE, DEVICE_PATH_PROTOCOL, LOAD_FILE2_PROTOCOL,
+  RT_PROPERTIES_TABLE, MEMORY_DESCRIPTOR, LOADED_IMAGE_PROTOCOL,
   BOOT_SERVICES, TIME, TIME_CAPABILITIES, RUNTIME_SERVICES, SYSTEM_TABLE,
 ];
 
@@ -222,6 +249,7 @@ export const INTERFACES: { table: string; struct: Struct }[] = [
   { table: "RT", struct: RUNTIME_SERVICES },
   { table: "ConOut", struct: SIMPLE_TEXT_OUTPUT_PROTOCOL },
   { table: "ConIn", struct: SIMPLE_TEXT_INPUT_PROTOCOL },
+  { table: "LoadFile2", struct: LOAD_FILE2_PROTOCOL },
 ];
 
 // Appendix D. Error codes have the high bit set; warnings do not.

@@ -232,6 +232,25 @@ typedef struct _EFI_DEVICE_PATH_PROTOCOL {
   UINT8 Length[2];
 } EFI_DEVICE_PATH_PROTOCOL;
 
+/* ------------------------------------------------------------------ 13.2 -- */
+
+typedef struct _EFI_LOAD_FILE2_PROTOCOL EFI_LOAD_FILE2_PROTOCOL;
+struct _EFI_LOAD_FILE2_PROTOCOL {
+  EFI_STATUS (EFIAPI *LoadFile)(IN EFI_LOAD_FILE2_PROTOCOL *This,
+                                IN EFI_DEVICE_PATH_PROTOCOL *FilePath,
+                                IN BOOLEAN BootPolicy,
+                                IN OUT UINTN *BufferSize,
+                                IN VOID *Buffer OPTIONAL);
+};
+
+/* ------------------------------------------------------------------- 4.6 -- */
+
+typedef struct {
+  UINT16 Version;
+  UINT16 Length;
+  UINT32 RuntimeServicesSupported;
+} EFI_RT_PROPERTIES_TABLE;
+
 /* ------------------------------------------------------------------- 8.x -- */
 
 typedef struct {

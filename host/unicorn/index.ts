@@ -84,6 +84,7 @@ interface Bound {
   hookDel: KFn;
   contextAlloc: KFn;
   contextSave: KFn;
+  contextSize: KFn;
   contextRestore: KFn;
   contextFree: KFn;
   /** Address of a native function safe to use as a no-op hook callback. */
@@ -173,6 +174,7 @@ export function loadUnicorn(): Bound {
       contextSave: f("int uc_context_save(uintptr_t uc, uintptr_t context)"),
       contextRestore: f("int uc_context_restore(uintptr_t uc, uintptr_t context)"),
       contextFree: f("int uc_context_free(uintptr_t context)"),
+      contextSize: f("size_t uc_context_size(uintptr_t uc)"),
       nopCallback: lib.symbol("uc_arch_supported") as bigint,
     };
     return bound;
@@ -473,6 +475,15 @@ export class Unicorn {
   }
 
   /** Saves the CPU state into `ctx` (a new one by default) and returns it. */
+  /**
+   * The raw bytes of a saved context (the uc_context header and the CPU state after it),
+   * in place: writes change what contextRestore loads.
+   */
+  contextBytes(ctx: Context): Uint8Array {
+    const size = Number(this.lib.contextSize(this.handle));
+    return new Uint8Array(koffi.view(ctx.ptr, size));
+  }
+
   contextSave(ctx: Context = this.contextAlloc()): Context {
     this.check("uc_context_save", this.lib.contextSave(this.handle, ctx.ptr));
     return ctx;
