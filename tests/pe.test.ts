@@ -1,0 +1,322 @@
+// The firmware's PE/COFF loader (firmware/loader.ts), through Machine.loadImage and
+// through BS.LoadImage called directly: every built guest loads where the Loaded Image
+// protocol says, laid out and relocated exactly as an independent model of the PE
+// format says it must be; every malformed variant from tests/pe-fixtures.ts is refused
+// with the right status, a message naming the field and that field's file offset, and
+// leaves the memory map as it was.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Machine, LoadError } from "../host/machine.ts";
+import { serviceByName } from "../firmware/spec/services.ts";
+import { field, guidBytes } from "../firmware/spec/decl.ts";
+import {
+  ALLOCATE_TYPE as AT, GUIDS, LOADED_IMAGE_PROTOCOL, LOADED_IMAGE_PROTOCOL_REVISION, MEMORY_DESCRIPTOR,
+  MEMORY_TYPE as MT, statusName,
+} from "../firmware/spec/uefi.ts";
+import { describeFixture, malformedPeFixtures, parsePe, rvaToOffset, withoutRelocations, type PeLayout } from "./pe-fixtures.ts";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const GUEST_DIR = join(ROOT, "build/guests");
+const GUESTS = readdirSync(GUEST_DIR).filter((f) => f.endsWith(".efi")).sort();
+const read = (name: string) => new Uint8Array(readFileSync(join(GUEST_DIR, name)));
+const hello = read("hello.efi");
+
+const PAGE = 4096n;
+const U64 = 1n << 64n;
+const REL_BASED_ABSOLUTE = 0, REL_BASED_DIR64 = 10;
+const hex = (v: bigint | number) => `0x${v.toString(16)}`;
+/** PE Subsystem -> [ImageCodeType, ImageDataType]. */
+const SUBSYSTEM_MEMORY: Record<number, [number, number]> = {
+  10: [MT.LoaderCode, MT.LoaderData], // EFI application
+  11: [MT.BootServicesCode, MT.BootServicesData], // boot service driver
+  12: [MT.RuntimeServicesCode, MT.RuntimeServicesData], // runtime driver
+};
+
+// ---- calling services directly ----
+
+/**
+ * Firmware services called as the OUT hook calls them: arguments in the firmware's
+ * argument area, arguments 5 onwards on a fake guest stack ([RSP+0x28] on), out-parameters
+ * in a scratch area of guest RAM the host took from the firmware.
+ */
+class Services {
+  private readonly scratch: bigint;
+  private next = 0n;
+  private readonly stack: bigint;
+
+  constructor(readonly m: Machine) {
+    this.scratch = m.fw.allocPages(MT.BootServicesData, 8);
+    this.stack = this.buf(0x100);
+  }
+
+  /** Zeroed scratch bytes; reused round-robin (callers read results at once). */
+  buf(bytes: number): bigint {
+    const size = (BigInt(bytes) + 15n) & ~15n;
+    if (size > 7n * PAGE) throw new Error("scratch request too large");
+    if (this.next + size > 8n * PAGE) this.next = 0x100n; // past the stack
+    const p = this.scratch + this.next;
+    this.next += size;
+    this.m.fw.ram.fill(0, Number(p), Number(p) + bytes);
+    return p;
+  }
+  u64(p: bigint): bigint { return this.m.fw.ramView.getBigUint64(Number(p), true); }
+  u32(p: bigint): number { return this.m.fw.ramView.getUint32(Number(p), true); }
+  setU64(p: bigint, v: bigint): void { this.m.fw.ramView.setBigUint64(Number(p), v, true); }
+  cell(v = 0n): bigint { const p = this.buf(8); this.setU64(p, v); return p; }
+
+  call(name: string, ...args: bigint[]): bigint {
+    for (let i = 4; i < args.length; i++) this.setU64(this.stack + 0x28n + 8n * BigInt(i - 4), args[i]);
+    // Slots after RSP (if any) stay 0: paging off, guest pointers are physical.
+    this.m.fw.args.fill(0n);
+    this.m.fw.args.set([args[0] ?? 0n, args[1] ?? 0n, args[2] ?? 0n, args[3] ?? 0n, this.stack]);
+    return this.m.fw.dispatch(serviceByName(name).id);
+  }
+
+  /** The memory map as [type, start, pages] rows (GetMemoryMap: size-0 probe, then read). */
+  memoryMap(): { type: number; start: bigint; pages: bigint }[] {
+    const size = this.cell(0n), key = this.cell(), descSize = this.cell(), version = this.cell();
+    assert.is(statusName(this.call("BS.GetMemoryMap", size, 0n, key, descSize, version)), "BUFFER_TOO_SMALL");
+    const map = this.buf(Number(this.u64(size)));
+    assert.is(statusName(this.call("BS.GetMemoryMap", size, map, key, descSize, version)), "SUCCESS");
+    const rows = [];
+    const at = (n: string) => BigInt(field(MEMORY_DESCRIPTOR, n).offset);
+    for (let d = map; d < map + this.u64(size); d += this.u64(descSize)) {
+      rows.push({ type: this.u32(d + at("Type")), start: this.u64(d + at("PhysicalStart")), pages: this.u64(d + at("NumberOfPages")) });
+    }
+    return rows;
+  }
+
+  /** The Loaded Image protocol on handle h, through HandleProtocol. */
+  loadedImage(h: bigint) {
+    const guid = this.buf(16);
+    this.m.fw.ram.set(guidBytes(GUIDS.LOADED_IMAGE_PROTOCOL), Number(guid));
+    const out = this.cell();
+    assert.is(statusName(this.call("BS.HandleProtocol", h, guid, out)), "SUCCESS", "HandleProtocol(LOADED_IMAGE)");
+    const li = this.u64(out);
+    const f = (n: string) => li + BigInt(field(LOADED_IMAGE_PROTOCOL, n).offset);
+    return {
+      revision: this.u32(f("Revision")),
+      parent: this.u64(f("ParentHandle")),
+      systemTable: this.u64(f("SystemTable")),
+      imageBase: this.u64(f("ImageBase")),
+      imageSize: this.u64(f("ImageSize")),
+      codeType: this.u32(f("ImageCodeType")),
+      dataType: this.u32(f("ImageDataType")),
+    };
+  }
+}
+
+const mapText = (rows: { type: number; start: bigint; pages: bigint }[]) =>
+  rows.map((d) => `${d.type}@${hex(d.start)}+${d.pages}`).join(" ");
+
+// ---- an independent model of the loaded image ----
+
+/** DIR64 fixup targets (RVAs), read from the file's base relocation table. */
+function dir64Targets(file: Uint8Array, pe: PeLayout): number[] {
+  const dv = new DataView(file.buffer, file.byteOffset, file.byteLength);
+  const targets: number[] = [];
+  if (!pe.relocDir.size) return targets;
+  const start = rvaToOffset(pe, pe.relocDir.rva);
+  for (let b = start; b + 8 <= start + pe.relocDir.size;) {
+    const page = dv.getUint32(b, true), size = dv.getUint32(b + 4, true);
+    if (size < 8) throw new Error("bad relocation block in a built guest");
+    for (let e = b + 8; e + 2 <= b + size; e += 2) {
+      const v = dv.getUint16(e, true);
+      if (v >> 12 === REL_BASED_DIR64) targets.push(page + (v & 0xfff));
+      else if (v >> 12 !== REL_BASED_ABSOLUTE) throw new Error(`relocation type ${v >> 12} in a built guest`);
+    }
+    b += size;
+  }
+  return targets;
+}
+
+/** File bytes at an RVA, or zeros where no file data backs it (.bss). */
+function fileQword(file: Uint8Array, pe: PeLayout, rva: number): bigint {
+  let off: number;
+  try { off = rvaToOffset(pe, rva); } catch { return 0n; }
+  return new DataView(file.buffer, file.byteOffset).getBigUint64(off, true);
+}
+
+/**
+ * What SizeOfImage bytes at `base` must hold (PE format, "Section Table" and ".reloc"):
+ * zeros, the headers, each section's raw data (at most VirtualSize of it) at its
+ * VirtualAddress, then each DIR64 fixup moved by base - ImageBase.
+ */
+function layOut(file: Uint8Array, base: bigint): Uint8Array {
+  const pe = parsePe(file);
+  const img = new Uint8Array(pe.sizeOfImage);
+  img.set(file.subarray(0, pe.sizeOfHeaders));
+  for (const s of pe.sections) {
+    const n = Math.min(s.sizeOfRawData, s.virtualSize || s.sizeOfRawData);
+    img.set(file.subarray(s.pointerToRawData, s.pointerToRawData + n), s.virtualAddress);
+  }
+  const dv = new DataView(img.buffer);
+  const delta = (base - pe.imageBase + U64) % U64;
+  for (const t of dir64Targets(file, pe)) dv.setBigUint64(t, (dv.getBigUint64(t, true) + delta) % U64, true);
+  return img;
+}
+
+function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return i;
+  return a.length === b.length ? -1 : Math.min(a.length, b.length);
+}
+
+// ---- well-formed images ----
+
+test("the guests under test were built", () => {
+  for (const g of ["hello.efi", "exitcode.efi", "conout.efi", "spin.efi", "fault.efi"]) {
+    assert.ok(GUESTS.includes(g), `build/guests/${g} exists (guests/build.sh)`);
+  }
+});
+
+test("every built guest loads; Loaded Image gives a page-aligned ImageBase, ImageSize = SizeOfImage", () => {
+  const m = new Machine();
+  try {
+    const s = new Services(m);
+    const ranges: [bigint, bigint, string][] = [];
+    for (const g of GUESTS) {
+      const file = read(g);
+      const pe = parsePe(file);
+      const h = m.loadImage(file);
+      assert.ok(h !== 0n, `${g}: handle`);
+      const li = s.loadedImage(h);
+      assert.is(li.revision, LOADED_IMAGE_PROTOCOL_REVISION, `${g}: Revision`);
+      assert.is(li.systemTable, m.fw.systemTable, `${g}: SystemTable`);
+      assert.is(li.parent, 0n, `${g}: ParentHandle (loaded by the host)`);
+      assert.is(li.imageBase % PAGE, 0n, `${g}: ImageBase ${hex(li.imageBase)} is page aligned`);
+      assert.is(li.imageBase % BigInt(pe.sectionAlignment), 0n, `${g}: ImageBase is SectionAlignment aligned`);
+      assert.is(li.imageSize, BigInt(pe.sizeOfImage), `${g}: ImageSize = SizeOfImage ${hex(pe.sizeOfImage)}`);
+      assert.ok(li.imageBase + li.imageSize <= BigInt(m.fw.ram.length), `${g}: inside RAM`);
+      if (pe.imageBase >= BigInt(m.fw.ram.length)) assert.is.not(li.imageBase, pe.imageBase, `${g}: relocated (linked past RAM)`);
+      // UEFI 2.10 §7.4 LoadImage: applications in loader memory, drivers in boot/runtime services memory.
+      const [code, data] = SUBSYSTEM_MEMORY[pe.subsystem] ?? [-1, -1];
+      assert.is(li.codeType, code, `${g}: ImageCodeType for subsystem ${pe.subsystem}`);
+      assert.is(li.dataType, data, `${g}: ImageDataType for subsystem ${pe.subsystem}`);
+      const pages = (li.imageSize + PAGE - 1n) / PAGE;
+      const d = s.memoryMap().find((x) => x.start <= li.imageBase && li.imageBase < x.start + x.pages * PAGE);
+      assert.ok(d && d.type === code && li.imageBase + pages * PAGE <= d.start + d.pages * PAGE,
+        `${g}: its pages are ImageCodeType in the memory map`);
+      ranges.push([li.imageBase, li.imageBase + li.imageSize, g]);
+    }
+    ranges.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    for (let i = 1; i < ranges.length; i++) {
+      assert.ok(ranges[i - 1][1] <= ranges[i][0], `${ranges[i - 1][2]} and ${ranges[i][2]} do not overlap`);
+    }
+  } finally { m.close(); }
+});
+
+test("the loaded image is the file laid out by section, every DIR64 qword = file value + (base - ImageBase)", () => {
+  const m = new Machine();
+  try {
+    const s = new Services(m);
+    for (const g of GUESTS) {
+      const file = read(g);
+      const pe = parsePe(file);
+      const li = s.loadedImage(m.loadImage(file));
+      const base = li.imageBase;
+      const delta = (base - pe.imageBase + U64) % U64;
+      const loaded = m.fw.ram.subarray(Number(base), Number(base) + pe.sizeOfImage);
+      const targets = dir64Targets(file, pe);
+      assert.ok(targets.length > 0, `${g} carries DIR64 relocations`);
+      for (const t of targets) {
+        const got = m.fw.ramView.getBigUint64(Number(base) + t, true);
+        const want = (fileQword(file, pe, t) + delta) % U64;
+        assert.is(hex(got), hex(want), `${g}: relocated qword at RVA ${hex(t)}`);
+        // Our guests' pointers point into themselves: after relocation, into the loaded image.
+        assert.ok(got >= base && got < base + li.imageSize, `${g}: pointer at RVA ${hex(t)} points into the image`);
+      }
+      const at = firstDifference(loaded, layOut(file, base));
+      assert.is(at, -1, `${g}: loaded bytes match the model (first difference at RVA ${hex(at)})`);
+    }
+  } finally { m.close(); }
+});
+
+test("an image with relocations stripped loads exactly at its ImageBase, unrelocated", () => {
+  const m = new Machine();
+  try {
+    const s = new Services(m);
+    const free = s.memoryMap().find((d) => d.type === MT.ConventionalMemory && d.pages >= 64n);
+    assert.ok(free, "a free range");
+    const base = free!.start + 16n * PAGE;
+    const file = withoutRelocations(hello, base);
+    const li = s.loadedImage(m.loadImage(file));
+    assert.is(hex(li.imageBase), hex(base));
+    const pe = parsePe(file);
+    const loaded = m.fw.ram.subarray(Number(base), Number(base) + pe.sizeOfImage);
+    assert.is(firstDifference(loaded, layOut(file, base)), -1, "bytes as in the file, nothing relocated");
+  } finally { m.close(); }
+});
+
+test("BS.LoadImage from a guest buffer: ParentHandle set, image kept after the buffer is freed", () => {
+  const m = new Machine();
+  try {
+    const s = new Services(m);
+    const parent = m.loadImage(hello);
+    const pages = BigInt(Math.ceil(hello.length / 4096));
+    const src = s.cell();
+    assert.is(statusName(s.call("BS.AllocatePages", BigInt(AT.AllocateAnyPages), BigInt(MT.LoaderData), pages, src)), "SUCCESS");
+    const buffer = s.u64(src);
+    m.fw.ram.set(hello, Number(buffer));
+    const out = s.cell();
+    const st = s.call("BS.LoadImage", 0n, parent, 0n, buffer, BigInt(hello.length), out);
+    assert.is(statusName(st), "SUCCESS", "BS.LoadImage");
+    const h = s.u64(out);
+    assert.ok(h !== 0n && h !== parent, "a new handle");
+    assert.is(statusName(s.call("BS.FreePages", buffer, pages)), "SUCCESS", "the caller frees its buffer");
+    const li = s.loadedImage(h);
+    assert.is(li.parent, parent, "ParentHandle");
+    const loaded = m.fw.ram.subarray(Number(li.imageBase), Number(li.imageBase) + Number(li.imageSize));
+    assert.is(firstDifference(loaded, layOut(hello, li.imageBase)), -1, "loaded bytes match the model");
+  } finally { m.close(); }
+});
+
+// ---- malformed images ----
+
+for (const f of malformedPeFixtures) {
+  test(`malformed: ${describeFixture(f, hello)}`, () => {
+    const m = new Machine({ ramMiB: 64 });
+    try {
+      let err: unknown, handle: bigint | undefined;
+      try {
+        handle = m.loadImage(f.make(hello));
+      } catch (e) {
+        err = e;
+      }
+      assert.is(handle, undefined, `refused, not loaded (handle ${hex(handle ?? 0n)})`);
+      assert.instance(err, LoadError, `a LoadError, not ${String(err)}`);
+      const e = err as LoadError;
+      assert.is(statusName(e.status), f.status, "status");
+      assert.match(e.field, f.expectMessage, "message names the field");
+      assert.is(hex(e.offset), hex(f.offset(hello)), "offset of the field");
+      assert.ok(e.message.includes(e.field) && e.message.includes(hex(e.offset)), "LoadError's message carries both");
+    } finally { m.close(); }
+  });
+}
+
+test("a rejected BS.LoadImage leaves the memory map as it was and writes no handle", () => {
+  const m = new Machine();
+  try {
+    const s = new Services(m);
+    const parent = m.loadImage(hello);
+    const before = mapText(s.memoryMap());
+    for (const f of malformedPeFixtures) {
+      const bytes = f.make(hello);
+      const pages = BigInt(Math.ceil(bytes.length / 4096));
+      const src = s.cell();
+      assert.is(statusName(s.call("BS.AllocatePages", BigInt(AT.AllocateAnyPages), BigInt(MT.LoaderData), pages, src)), "SUCCESS");
+      const buffer = s.u64(src);
+      m.fw.ram.set(bytes, Number(buffer));
+      const out = s.cell(0n);
+      const st = s.call("BS.LoadImage", 0n, parent, 0n, buffer, BigInt(bytes.length), out);
+      assert.is(statusName(st), f.status, `${f.name}: status`);
+      assert.is(s.u64(out), 0n, `${f.name}: no handle written`);
+      assert.is(statusName(s.call("BS.FreePages", buffer, pages)), "SUCCESS", `${f.name}: FreePages(source)`);
+      assert.is(mapText(s.memoryMap()), before, `${f.name}: memory map unchanged`);
+    }
+  } finally { m.close(); }
+});
+
+test.run();

@@ -1,0 +1,241 @@
+// End to end: the built guests run through runImage (host/run.ts) and through the
+// command line (host/cli.ts in a child process), and every way a run can end maps to
+// its exit status and message: success, EFI errors and warnings, a rejected image,
+// usage errors, a guest that never returns, a guest that faults.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runImage, exitCode, EXIT } from "../host/run.ts";
+import { parsePe, wrongMachine } from "./pe-fixtures.ts";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const guest = (name: string) => join(ROOT, "build/guests", name);
+/** What the CLI passes by default; the time budget also keeps a hung guest from hanging the test. */
+const OPTS = { ramMiB: 256, timeBudgetMs: 30_000 };
+
+/** `ueficorn ARGS...` in a child process from the repository root. */
+function cli(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ["--import", "tsx", "host/cli.ts", ...args], {
+    cwd: ROOT, encoding: "utf8", timeout: 120_000,
+  });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const show = (r: { code: number | null; stdout: string; stderr: string }) =>
+  `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+
+/** The "N passed, M failed" line of a self-checking guest. */
+function tally(console: string): { passed: number; failed: number } {
+  const m = /^(\d+) passed, (\d+) failed\r?$/m.exec(console);
+  assert.ok(m, `a "N passed, M failed" line in:\n${console}`);
+  return { passed: Number(m![1]), failed: Number(m![2]) };
+}
+
+/** [start, end) of the image, from a guest's "... image at 0x...[ size 0x...]" line. */
+function imageRange(stdout: string, name: string): [bigint, bigint] {
+  const m = /image at (0x[0-9a-f]+)(?: size (0x[0-9a-f]+))?/.exec(stdout);
+  assert.ok(m, `the guest printed where it runs:\n${stdout}`);
+  const start = BigInt(m![1]);
+  return [start, start + (m![2] ? BigInt(m![2]) : BigInt(parsePe(new Uint8Array(readFileSync(guest(name)))).sizeOfImage))];
+}
+
+/** RIP named in a host error message, checked to lie in [start, end). */
+function ripIn(text: string, [start, end]: [bigint, bigint]): bigint {
+  const m = /at RIP (0x[0-9a-f]+)/.exec(text);
+  assert.ok(m, `the message names the RIP:\n${text}`);
+  const rip = BigInt(m![1]);
+  assert.ok(rip >= start && rip < end, `RIP ${m![1]} lies in the guest image [0x${start.toString(16)}, 0x${end.toString(16)})`);
+  return rip;
+}
+
+// ---- the guests exist ----
+
+test("guests/build.sh built every guests/*.c into build/guests/NAME.efi", () => {
+  const sources = readdirSync(join(ROOT, "guests")).filter((f) => f.endsWith(".c"));
+  for (const want of ["hello.c", "exitcode.c", "conout.c", "spin.c", "fault.c"]) assert.ok(sources.includes(want), want);
+  for (const c of sources) assert.ok(existsSync(guest(basename(c, ".c") + ".efi")), `build/guests/${basename(c, ".c")}.efi`);
+});
+
+// ---- runImage ----
+
+test("runImage(hello): SUCCESS, every check passed, the services it uses counted, no stub hit", () => {
+  const r = runImage(guest("hello.efi"), OPTS);
+  assert.equal(r.ending, { kind: "returned", status: 0n });
+  assert.is(exitCode(r), 0);
+  const { passed, failed } = tally(r.console);
+  assert.is(failed, 0);
+  assert.ok(passed >= 30, `${passed} checks passed`);
+  assert.not.match(r.console, /^FAIL:/m);
+  assert.match(r.console, /^ok: base relocations applied/m);
+  assert.match(r.console, /LoadOptions: \(none\)/);
+  for (const s of ["ConOut.OutputString", "BS.AllocatePages", "BS.FreePages", "BS.AllocatePool", "BS.FreePool", "BS.GetMemoryMap", "BS.HandleProtocol"]) {
+    assert.ok(r.summary.perService[s] >= 1, `${s} counted`);
+  }
+  assert.is(r.summary.perService["BS.GetMemoryMap"], 2, "the size-0 probe and the real read");
+  assert.is(r.summary.calls, Object.values(r.summary.perService).reduce((a, b) => a + b, 0), "calls = sum per service");
+  assert.equal(r.summary.stubbedHit, []);
+});
+
+test("runImage(conout): SUCCESS, every check passed", () => {
+  const r = runImage(guest("conout.efi"), OPTS);
+  assert.equal(r.ending, { kind: "returned", status: 0n });
+  assert.is(tally(r.console).failed, 0);
+  assert.not.match(r.console, /^FAIL:/m);
+  assert.equal(r.summary.stubbedHit, []);
+});
+
+test("runImage(exitcode): the guest's status comes back, warnings and errors map to exit codes", () => {
+  const err = runImage(guest("exitcode.efi"), { ...OPTS, cmdline: "status=21" });
+  assert.equal(err.ending, { kind: "returned", status: (1n << 63n) | 21n });
+  assert.is(exitCode(err), 64 + 21);
+  const warn = runImage(guest("exitcode.efi"), { ...OPTS, cmdline: "raw=4" });
+  assert.equal(warn.ending, { kind: "returned", status: 4n });
+  assert.is(exitCode(warn), 1);
+});
+
+test("runImage(spin) with a small instruction budget: a budget error naming a RIP in the image", () => {
+  // The one run with an instruction count (it slows Unicorn down, see host/machine.ts).
+  const r = runImage(guest("spin.efi"), { ...OPTS, instructionBudget: 200_000 });
+  assert.is(r.ending.kind, "error");
+  const e = r.ending as { kind: "error"; errorKind: string; error: string; rip?: string };
+  assert.is(e.errorKind, "budget");
+  assert.is(exitCode(r), EXIT.BUDGET);
+  assert.match(e.error, /200000 instructions/);
+  ripIn(e.error, imageRange(r.console, "spin.efi"));
+  assert.ok(e.rip && e.error.includes(`at RIP ${e.rip}`), "rip field matches the message");
+});
+
+test("runImage(fault): a fault error naming a RIP in the image and the last EFI calls", () => {
+  const r = runImage(guest("fault.efi"), OPTS);
+  assert.is(r.ending.kind, "error");
+  const e = r.ending as { kind: "error"; errorKind: string; error: string; rip?: string };
+  assert.is(e.errorKind, "fault");
+  assert.is(exitCode(r), EXIT.FAULT);
+  ripIn(e.error, imageRange(r.console, "fault.efi"));
+  assert.match(e.error, /page fault/i);
+  assert.match(e.error, /last EFI calls:[\s\S]*ConOut\.OutputString\(.*fault: reading 0x7fff00000000/);
+});
+
+// ---- the command line ----
+
+test("cli: hello --summary --cmdline \"a b\": exit 0, LoadOptions reach the guest, summary lists its services", () => {
+  const r = cli("run", "build/guests/hello.efi", "--summary", "--cmdline", "a b");
+  assert.is(r.code, 0, show(r));
+  assert.is(tally(r.stdout).failed, 0);
+  assert.not.match(r.stdout, /^FAIL:/m);
+  assert.match(r.stdout, /LoadOptions: "a b"/);
+  assert.match(r.stdout, /^--- image returned SUCCESS; \d+ EFI calls/m);
+  for (const s of ["ConOut.OutputString", "BS.AllocatePages", "BS.FreePages", "BS.AllocatePool", "BS.FreePool", "BS.GetMemoryMap", "BS.HandleProtocol"]) {
+    assert.match(r.stdout, new RegExp(`^\\s+\\d+\\s+${s.replace(".", "\\.")}$`, "m"), `summary row for ${s}`);
+  }
+  assert.match(r.stdout, /^stubbed services hit: none$/m);
+  assert.is(r.stderr, "");
+});
+
+test("cli: exitcode status=21 exits 85 (64 + 21), raw=4 exits 1, no argument exits 0", () => {
+  const cases: [string[], number, string][] = [
+    [["--cmdline", "status=21"], 85, "0x8000000000000015"],
+    [["--cmdline", "raw=4"], 1, "0x0000000000000004"],
+    [[], 0, "0x0000000000000000"],
+  ];
+  for (const [args, code, printed] of cases) {
+    const r = cli("run", "build/guests/exitcode.efi", ...args);
+    assert.is(r.code, code, show(r));
+    assert.match(r.stdout, `exitcode: returning ${printed}`);
+  }
+});
+
+test("cli: --json prints one parseable object with console, ending, summary and exitCode", () => {
+  const r = cli("run", "build/guests/exitcode.efi", "--cmdline", "status=21", "--json");
+  assert.is(r.code, 85, show(r));
+  const j = JSON.parse(r.stdout);
+  assert.is(j.exitCode, 85);
+  assert.equal(j.ending, { kind: "returned", status: "0x8000000000000015" });
+  assert.match(j.console, /^exitcode: returning 0x8000000000000015/);
+  assert.is(j.summary.perService["BS.HandleProtocol"], 1);
+  assert.is(j.summary.calls, 2);
+  assert.equal(j.summary.stubbedHit, []);
+  assert.is(j.image, "build/guests/exitcode.efi");
+});
+
+test("cli: --help exits 0 with the usage", () => {
+  const r = cli("--help");
+  assert.is(r.code, 0, show(r));
+  assert.match(r.stdout, /usage:\s+ueficorn run IMAGE\.efi/);
+  assert.match(r.stdout, /--timeout MS/);
+  assert.is(r.stderr, "");
+});
+
+test("cli: usage errors exit 2 naming the problem", () => {
+  const cases: [string[], RegExp][] = [
+    [["frob"], /unknown command "frob"/],
+    [[], /no command/],
+    [["run"], /run needs an image path/],
+    [["run", "build/guests/no-such.efi"], /no such file: build\/guests\/no-such\.efi/],
+    [["run", "build/guests/hello.efi", "extra"], /unexpected arguments: extra/],
+    [["run", "build/guests/hello.efi", "--timeout", "soon"], /--timeout wants a whole number, not "soon"/],
+    [["run", "build/guests/hello.efi", "--frob"], /Unknown option '--frob'/],
+  ];
+  for (const [args, message] of cases) {
+    const r = cli(...args);
+    assert.is(r.code, EXIT.USAGE, `ueficorn ${args.join(" ")}: ${show(r)}`);
+    assert.match(r.stderr, message, `ueficorn ${args.join(" ")}`);
+    assert.is(r.stdout, "", "nothing on stdout");
+  }
+});
+
+test("cli: a rejected image exits 3 naming the field, its offset and the status", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ueficorn-run-test-"));
+  try {
+    const hello = new Uint8Array(readFileSync(guest("hello.efi")));
+    const bad = join(dir, "i386.efi");
+    writeFileSync(bad, wrongMachine(hello));
+    const r = cli("run", bad);
+    assert.is(r.code, EXIT.LOAD, show(r));
+    assert.match(r.stderr, "Machine is not x86-64");
+    assert.match(r.stderr, `at offset 0x${parsePe(hello).coffOffset.toString(16)}`);
+    assert.match(r.stderr, "UNSUPPORTED");
+    assert.match(r.stderr, bad);
+  } finally { rmSync(dir, { recursive: true, force: true }); }
+});
+
+test("cli: a runaway guest with --timeout 300 exits 5 naming the budget and a RIP in the image", () => {
+  const r = cli("run", "build/guests/spin.efi", "--timeout", "300");
+  assert.is(r.code, EXIT.BUDGET, show(r));
+  assert.match(r.stdout, /^spin: looping forever/m);
+  assert.match(r.stderr, /guest ran past its budget of 300 ms/);
+  ripIn(r.stderr, imageRange(r.stdout, "spin.efi"));
+  assert.match(r.stderr, /last EFI calls:\n\s+ConOut\.OutputString/);
+});
+
+test("cli: a guest reading past RAM exits 4 naming the fault and a RIP in the image", () => {
+  const r = cli("run", "build/guests/fault.efi", "--cmdline", "read");
+  assert.is(r.code, EXIT.FAULT, show(r));
+  assert.match(r.stdout, /^fault: reading 0x7fff00000000/m);
+  assert.match(r.stderr, /page fault/i);
+  assert.match(r.stderr, /0x7fff00000000/, "the faulting address");
+  ripIn(r.stderr, imageRange(r.stdout, "fault.efi"));
+  assert.match(r.stderr, /last EFI calls:[\s\S]*fault: reading/);
+});
+
+test("cli: a guest executing ud2 exits 4 naming an invalid instruction and a RIP in the image", () => {
+  const r = cli("run", "build/guests/fault.efi", "--cmdline", "ud2");
+  assert.is(r.code, EXIT.FAULT, show(r));
+  assert.match(r.stdout, /^fault: executing ud2/m);
+  assert.match(r.stderr, /invalid (instruction|opcode)|#UD/i);
+  ripIn(r.stderr, imageRange(r.stdout, "fault.efi"));
+});
+
+test("runImage(fault) with an unknown option returns INVALID_PARAMETER, not a fault", () => {
+  const r = runImage(guest("fault.efi"), { ...OPTS, cmdline: "nothing" });
+  assert.equal(r.ending, { kind: "returned", status: (1n << 63n) | 2n });
+  assert.is(exitCode(r), 64 + 2);
+  assert.match(r.console, /^fault: unknown option/m);
+});
+
+test.run();
