@@ -37,3 +37,7 @@ export declare function hostUnwindGuest(): void;
 /** Host wall clock, nanoseconds since the Unix epoch. */
 @external("host", "time_ns")
 export declare function hostTimeNs(): u64;
+
+/** The firmware wrote code at [base, base + bytes): the CPU must drop stale translations. */
+@external("host", "code_written")
+export declare function hostCodeWritten(base: u64, bytes: u64): void;

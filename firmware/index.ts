@@ -2,12 +2,12 @@
 // reached only through dispatch(); the rest sets up a run.
 import { GUEST_BASE, setRamBytes, guest, privateEnd, setCr3, currentCr3, translate } from "./mem";
 import { ARGS, ARG_CR3, arg } from "./abi";
-import { mapInit, allocPages, FLAG_FIRMWARE } from "./services/alloc";
+import { mapInit, allocPages, retype, FLAG_FIRMWARE } from "./services/alloc";
 import { handlesInit } from "./services/handles";
 import { systemInit, systemTable, thunks } from "./services/system";
 import { loadImage, setLoadOptions, BS_StartImage, bootServicesExited } from "./services/image";
 import { loadError, loadErrorOffset } from "./loader";
-import { STUBBED, Status } from "./spec/gen";
+import { STUBBED, Status, MemoryType } from "./spec/gen";
 import { varsInit, varsLoad, STORE, STORE_SIZE, nvGeneration } from "./services/variables";
 import { initrdInit } from "./services/initrd";
 
@@ -41,6 +41,11 @@ export function fw_thunks(): u64 { return thunks; }
 /** Pages for the host's own CPU structures (stack, GDT, page tables); NONE on failure. */
 export function fw_alloc_pages(type: u32, pages: u64): u64 {
   return allocPages(type, pages, FLAG_FIRMWARE);
+}
+
+/** Return host-allocated pages (fw_alloc_pages) to free memory. */
+export function fw_free_pages(addr: u64, pages: u64): void {
+  retype(addr, pages, MemoryType.ConventionalMemory, 0);
 }
 
 const HANDLE_OUT: usize = memory.data(8, 8);

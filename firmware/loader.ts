@@ -5,7 +5,8 @@
 // (or RVA, for relocations), and returns the status LoadImage reports (§7.4):
 // UNSUPPORTED for a valid image of another kind, LOAD_ERROR for a corrupt one.
 import { gp, ramBytes } from "./mem";
-import { allocAligned, NONE, PAGE, retype } from "./services/alloc";
+import { allocAligned, claim, NONE, PAGE, retype } from "./services/alloc";
+import { hostCodeWritten } from "./abi";
 import {
   IMAGE_DOS_HEADER, IMAGE_NT_HEADERS_PREFIX, IMAGE_OPTIONAL_HEADER64, IMAGE_SECTION_HEADER,
   IMAGE_DATA_DIRECTORY, IMAGE_BASE_RELOCATION, Pe, MemoryType, Status,
@@ -26,6 +27,21 @@ function fail(status: u64, message: string, offset: u64): u64 {
   loadError = message;
   loadErrorOffset = offset;
   return status;
+}
+
+/**
+ * File offset of an RVA, through the section that holds it, so that relocation errors
+ * name a file offset like every other error. An RVA in no section is returned as is.
+ */
+function fileOffset(f: usize, sec: u64, nsec: u64, rva: u64): u64 {
+  for (let i: u64 = 0; i < nsec; i++) {
+    const s = f + <usize>(sec + i * IMAGE_SECTION_HEADER.SIZE);
+    const va = <u64>load<u32>(s + IMAGE_SECTION_HEADER.VirtualAddress);
+    if (rva >= va && rva - va < <u64>load<u32>(s + IMAGE_SECTION_HEADER.SizeOfRawData)) {
+      return <u64>load<u32>(s + IMAGE_SECTION_HEADER.PointerToRawData) + (rva - va);
+    }
+  }
+  return rva;
 }
 
 /** Load the PE image held in guest memory at [src, src + size). */
@@ -88,6 +104,7 @@ export function loadPe(src: u64, size: u64): u64 {
     if (vsize == 0) vsize = raw;
     if (va + vsize > sizeOfImage) return fail(Status.LOAD_ERROR, "section extends past SizeOfImage", so + IMAGE_SECTION_HEADER.VirtualSize);
     if (va < prevEnd) return fail(Status.LOAD_ERROR, "section overlaps the one before it", so + IMAGE_SECTION_HEADER.VirtualAddress);
+    if (raw && ptr >= size) return fail(Status.LOAD_ERROR, "section PointerToRawData is past the end of the file", so + IMAGE_SECTION_HEADER.PointerToRawData);
     if (raw && ptr + raw > size) return fail(Status.LOAD_ERROR, "section raw data extends past the end of the file", so + IMAGE_SECTION_HEADER.SizeOfRawData);
     prevEnd = va + vsize;
   }
@@ -109,7 +126,7 @@ export function loadPe(src: u64, size: u64): u64 {
   let base: u64;
   if (stripped && relocSize == 0) {
     base = preferred;
-    if ((base & (PAGE - 1)) || !retype(base, pages, imageCodeType, 0)) {
+    if ((base & (PAGE - 1)) || !claim(base, pages, imageCodeType, 0)) {
       return fail(Status.LOAD_ERROR, "relocations stripped and ImageBase is not free RAM", opt + IMAGE_OPTIONAL_HEADER64.ImageBase);
     }
   } else {
@@ -136,7 +153,11 @@ export function loadPe(src: u64, size: u64): u64 {
     const block = <u64>load<u32>(b + <usize>r + IMAGE_BASE_RELOCATION.SizeOfBlock);
     if (block < IMAGE_BASE_RELOCATION.SIZE || r + block > relocRva + relocSize) {
       retype(base, pages, MemoryType.ConventionalMemory, 0);
-      return fail(Status.LOAD_ERROR, "base relocation block size is invalid", r);
+      return fail(Status.LOAD_ERROR, "base relocation SizeOfBlock is invalid", fileOffset(f, sec, nsec, r + IMAGE_BASE_RELOCATION.SizeOfBlock));
+    }
+    if (page >= sizeOfImage) {
+      retype(base, pages, MemoryType.ConventionalMemory, 0);
+      return fail(Status.LOAD_ERROR, "base relocation block VirtualAddress is outside the image", fileOffset(f, sec, nsec, r));
     }
     for (let e = r + IMAGE_BASE_RELOCATION.SIZE; e + 2 <= r + block; e += 2) {
       const v = <u32>load<u16>(b + <usize>e);
@@ -145,17 +166,18 @@ export function loadPe(src: u64, size: u64): u64 {
       if (type == Pe.REL_BASED_ABSOLUTE) continue;
       if (type != Pe.REL_BASED_DIR64) {
         retype(base, pages, MemoryType.ConventionalMemory, 0);
-        return fail(Status.UNSUPPORTED, "base relocation type is not DIR64 (10)", e);
+        return fail(Status.UNSUPPORTED, "base relocation type is not DIR64 (10)", fileOffset(f, sec, nsec, e));
       }
       if (target + 8 > sizeOfImage) {
         retype(base, pages, MemoryType.ConventionalMemory, 0);
-        return fail(Status.LOAD_ERROR, "base relocation points outside the image", e);
+        return fail(Status.LOAD_ERROR, "base relocation points outside the image", fileOffset(f, sec, nsec, e));
       }
       store<u64>(b + <usize>target, load<u64>(b + <usize>target) + delta);
     }
     r += block;
   }
 
+  hostCodeWritten(base, pages * PAGE);
   imageBase = base;
   imagePages = pages;
   imageSize = sizeOfImage;

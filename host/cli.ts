@@ -4,25 +4,36 @@ import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { runImage, exitCode, describeEnding, EXIT, type RunResult } from "./run.ts";
 
+export const DEFAULT_KERNEL = ".cache/kernel/vmlinuz";
+export const DEFAULT_SYSTEM_MAP = ".cache/kernel/System.map";
+export const DEFAULT_CMDLINE = "console=ttyS0 earlyprintk=serial,ttyS0,115200 efi=debug";
+
 const HELP = `ueficorn — run x86-64 EFI images under Unicorn, served by a WASM firmware
 
 usage:
   ueficorn run IMAGE.efi [options]
+  ueficorn boot [--kernel PATH] [--initrd PATH] [options]   a Linux kernel through its EFI stub
 
 options:
-  --cmdline TEXT         LoadOptions for the image (UCS-2 command line)
+  --cmdline TEXT         LoadOptions for the image (UCS-2 command line); for boot the default
+                         is "${DEFAULT_CMDLINE}"
+  --kernel PATH          boot: the bzImage (default: the Debian cloud kernel set up in ${DEFAULT_KERNEL})
+  --initrd PATH          offered through LoadFile2 on Linux's initrd device path
+  --vars FILE            variable store: loaded if it exists, saved atomically on change
+  --until REGEX          end the run (status 0) when a serial line matches, e.g. "Linux version"
+  --system-map PATH      symbols for reports (boot default: ${DEFAULT_SYSTEM_MAP} when present)
   --trace                print every EFI call: service, decoded arguments, status, time
   --summary              print calls per service and stubbed services hit at the end
   --json                 print one JSON object (console, ending, summary) instead of text
   --ram MIB              guest RAM in MiB (default 256)
-  --timeout MS           wall-clock budget per guest run (default 30000; 0: none)
+  --timeout MS           wall-clock budget per guest run (default 30000, boot 120000; 0: none)
   --max-instructions N   instruction budget per guest run (default 0: none; slows emulation)
   -h, --help             this text
 
 exit status:
   0 EFI_SUCCESS, 1 an EFI warning, 64+N EFI error N (e.g. 85 = EFI_ABORTED),
   ${EXIT.USAGE} usage, ${EXIT.LOAD} image rejected, ${EXIT.FAULT} guest fault, ${EXIT.BUDGET} budget spent,
-  ${EXIT.BOOT_SERVICE_AFTER_EXIT} boot service called after ExitBootServices`;
+  ${EXIT.BOOT_SERVICE_AFTER_EXIT} boot service called after ExitBootServices, ${EXIT.HALTED} CPU halted (HLT, nothing to wake it)`;
 
 function usage(msg: string): never {
   process.stderr.write(`ueficorn: ${msg}\n\n${HELP}\n`);
@@ -34,6 +45,14 @@ function num(v: string | undefined, name: string, def: number): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) usage(`--${name} wants a whole number, not "${v}"`);
   return n;
+}
+
+function regex(text: string): RegExp {
+  try {
+    return new RegExp(text);
+  } catch (e) {
+    usage(`--until: ${(e as Error).message}`);
+  }
 }
 
 function printSummary(r: RunResult, out: (s: string) => void): void {
@@ -52,6 +71,11 @@ function main(argv: string[]): number {
       allowPositionals: true,
       options: {
         cmdline: { type: "string" },
+        kernel: { type: "string" },
+        initrd: { type: "string" },
+        vars: { type: "string" },
+        "system-map": { type: "string" },
+        until: { type: "string" },
         trace: { type: "boolean" },
         summary: { type: "boolean" },
         json: { type: "boolean" },
@@ -69,30 +93,48 @@ function main(argv: string[]): number {
     process.stdout.write(HELP + "\n");
     return 0;
   }
-  const [cmd, image, ...rest] = positionals;
-  if (cmd !== "run") usage(cmd ? `unknown command "${cmd}"` : "no command");
-  if (!image) usage("run needs an image path");
-  if (rest.length) usage(`unexpected arguments: ${rest.join(" ")}`);
-  if (!existsSync(image)) usage(`no such file: ${image}`);
+  const [cmd, ...rest] = positionals;
+  if (cmd !== "run" && cmd !== "boot") usage(cmd ? `unknown command "${cmd}"` : "no command");
+  const boot = cmd === "boot";
+  let image: string;
+  if (boot) {
+    if (rest.length) usage(`unexpected arguments: ${rest.join(" ")}`);
+    image = o.kernel ?? DEFAULT_KERNEL;
+    if (!existsSync(image)) usage(`no kernel at ${image}${o.kernel ? "" : " (run `npm run setup` to fetch the Debian cloud kernel)"}`);
+  } else {
+    if (!rest[0]) usage("run needs an image path");
+    if (rest.length > 1) usage(`unexpected arguments: ${rest.slice(1).join(" ")}`);
+    image = rest[0];
+    if (!existsSync(image)) usage(`no such file: ${image}`);
+  }
+  for (const [name, path] of [["initrd", o.initrd], ["system-map", o["system-map"]]] as const) {
+    if (path !== undefined && !existsSync(path)) usage(`--${name}: no such file: ${path}`);
+  }
 
   const json = o.json ?? false;
   const out = (s: string) => process.stdout.write(s + "\n");
   const r = runImage(image, {
-    cmdline: o.cmdline,
+    cmdline: o.cmdline ?? (boot ? DEFAULT_CMDLINE : undefined),
+    initrd: o.initrd,
+    vars: o.vars,
+    stopOnSerial: o.until === undefined ? undefined : regex(o.until),
+    systemMap: o["system-map"] ?? (boot ? DEFAULT_SYSTEM_MAP : undefined),
     ramMiB: num(o.ram, "ram", 256),
-    timeBudgetMs: num(o.timeout, "timeout", 30000),
+    timeBudgetMs: num(o.timeout, "timeout", boot ? 120000 : 30000),
     instructionBudget: num(o["max-instructions"], "max-instructions", 0),
     trace: o.trace,
     onConsole: json ? undefined : (t) => process.stdout.write(t.replace(/\r\n/g, "\n")),
+    onSerial: json ? undefined : (line) => process.stdout.write(line + "\n"),
     onTrace: json ? undefined : (line) => process.stderr.write(line + "\n"),
+    onLog: json ? undefined : (line) => process.stderr.write(`ueficorn: ${line}\n`),
   });
   const code = exitCode(r);
   if (json) {
     const ending = Object.fromEntries(Object.entries(r.ending).map(([k, v]) => [k, typeof v === "bigint" ? `0x${v.toString(16)}` : v]));
-    out(JSON.stringify({ image, ending, exitCode: code, console: r.console, summary: r.summary, wallMs: r.wallMs }, null, 2));
+    out(JSON.stringify({ image, ending, exitCode: code, console: r.console, serial: r.serial, summary: r.summary, wallMs: r.wallMs }, null, 2));
   } else {
     if (r.ending.kind === "error") process.stderr.write(`ueficorn: ${r.ending.error}\n`);
-    if (o.summary || o.trace) printSummary(r, out);
+    if (o.summary || o.trace || boot) printSummary(r, out);
     else out(`--- ${describeEnding(r.ending)}`);
   }
   return code;

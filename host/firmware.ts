@@ -16,6 +16,7 @@ export interface FirmwareHost {
   callGuest(fn: bigint, a0: bigint, a1: bigint): bigint;
   unwindGuest(): void;
   timeNs(): bigint;
+  codeWritten(base: bigint, bytes: bigint): void;
 }
 
 interface Exports {
@@ -26,6 +27,7 @@ interface Exports {
   fw_system_table(): bigint;
   fw_thunks(): bigint;
   fw_alloc_pages(type: number, pages: bigint): bigint;
+  fw_free_pages(addr: bigint, pages: bigint): void;
   fw_load_image(src: bigint, size: bigint): bigint;
   fw_loaded_handle(): bigint;
   fw_load_error(): number;
@@ -75,6 +77,7 @@ export class Firmware {
         call_guest: (fn: bigint, a0: bigint, a1: bigint) => host.callGuest(u64(fn), u64(a0), u64(a1)),
         unwind_guest: () => host.unwindGuest(),
         time_ns: () => host.timeNs(),
+        code_written: (base: bigint, bytes: bigint) => host.codeWritten(u64(base), u64(bytes)),
       },
     });
     this.x = instance.exports as unknown as Exports;
@@ -97,6 +100,10 @@ export class Firmware {
     const p = u64(this.x.fw_alloc_pages(type, BigInt(pages)));
     if (p === 2n ** 64n - 1n) throw new Error(`firmware has no ${pages} free pages for the host`);
     return p;
+  }
+
+  freePages(addr: bigint, pages: number): void {
+    this.x.fw_free_pages(addr, BigInt(pages));
   }
 
   /** Load a PE image already copied into guest memory. */

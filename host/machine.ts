@@ -9,12 +9,15 @@ import { Unicorn, UnicornError, consts as C, type Context } from "./unicorn/inde
 import { oldExceptionOffset } from "./unicorn/quirks.ts";
 import { Firmware } from "./firmware.ts";
 import { SERVICES, TRAP_PORT } from "../firmware/spec/services.ts";
-import { MEMORY_TYPE } from "../firmware/spec/uefi.ts";
+import { MEMORY_TYPE, RESET_TYPE } from "../firmware/spec/uefi.ts";
+import { pcDevices, type PcDevices } from "./devices/index.ts";
 import { identityMap, pagingBytes } from "./x86/paging.ts";
 import { efiGdt, gdtBytes, gdtr } from "./x86/gdt.ts";
 import { efiTrampoline } from "./x86/trampoline.ts";
 import { GDT_OFFSET, GDTR_OFFSET, TRAMPOLINE_OFFSET, STACK_SIZE } from "./x86/layout.ts";
 import { Tracer } from "./trace.ts";
+import { kernelSlide, type SymbolMap } from "./symbols.ts";
+import { Lapic, LAPIC_BASE, LAPIC_SIZE } from "./devices/lapic.ts";
 import { deliver, DeliveryError, HAS_ERROR_CODE } from "./x86/interrupts.ts";
 import { readVarStore, writeVarStore } from "./vars.ts";
 
@@ -23,6 +26,9 @@ const PAGE = 4096;
 const ARG_REGS = [C.UC_X86_REG_RCX, C.UC_X86_REG_RDX, C.UC_X86_REG_R8, C.UC_X86_REG_R9, C.UC_X86_REG_RSP, C.UC_X86_REG_CR3];
 /** Room a nested call leaves below the interrupted guest's RSP (red zone, alignment). */
 const NESTED_CALL_GAP = 0x100n;
+/** Emulation time slice between interrupt checks; the PIT's 250 Hz tick is 4 ms. */
+const TIME_SLICE_US = 5000;
+const SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
 export interface MachineOptions {
   ramMiB?: number;
@@ -36,6 +42,14 @@ export interface MachineOptions {
   /** Called with console text as the guest prints it. */
   onConsole?: (text: string) => void;
   tracer?: Tracer;
+  /** Called with each line the guest writes to the serial port (COM1). */
+  onSerial?: (line: string) => void;
+  /** Host notes: unemulated ports and addresses, once each. */
+  onLog?: (message: string) => void;
+  /** The guest kernel's symbols, for names in reports (KASLR slide found from the IDT). */
+  symbols?: SymbolMap;
+  /** Stop the run as soon as a serial line matches (a milestone reached). */
+  stopOnSerial?: RegExp;
   /** Offered to the guest through LoadFile2 on Linux's initrd vendor device path. */
   initrd?: Uint8Array;
   /** Variable store file: loaded if it exists, saved atomically on every non-volatile change. */
@@ -45,13 +59,36 @@ export interface MachineOptions {
 /** How a run ended, when it ended by the guest's own doing. */
 export type Ending =
   | { kind: "returned"; status: bigint }
-  | { kind: "reset"; resetType: number; status: bigint };
+  | { kind: "halted"; rip: bigint; symbol?: string }
+  | { kind: "milestone"; line: string }
+  | { kind: "reset"; resetType: number; status: bigint; source: string };
 
 /** A run the host stopped: guest fault, budget spent, or a rule broken. */
 export class GuestError extends Error {
-  constructor(readonly kind: "fault" | "budget" | "boot-service-after-exit", message: string, readonly rip: bigint, readonly lastCalls: string[]) {
-    super(`${message} at RIP 0x${rip.toString(16)}` + (lastCalls.length ? `\nlast EFI calls:\n  ${lastCalls.join("\n  ")}` : ""));
+  constructor(
+    readonly kind: "fault" | "budget" | "boot-service-after-exit",
+    message: string,
+    readonly rip: bigint,
+    readonly lastCalls: string[],
+    symbol?: string,
+  ) {
+    super(`${message} at RIP 0x${rip.toString(16)}${symbol ? ` (${symbol})` : ""}` +
+      (lastCalls.length ? `\nlast EFI calls:\n  ${lastCalls.join("\n  ")}` : ""));
     this.name = "GuestError";
+  }
+}
+
+/** A stopOnSerial line appeared: the run ends there. */
+class MilestoneReached extends Error {
+  constructor(readonly line: string) {
+    super("milestone reached");
+  }
+}
+
+/** The guest executed HLT with nothing to wake it: the run is over. */
+class Halted extends Error {
+  constructor(readonly rip: bigint) {
+    super("guest halted");
   }
 }
 
@@ -67,13 +104,31 @@ export class Machine {
   private stackTop = 0n;
   private depth = 0;
   private unwinding = false;
-  private reset: { resetType: number; status: bigint } | undefined;
+  private reset: { resetType: number; status: bigint; source: string } | undefined;
+  readonly devices: PcDevices;
+  /** Machine time for devices: nanoseconds since the machine was made. */
+  private readonly timeNs: () => number;
+  /** Lines the guest wrote to COM1. */
+  readonly serial: string[] = [];
+  private readonly onSerial: (line: string) => void;
+  private readonly log: (message: string) => void;
+  private readonly symbols?: SymbolMap;
+  private readonly stopOnSerial?: RegExp;
+  private milestone: string | undefined;
   private readonly regs = new BigUint64Array(ARG_REGS.length);
   console = "";
 
   constructor(options: MachineOptions = {}) {
-    this.opts = { ramMiB: 256, instructionBudget: 0, timeBudgetMs: 0, ...options };
+    this.opts = {
+      ramMiB: options.ramMiB ?? 256,
+      instructionBudget: options.instructionBudget ?? 0,
+      timeBudgetMs: options.timeBudgetMs ?? 0,
+    };
     this.onConsole = options.onConsole ?? (() => {});
+    this.onSerial = options.onSerial ?? (() => {});
+    this.log = options.onLog ?? (() => {});
+    this.symbols = options.symbols;
+    this.stopOnSerial = options.stopOnSerial;
     this.tracer = options.tracer ?? new Tracer();
     this.uc = new Unicorn(C.UC_MODE_64);
     this.fw = new Firmware(this.opts.ramMiB << 20, {
@@ -82,7 +137,7 @@ export class Machine {
         this.onConsole(text);
       },
       resetSystem: (resetType, status) => {
-        this.reset = { resetType, status };
+        this.reset = { resetType, status, source: "ResetSystem" };
         this.uc.emuStop();
       },
       callGuest: (fn, a0, a1) => this.callGuest(fn, a0, a1),
@@ -91,6 +146,7 @@ export class Machine {
         this.uc.emuStop();
       },
       timeNs: () => BigInt(Date.now()) * 1_000_000n,
+      codeWritten: (base, bytes) => this.uc.removeCache(base, base + bytes),
     });
     this.varsPath = options.varsPath;
     const saved = this.varsPath ? readVarStore(this.varsPath) : undefined;
@@ -102,8 +158,36 @@ export class Machine {
       this.fw.setInitrd(at, options.initrd.length);
     }
     this.uc.memMapPtr(0, this.fw.ram);
-    this.uc.hookInsnOut((port, _size, value) => this.onOut(port, value));
+    const t0 = process.hrtime.bigint();
+    this.timeNs = () => Number(process.hrtime.bigint() - t0);
+    const rip = () => this.uc.regRead(C.UC_X86_REG_RIP);
+    this.devices = pcDevices({
+      timeNs: this.timeNs,
+      ramBytes: this.fw.ram.length,
+      onLine: (line) => {
+        this.serial.push(line);
+        this.onSerial(line);
+        if (this.stopOnSerial?.test(line) && !this.milestone) {
+          this.milestone = line;
+          this.uc.emuStop();
+        }
+      },
+      onReset: (source) => {
+        this.reset = { resetType: RESET_TYPE.EfiResetCold, status: 0n, source };
+        this.uc.emuStop();
+      },
+      // RIP is read at the first access only (and may be stale inside an I/O hook).
+      onUnknown: (port, kind, at) => this.log(`io: ${kind} of unemulated port 0x${port.toString(16)} at RIP 0x${at.toString(16)}`),
+    });
+    const bus = this.devices.bus;
+    this.uc.hookInsnIn((port, size) => bus.read(port, size as 1 | 2 | 4, rip));
+    this.uc.hookInsnOut((port, size, value) => {
+      if (port === TRAP_PORT) this.onOut(value);
+      else bus.write(port, size as 1 | 2 | 4, value, rip);
+    });
     this.uc.hookIntr((vector) => this.onException(vector));
+    const lapic = new Lapic();
+    this.uc.mmioMap(LAPIC_BASE, LAPIC_SIZE, (off) => BigInt(lapic.read(Number(off))), (off, _size, v) => lapic.write(Number(off), Number(v & 0xffffffffn)));
     this.bringUp();
   }
 
@@ -136,14 +220,13 @@ export class Machine {
     this.uc.preciseStops(this.fw.thunks, this.fw.thunks + BigInt(PAGE));
   }
 
-  private onOut(port: number, value: number): void {
-    if (port !== TRAP_PORT) return; // devices come with the kernel boot
+  private onOut(value: number): void {
     const id = value >>> 0;
     const svc = SERVICES[id];
     const rip = () => this.uc.regRead(C.UC_X86_REG_RIP);
-    if (!svc) throw new GuestError("fault", `trap with unknown service id ${id}`, rip(), this.tracer.last());
+    if (!svc) throw new GuestError("fault", `trap with unknown service id ${id}`, rip(), this.tracer.last(), this.symbolize(rip()));
     if (svc.table === "BS" && this.fw.bootServicesExited) {
-      throw new GuestError("boot-service-after-exit", `BS.${svc.name} called after ExitBootServices`, rip(), this.tracer.last());
+      throw new GuestError("boot-service-after-exit", `BS.${svc.name} called after ExitBootServices`, rip(), this.tracer.last(), this.symbolize(rip()));
     }
     this.uc.regReadBatch(ARG_REGS, this.regs);
     this.fw.args.set(this.regs);
@@ -186,7 +269,21 @@ export class Machine {
     const key = `${what}@${rip}`;
     this.exceptionRepeats = key === this.lastException ? this.exceptionRepeats + 1 : 0;
     this.lastException = key;
-    if (this.exceptionRepeats > 64) throw new GuestError("fault", `${what} repeats without progress`, rip, this.tracer.last());
+    if (this.exceptionRepeats > 64) throw new GuestError("fault", `${what} repeats without progress`, rip, this.tracer.last(), this.symbolize(rip));
+    this.deliverVector(vector, errorCode, what);
+    // Delivered: clear QEMU's exception-in-flight marker (host/unicorn/quirks.ts).
+    const ctx = uc.contextSave((this.exceptionCtx ??= uc.contextAlloc()));
+    const bytes = uc.contextBytes(ctx);
+    new DataView(bytes.buffer, bytes.byteOffset).setInt32(this.oldExceptionOffset, -1, true);
+    uc.contextRestore(ctx);
+  }
+
+  /** Enter the guest's handler for `vector` as the CPU would (host/x86/interrupts.ts). */
+  private deliverVector(vector: number, errorCode: number | undefined, what: string): void {
+    const uc = this.uc;
+    const rip = uc.regRead(C.UC_X86_REG_RIP);
+    const cr3 = uc.regRead(C.UC_X86_REG_CR3);
+    const cs = Number(uc.regRead(C.UC_X86_REG_CS));
     const idt = uc.mmrRead(C.UC_X86_REG_IDTR);
     const view = this.fw.ramView;
     const phys = (va: bigint) => {
@@ -207,18 +304,13 @@ export class Machine {
         write64: (va, v) => { const p = phys(va); if (p === undefined) return false; view.setBigUint64(p, v, true); return true; },
       }, vector, errorCode);
     } catch (e) {
-      if (e instanceof DeliveryError) throw new GuestError("fault", `triple fault: ${what} could not be delivered (${e.message})`, rip, this.tracer.last());
+      if (e instanceof DeliveryError) throw new GuestError("fault", `triple fault: ${what} could not be delivered (${e.message})`, rip, this.tracer.last(), this.symbolize(rip));
       throw e;
     }
     uc.regWrite(C.UC_X86_REG_RSP, d.rsp);
     uc.regWrite(C.UC_X86_REG_RFLAGS, d.rflags);
     if (d.cs !== cs) uc.regWrite(C.UC_X86_REG_CS, BigInt(d.cs));
     uc.regWrite(C.UC_X86_REG_RIP, d.rip);
-    // Delivered: clear QEMU's exception-in-flight marker (host/unicorn/quirks.ts).
-    const ctx = uc.contextSave((this.exceptionCtx ??= uc.contextAlloc()));
-    const bytes = uc.contextBytes(ctx);
-    new DataView(bytes.buffer, bytes.byteOffset).setInt32(this.oldExceptionOffset, -1, true);
-    uc.contextRestore(ctx);
   }
 
   /** Run guest code fn(a0, a1) to its return; nested when called from a hook. */
@@ -236,21 +328,20 @@ export class Machine {
     uc.regWrite(C.UC_X86_REG_RDX, a1);
     this.depth++;
     try {
-      try {
-        uc.emuStart(fn, this.sentinel, this.opts.timeBudgetMs * 1000, this.opts.instructionBudget);
-      } catch (e) {
-        if (e instanceof UnicornError) {
-          throw new GuestError("fault", `guest fault: ${e.message}`, uc.regRead(C.UC_X86_REG_RIP), this.tracer.last());
-        }
-        throw e;
-      }
+      // One emulator run to the sentinel. Time-sliced runs (to raise timer interrupts
+      // between slices) are not used: with Unicorn 2.1.1, resuming after a timeout stop
+      // corrupted the EFI stub's LZ4 decompression, and the first page fault after
+      // ExitBootServices then hung the engine (see the kernel-boot issue note).
+      this.emulate(fn, this.opts.timeBudgetMs * 1000);
       const rip = uc.regRead(C.UC_X86_REG_RIP);
-      const status = uc.regRead(C.UC_X86_REG_RAX);
-      if (this.unwinding) this.unwinding = false;
-      else if (!this.reset && rip !== this.sentinel) {
+      if (this.milestone !== undefined) throw new MilestoneReached(this.milestone);
+      if (!this.unwinding && !this.reset && rip !== this.sentinel) {
+        if (this.haltedAt(rip)) throw new Halted(rip);
         const budget = this.opts.instructionBudget ? `${this.opts.instructionBudget} instructions` : `${this.opts.timeBudgetMs} ms`;
-        throw new GuestError("budget", `guest ran past its budget of ${budget}`, rip, this.tracer.last());
+        throw new GuestError("budget", `guest ran past its budget of ${budget}`, rip, this.tracer.last(), this.symbolize(rip));
       }
+      const status = uc.regRead(C.UC_X86_REG_RAX);
+      this.unwinding = false;
       return status;
     } finally {
       this.depth--;
@@ -261,16 +352,53 @@ export class Machine {
     }
   }
 
+  private emulate(pc: bigint, timeoutUs: number): void {
+    try {
+      this.uc.emuStart(pc, this.sentinel, timeoutUs, this.opts.instructionBudget);
+    } catch (e) {
+      if (e instanceof UnicornError) {
+        const rip = this.uc.regRead(C.UC_X86_REG_RIP);
+        throw new GuestError("fault", `guest fault: ${e.message.replace(/ \(RIP 0x[0-9a-f]+\)$/, "")}`, rip, this.tracer.last(), this.symbolize(rip));
+      }
+      throw e;
+    }
+  }
+
+  /** "symbol+0xoff" for a guest address, when the guest's symbols are known. */
+  symbolize(rip: bigint): string | undefined {
+    if (!this.symbols) return undefined;
+    return this.symbols.lookup(rip, kernelSlide(this.symbols, this.idtTarget(14)));
+  }
+
+  /** Where the guest's IDT sends `vector`, if it has one. */
+  private idtTarget(vector: number): bigint | undefined {
+    const idt = this.uc.mmrRead(C.UC_X86_REG_IDTR);
+    const cr3 = this.uc.regRead(C.UC_X86_REG_CR3);
+    const read = (va: bigint) => {
+      const p = this.fw.translate(cr3, va);
+      return p === undefined || p + 8n > BigInt(this.fw.ram.length) ? undefined : this.fw.ramView.getBigUint64(Number(p), true);
+    };
+    if (idt.limit < vector * 16 + 15) return undefined;
+    const lo = read(idt.base + BigInt(vector * 16));
+    const hi = read(idt.base + BigInt(vector * 16 + 8));
+    if (lo === undefined || hi === undefined) return undefined;
+    return (lo & 0xffffn) | (((lo >> 48n) & 0xffffn) << 16n) | ((hi & 0xffffffffn) << 32n);
+  }
+
+  /** Unicorn returns from emulation after a HLT, with RIP past it. */
+  private haltedAt(rip: bigint): boolean {
+    const p = this.fw.translate(this.uc.regRead(C.UC_X86_REG_CR3), rip - 1n);
+    return p !== undefined && this.fw.ram[Number(p)] === 0xf4;
+  }
+
   /** Copy an image into guest memory and load it; throws a LoadError naming the field. */
   loadImage(bytes: Uint8Array, cmdline?: string): bigint {
     const pages = Math.ceil(bytes.length / PAGE) || 1;
     const buf = this.fw.allocPages(MEMORY_TYPE.BootServicesData, pages);
     this.fw.ram.set(bytes, Number(buf));
     const r = this.fw.loadImage(buf, bytes.length);
+    this.fw.freePages(buf, pages);
     if (r.status !== 0n) throw new LoadError(r.status, r.error, r.offset);
-    // The firmware wrote code through WASM memory, which Unicorn's self-modifying-code
-    // tracking does not see: drop any translation of what was there before.
-    this.uc.flushTb();
     if (cmdline !== undefined) {
       const text = Buffer.from(cmdline + "\0", "utf16le");
       const opts = this.fw.allocPages(MEMORY_TYPE.LoaderData, Math.ceil(text.length / PAGE));
@@ -282,9 +410,15 @@ export class Machine {
 
   /** StartImage on a loaded image: how it ended. */
   start(handle: bigint): Ending {
-    const status = this.fw.startImage(handle);
-    if (this.reset) return { kind: "reset", ...this.reset };
-    return { kind: "returned", status };
+    try {
+      const status = this.fw.startImage(handle);
+      if (this.reset) return { kind: "reset", ...this.reset };
+      return { kind: "returned", status };
+    } catch (e) {
+      if (e instanceof Halted) return { kind: "halted", rip: e.rip - 1n, symbol: this.symbolize(e.rip - 1n) };
+      if (e instanceof MilestoneReached) return { kind: "milestone", line: e.line };
+      throw e;
+    }
   }
 
   close(): void {

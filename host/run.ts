@@ -1,63 +1,93 @@
-// Run one EFI image to its end: the library entry behind `ueficorn run`.
+// Run one EFI image (an application, or a kernel through its EFI stub) to its end: the
+// library entry behind `ueficorn run` and `ueficorn boot`.
 import { readFileSync } from "node:fs";
 import { Machine, GuestError, LoadError, type Ending } from "./machine.ts";
+import { VarStoreError } from "./firmware.ts";
 import { Tracer, type TraceSummary } from "./trace.ts";
+import { SymbolMap } from "./symbols.ts";
 import { ERROR_BIT, statusName } from "../firmware/spec/uefi.ts";
 
 export interface RunOptions {
   cmdline?: string;
+  initrd?: string;
+  vars?: string;
+  /** System.map of the guest, for symbol names in reports. */
+  systemMap?: string;
+  /** End the run when a serial line matches (exit status 0). */
+  stopOnSerial?: RegExp;
   ramMiB?: number;
   instructionBudget?: number;
   timeBudgetMs?: number;
   trace?: boolean;
   onConsole?: (text: string) => void;
+  onSerial?: (line: string) => void;
   onTrace?: (line: string) => void;
+  onLog?: (message: string) => void;
 }
 
+export type RunEnding = Ending | { kind: "error"; error: string; errorKind: string; rip?: string; symbol?: string };
+
 export interface RunResult {
-  ending: Ending | { kind: "error"; error: string; errorKind: string; rip?: string };
+  ending: RunEnding;
   console: string;
+  serial: string[];
   summary: TraceSummary;
   wallMs: number;
 }
 
 /** Process exit codes: EFI_SUCCESS 0, a warning 1, EFI error N 64 + N; host-side ends below. */
-export const EXIT = { USAGE: 2, LOAD: 3, FAULT: 4, BUDGET: 5, BOOT_SERVICE_AFTER_EXIT: 6 } as const;
+export const EXIT = { USAGE: 2, LOAD: 3, FAULT: 4, BUDGET: 5, BOOT_SERVICE_AFTER_EXIT: 6, HALTED: 7 } as const;
 
 export function exitCode(r: RunResult): number {
   const e = r.ending;
   if (e.kind === "error") {
-    return { load: EXIT.LOAD, fault: EXIT.FAULT, budget: EXIT.BUDGET, "boot-service-after-exit": EXIT.BOOT_SERVICE_AFTER_EXIT }[e.errorKind] ?? EXIT.FAULT;
+    const byKind: Record<string, number> = {
+      load: EXIT.LOAD, vars: EXIT.LOAD, fault: EXIT.FAULT, budget: EXIT.BUDGET, "boot-service-after-exit": EXIT.BOOT_SERVICE_AFTER_EXIT,
+    };
+    return byKind[e.errorKind] ?? EXIT.FAULT;
   }
+  if (e.kind === "halted") return EXIT.HALTED;
+  if (e.kind === "milestone") return 0;
   const s = e.status;
   if (s === 0n) return 0;
   if (s & ERROR_BIT) return 64 + Number(s & 63n);
   return 1;
 }
 
-export function describeEnding(e: RunResult["ending"]): string {
+export function describeEnding(e: RunEnding): string {
   if (e.kind === "returned") return `image returned ${statusName(e.status)}`;
-  if (e.kind === "reset") return `ResetSystem(type ${e.resetType}, ${statusName(e.status)})`;
-  return e.error;
+  if (e.kind === "reset") return `reset (${e.source}, type ${e.resetType}, ${statusName(e.status)})`;
+  if (e.kind === "milestone") return `stopped at the awaited serial line: ${e.line}`;
+  if (e.kind === "halted") return `CPU halted with interrupts off at RIP 0x${e.rip.toString(16)}${e.symbol ? ` (${e.symbol})` : ""}`;
+  return `stopped: ${e.error.split("\n")[0]}`;
 }
 
 export function runImage(path: string, opts: RunOptions = {}): RunResult {
   const bytes = readFileSync(path);
+  const initrd = opts.initrd ? readFileSync(opts.initrd) : undefined;
+  const symbols = SymbolMap.load(opts.systemMap);
   const tracer = new Tracer(opts.trace ?? false, opts.onTrace);
   const t0 = performance.now();
-  const m = new Machine({ ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs, onConsole: opts.onConsole, tracer });
-  tracer.stubbed = (id) => m.fw.stubbed(id);
-  let ending: RunResult["ending"];
+  let m: Machine | undefined;
+  let ending: RunEnding;
   try {
+    m = new Machine({
+      ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,
+      onConsole: opts.onConsole, onSerial: opts.onSerial, onLog: opts.onLog, tracer, initrd, varsPath: opts.vars,
+      symbols, stopOnSerial: opts.stopOnSerial,
+    });
+    const machine = m;
+    tracer.stubbed = (id) => machine.fw.stubbed(id);
     const handle = m.loadImage(bytes, opts.cmdline);
     ending = m.start(handle);
   } catch (e) {
     if (e instanceof LoadError) ending = { kind: "error", errorKind: "load", error: `${path}: ${e.message}, status ${statusName(e.status)}` };
-    else if (e instanceof GuestError) ending = { kind: "error", errorKind: e.kind, error: e.message, rip: `0x${e.rip.toString(16)}` };
-    else throw e;
+    else if (e instanceof VarStoreError) ending = { kind: "error", errorKind: "vars", error: `${opts.vars}: ${e.message}` };
+    else if (e instanceof GuestError) {
+      ending = { kind: "error", errorKind: e.kind, error: e.message, rip: `0x${e.rip.toString(16)}`, symbol: m?.symbolize(e.rip) };
+    } else throw e;
   } finally {
-    m.close();
+    m?.close();
   }
-  return { ending, console: m.console, summary: tracer.summary(), wallMs: performance.now() - t0 };
+  return { ending, console: m?.console ?? "", serial: m?.serial ?? [], summary: tracer.summary(), wallMs: performance.now() - t0 };
 }
-

@@ -8,7 +8,7 @@ import { guidText } from "../firmware/spec/decl.ts";
 import type { Firmware } from "./firmware.ts";
 
 const KEEP = 16;
-const guidNames = new Map(Object.entries(GUIDS).map(([name, text]) => [text, name]));
+const guidNames = new Map<string, string>(Object.entries(GUIDS).map(([name, text]) => [text, name]));
 const memTypeNames = Object.fromEntries(Object.entries(MEMORY_TYPE).map(([k, v]) => [v, k]));
 const allocTypeNames = Object.fromEntries(Object.entries(ALLOCATE_TYPE).map(([k, v]) => [v, k]));
 

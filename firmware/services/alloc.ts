@@ -99,6 +99,11 @@ export function retype(start: u64, pages: u64, type: u32, flags: u32): bool {
   return true;
 }
 
+/** Claim [start, start + pages) if all of it is free RAM; false otherwise. */
+export function claim(start: u64, pages: u64, type: u32, flags: u32): bool {
+  return rangeIs(start, pages, MemoryType.ConventionalMemory, 0) && retype(start, pages, type, flags);
+}
+
 /** True when every page of the range is in RAM and has the given type and flags. */
 function rangeIs(start: u64, pages: u64, type: u32, flags: u32): bool {
   const end = start + pages * PAGE;

@@ -85,6 +85,7 @@ interface Bound {
   contextAlloc: KFn;
   contextSave: KFn;
   contextSize: KFn;
+  mmioMap: KFn;
   contextRestore: KFn;
   contextFree: KFn;
   /** Address of a native function safe to use as a no-op hook callback. */
@@ -98,6 +99,8 @@ const P = {
   cpuid: koffi.pointer(koffi.proto("int uc_cb_insn_cpuid_t(uintptr_t uc, uintptr_t ud)")),
   code: koffi.pointer(koffi.proto("void uc_cb_hookcode_t(uintptr_t uc, uint64_t address, uint32_t size, uintptr_t ud)")),
   intr: koffi.pointer(koffi.proto("void uc_cb_hookintr_t(uintptr_t uc, uint32_t intno, uintptr_t ud)")),
+  mmioRead: koffi.pointer(koffi.proto("uint64_t uc_cb_mmio_read_t(uintptr_t uc, uint64_t offset, uint32_t size, uintptr_t ud)")),
+  mmioWrite: koffi.pointer(koffi.proto("void uc_cb_mmio_write_t(uintptr_t uc, uint64_t offset, uint32_t size, uint64_t value, uintptr_t ud)")),
   mem: koffi.pointer(
     koffi.proto("bool uc_cb_eventmem_t(uintptr_t uc, int type, uint64_t address, int size, int64_t value, uintptr_t ud)"),
   ),
@@ -175,6 +178,7 @@ export function loadUnicorn(): Bound {
       contextRestore: f("int uc_context_restore(uintptr_t uc, uintptr_t context)"),
       contextFree: f("int uc_context_free(uintptr_t context)"),
       contextSize: f("size_t uc_context_size(uintptr_t uc)"),
+      mmioMap: f("int uc_mmio_map(uintptr_t uc, uint64_t address, size_t size, void *read_cb, uintptr_t user_data_read, void *write_cb, uintptr_t user_data_write)"),
       nopCallback: lib.symbol("uc_arch_supported") as bigint,
     };
     return bound;
@@ -459,6 +463,11 @@ export class Unicorn {
     this.check("uc_ctl(TB_FLUSH)", this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_TB_FLUSH, 0)));
   }
 
+  /** Drops translated code for [begin, end) only (uc_ctl_remove_cache); a full flush costs ~100 ms. */
+  removeCache(begin: Addr, end: Addr): void {
+    this.check("uc_ctl(TB_REMOVE_CACHE)", this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_TB_REMOVE_CACHE, 2), "uint64_t", BigInt(begin), "uint64_t", BigInt(end)));
+  }
+
   /** Drops the TLB and translated code (uc_ctl_flush_tlb). */
   flushTlb(): void {
     this.check("uc_ctl(TLB_FLUSH)", this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_TLB_FLUSH, 0)));
@@ -499,6 +508,31 @@ export class Unicorn {
   }
 
   // ---- hooks ---------------------------------------------------------------------------
+
+  /**
+   * Device memory at [addr, addr + size) (uc_mmio_map): reads and writes call back with
+   * the offset into the region. Callbacks follow the hook rules (errors stop the run).
+   */
+  mmioMap(addr: Addr, size: number, read: (offset: bigint, size: number) => bigint, write: (offset: bigint, size: number, value: bigint) => void): void {
+    const r = koffi.register((_uc: number, offset: number | bigint, sz: number) => {
+      try {
+        return read(BigInt(offset), sz);
+      } catch (e) {
+        this.fail(e);
+        return 0n;
+      }
+    }, P.mmioRead);
+    const w = koffi.register((_uc: number, offset: number | bigint, sz: number, value: number | bigint) => {
+      try {
+        write(BigInt(offset), sz, BigInt.asUintN(64, BigInt(value)));
+      } catch (e) {
+        this.fail(e);
+      }
+    }, P.mmioWrite);
+    this.hooks.add({ handle: 0, callback: r });
+    this.hooks.add({ handle: 0, callback: w });
+    this.check("uc_mmio_map", this.lib.mmioMap(this.handle, addr, size, r, 0, w, 0), ` (0x${addr.toString(16)}+0x${size.toString(16)})`);
+  }
 
   /** Records the first error of a run and stops it; emuStart rethrows it. */
   private fail(e: unknown): void {
@@ -645,7 +679,7 @@ export class Unicorn {
     if (!this.h) return;
     for (const ctx of this.contexts) this.lib.contextFree(ctx.ptr);
     this.contexts.clear();
-    for (const hook of this.hooks) this.lib.hookDel(this.h, hook.handle);
+    for (const hook of this.hooks) if (hook.handle) this.lib.hookDel(this.h, hook.handle);
     const err = this.lib.close(this.h);
     this.h = 0;
     for (const hook of this.hooks) if (hook.callback !== null) koffi.unregister(hook.callback);
