@@ -1,12 +1,10 @@
 #!/usr/bin/env -S npx tsx
 // ueficorn command line.
 import { parseArgs } from "node:util";
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { runImage, exitCode, describeEnding, EXIT, type RunResult } from "./run.ts";
+import { DEFAULT_CMDLINE, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP } from "./defaults.ts";
 
-export const DEFAULT_KERNEL = ".cache/kernel/vmlinuz";
-export const DEFAULT_SYSTEM_MAP = ".cache/kernel/System.map";
-export const DEFAULT_CMDLINE = "console=ttyS0 earlyprintk=serial,ttyS0,115200 efi=debug";
 
 const HELP = `ueficorn — run x86-64 EFI images under Unicorn, served by a WASM firmware
 
@@ -110,6 +108,7 @@ function main(argv: string[]): number {
   for (const [name, path] of [["initrd", o.initrd], ["system-map", o["system-map"]]] as const) {
     if (path !== undefined && !existsSync(path)) usage(`--${name}: no such file: ${path}`);
   }
+  if (o.initrd !== undefined && statSync(o.initrd).size === 0) usage(`--initrd: ${o.initrd} is empty`);
 
   const json = o.json ?? false;
   const out = (s: string) => process.stdout.write(s + "\n");

@@ -303,11 +303,56 @@ build_guests() {
 }
 
 # ---------------------------------------------------------------------------------------
+# 5. The Debian kernel the boot path runs (issue: boot Debian's cloud kernel).
+# The current linux-image-6.1.0-*-cloud-amd64 that linux-image-cloud-amd64 depends on,
+# through the system's own apt (lists refreshed once if it does not know the package),
+# unpacked into .cache/kernel/<version>/; .cache/kernel/vmlinuz points at its bzImage.
+# Also System.map from the matching -dbg package (a 280 MB download, ~10 s here; only
+# the map is kept), so that reports name the kernel function at RIP.
+# UEFICORN_KERNEL_SYMBOLS=0 skips it.
+KERNEL_DIR=$CACHE/kernel
+
+kernel_package() {
+  apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
+}
+
+setup_kernel() {
+  local pkg
+  pkg=$(kernel_package)
+  if [[ -z $pkg ]]; then
+    apt_update_once
+    pkg=$(kernel_package)
+  fi
+  [[ -n $pkg ]] || die "cannot find the package linux-image-cloud-amd64 depends on (apt-cache depends linux-image-cloud-amd64)"
+  local dir=$KERNEL_DIR/$pkg
+  if [[ ! -f $dir/vmlinuz ]]; then
+    say "fetching the Debian kernel $pkg into .cache/kernel/"
+    mkdir -p "$dir/deb"
+    (cd "$dir/deb" && run kernel apt-get download "$pkg")
+    run kernel dpkg-deb -x "$dir"/deb/*.deb "$dir/root"
+    cp "$dir"/root/boot/vmlinuz-* "$dir/vmlinuz.tmp" && mv "$dir/vmlinuz.tmp" "$dir/vmlinuz"
+    rm -rf "$dir/deb" "$dir/root"
+  fi
+  ln -sfn "$pkg/vmlinuz" "$KERNEL_DIR/vmlinuz"
+  if [[ ${UEFICORN_KERNEL_SYMBOLS:-1} == 1 && ! -f $dir/System.map ]]; then
+    say "fetching System.map of $pkg (its -dbg package, ~280 MB)"
+    mkdir -p "$dir/dbg"
+    (cd "$dir/dbg" && run kernel apt-get download "$pkg-dbg")
+    local version=${pkg#linux-image-}
+    dpkg-deb --fsys-tarfile "$dir"/dbg/*.deb | tar -x -O "./usr/lib/debug/boot/System.map-$version" > "$dir/System.map.tmp"
+    mv "$dir/System.map.tmp" "$dir/System.map"
+    rm -rf "$dir/dbg"
+  fi
+  if [[ -f $dir/System.map ]]; then ln -sfn "$pkg/System.map" "$KERNEL_DIR/System.map"; fi
+}
+
+# ---------------------------------------------------------------------------------------
 setup_debian_packages
 setup_npm
 setup_unicorn
 build_firmware
 build_guests
+setup_kernel
 
 if [[ $DID_WORK == 0 && $QUIET == 0 ]]; then
   echo "setup: everything is up to date" >&2

@@ -1,0 +1,8 @@
+// Defaults shared by the CLI, the tests and the benchmarks.
+
+/** The Debian cloud kernel scripts/setup.sh fetches (a symlink to the current one). */
+export const DEFAULT_KERNEL = ".cache/kernel/vmlinuz";
+/** Its System.map, when setup fetched it. */
+export const DEFAULT_SYSTEM_MAP = ".cache/kernel/System.map";
+/** Serial console for both the early and the real 8250 console, and the stub's debug output. */
+export const DEFAULT_CMDLINE = "console=ttyS0 earlyprintk=serial,ttyS0,115200 efi=debug";

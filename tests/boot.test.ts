@@ -1,0 +1,91 @@
+// The real Debian cloud kernel (fetched by scripts/setup.sh) through its EFI stub, under
+// ueficorn's firmware only. Each run stops at a serial milestone, so it stays bounded.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runImage } from "../host/run.ts";
+import { DEFAULT_CMDLINE, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP } from "../host/defaults.ts";
+
+const kernel = DEFAULT_KERNEL;
+
+/** A newc cpio archive with one file, as the kernel's initramfs unpacker reads it. */
+function cpio(files: Record<string, string>): Uint8Array {
+  const parts: Buffer[] = [];
+  const pad = () => {
+    const n = parts.reduce((a, b) => a + b.length, 0);
+    parts.push(Buffer.alloc((4 - (n % 4)) % 4));
+  };
+  let ino = 1;
+  const add = (name: string, data: Buffer, mode: number) => {
+    const nameZ = Buffer.from(name + "\0");
+    const fields = [ino++, mode, 0, 0, 1, 0, data.length, 0, 0, 0, 0, nameZ.length, 0];
+    parts.push(Buffer.from("070701" + fields.map((v) => v.toString(16).padStart(8, "0")).join("")), nameZ);
+    pad();
+    parts.push(data);
+    pad();
+  };
+  for (const [name, text] of Object.entries(files)) add(name, Buffer.from(text), 0o100644);
+  add("TRAILER!!!", Buffer.alloc(0), 0);
+  return Buffer.concat(parts);
+}
+
+test("setup provided the Debian kernel", () => {
+  assert.ok(existsSync(kernel), `${kernel} is missing: run npm run setup`);
+});
+
+test("EFI stub → ExitBootServices → Linux version 6.1 → efi: EFI v2.70 by ueficorn, memory map, initrd", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ueficorn-boot-"));
+  const initrd = join(dir, "initrd.cpio");
+  writeFileSync(initrd, cpio({ "hello.txt": "hello from the initrd\n" }));
+  const trace: string[] = [];
+  const r = runImage(kernel, {
+    cmdline: DEFAULT_CMDLINE,
+    initrd,
+    trace: true,
+    onTrace: (line) => trace.push(line),
+    timeBudgetMs: 60000,
+    // Printed by setup_arch after the EFI memory map: far enough for every milestone.
+    stopOnSerial: /Zone ranges:/,
+  });
+  assert.is(r.ending.kind, "milestone", JSON.stringify(r.ending));
+  // 1. the stub's own message on ConOut, and a successful ExitBootServices
+  assert.match(r.console, "EFI stub: Loaded initrd from LINUX_EFI_INITRD_MEDIA_GUID device path");
+  assert.ok(trace.some((l) => /BS\.ExitBootServices\(.*\) = SUCCESS/.test(l)), "ExitBootServices succeeded");
+  assert.ok(trace.some((l) => /LoadFile2\.LoadFile\(.*\) = SUCCESS/.test(l)), "the initrd was read through LoadFile2");
+  // 2. the kernel's banner on the serial console
+  const serial = r.serial.join("\n");
+  assert.match(serial, /Linux version 6\.1\.\d+/);
+  // 3. the firmware named, then the kernel's EFI memory map lines
+  const at = r.serial.findIndex((l) => /efi: EFI v2\.70 by ueficorn/.test(l));
+  assert.ok(at >= 0, "efi: EFI v2.70 by ueficorn");
+  const map = r.serial.slice(at).filter((l) => /efi: mem\d+: \[/.test(l));
+  assert.ok(map.length >= 8, `${map.length} memory map lines`);
+  assert.ok(map.some((l) => /Runtime Code\|RUN\|/.test(l)), "a runtime-code range with the RUNTIME attribute");
+  assert.match(serial, /efi: RTPROP=0x[0-9a-f]+ INITRD=0x[0-9a-f]+/);
+  // 5. the initrd found by the kernel (unpacking comes later, in initcalls)
+  assert.match(serial, /RAMDISK: \[mem 0x[0-9a-f]+-0x[0-9a-f]+\]/);
+});
+
+test("without an initrd the stub finds no LoadFile2 device path and boots on", () => {
+  const trace: string[] = [];
+  const r = runImage(kernel, { cmdline: DEFAULT_CMDLINE, trace: true, onTrace: (l) => trace.push(l), timeBudgetMs: 60000, stopOnSerial: /Linux version/ });
+  assert.is(r.ending.kind, "milestone");
+  assert.ok(trace.some((l) => /BS\.LocateDevicePath\(Protocol=LOAD_FILE2_PROTOCOL.*\) = NOT_FOUND/.test(l)));
+  assert.equal(r.summary.stubbedHit, []);
+});
+
+test("a run that ends in the kernel reports RIP, the nearest symbol and the EFI calls", () => {
+  // No timer interrupts yet: the kernel waits in calibrate_delay until the budget ends.
+  const r = runImage(kernel, { cmdline: DEFAULT_CMDLINE, timeBudgetMs: 3000, systemMap: existsSync(DEFAULT_SYSTEM_MAP) ? DEFAULT_SYSTEM_MAP : undefined });
+  assert.is(r.ending.kind, "error");
+  if (r.ending.kind !== "error") return;
+  assert.is(r.ending.errorKind, "budget");
+  assert.match(r.ending.rip ?? "", /^0xffffffff[89a-f]/);
+  if (existsSync(DEFAULT_SYSTEM_MAP)) assert.match(r.ending.symbol ?? "", /^[a-z_0-9.]+\+0x[0-9a-f]+$/);
+  assert.match(r.ending.error, /last EFI calls:\n.*BS\.ExitBootServices/s);
+  assert.ok(r.serial.length > 20);
+});
+
+test.run();
