@@ -18,7 +18,9 @@ import { GDT_OFFSET, GDTR_OFFSET, TRAMPOLINE_OFFSET, STACK_SIZE } from "./x86/la
 import { Tracer } from "./trace.ts";
 import { kernelSlide, type SymbolMap } from "./symbols.ts";
 import { Lapic, LAPIC_BASE, LAPIC_SIZE } from "./devices/lapic.ts";
-import { deliver, DeliveryError, HAS_ERROR_CODE } from "./x86/interrupts.ts";
+import { cpuidOverride, CRYSTAL_HZ } from "./x86/cpuid.ts";
+import { tscKhz } from "./unicorn/tsc.ts";
+import { deliver, DeliveryError, HAS_ERROR_CODE, RFLAGS_IF } from "./x86/interrupts.ts";
 import { readVarStore, writeVarStore } from "./vars.ts";
 
 const PAGE = 4096;
@@ -26,8 +28,7 @@ const PAGE = 4096;
 const ARG_REGS = [C.UC_X86_REG_RCX, C.UC_X86_REG_RDX, C.UC_X86_REG_R8, C.UC_X86_REG_R9, C.UC_X86_REG_RSP, C.UC_X86_REG_CR3];
 /** Room a nested call leaves below the interrupted guest's RSP (red zone, alignment). */
 const NESTED_CALL_GAP = 0x100n;
-/** Emulation time slice between interrupt checks; the PIT's 250 Hz tick is 4 ms. */
-const TIME_SLICE_US = 5000;
+const CPUID_REGS = [C.UC_X86_REG_EAX, C.UC_X86_REG_EBX, C.UC_X86_REG_ECX, C.UC_X86_REG_EDX];
 const SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
 export interface MachineOptions {
@@ -106,6 +107,7 @@ export class Machine {
   private unwinding = false;
   private reset: { resetType: number; status: bigint; source: string } | undefined;
   readonly devices: PcDevices;
+  private lapic!: Lapic;
   /** Machine time for devices: nanoseconds since the machine was made. */
   private readonly timeNs: () => number;
   /** Lines the guest wrote to COM1. */
@@ -186,7 +188,15 @@ export class Machine {
       else bus.write(port, size as 1 | 2 | 4, value, rip);
     });
     this.uc.hookIntr((vector) => this.onException(vector));
-    const lapic = new Lapic();
+    const lapic = (this.lapic = new Lapic(() => this.timeNs(), CRYSTAL_HZ));
+    const khz = tscKhz();
+    this.uc.hookCpuid(() => {
+      const leaf = Number(this.uc.regRead(C.UC_X86_REG_EAX) & 0xffffffffn);
+      const r = cpuidOverride(leaf, Number(this.uc.regRead(C.UC_X86_REG_ECX) & 0xffffffffn), khz);
+      if (!r) return false;
+      this.uc.regWriteBatch(CPUID_REGS, r.map(BigInt));
+      return true;
+    });
     this.uc.mmioMap(LAPIC_BASE, LAPIC_SIZE, (off) => BigInt(lapic.read(Number(off))), (off, _size, v) => lapic.write(Number(off), Number(v & 0xffffffffn)));
     this.bringUp();
   }
@@ -328,15 +338,27 @@ export class Machine {
     uc.regWrite(C.UC_X86_REG_RDX, a1);
     this.depth++;
     try {
-      // One emulator run to the sentinel. Time-sliced runs (to raise timer interrupts
-      // between slices) are not used: with Unicorn 2.1.1, resuming after a timeout stop
-      // corrupted the EFI stub's LZ4 decompression, and the first page fault after
-      // ExitBootServices then hung the engine (see the kernel-boot issue note).
-      this.emulate(fn, this.opts.timeBudgetMs * 1000);
-      const rip = uc.regRead(C.UC_X86_REG_RIP);
-      if (this.milestone !== undefined) throw new MilestoneReached(this.milestone);
-      if (!this.unwinding && !this.reset && rip !== this.sentinel) {
-        if (this.haltedAt(rip)) throw new Halted(rip);
+      // Runs to the sentinel. The outermost run also resumes after a HLT with interrupts
+      // on, once the host has delivered the timer interrupt the guest waits for. (Runs
+      // are not cut into time slices to raise interrupts in between: with Unicorn 2.1.1,
+      // resuming after a timeout stop corrupted the EFI stub's LZ4 decompression and the
+      // first page fault after ExitBootServices then hung the engine.)
+      const deadline = this.opts.timeBudgetMs ? performance.now() + this.opts.timeBudgetMs : Infinity;
+      let pc = fn;
+      for (;;) {
+        const left = deadline === Infinity ? 0 : Math.max(1, Math.round((deadline - performance.now()) * 1000));
+        this.emulate(pc, left);
+        const rip = uc.regRead(C.UC_X86_REG_RIP);
+        if (this.milestone !== undefined) throw new MilestoneReached(this.milestone);
+        if (this.unwinding || this.reset || rip === this.sentinel) break;
+        if (this.haltedAt(rip)) {
+          const interruptible = (uc.regRead(C.UC_X86_REG_RFLAGS) & RFLAGS_IF) !== 0n;
+          if (this.depth === 1 && interruptible && this.waitForInterrupt(deadline)) {
+            pc = uc.regRead(C.UC_X86_REG_RIP);
+            continue;
+          }
+          if (!interruptible || performance.now() < deadline) throw new Halted(rip);
+        }
         const budget = this.opts.instructionBudget ? `${this.opts.instructionBudget} instructions` : `${this.opts.timeBudgetMs} ms`;
         throw new GuestError("budget", `guest ran past its budget of ${budget}`, rip, this.tracer.last(), this.symbolize(rip));
       }
@@ -383,6 +405,41 @@ export class Machine {
     const hi = read(idt.base + BigInt(vector * 16 + 8));
     if (lo === undefined || hi === undefined) return undefined;
     return (lo & 0xffffn) | (((lo >> 48n) & 0xffffn) << 16n) | ((hi & 0xffffffffn) << 32n);
+  }
+
+  private lastPollNs = 0;
+
+  /**
+   * HLT with interrupts on: wait (really: the guest's TSC is the host's) for the next
+   * timer, the local APIC's or the PIT's through the 8259A, and enter its handler.
+   * False when no interrupt will come before the deadline.
+   */
+  private waitForInterrupt(deadline: number): boolean {
+    const { pit, pic, com1 } = this.devices;
+    for (;;) {
+      const now = this.timeNs();
+      const apic = this.lapic.timerDue();
+      if (apic && apic.at <= now) {
+        this.lapic.take();
+        this.deliverVector(apic.vector, undefined, "local APIC timer interrupt");
+        return true;
+      }
+      const edge = pit.counters[0].nextRiseNs(this.lastPollNs);
+      if (edge !== undefined && edge <= now) {
+        pic.raise(0);
+        pic.lower(0);
+      }
+      pic.setIrq(4, com1.irq);
+      this.lastPollNs = now;
+      if (pic.intr) {
+        this.deliverVector(pic.acknowledge(), undefined, "interrupt");
+        return true;
+      }
+      const next = Math.min(apic?.at ?? Infinity, pit.counters[0].nextRiseNs(now) ?? Infinity);
+      const waitMs = Math.min((next - now) / 1e6, deadline - performance.now());
+      if (next === Infinity || waitMs <= 0) return false;
+      Atomics.wait(SLEEP, 0, 0, waitMs);
+    }
   }
 
   /** Unicorn returns from emulation after a HLT, with RIP past it. */

@@ -1,0 +1,35 @@
+// What the guest's CPUID says beyond Unicorn's own model (QEMU's qemu64).
+//
+// Linux can only time itself on a machine without HPET or ACPI PM timer if it knows the
+// TSC frequency: otherwise it calibrates against the PIT, which fails under emulation
+// (its jitter check, tsc.c pit_calibrate_tsc), marks the TSC unstable and busy-waits in
+// calibrate_delay for timer ticks. Intel's CPUID leaf 0x15 gives the TSC frequency
+// directly (SDM vol. 2A, CPUID leaf 15H), and Linux also derives the local APIC timer
+// rate from it (tsc.c native_calibrate_tsc: lapic_timer_period). Linux reads leaf 0x15
+// only from a GenuineIntel CPU whose maximum basic leaf reaches it, so the vendor and
+// the maximum leaf are reported accordingly, and the leaves between Unicorn's maximum
+// (0xd) and 0x16 read as zero, as on a CPU that has nothing to say there.
+
+/** The core crystal clock we report in leaf 0x15, and that drives the LAPIC timer. */
+export const CRYSTAL_HZ = 1_000_000;
+const MAX_BASIC_LEAF = 0x16;
+const UNICORN_MAX_BASIC_LEAF = 0xd;
+const VENDOR = "GenuineIntel";
+
+export type Regs = [eax: number, ebx: number, ecx: number, edx: number];
+
+const word = (s: string, i: number) => s.charCodeAt(i) | (s.charCodeAt(i + 1) << 8) | (s.charCodeAt(i + 2) << 16) | (s.charCodeAt(i + 3) << 24);
+
+/** The answer for (leaf, subleaf), or undefined to let Unicorn answer. */
+export function cpuidOverride(leaf: number, _subleaf: number, tscKhz: number): Regs | undefined {
+  switch (leaf) {
+    case 0: // max basic leaf; vendor in EBX, EDX, ECX order
+      return [MAX_BASIC_LEAF, word(VENDOR, 0), word(VENDOR, 8), word(VENDOR, 4)];
+    case 0x15: // TSC = ECX (crystal Hz) * EBX / EAX
+      return [1000, tscKhz, CRYSTAL_HZ, 0];
+    case 0x16: // base, max and bus MHz
+      return [Math.round(tscKhz / 1000), Math.round(tscKhz / 1000), 100, 0];
+    default:
+      return leaf > UNICORN_MAX_BASIC_LEAF && leaf < MAX_BASIC_LEAF ? [0, 0, 0, 0] : undefined;
+  }
+}
