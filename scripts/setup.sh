@@ -19,9 +19,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 QUIET=0
+BENCH_TOOLS=0
 for arg in "$@"; do
   case $arg in
     --quiet|-q) QUIET=1 ;;
+    --bench-tools) BENCH_TOOLS=1 ;;
     -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup: unknown argument '$arg' (usage: bash scripts/setup.sh [--quiet])" >&2; exit 2 ;;
   esac
@@ -347,6 +349,13 @@ setup_kernel() {
 }
 
 # ---------------------------------------------------------------------------------------
+# --bench-tools: only QEMU and OVMF, which `npm run bench` compares against.
+if [[ $BENCH_TOOLS == 1 ]]; then
+  APT_PACKAGES=(qemu-system-x86 ovmf)
+  setup_debian_packages
+  exit 0
+fi
+
 setup_debian_packages
 setup_npm
 setup_unicorn

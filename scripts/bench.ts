@@ -1,0 +1,98 @@
+// npm run bench: boot the same kernel with the same command line several ways, side by
+// side in one run, and print min/median time to "Linux version" on the serial console
+// with ratios against the first row. Timings are from process start, as a user sees them.
+//
+//   tsx scripts/bench.ts [--runs N] [--json FILE] [--kernel PATH]
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { DEFAULT_CMDLINE, DEFAULT_KERNEL } from "../host/defaults.ts";
+import { runImage } from "../host/run.ts";
+
+const { values: o } = parseArgs({
+  options: { runs: { type: "string", default: "5" }, json: { type: "string" }, kernel: { type: "string", default: DEFAULT_KERNEL }, help: { type: "boolean", short: "h" } },
+});
+if (o.help) {
+  console.log("usage: tsx scripts/bench.ts [--runs N] [--json FILE] [--kernel PATH]");
+  process.exit(0);
+}
+const runs = Number(o.runs);
+const kernel = o.kernel!;
+const MILESTONE = /Linux version/;
+const TIMEOUT_MS = 120_000;
+const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE.fd";
+
+interface Row { name: string; ms: number[]; note?: string; efiCalls?: number }
+
+/** Spawn a command and time it until a stdout line matches; the process is then killed. */
+function timeToLine(cmd: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let buf = "";
+    const timer = setTimeout(() => { p.kill("SIGKILL"); reject(new Error(`${cmd}: no "Linux version" within ${TIMEOUT_MS} ms`)); }, TIMEOUT_MS);
+    p.stdout.on("data", (d: Buffer) => {
+      buf += d.toString("latin1");
+      if (MILESTONE.test(buf)) {
+        const ms = performance.now() - t0;
+        clearTimeout(timer);
+        p.kill("SIGKILL");
+        resolve(ms);
+      }
+    });
+    p.on("exit", () => { clearTimeout(timer); if (!MILESTONE.test(buf)) reject(new Error(`${cmd} exited before "Linux version"`)); });
+  });
+}
+
+async function measure(name: string, cmd: string, args: string[]): Promise<Row> {
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    process.stderr.write(`bench: ${name} run ${i + 1}/${runs}\r`);
+    ms.push(await timeToLine(cmd, args));
+  }
+  return { name, ms };
+}
+
+const qemu = spawnSync("sh", ["-c", "command -v qemu-system-x86_64"]).status === 0;
+const qemuArgs = ["-accel", "tcg", "-m", "256", "-nographic", "-no-reboot", "-monitor", "none", "-kernel", kernel, "-append", DEFAULT_CMDLINE];
+
+const rows: Row[] = [];
+if (!existsSync(kernel)) throw new Error(`no kernel at ${kernel}: run npm run setup`);
+rows.push(await measure("ueficorn EFI path (CLI process)", process.execPath, ["--import", "tsx", "host/cli.ts", "boot", "--kernel", kernel, "--until", "Linux version"]));
+
+// The same, in process: machine creation to the line, without Node and tsx start-up.
+const inproc: number[] = [];
+let efiCalls = 0;
+for (let i = 0; i < runs; i++) {
+  const r = runImage(kernel, { cmdline: DEFAULT_CMDLINE, timeBudgetMs: TIMEOUT_MS, stopOnSerial: MILESTONE });
+  if (r.ending.kind !== "milestone") throw new Error(`ueficorn did not reach "Linux version": ${JSON.stringify(r.ending)}`);
+  inproc.push(r.wallMs);
+  efiCalls = r.summary.calls;
+}
+rows.push({ name: "ueficorn EFI path (in process)", ms: inproc, efiCalls });
+
+if (qemu) {
+  rows.push(await measure("QEMU TCG, direct bzImage boot", "qemu-system-x86_64", qemuArgs));
+  if (existsSync(OVMF_CODE)) {
+    rows.push(await measure("QEMU TCG, OVMF (EFI stub)", "qemu-system-x86_64", ["-drive", `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`, ...qemuArgs]));
+  } else rows.push({ name: "QEMU TCG, OVMF", ms: [], note: `not measured: ${OVMF_CODE} missing (apt-get install ovmf)` });
+} else {
+  rows.push({ name: "QEMU TCG", ms: [], note: "not measured: qemu-system-x86_64 missing (apt-get install qemu-system-x86 ovmf)" });
+}
+process.stderr.write("\n");
+
+const min = (a: number[]) => Math.min(...a);
+const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
+const base = median(rows[0].ms);
+console.log(`time from process start to "Linux version" on the serial console; ${runs} runs each; kernel ${kernel}`);
+console.log(`${"".padEnd(36)} ${"min ms".padStart(8)} ${"median".padStart(8)} ${"vs row 1".padStart(9)}  EFI calls`);
+for (const r of rows) {
+  if (!r.ms.length) {
+    console.log(`${r.name.padEnd(36)} ${r.note}`);
+    continue;
+  }
+  const ratio = median(r.ms) / base;
+  console.log(`${r.name.padEnd(36)} ${min(r.ms).toFixed(0).padStart(8)} ${median(r.ms).toFixed(0).padStart(8)} ${ratio.toFixed(2).padStart(8)}x  ${r.efiCalls ?? ""}`);
+}
+console.log("guest instructions: not counted (Unicorn's instruction count makes every later EFI call flush its translation cache; see host/machine.ts)");
+if (o.json) writeFileSync(o.json, JSON.stringify({ kernel, runs, rows: rows.map((r) => ({ ...r, minMs: r.ms.length ? min(r.ms) : null, medianMs: r.ms.length ? median(r.ms) : null })) }, null, 2));
