@@ -244,10 +244,7 @@ export class Machine {
     const status = this.fw.dispatch(id);
     this.tracer.record(svc, this.fw, status, t0);
     this.uc.regWrite(C.UC_X86_REG_RAX, status);
-    if (this.varsPath && this.fw.varsGeneration !== this.varsSaved) {
-      writeVarStore(this.varsPath, this.fw.varsBytes());
-      this.varsSaved = this.fw.varsGeneration;
-    }
+    this.saveVarsIfChanged();
     // ResetSystem or an error inside a nested run stops every level, not just the innermost.
     if (this.reset) this.uc.emuStop();
   }
@@ -440,6 +437,13 @@ export class Machine {
       if (next === Infinity || waitMs <= 0) return false;
       Atomics.wait(SLEEP, 0, 0, waitMs);
     }
+  }
+
+  /** With --vars: write the store (atomically) when a non-volatile variable changed. */
+  saveVarsIfChanged(): void {
+    if (!this.varsPath || this.fw.varsGeneration === this.varsSaved) return;
+    writeVarStore(this.varsPath, this.fw.varsBytes());
+    this.varsSaved = this.fw.varsGeneration;
   }
 
   /** Unicorn returns from emulation after a HLT, with RIP past it. */

@@ -3,8 +3,7 @@
 // fills the argument area (RCX, RDX, R8, R9, RSP) and reads results from guest memory.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { Machine } from "../host/machine.ts";
-import { serviceByName } from "../firmware/spec/services.ts";
+import { ServiceCaller } from "./service-caller.ts";
 import { field } from "../firmware/spec/decl.ts";
 import {
   ALLOCATE_TYPE as AT, MEMORY_ATTRIBUTE, MEMORY_DESCRIPTOR, MEMORY_DESCRIPTOR_STRIDE,
@@ -14,46 +13,15 @@ import {
 const PAGE = 4096n;
 const GiB4 = 1n << 32n;
 const RAM_MIB = 64;
-const SCRATCH_PAGES = 16;
 
-/**
- * A firmware on a machine, and a way to call its services: one firmware-owned scratch
- * area in guest RAM holds out-parameters and a fake guest stack for arguments 5 onwards
- * ([RSP] return address, [RSP+8, RSP+0x28) shadow space, then argument 5, 6, ...).
- */
-class Bench {
-  readonly m = new Machine({ ramMiB: RAM_MIB });
-  readonly ramBytes = BigInt(this.m.fw.ram.length);
-  private readonly scratch = this.m.fw.allocPages(MT.BootServicesData, SCRATCH_PAGES);
-  private next = 0n;
-  private readonly stack = this.buf(0x100);
+/** The service caller, with the allocator calls these tests make again and again. */
+class Bench extends ServiceCaller {
   // GetMemoryMap's buffers, reused by every memoryMap() call.
   private readonly mapOut = { size: this.cell(), key: this.cell(), descSize: this.cell(), version: this.cell() };
   private readonly mapBuf = this.buf(2 * Number(PAGE));
 
-  /** Bytes of zeroed scratch guest memory, 16-byte aligned. */
-  buf(bytes: number): bigint {
-    const p = this.scratch + this.next;
-    this.next += (BigInt(bytes) + 15n) & ~15n;
-    if (this.next > BigInt(SCRATCH_PAGES) * PAGE) throw new Error("bench scratch exhausted");
-    this.m.fw.ram.fill(0, Number(p), Number(p) + bytes);
-    return p;
-  }
-  u64(p: bigint): bigint { return this.m.fw.ramView.getBigUint64(Number(p), true); }
-  u32(p: bigint): number { return this.m.fw.ramView.getUint32(Number(p), true); }
-  setU64(p: bigint, v: bigint): void { this.m.fw.ramView.setBigUint64(Number(p), v, true); }
-  /** A fresh 8-byte out-parameter holding v. */
-  cell(v = 0n): bigint { const p = this.buf(8); this.setU64(p, v); return p; }
-
-  /** Call service `name` ("BS.AllocatePages") with Microsoft x64 arguments; its status. */
-  call(name: string, ...args: bigint[]): bigint {
-    const svc = serviceByName(name);
-    for (let i = 4; i < args.length; i++) this.setU64(this.stack + 0x28n + 8n * BigInt(i - 4), args[i]);
-    const regs = [0n, 0n, 0n, 0n].map((z, i) => args[i] ?? z);
-    // Slots after RSP (if any) stay 0: paging off, guest pointers are physical.
-    this.m.fw.args.fill(0n);
-    this.m.fw.args.set([...regs, this.stack]);
-    return this.m.fw.dispatch(svc.id);
+  constructor() {
+    super({ ramMiB: RAM_MIB });
   }
 
   allocatePages(type: number, memType: number, pages: bigint, memory = 0n): { status: bigint; addr: bigint } {
