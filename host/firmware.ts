@@ -4,9 +4,10 @@
 // GUEST_BASE bytes are the firmware's private state, the next ramBytes are guest RAM
 // (mapped into Unicorn at guest physical 0 with uc_mem_map_ptr).
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { ROOT } from "./paths.ts";
 
-export const FIRMWARE_WASM = fileURLToPath(new URL("../build/firmware.wasm", import.meta.url));
+export const FIRMWARE_WASM = join(ROOT, "build/firmware.wasm");
 const WASM_PAGE = 65536;
 
 /** What the firmware calls back into (its `host` imports). */

@@ -58,7 +58,7 @@ const qemuArgs = ["-accel", "tcg", "-m", "256", "-nographic", "-no-reboot", "-mo
 
 const rows: Row[] = [];
 if (!existsSync(kernel)) throw new Error(`no kernel at ${kernel}: run npm run setup`);
-rows.push(await measure("ueficorn EFI path (CLI process)", process.execPath, ["--import", "tsx", "host/cli.ts", "boot", "--kernel", kernel, "--until", "Linux version"]));
+rows.push(await measure("ueficorn EFI path (CLI process)", process.execPath, ["build/ueficorn.mjs", "boot", "--kernel", kernel, "--until", "Linux version"]));
 
 // The same, in process: machine creation to the line, without Node and tsx start-up.
 const inproc: number[] = [];

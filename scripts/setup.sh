@@ -296,6 +296,15 @@ build_firmware() {
   run build-firmware npm run --silent build:firmware
 }
 
+# The CLI as one JavaScript file: starts in ~0.1 s instead of ~0.4 s through tsx.
+HOST_OUT=build/ueficorn.mjs
+build_host() {
+  grep -q '"build:host"' package.json || return 0
+  newer_than "$HOST_OUT" host firmware/spec package.json || return 0
+  say "bundling the host CLI (npm run build:host)"
+  run build-host npm run --silent build:host
+}
+
 build_guests() {
   [[ -f guests/build.sh ]] || return 0
   newer_than "$GUESTS_STAMP" "${GUESTS_SOURCES[@]}" || return 0
@@ -360,6 +369,7 @@ setup_debian_packages
 setup_npm
 setup_unicorn
 build_firmware
+build_host
 build_guests
 setup_kernel
 

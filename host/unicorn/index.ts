@@ -16,13 +16,12 @@
 //   rethrows it.
 import koffi, { type TypeObject } from "koffi";
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, isAbsolute, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { isAbsolute, join } from "node:path";
 import * as C from "./consts.ts";
 
 export * as consts from "./consts.ts";
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+import { ROOT } from "../paths.ts";
 const MIN_MAJOR = 2;
 const MIN_MINOR = 1;
 const FIX_HINT =
