@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { existsSync, statSync } from "node:fs";
 import { runImage, exitCode, describeEnding, EXIT, type RunResult } from "./run.ts";
 import { DEFAULT_CMDLINE, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP } from "./defaults.ts";
+import { measureAll } from "./report.ts";
 
 
 const HELP = `ueficorn — run x86-64 EFI images under Unicorn, served by a WASM firmware
@@ -11,6 +12,7 @@ const HELP = `ueficorn — run x86-64 EFI images under Unicorn, served by a WASM
 usage:
   ueficorn run IMAGE.efi [options]
   ueficorn boot [--kernel PATH] [--initrd PATH] [options]   a Linux kernel through its EFI stub
+  ueficorn measure [--out DIR] [--no-ablation]             the ABI-size report (Markdown, JSON, HTML)
 
 options:
   --cmdline TEXT         LoadOptions for the image (UCS-2 command line); for boot the default
@@ -74,6 +76,8 @@ function main(argv: string[]): number {
         vars: { type: "string" },
         "system-map": { type: "string" },
         until: { type: "string" },
+        out: { type: "string" },
+        "no-ablation": { type: "boolean" },
         trace: { type: "boolean" },
         summary: { type: "boolean" },
         json: { type: "boolean" },
@@ -92,6 +96,15 @@ function main(argv: string[]): number {
     return 0;
   }
   const [cmd, ...rest] = positionals;
+  if (cmd === "measure") {
+    const out = o.out ?? "build/report";
+    const report = measureAll({ out, ablation: !o["no-ablation"], progress: (m) => process.stderr.write(`measure: ${m}\n`) });
+    const required = report.ablation.rows.filter((r) => r.verdict === "required").map((r) => r.service);
+    process.stdout.write(`wrote ${out}/report.md, report.json, report.html\n`);
+    process.stdout.write(`firmware: ${report.firmware.wasmBytes} bytes of WASM (${report.firmware.gzipBytes} gzipped)\n`);
+    if (report.ablation.rows.length) process.stdout.write(`the kernel requires ${required.length} of the ${report.ablation.rows.length} services it calls: ${required.join(", ")}\n`);
+    return 0;
+  }
   if (cmd !== "run" && cmd !== "boot") usage(cmd ? `unknown command "${cmd}"` : "no command");
   const boot = cmd === "boot";
   let image: string;

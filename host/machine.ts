@@ -49,6 +49,11 @@ export interface MachineOptions {
   onLog?: (message: string) => void;
   /** The guest kernel's symbols, for names in reports (KASLR slide found from the IDT). */
   symbols?: SymbolMap;
+  /**
+   * Services answered by the host with the given status instead of the firmware, as a
+   * firmware without them would (the ABI ablation in `ueficorn measure`).
+   */
+  disabled?: Map<number, bigint>;
   /** Stop the run as soon as a serial line matches (a milestone reached). */
   stopOnSerial?: RegExp;
   /** Offered to the guest through LoadFile2 on Linux's initrd vendor device path. */
@@ -116,6 +121,7 @@ export class Machine {
   private readonly log: (message: string) => void;
   private readonly symbols?: SymbolMap;
   private readonly stopOnSerial?: RegExp;
+  private readonly disabled: Map<number, bigint>;
   private milestone: string | undefined;
   private readonly regs = new BigUint64Array(ARG_REGS.length);
   console = "";
@@ -131,6 +137,7 @@ export class Machine {
     this.log = options.onLog ?? (() => {});
     this.symbols = options.symbols;
     this.stopOnSerial = options.stopOnSerial;
+    this.disabled = options.disabled ?? new Map();
     this.tracer = options.tracer ?? new Tracer();
     this.uc = new Unicorn(C.UC_MODE_64);
     this.fw = new Firmware(this.opts.ramMiB << 20, {
@@ -241,7 +248,7 @@ export class Machine {
     this.uc.regReadBatch(ARG_REGS, this.regs);
     this.fw.args.set(this.regs);
     const t0 = this.tracer.enabled ? process.hrtime.bigint() : 0n;
-    const status = this.fw.dispatch(id);
+    const status = this.disabled.get(id) ?? this.fw.dispatch(id);
     this.tracer.record(svc, this.fw, status, t0);
     this.uc.regWrite(C.UC_X86_REG_RAX, status);
     this.saveVarsIfChanged();

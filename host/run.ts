@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { Machine, GuestError, LoadError, type Ending } from "./machine.ts";
 import { VarStoreError } from "./firmware.ts";
-import { Tracer, type TraceSummary } from "./trace.ts";
+import { Tracer, type CallRecord, type TraceSummary } from "./trace.ts";
 import { SymbolMap } from "./symbols.ts";
 import { ERROR_BIT, statusName } from "../firmware/spec/uefi.ts";
 
@@ -15,6 +15,10 @@ export interface RunOptions {
   systemMap?: string;
   /** End the run when a serial line matches (exit status 0). */
   stopOnSerial?: RegExp;
+  /** Services the host answers with this status instead of the firmware (ablation). */
+  disabled?: Map<number, bigint>;
+  /** Keep every call, decoded, in the result (measurements). */
+  keepCalls?: boolean;
   ramMiB?: number;
   instructionBudget?: number;
   timeBudgetMs?: number;
@@ -32,6 +36,7 @@ export interface RunResult {
   console: string;
   serial: string[];
   summary: TraceSummary;
+  calls: CallRecord[];
   wallMs: number;
 }
 
@@ -66,7 +71,7 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
   const bytes = readFileSync(path);
   const initrd = opts.initrd ? readFileSync(opts.initrd) : undefined;
   const symbols = SymbolMap.load(opts.systemMap);
-  const tracer = new Tracer(opts.trace ?? false, opts.onTrace);
+  const tracer = new Tracer(opts.trace ?? false, opts.onTrace, opts.keepCalls);
   const t0 = performance.now();
   let m: Machine | undefined;
   let ending: RunEnding;
@@ -74,7 +79,7 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
     m = new Machine({
       ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,
       onConsole: opts.onConsole, onSerial: opts.onSerial, onLog: opts.onLog, tracer, initrd, varsPath: opts.vars,
-      symbols, stopOnSerial: opts.stopOnSerial,
+      symbols, stopOnSerial: opts.stopOnSerial, disabled: opts.disabled,
     });
     const machine = m;
     tracer.stubbed = (id) => machine.fw.stubbed(id);
@@ -89,5 +94,5 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
   } finally {
     m?.close();
   }
-  return { ending, console: m?.console ?? "", serial: m?.serial ?? [], summary: tracer.summary(), wallMs: performance.now() - t0 };
+  return { ending, console: m?.console ?? "", serial: m?.serial ?? [], summary: tracer.summary(), calls: tracer.records, wallMs: performance.now() - t0 };
 }

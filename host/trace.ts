@@ -1,6 +1,7 @@
-// The call trace: every EFI call counted, the last few kept for error reports, and
-// each one printed with decoded arguments when tracing is on. Argument decoding comes
-// from the service table's signatures, so a new service is traced without code here.
+// The call trace: every EFI call counted, the last few kept for error reports, each one
+// printed with decoded arguments when tracing is on, and kept whole when a measurement
+// wants them. Argument decoding comes from the service table's signatures, so a new
+// service is traced without code here.
 import type { Service } from "../firmware/spec/services.ts";
 import { SERVICES } from "../firmware/spec/services.ts";
 import { ALLOCATE_TYPE, GUIDS, MEMORY_TYPE, statusName } from "../firmware/spec/uefi.ts";
@@ -12,7 +13,12 @@ const guidNames = new Map<string, string>(Object.entries(GUIDS).map(([name, text
 const memTypeNames = Object.fromEntries(Object.entries(MEMORY_TYPE).map(([k, v]) => [v, k]));
 const allocTypeNames = Object.fromEntries(Object.entries(ALLOCATE_TYPE).map(([k, v]) => [v, k]));
 
-export interface CallRecord { service: string; args: string; status: string; ns: number }
+/** One call, decoded: the arguments as the trace prints them, GUIDs and strings named. */
+export interface CallRecord {
+  service: string;
+  args: { name: string; text: string }[];
+  status: string;
+}
 
 export interface TraceSummary {
   calls: number;
@@ -23,19 +29,23 @@ export interface TraceSummary {
 export class Tracer {
   readonly counts = new Uint32Array(SERVICES.length);
   private readonly ring: string[] = [];
+  /** Every call, decoded, when constructed with keep = true (measurements). */
+  readonly records: CallRecord[] = [];
   calls = 0;
   /** Guest-code stubs the firmware does not implement, by service id. */
   stubbed: (id: number) => boolean = () => false;
 
-  constructor(readonly enabled = false, private readonly sink: (line: string) => void = () => {}) {}
+  constructor(readonly enabled = false, private readonly sink: (line: string) => void = () => {}, private readonly keep = false) {}
 
   record(svc: Service, fw: Firmware, status: bigint, t0: bigint): void {
     this.counts[svc.id]++;
     this.calls++;
     const ns = this.enabled ? Number(process.hrtime.bigint() - t0) : 0;
-    const line = `${svc.table}.${svc.name}(${decodeArgs(svc, fw)}) = ${svc.sig.returns === "VOID" ? "void" : statusName(status)}`;
+    const rec = decode(svc, fw, status);
+    const line = `${rec.service}(${rec.args.map((a) => `${a.name}=${a.text}`).join(", ")}) = ${rec.status}`;
     if (this.ring.length === KEEP) this.ring.shift();
     this.ring.push(line);
+    if (this.keep) this.records.push(rec);
     if (this.enabled) this.sink(`efi: ${line}  ${(ns / 1000).toFixed(1)} µs`);
   }
 
@@ -57,25 +67,35 @@ export class Tracer {
   }
 }
 
+/** Guest bytes at virtual p under the call's page tables, or undefined. */
+function read(fw: Firmware, p: bigint, len: number): Uint8Array | undefined {
+  if (p === 0n) return undefined;
+  const phys = fw.translate(fw.args[5], p);
+  if (phys === undefined || phys + BigInt(len) > BigInt(fw.ram.length)) return undefined;
+  return fw.ram.subarray(Number(phys), Number(phys) + len);
+}
+
 function readGuid(fw: Firmware, p: bigint): string {
-  if (p === 0n || p + 16n > BigInt(fw.ram.length)) return `0x${p.toString(16)}`;
-  const text = guidText(fw.ram.subarray(Number(p), Number(p) + 16));
+  const b = read(fw, p, 16);
+  if (!b) return `0x${p.toString(16)}`;
+  const text = guidText(b);
   return guidNames.get(text) ?? text;
 }
 
 function readString(fw: Firmware, p: bigint, max = 48): string {
-  if (p === 0n || p >= BigInt(fw.ram.length)) return `0x${p.toString(16)}`;
   let s = "";
-  for (let i = Number(p); i + 1 < fw.ram.length && s.length < max; i += 2) {
-    const c = fw.ramView.getUint16(i, true);
+  for (let i = 0n; s.length < max; i += 2n) {
+    const b = read(fw, p + i, 2);
+    if (!b) return s ? JSON.stringify(s) + "…" : `0x${p.toString(16)}`;
+    const c = b[0] | (b[1] << 8);
     if (c === 0) return JSON.stringify(s);
     s += String.fromCharCode(c);
   }
   return JSON.stringify(s) + "…";
 }
 
-function decodeArgs(svc: Service, fw: Firmware): string {
-  return svc.sig.params.map((p, i) => {
+function decode(svc: Service, fw: Firmware, status: bigint): CallRecord {
+  const args = svc.sig.params.map((p, i) => {
     const v = fw.arg(i);
     let text: string;
     if (p.pointer === 1 && p.type === "EFI_GUID") text = readGuid(fw, v);
@@ -85,6 +105,7 @@ function decodeArgs(svc: Service, fw: Firmware): string {
     else if (p.type === "EFI_ALLOCATE_TYPE") text = allocTypeNames[Number(v & 0xffffffffn)] ?? String(v & 0xffffffffn);
     else if (p.type === "BOOLEAN") text = (v & 0xffn) ? "TRUE" : "FALSE";
     else text = v < 0x10000n ? String(v) : `0x${v.toString(16)}`;
-    return `${p.name}=${text}`;
-  }).join(", ");
+    return { name: p.name, text };
+  });
+  return { service: `${svc.table}.${svc.name}`, args, status: svc.sig.returns === "VOID" ? "void" : statusName(status) };
 }

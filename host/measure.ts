@@ -1,0 +1,162 @@
+// `ueficorn measure`: what the EFI entry costs a hypervisor, measured. Static size and
+// ABI surface of the firmware, the ABI each guest really uses, and the ablation that
+// finds the services the kernel cannot boot without.
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import { join } from "node:path";
+import { SERVICES, THUNK_SIZE } from "../firmware/spec/services.ts";
+import { GUIDS, INTERFACES, STATUS, STRUCTS, statusName } from "../firmware/spec/uefi.ts";
+import { runImage, describeEnding, type RunResult } from "./run.ts";
+import { Firmware, FIRMWARE_WASM } from "./firmware.ts";
+import { ROOT } from "./paths.ts";
+import { DEFAULT_CMDLINE } from "./defaults.ts";
+import { wasmFunctionSizes } from "./wasm-sizes.ts";
+
+export interface GuestSpec { name: string; path: string; cmdline?: string; stopOnSerial?: RegExp; timeBudgetMs?: number }
+
+export interface GuestUse {
+  name: string;
+  ending: string;
+  wallMs: number;
+  calls: number;
+  perService: Record<string, number>;
+  stubbedHit: string[];
+  guids: Record<string, { found: number; notFound: number }>;
+  configTablesInstalled: string[];
+  variablesRead: string[];
+  variablesWritten: string[];
+  /** 8 bytes per argument and per status, for every call: the words that cross the trap. */
+  boundaryBytes: number;
+}
+
+export interface AblationRow { service: string; calls: number; answeredWith: string; verdict: "required" | "tolerated"; outcome: string }
+
+/** Lines of code that are not blank and not only a comment. */
+function codeLines(path: string): number {
+  return readFileSync(path, "utf8").split("\n").filter((l) => l.trim() && !/^\s*(\/\/|\*|\/\*)/.test(l)).length;
+}
+
+export function firmwareSize(namesWasm?: string) {
+  const wasm = readFileSync(FIRMWARE_WASM);
+  const groups: Record<string, { lines: number; bytes: number; functions: number; services: number }> = {};
+  const group = (g: string) => (groups[g] ??= { lines: 0, bytes: 0, functions: 0, services: 0 });
+  const files = [
+    ...readdirSync(join(ROOT, "firmware/services")).map((f) => `firmware/services/${f}`),
+    ...readdirSync(join(ROOT, "firmware")).filter((f) => f.endsWith(".ts")).map((f) => `firmware/${f}`),
+    "firmware/spec/dispatch.ts", "firmware/spec/gen.ts",
+  ].filter((f) => f.endsWith(".ts"));
+  for (const f of files) group(f.replace(/^firmware\//, "").replace(/\.ts$/, "")).lines += codeLines(join(ROOT, f));
+  let functions = 0;
+  if (namesWasm && existsSync(namesWasm)) {
+    // Function bodies per source module, from a build of the same code with a name section.
+    for (const fn of wasmFunctionSizes(readFileSync(namesWasm))) {
+      functions++;
+      const m = /^firmware\/(.+?)\/[^/]+$/.exec(fn.name);
+      const g = m ? m[1] : "runtime";
+      group(g).bytes += fn.bytes;
+      group(g).functions++;
+    }
+  }
+  const fw = new Firmware(16 << 20, { consoleOut() {}, resetSystem() {}, callGuest: () => 0n, unwindGuest() {}, timeNs: () => 0n, codeWritten() {} });
+  for (const s of SERVICES) if (!fw.stubbed(s.id)) {
+    const mod = Object.keys(groups).find((g) => g.startsWith("services/") && readFileSync(join(ROOT, "firmware", g + ".ts"), "utf8").includes(`export function ${s.handler}(`));
+    if (mod) groups[mod].services++;
+  }
+  return { wasmBytes: wasm.length, gzipBytes: gzipSync(wasm, { level: 9 }).length, functions, groups, stubbed: (id: number) => fw.stubbed(id) };
+}
+
+export function abiSurface(stubbed: (id: number) => boolean) {
+  const tables = INTERFACES.map(({ table, struct }) => {
+    const svcs = SERVICES.filter((s) => s.table === table);
+    const impl = svcs.filter((s) => !stubbed(s.id));
+    return { table, struct: struct.name, structBytes: struct.size, slots: svcs.length, implemented: impl.length, stubbed: svcs.filter((s) => stubbed(s.id)).map((s) => s.name) };
+  });
+  const guestVisible = ["EFI_SYSTEM_TABLE", "EFI_BOOT_SERVICES", "EFI_RUNTIME_SERVICES", "EFI_SIMPLE_TEXT_OUTPUT_PROTOCOL", "SIMPLE_TEXT_OUTPUT_MODE",
+    "EFI_SIMPLE_TEXT_INPUT_PROTOCOL", "EFI_LOADED_IMAGE_PROTOCOL", "EFI_LOAD_FILE2_PROTOCOL", "EFI_RT_PROPERTIES_TABLE"];
+  const tableBytes = STRUCTS.filter((s) => guestVisible.includes(s.name)).reduce((a, s) => a + s.size, 0);
+  return {
+    trapIds: SERVICES.length,
+    thunkBytes: SERVICES.length * THUNK_SIZE,
+    tables,
+    protocolsOffered: ["SIMPLE_TEXT_OUTPUT_PROTOCOL", "SIMPLE_TEXT_INPUT_PROTOCOL", "LOADED_IMAGE_PROTOCOL", "LOAD_FILE2_PROTOCOL (with --initrd)", "DEVICE_PATH_PROTOCOL (with --initrd)"],
+    configTablesOffered: ["RT_PROPERTIES_TABLE"],
+    guestVisibleTableBytes: tableBytes,
+  };
+}
+
+const guidArgs = new Set(["Protocol", "Guid", "VendorGuid", "EventGroup"]);
+
+export function guestUse(name: string, r: RunResult): GuestUse {
+  const guids: GuestUse["guids"] = {};
+  const installed = new Set<string>();
+  const read = new Set<string>();
+  const written = new Set<string>();
+  let boundary = 0;
+  for (const c of r.calls) {
+    boundary += 8 * (c.args.length + 1);
+    const ok = c.status === "SUCCESS";
+    for (const a of c.args) {
+      if (!guidArgs.has(a.name)) continue;
+      const e = (guids[a.text] ??= { found: 0, notFound: 0 });
+      if (ok) e.found++;
+      else e.notFound++;
+    }
+    const arg = (n: string) => c.args.find((a) => a.name === n)?.text ?? "?";
+    if (c.service === "BS.InstallConfigurationTable" && ok) installed.add(arg("Guid"));
+    if (c.service === "RT.GetVariable") read.add(`${arg("VariableName")} (${c.status})`);
+    if (c.service === "RT.SetVariable") written.add(`${arg("VariableName")} (${c.status})`);
+  }
+  return {
+    name, ending: describeEnding(r.ending), wallMs: Math.round(r.wallMs), calls: r.summary.calls, perService: r.summary.perService,
+    stubbedHit: r.summary.stubbedHit, guids, configTablesInstalled: [...installed], variablesRead: [...read], variablesWritten: [...written], boundaryBytes: boundary,
+  };
+}
+
+/** What a firmware without the service would answer (UEFI 2.10 error statuses). */
+function minimalAnswer(name: string): bigint {
+  if (/^(BS\.Locate|RT\.GetVariable|RT\.GetNextVariableName)/.test(name)) return STATUS.NOT_FOUND;
+  return STATUS.UNSUPPORTED;
+}
+
+/**
+ * Rerun the guest with each service it used answered by `minimalAnswer` in turn; a
+ * service is required when the run then misses `success`.
+ */
+export function ablation(g: GuestSpec, baseline: RunResult, success: (r: RunResult) => boolean, progress: (msg: string) => void): AblationRow[] {
+  const rows: AblationRow[] = [];
+  const used = Object.entries(baseline.summary.perService);
+  for (const [i, [service, calls]] of used.entries()) {
+    const svc = SERVICES.find((s) => `${s.table}.${s.name}` === service)!;
+    if (svc.sig.returns === "VOID") continue;
+    const answer = minimalAnswer(service);
+    progress(`ablation ${i + 1}/${used.length}: ${service} → ${statusName(answer)}`);
+    const r = runImage(g.path, { cmdline: g.cmdline, stopOnSerial: g.stopOnSerial, timeBudgetMs: g.timeBudgetMs, disabled: new Map([[svc.id, answer]]), keepCalls: true });
+    const ok = success(r);
+    rows.push({ service, calls, answeredWith: statusName(answer), verdict: ok ? "tolerated" : "required", outcome: ok ? "boots as before" : outcome(r) });
+  }
+  return rows;
+}
+
+function outcome(r: RunResult): string {
+  const stub = r.console.split(/\r?\n/).filter((l) => /EFI stub: (ERROR|WARNING)/.test(l)).at(-1);
+  return stub ? `${stub.trim()}; ${describeEnding(r.ending)}` : describeEnding(r.ending);
+}
+
+export const KERNEL_SUCCESS = "`Linux version` printed and SetVirtualAddressMap returned SUCCESS";
+
+export function kernelSucceeded(r: RunResult): boolean {
+  return r.serial.some((l) => /Linux version/.test(l)) && r.calls.some((c) => c.service === "RT.SetVirtualAddressMap" && c.status === "SUCCESS");
+}
+
+export function kernelSpec(path: string): GuestSpec {
+  // Stop soon after efi_enter_virtual_mode (start_kernel): vfs_caches_init prints this.
+  return { name: "Debian 12 kernel (EFI stub)", path, cmdline: DEFAULT_CMDLINE, stopOnSerial: /Mount-cache hash table entries/, timeBudgetMs: 60000 };
+}
+
+export function ovmfSizes() {
+  const dir = "/usr/share/OVMF";
+  const files = ["OVMF_CODE.fd", "OVMF_VARS.fd"].filter((f) => existsSync(join(dir, f)));
+  return files.map((f) => ({ file: join(dir, f), bytes: statSync(join(dir, f)).size, gzipBytes: gzipSync(readFileSync(join(dir, f)), { level: 9 }).length }));
+}
+
+export { GUIDS };

@@ -1,0 +1,118 @@
+// The measurement report: runs the guests, writes Markdown, JSON and a self-contained
+// HTML page with bar charts (inline SVG, no scripts, opens in any browser).
+import { mkdirSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { abiSurface, ablation, firmwareSize, guestUse, kernelSpec, kernelSucceeded, KERNEL_SUCCESS, ovmfSizes, type GuestSpec } from "./measure.ts";
+import { runImage } from "./run.ts";
+import { ROOT } from "./paths.ts";
+import { DEFAULT_KERNEL } from "./defaults.ts";
+
+export interface ReportOptions { out: string; ablation: boolean; progress: (msg: string) => void }
+
+export function measureAll(o: ReportOptions) {
+  const size = firmwareSize(join(ROOT, "build/firmware.names.wasm"));
+  const abi = abiSurface(size.stubbed);
+  const guests: GuestSpec[] = ["hello", "conout", "conformance"]
+    .map((n) => ({ name: `guests/${n}.c`, path: join(ROOT, `build/guests/${n}.efi`), timeBudgetMs: 30000 }))
+    .filter((g) => existsSync(g.path));
+  const kernelPath = join(ROOT, DEFAULT_KERNEL);
+  const kernel = existsSync(kernelPath) ? kernelSpec(kernelPath) : undefined;
+  if (kernel) guests.push(kernel);
+  const uses = guests.map((g) => {
+    o.progress(`running ${g.name}`);
+    const r = runImage(g.path, { cmdline: g.cmdline, stopOnSerial: g.stopOnSerial, timeBudgetMs: g.timeBudgetMs, keepCalls: true });
+    return { g, r, use: guestUse(g.name, r) };
+  });
+  let ablationRows: ReturnType<typeof ablation> = [];
+  const k = uses.find((u) => u.g === kernel);
+  if (k && o.ablation) {
+    if (!kernelSucceeded(k.r)) throw new Error(`the kernel's baseline run did not reach the success criterion (${KERNEL_SUCCESS}): ${k.use.ending}`);
+    ablationRows = ablation(k.g, k.r, kernelSucceeded, o.progress);
+  }
+  const report = {
+    generated: new Date().toISOString(),
+    firmware: { wasmBytes: size.wasmBytes, gzipBytes: size.gzipBytes, functions: size.functions, groups: size.groups },
+    abi,
+    guests: uses.map((u) => u.use),
+    ablation: { guest: kernel?.name, criterion: KERNEL_SUCCESS, rows: ablationRows },
+    ovmf: ovmfSizes(),
+  };
+  mkdirSync(o.out, { recursive: true });
+  writeFileSync(join(o.out, "report.json"), JSON.stringify(report, null, 2));
+  writeFileSync(join(o.out, "report.md"), markdown(report));
+  writeFileSync(join(o.out, "report.html"), html(report));
+  return report;
+}
+
+type Report = ReturnType<typeof measureAll>;
+
+function markdown(r: Report): string {
+  const L: string[] = [];
+  const required = r.ablation.rows.filter((x) => x.verdict === "required");
+  L.push("# ueficorn: what the EFI entry costs", "", `Generated ${r.generated} by \`npm run measure\`.`, "");
+  if (r.ablation.rows.length) {
+    L.push("## The answer", "", `For ${r.ablation.guest}, success = ${r.ablation.criterion}.`,
+      `Of the ${r.ablation.rows.length} services it calls, **${required.length} are required**: ${required.map((x) => `\`${x.service}\``).join(", ")}. The others can answer with an error.`,
+      "(RT.SetVirtualAddressMap is required by the criterion itself: without it the kernel keeps running on physical runtime addresses.)", "");
+  }
+  L.push("## Firmware size", "", `Release WASM: **${r.firmware.wasmBytes} bytes** (${r.firmware.gzipBytes} gzipped), ${r.firmware.functions} functions.`, "");
+  L.push("| group | AssemblyScript lines | code bytes | functions | services |", "|---|---:|---:|---:|---:|");
+  for (const [g, v] of Object.entries(r.firmware.groups).sort((a, b) => b[1].bytes - a[1].bytes)) L.push(`| ${g} | ${v.lines} | ${v.bytes} | ${v.functions} | ${v.services || ""} |`);
+  L.push("", "(code bytes: function bodies of a build with names and the release build's optimisation; a function the optimiser inlined counts in its caller's group)", "");
+  L.push("## Static ABI surface", "", `Trap ids: ${r.abi.trapIds} (${r.abi.thunkBytes} bytes of thunks). Guest-visible tables: ${r.abi.guestVisibleTableBytes} bytes.`, "");
+  L.push("| table | slots | implemented | stubbed |", "|---|---:|---:|---|");
+  for (const t of r.abi.tables) L.push(`| ${t.table} (${t.struct}, ${t.structBytes} B) | ${t.slots} | ${t.implemented} | ${t.stubbed.join(", ")} |`);
+  L.push("", `Protocols offered: ${r.abi.protocolsOffered.join(", ")}. Configuration tables: ${r.abi.configTablesOffered.join(", ")}.`, "");
+  L.push("## What each guest uses", "");
+  for (const g of r.guests) {
+    L.push(`### ${g.name}`, "", `${g.ending}; ${g.calls} EFI calls, ${g.boundaryBytes} bytes across the boundary, ${g.wallMs} ms.`, "");
+    L.push("| service | calls |", "|---|---:|");
+    for (const [s, n] of Object.entries(g.perService).sort((a, b) => b[1] - a[1])) L.push(`| ${s} | ${n} |`);
+    const gs = Object.entries(g.guids);
+    if (gs.length) L.push("", "GUIDs asked for: " + gs.map(([k, v]) => `${k} (${v.found} found, ${v.notFound} not)`).join("; "));
+    if (g.configTablesInstalled.length) L.push("", "Configuration tables installed: " + g.configTablesInstalled.join(", "));
+    if (g.variablesRead.length) L.push("", "Variables read: " + g.variablesRead.join(", "));
+    if (g.variablesWritten.length) L.push("", "Variables written: " + g.variablesWritten.join(", "));
+    if (g.stubbedHit.length) L.push("", "Stubbed services hit: " + g.stubbedHit.join(", "));
+    L.push("");
+  }
+  if (r.ablation.rows.length) {
+    L.push("## Ablation: the minimal ABI", "", `Each service the kernel used, answered instead with the error a firmware without it would give; criterion: ${r.ablation.criterion}.`, "");
+    L.push("| service | calls | answered with | verdict | what happens |", "|---|---:|---|---|---|");
+    for (const x of r.ablation.rows) L.push(`| ${x.service} | ${x.calls} | ${x.answeredWith} | ${x.verdict} | ${x.outcome.replace(/\|/g, "\\|").replace(/\n/g, " ")} |`);
+    L.push("");
+  }
+  L.push("## OVMF beside it", "");
+  if (r.ovmf.length) {
+    L.push("| file | bytes | gzipped |", "|---|---:|---:|");
+    for (const f of r.ovmf) L.push(`| ${f.file} | ${f.bytes} | ${f.gzipBytes} |`);
+    L.push("", `ueficorn's firmware is ${(r.firmware.wasmBytes / r.ovmf[0].bytes * 100).toFixed(2)}% of OVMF_CODE.fd (${(r.firmware.gzipBytes / r.ovmf[0].gzipBytes * 100).toFixed(2)}% gzipped).`);
+  } else L.push("OVMF is not installed (`bash scripts/setup.sh --bench-tools`).");
+  L.push("");
+  return L.join("\n");
+}
+
+function bars(title: string, rows: [string, number][], unit: string): string {
+  const max = Math.max(1, ...rows.map((r) => r[1]));
+  const h = 22;
+  const items = rows.map(([label, v], i) => {
+    const w = Math.round((v / max) * 360);
+    return `<text x="0" y="${i * h + 15}" font-size="12">${esc(label)}</text><rect x="260" y="${i * h + 4}" width="${w}" height="14" fill="#4a7bd0"/><text x="${266 + w}" y="${i * h + 15}" font-size="12">${v} ${unit}</text>`;
+  });
+  return `<h3>${esc(title)}</h3><svg width="760" height="${rows.length * h + 8}" role="img" aria-label="${esc(title)}">${items.join("")}</svg>`;
+}
+
+const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+
+function html(r: Report): string {
+  const md = markdown(r);
+  const charts = [
+    bars("Firmware code bytes per group", Object.entries(r.firmware.groups).filter(([, v]) => v.bytes).map(([g, v]) => [g, v.bytes] as [string, number]).sort((a, b) => b[1] - a[1]), "B"),
+    bars("Service slots implemented per table", r.abi.tables.map((t) => [`${t.table} (of ${t.slots})`, t.implemented] as [string, number]), ""),
+    ...r.guests.map((g) => bars(`EFI calls: ${g.name}`, Object.entries(g.perService).sort((a, b) => b[1] - a[1]), "")),
+  ];
+  if (r.ovmf.length) charts.push(bars("Firmware image bytes", [["ueficorn firmware.wasm", r.firmware.wasmBytes], ...r.ovmf.map((f) => [f.file.split("/").pop()!, f.bytes] as [string, number])], "B"));
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ueficorn report</title>
+<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}pre{white-space:pre-wrap;background:#f6f6f6;padding:1rem}</style></head>
+<body><h1>ueficorn: what the EFI entry costs</h1>${charts.join("\n")}<h2>Full report</h2><pre>${esc(md)}</pre></body></html>\n`;
+}
