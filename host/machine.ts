@@ -8,7 +8,7 @@
 import { Unicorn, UnicornError, consts as C, type Context } from "./unicorn/index.ts";
 import { oldExceptionOffset } from "./unicorn/quirks.ts";
 import { Firmware } from "./firmware.ts";
-import { SERVICES, TRAP_PORT } from "../firmware/spec/services.ts";
+import { SERVICES, TRAP_PORT, serviceByName } from "../firmware/spec/services.ts";
 import { MEMORY_TYPE, RESET_TYPE } from "../firmware/spec/uefi.ts";
 import { pcDevices, type PcDevices } from "./devices/index.ts";
 import { identityMap, pagingBytes } from "./x86/paging.ts";
@@ -28,6 +28,8 @@ const PAGE = 4096;
 const ARG_REGS = [C.UC_X86_REG_RCX, C.UC_X86_REG_RDX, C.UC_X86_REG_R8, C.UC_X86_REG_R9, C.UC_X86_REG_RSP, C.UC_X86_REG_CR3];
 /** Room a nested call leaves below the interrupted guest's RSP (red zone, alignment). */
 const NESTED_CALL_GAP = 0x100n;
+const EXIT_BOOT_SERVICES = serviceByName("BS.ExitBootServices").id;
+const SET_VARIABLE = serviceByName("RT.SetVariable").id;
 const CPUID_REGS = [C.UC_X86_REG_EAX, C.UC_X86_REG_EBX, C.UC_X86_REG_ECX, C.UC_X86_REG_EDX];
 const SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
@@ -242,7 +244,7 @@ export class Machine {
     const svc = SERVICES[id];
     const rip = () => this.uc.regRead(C.UC_X86_REG_RIP);
     if (!svc) throw new GuestError("fault", `trap with unknown service id ${id}`, rip(), this.tracer.last(), this.symbolize(rip()));
-    if (svc.table === "BS" && this.fw.bootServicesExited) {
+    if (this.bootServicesExited && svc.table === "BS") {
       throw new GuestError("boot-service-after-exit", `BS.${svc.name} called after ExitBootServices`, rip(), this.tracer.last(), this.symbolize(rip()));
     }
     this.uc.regReadBatch(ARG_REGS, this.regs);
@@ -251,11 +253,14 @@ export class Machine {
     const status = this.disabled.get(id) ?? this.fw.dispatch(id);
     this.tracer.record(svc, this.fw, status, t0);
     this.uc.regWrite(C.UC_X86_REG_RAX, status);
-    this.saveVarsIfChanged();
+    if (id === EXIT_BOOT_SERVICES) this.bootServicesExited = this.fw.bootServicesExited;
+    else if (id === SET_VARIABLE) this.saveVarsIfChanged();
     // ResetSystem or an error inside a nested run stops every level, not just the innermost.
     if (this.reset) this.uc.emuStop();
   }
 
+  /** Mirrors the firmware's flag, read once per ExitBootServices instead of per call. */
+  private bootServicesExited = false;
   private lastException = "";
   private exceptionCtx: Context | undefined;
   private readonly oldExceptionOffset = oldExceptionOffset();

@@ -26,9 +26,13 @@ export interface TraceSummary {
   stubbedHit: string[];
 }
 
+/** A call as recorded on the hot path: decoded only when someone asks. */
+interface RawCall { svc: Service; args: bigint[]; status: bigint; cr3: bigint }
+
 export class Tracer {
   readonly counts = new Uint32Array(SERVICES.length);
-  private readonly ring: string[] = [];
+  private readonly ring: RawCall[] = [];
+  private fw: Firmware | undefined;
   /** Every call, decoded, when constructed with keep = true (measurements). */
   readonly records: CallRecord[] = [];
   calls = 0;
@@ -40,18 +44,20 @@ export class Tracer {
   record(svc: Service, fw: Firmware, status: bigint, t0: bigint): void {
     this.counts[svc.id]++;
     this.calls++;
-    const ns = this.enabled ? Number(process.hrtime.bigint() - t0) : 0;
-    const rec = decode(svc, fw, status);
-    const line = `${rec.service}(${rec.args.map((a) => `${a.name}=${a.text}`).join(", ")}) = ${rec.status}`;
+    this.fw = fw;
+    const raw: RawCall = { svc, args: svc.sig.params.map((_, i) => fw.arg(i)), status, cr3: fw.args[5] };
     if (this.ring.length === KEEP) this.ring.shift();
-    this.ring.push(line);
+    this.ring.push(raw);
+    if (!this.keep && !this.enabled) return;
+    const rec = decode(raw, fw);
     if (this.keep) this.records.push(rec);
-    if (this.enabled) this.sink(`efi: ${line}  ${(ns / 1000).toFixed(1)} µs`);
+    if (this.enabled) this.sink(`efi: ${format(rec)}  ${(Number(process.hrtime.bigint() - t0) / 1000).toFixed(1)} µs`);
   }
 
-  /** The last calls, oldest first, for error reports. */
+  /** The last calls, oldest first, for error reports (pointers read as memory is now). */
   last(): string[] {
-    return [...this.ring];
+    const fw = this.fw;
+    return fw ? this.ring.map((c) => format(decode(c, fw))) : [];
   }
 
   summary(): TraceSummary {
@@ -67,25 +73,27 @@ export class Tracer {
   }
 }
 
+const format = (r: CallRecord) => `${r.service}(${r.args.map((a) => `${a.name}=${a.text}`).join(", ")}) = ${r.status}`;
+
 /** Guest bytes at virtual p under the call's page tables, or undefined. */
-function read(fw: Firmware, p: bigint, len: number): Uint8Array | undefined {
+function read(fw: Firmware, cr3: bigint, p: bigint, len: number): Uint8Array | undefined {
   if (p === 0n) return undefined;
-  const phys = fw.translate(fw.args[5], p);
+  const phys = fw.translate(cr3, p);
   if (phys === undefined || phys + BigInt(len) > BigInt(fw.ram.length)) return undefined;
   return fw.ram.subarray(Number(phys), Number(phys) + len);
 }
 
-function readGuid(fw: Firmware, p: bigint): string {
-  const b = read(fw, p, 16);
+function readGuid(fw: Firmware, cr3: bigint, p: bigint): string {
+  const b = read(fw, cr3, p, 16);
   if (!b) return `0x${p.toString(16)}`;
   const text = guidText(b);
   return guidNames.get(text) ?? text;
 }
 
-function readString(fw: Firmware, p: bigint, max = 48): string {
+function readString(fw: Firmware, cr3: bigint, p: bigint, max = 48): string {
   let s = "";
   for (let i = 0n; s.length < max; i += 2n) {
-    const b = read(fw, p + i, 2);
+    const b = read(fw, cr3, p + i, 2);
     if (!b) return s ? JSON.stringify(s) + "…" : `0x${p.toString(16)}`;
     const c = b[0] | (b[1] << 8);
     if (c === 0) return JSON.stringify(s);
@@ -94,12 +102,12 @@ function readString(fw: Firmware, p: bigint, max = 48): string {
   return JSON.stringify(s) + "…";
 }
 
-function decode(svc: Service, fw: Firmware, status: bigint): CallRecord {
+function decode({ svc, args: values, status, cr3 }: RawCall, fw: Firmware): CallRecord {
   const args = svc.sig.params.map((p, i) => {
-    const v = fw.arg(i);
+    const v = values[i];
     let text: string;
-    if (p.pointer === 1 && p.type === "EFI_GUID") text = readGuid(fw, v);
-    else if (p.pointer === 1 && p.type === "CHAR16") text = readString(fw, v);
+    if (p.pointer === 1 && p.type === "EFI_GUID") text = readGuid(fw, cr3, v);
+    else if (p.pointer === 1 && p.type === "CHAR16") text = readString(fw, cr3, v);
     else if (p.pointer) text = `0x${v.toString(16)}`;
     else if (p.type === "EFI_MEMORY_TYPE") text = memTypeNames[Number(v & 0xffffffffn)] ?? `0x${(v & 0xffffffffn).toString(16)}`;
     else if (p.type === "EFI_ALLOCATE_TYPE") text = allocTypeNames[Number(v & 0xffffffffn)] ?? String(v & 0xffffffffn);
