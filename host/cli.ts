@@ -36,7 +36,7 @@ exit status:
   ${EXIT.BOOT_SERVICE_AFTER_EXIT} boot service called after ExitBootServices, ${EXIT.HALTED} CPU halted (HLT, nothing to wake it)`;
 
 function usage(msg: string): never {
-  process.stderr.write(`ueficorn: ${msg}\n\n${HELP}\n`);
+  process.stderr.write(`ueficorn: ${msg} (see ueficorn --help)\n`);
   process.exit(EXIT.USAGE);
 }
 
