@@ -8,7 +8,6 @@
 // is built with `size_append` (scripts/Makefile.lib, arch/x86/boot/compressed/Makefile):
 // the last 4 payload bytes are the uncompressed size, little endian, which the kernel's
 // own decompressor reads as its output length (lib/decompress_unlz4.c, PREBOOT).
-import { gunzipSync } from "node:zlib";
 import * as zlib from "node:zlib";
 import { uncompressSync } from "lz4-napi";
 import { field } from "../../firmware/spec/decl.ts";
@@ -133,7 +132,7 @@ function decompress(compression: Compression, payload: Uint8Array, fileOffset: n
     case "gzip":
       // x86 builds vmlinux.bin.gz without size_append: gzip's own ISIZE ends the stream.
       try {
-        return gunzipSync(payload);
+        return zlib.gunzipSync(payload);
       } catch (e) {
         throw new KernelImageError("bzImage", "payload", fileOffset, `corrupt gzip payload (${(e as Error).message})`);
       }
