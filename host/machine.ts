@@ -207,6 +207,13 @@ export class Machine {
       return true;
     });
     this.uc.mmioMap(LAPIC_BASE, LAPIC_SIZE, (off) => BigInt(lapic.read(Number(off))), (off, _size, v) => lapic.write(Number(off), Number(v & 0xffffffffn)));
+    // The rest of the 32-bit physical space nobody emulates (IO-APIC, HPET, ROM...) is an
+    // open bus, as on a PC: reads are all ones, writes vanish, each page logged once.
+    // (Mapping lazily from Unicorn's invalid-memory hook recursed inside the engine.)
+    const ram = BigInt(this.fw.ram.length);
+    for (const [from, to] of [[ram, BigInt(LAPIC_BASE)], [BigInt(LAPIC_BASE + LAPIC_SIZE), 1n << 32n]]) {
+      if (to > from) this.uc.mmioMap(from, Number(to - from), (off, size) => this.openBus(from + off, "read of", size), (off) => void this.openBus(from + off, "write to"));
+    }
     this.bringUp();
   }
 
@@ -449,6 +456,17 @@ export class Machine {
       if (next === Infinity || waitMs <= 0) return false;
       Atomics.wait(SLEEP, 0, 0, waitMs);
     }
+  }
+
+  private readonly openBusPages = new Set<bigint>();
+
+  private openBus(addr: bigint, kind: string, size = 8): bigint {
+    const page = addr >> 12n;
+    if (!this.openBusPages.has(page)) {
+      this.openBusPages.add(page);
+      this.log(`mmio: ${kind} unemulated address 0x${addr.toString(16)} at RIP 0x${this.uc.regRead(C.UC_X86_REG_RIP).toString(16)}`);
+    }
+    return (1n << BigInt(8 * size)) - 1n;
   }
 
   /** With --vars: write the store (atomically) when a non-volatile variable changed. */
