@@ -545,6 +545,8 @@ test("Unicorn: the Debian kernel's pvh_start_xen enters long mode from this stat
     });
     enterPvh(uc, boot.entry);
     assert.is(uc.regRead(UC.UC_X86_REG_CR0) & 0x8000_0001n, 1n, "PE on, PG off at entry");
+    assert.throws(() => enterPvh(uc, boot.entry), /freshly reset UC_MODE_64 engine/);
+    assert.is(uc.msrRead(0xc000_0080), 0n, "the refused second call changed nothing");
     uc.emuStart(boot.entry.eip, 0, 10_000_000);
     assert.ok(first, "the kernel stopped on an exception");
     assert.is(first!.vector, 14, `vector ${first!.vector} at 0x${first!.rip.toString(16)}`);

@@ -16,16 +16,23 @@
 //   reset cache is base 0 with 32-bit code and stack flags (HF_CS32/HF_SS32), i.e. flat
 //   32-bit segments, and head.S reloads every segment from its own GDT before any
 //   far transfer. FS/GS writes do load from the GDT, so GDTR is set first.
+//   This is also why the engine must be fresh: after any code has loaded a 64-bit CS
+//   (the EFI trampoline, say), the cache would say 16-bit code once long mode is left.
 //
 // Measured with the Debian 6.1 cloud kernel: pvh_start_xen runs, enters long mode
 // itself and reaches "Linux version" (tests/pvh.test.ts checks the kernel's own copy of
 // the boot parameters right after xen_prepare_pvh).
 import { consts as C, type Unicorn } from "../unicorn/index.ts";
-import { CR0_PG, CR4_PAE, MSR_EFER } from "../x86/regs.ts";
+import { CR0_PG, CR4_PAE, EFER_LMA, EFER_LME, MSR_EFER } from "../x86/regs.ts";
 import type { PvhEntryState } from "./start-info.ts";
 
 /** Write `e` into the CPU; the caller then starts emulation at `e.eip`. */
 export function enterPvh(uc: Unicorn, e: PvhEntryState): void {
+  const cr0At = uc.regRead(C.UC_X86_REG_CR0);
+  const eferAt = uc.msrRead(MSR_EFER);
+  if ((cr0At & CR0_PG) !== 0n || eferAt !== (EFER_LME | EFER_LMA)) {
+    throw new Error(`enterPvh needs a freshly reset UC_MODE_64 engine (CR0 0x${cr0At.toString(16)}, EFER 0x${eferAt.toString(16)}; reset is PG off, EFER LME|LMA)`);
+  }
   uc.mmrWrite(C.UC_X86_REG_GDTR, { base: e.gdtr.base, limit: e.gdtr.limit });
   uc.regWrite(C.UC_X86_REG_CR4, CR4_PAE);
   uc.regWrite(C.UC_X86_REG_CR0, e.cr0 | CR0_PG);
