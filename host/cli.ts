@@ -11,14 +11,17 @@ const HELP = `ueficorn — run x86-64 EFI images under Unicorn, served by a WASM
 
 usage:
   ueficorn run IMAGE.efi [options]
-  ueficorn boot [--kernel PATH] [--initrd PATH] [options]   a Linux kernel through its EFI stub
+  ueficorn boot [--kernel PATH] [--initrd PATH] [--entry efi|pvh] [options]
+                          a Linux kernel through its EFI stub, or its Xen PVH entry
   ueficorn measure [--out DIR] [--no-ablation]             the ABI-size report (Markdown, JSON, HTML)
 
 options:
   --cmdline TEXT         LoadOptions for the image (UCS-2 command line); for boot the default
                          is "${DEFAULT_CMDLINE}"
   --kernel PATH          boot: the bzImage (default: the Debian cloud kernel set up in ${DEFAULT_KERNEL})
-  --initrd PATH          offered through LoadFile2 on Linux's initrd device path
+  --entry efi|pvh        boot: through the EFI stub with ueficorn's firmware (default), or through
+                         Xen's PVH entry with hvm_start_info and no firmware (the comparison)
+  --initrd PATH          EFI: offered through LoadFile2 on Linux's initrd device path; PVH: module 0
   --vars FILE            variable store: loaded if it exists, saved atomically on change
   --until REGEX          end the run (status 0) when a serial line matches, e.g. "Linux version"
   --system-map PATH      symbols for reports (boot default: ${DEFAULT_SYSTEM_MAP} when present)
@@ -72,6 +75,7 @@ function main(argv: string[]): number {
       options: {
         cmdline: { type: "string" },
         kernel: { type: "string" },
+        entry: { type: "string" },
         initrd: { type: "string" },
         vars: { type: "string" },
         "system-map": { type: "string" },
@@ -122,10 +126,12 @@ function main(argv: string[]): number {
     if (path !== undefined && !existsSync(path)) usage(`--${name}: no such file: ${path}`);
   }
   if (o.initrd !== undefined && statSync(o.initrd).size === 0) usage(`--initrd: ${o.initrd} is empty`);
+  if (o.entry !== undefined && (!boot || (o.entry !== "efi" && o.entry !== "pvh"))) usage(`--entry takes efi or pvh, with boot`);
 
   const json = o.json ?? false;
   const out = (s: string) => process.stdout.write(s + "\n");
   const r = runImage(image, {
+    entry: o.entry as "efi" | "pvh" | undefined,
     cmdline: o.cmdline ?? (boot ? DEFAULT_CMDLINE : undefined),
     initrd: o.initrd,
     vars: o.vars,

@@ -21,6 +21,10 @@ import { Lapic, LAPIC_BASE, LAPIC_SIZE } from "./devices/lapic.ts";
 import { cpuidOverride, CRYSTAL_HZ } from "./x86/cpuid.ts";
 import { tscKhz } from "./unicorn/tsc.ts";
 import { deliver, DeliveryError, HAS_ERROR_CODE, RFLAGS_IF } from "./x86/interrupts.ts";
+import { translate } from "./x86/walk.ts";
+import { CR0_PG } from "./x86/regs.ts";
+import { enterPvh } from "./pvh/enter.ts";
+import type { PvhBoot } from "./pvh/start-info.ts";
 import { readVarStore, writeVarStore } from "./vars.ts";
 
 const PAGE = 4096;
@@ -34,6 +38,8 @@ const CPUID_REGS = [C.UC_X86_REG_EAX, C.UC_X86_REG_EBX, C.UC_X86_REG_ECX, C.UC_X
 const SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
 export interface MachineOptions {
+  /** How the guest is entered: through the EFI firmware (default) or Xen's PVH entry, with no firmware at all. */
+  entry?: "efi" | "pvh";
   ramMiB?: number;
   /**
    * Guest instructions per guest run before it is stopped (0: no limit). Costly: see
@@ -102,7 +108,10 @@ class Halted extends Error {
 
 export class Machine {
   readonly uc: Unicorn;
-  readonly fw: Firmware;
+  private readonly firmware: Firmware | undefined;
+  /** Guest RAM: the firmware's window (EFI entry) or a plain buffer (PVH entry). */
+  readonly ram: Uint8Array;
+  readonly ramView: DataView;
   readonly tracer: Tracer;
   private readonly opts: Required<Pick<MachineOptions, "ramMiB" | "instructionBudget" | "timeBudgetMs">>;
   private readonly varsPath?: string;
@@ -113,10 +122,10 @@ export class Machine {
   private depth = 0;
   private unwinding = false;
   private reset: { resetType: number; status: bigint; source: string } | undefined;
-  readonly devices: PcDevices;
+  devices!: PcDevices;
   private lapic!: Lapic;
   /** Machine time for devices: nanoseconds since the machine was made. */
-  private readonly timeNs: () => number;
+  private timeNs!: () => number;
   /** Lines the guest wrote to COM1. */
   readonly serial: string[] = [];
   private readonly onSerial: (line: string) => void;
@@ -142,7 +151,40 @@ export class Machine {
     this.disabled = options.disabled ?? new Map();
     this.tracer = options.tracer ?? new Tracer();
     this.uc = new Unicorn(C.UC_MODE_64);
-    this.fw = new Firmware(this.opts.ramMiB << 20, {
+    const ramBytes = this.opts.ramMiB << 20;
+    if (options.entry === "pvh") {
+      this.firmware = undefined;
+      // Never resized, so its backing store stays where Unicorn maps it.
+      this.ram = new Uint8Array(new ArrayBuffer(ramBytes));
+      this.ramView = new DataView(this.ram.buffer);
+      this.uc.memMapPtr(0, this.ram);
+    } else {
+      const fw = (this.firmware = this.makeFirmware(ramBytes));
+      this.ram = fw.ram;
+      this.ramView = fw.ramView;
+      this.varsPath = options.varsPath;
+      const saved = this.varsPath ? readVarStore(this.varsPath) : undefined;
+      if (saved) fw.loadVars(saved);
+      this.varsSaved = fw.varsGeneration;
+      if (options.initrd) {
+        const at = fw.allocPages(MEMORY_TYPE.BootServicesData, Math.ceil(options.initrd.length / PAGE) || 1);
+        fw.ram.set(options.initrd, Number(at));
+        fw.setInitrd(at, options.initrd.length);
+      }
+      this.uc.memMapPtr(0, fw.ram);
+    }
+    this.wire();
+    if (this.firmware) this.bringUp();
+  }
+
+  /** The EFI firmware; there is none on the PVH entry. */
+  get fw(): Firmware {
+    if (!this.firmware) throw new Error("this machine has no EFI firmware (PVH entry)");
+    return this.firmware;
+  }
+
+  private makeFirmware(ramBytes: number): Firmware {
+    return new Firmware(ramBytes, {
       consoleOut: (text) => {
         this.console += text;
         this.onConsole(text);
@@ -159,22 +201,16 @@ export class Machine {
       timeNs: () => BigInt(Date.now()) * 1_000_000n,
       codeWritten: (base, bytes) => this.uc.removeCache(base, base + bytes),
     });
-    this.varsPath = options.varsPath;
-    const saved = this.varsPath ? readVarStore(this.varsPath) : undefined;
-    if (saved) this.fw.loadVars(saved);
-    this.varsSaved = this.fw.varsGeneration;
-    if (options.initrd) {
-      const at = this.fw.allocPages(MEMORY_TYPE.BootServicesData, Math.ceil(options.initrd.length / PAGE) || 1);
-      this.fw.ram.set(options.initrd, Number(at));
-      this.fw.setInitrd(at, options.initrd.length);
-    }
-    this.uc.memMapPtr(0, this.fw.ram);
+  }
+
+  /** Devices, hooks and the CPU model: the same for both entries. */
+  private wire(): void {
     const t0 = process.hrtime.bigint();
     this.timeNs = () => Number(process.hrtime.bigint() - t0);
     const rip = () => this.uc.regRead(C.UC_X86_REG_RIP);
     this.devices = pcDevices({
       timeNs: this.timeNs,
-      ramBytes: this.fw.ram.length,
+      ramBytes: this.ram.length,
       onLine: (line) => {
         this.serial.push(line);
         this.onSerial(line);
@@ -210,11 +246,10 @@ export class Machine {
     // The rest of the 32-bit physical space nobody emulates (IO-APIC, HPET, ROM...) is an
     // open bus, as on a PC: reads are all ones, writes vanish, each page logged once.
     // (Mapping lazily from Unicorn's invalid-memory hook recursed inside the engine.)
-    const ram = BigInt(this.fw.ram.length);
+    const ram = BigInt(this.ram.length);
     for (const [from, to] of [[ram, BigInt(LAPIC_BASE)], [BigInt(LAPIC_BASE + LAPIC_SIZE), 1n << 32n]]) {
       if (to > from) this.uc.mmioMap(from, Number(to - from), (off, size) => this.openBus(from + off, "read of", size), (off) => void this.openBus(from + off, "write to"));
     }
-    this.bringUp();
   }
 
   /** Long mode with paging, as UEFI 2.10 §2.3.4 promises an image. */
@@ -286,7 +321,7 @@ export class Machine {
       what = `page fault at 0x${cr2.toString(16)}`;
       // Unicorn does not expose the error code: rebuild what we can (P, U/S, I/D; W is
       // unknown and reported as a read). Linux's early handler needs none of it.
-      const present = this.fw.translate(cr3, cr2) !== undefined ? 1 : 0;
+      const present = this.translate(cr3, cr2) !== undefined ? 1 : 0;
       errorCode = present | ((cs & 3) === 3 ? 4 : 0) | (cr2 === rip ? 0x10 : 0);
     } else if (HAS_ERROR_CODE.has(vector)) {
       errorCode = 0;
@@ -311,9 +346,9 @@ export class Machine {
     const cr3 = uc.regRead(C.UC_X86_REG_CR3);
     const cs = Number(uc.regRead(C.UC_X86_REG_CS));
     const idt = uc.mmrRead(C.UC_X86_REG_IDTR);
-    const view = this.fw.ramView;
+    const view = this.ramView;
     const phys = (va: bigint) => {
-      const p = this.fw.translate(cr3, va);
+      const p = this.translate(cr3, va);
       return p !== undefined && p + 8n <= BigInt(view.byteLength) ? Number(p) : undefined;
     };
     let d;
@@ -354,30 +389,7 @@ export class Machine {
     uc.regWrite(C.UC_X86_REG_RDX, a1);
     this.depth++;
     try {
-      // Runs to the sentinel. The outermost run also resumes after a HLT with interrupts
-      // on, once the host has delivered the timer interrupt the guest waits for. (Runs
-      // are not cut into time slices to raise interrupts in between: with Unicorn 2.1.1,
-      // resuming after a timeout stop corrupted the EFI stub's LZ4 decompression and the
-      // first page fault after ExitBootServices then hung the engine.)
-      const deadline = this.opts.timeBudgetMs ? performance.now() + this.opts.timeBudgetMs : Infinity;
-      let pc = fn;
-      for (;;) {
-        const left = deadline === Infinity ? 0 : Math.max(1, Math.round((deadline - performance.now()) * 1000));
-        this.emulate(pc, left);
-        const rip = uc.regRead(C.UC_X86_REG_RIP);
-        if (this.milestone !== undefined) throw new MilestoneReached(this.milestone);
-        if (this.unwinding || this.reset || rip === this.sentinel) break;
-        if (this.haltedAt(rip)) {
-          const interruptible = (uc.regRead(C.UC_X86_REG_RFLAGS) & RFLAGS_IF) !== 0n;
-          if (this.depth === 1 && interruptible && this.waitForInterrupt(deadline)) {
-            pc = uc.regRead(C.UC_X86_REG_RIP);
-            continue;
-          }
-          if (!interruptible || performance.now() < deadline) throw new Halted(rip);
-        }
-        const budget = this.opts.instructionBudget ? `${this.opts.instructionBudget} instructions` : `${this.opts.timeBudgetMs} ms`;
-        throw new GuestError("budget", `guest ran past its budget of ${budget}`, rip, this.tracer.last(), this.symbolize(rip));
-      }
+      this.run(fn, this.sentinel, this.depth === 1);
       const status = uc.regRead(C.UC_X86_REG_RAX);
       this.unwinding = false;
       return status;
@@ -390,9 +402,38 @@ export class Machine {
     }
   }
 
-  private emulate(pc: bigint, timeoutUs: number): void {
+  /**
+   * Runs from pc until RIP reaches `until`. The outermost run also resumes after a HLT
+   * with interrupts on, once the host has delivered the timer interrupt the guest waits
+   * for. (Runs are not cut into time slices to raise interrupts in between: with Unicorn
+   * 2.1.1, resuming after a timeout stop corrupted the EFI stub's LZ4 decompression and
+   * the first page fault after ExitBootServices then hung the engine.)
+   */
+  private run(pc: bigint, until: bigint, outermost: boolean): void {
+    const uc = this.uc;
+    const deadline = this.opts.timeBudgetMs ? performance.now() + this.opts.timeBudgetMs : Infinity;
+    for (;;) {
+      const left = deadline === Infinity ? 0 : Math.max(1, Math.round((deadline - performance.now()) * 1000));
+      this.emulate(pc, until, left);
+      const rip = uc.regRead(C.UC_X86_REG_RIP);
+      if (this.milestone !== undefined) throw new MilestoneReached(this.milestone);
+      if (this.unwinding || this.reset || rip === until) return;
+      if (this.haltedAt(rip)) {
+        const interruptible = (uc.regRead(C.UC_X86_REG_RFLAGS) & RFLAGS_IF) !== 0n;
+        if (outermost && interruptible && this.waitForInterrupt(deadline)) {
+          pc = uc.regRead(C.UC_X86_REG_RIP);
+          continue;
+        }
+        if (!interruptible || performance.now() < deadline) throw new Halted(rip);
+      }
+      const budget = this.opts.instructionBudget ? `${this.opts.instructionBudget} instructions` : `${this.opts.timeBudgetMs} ms`;
+      throw new GuestError("budget", `guest ran past its budget of ${budget}`, rip, this.tracer.last(), this.symbolize(rip));
+    }
+  }
+
+  private emulate(pc: bigint, until: bigint, timeoutUs: number): void {
     try {
-      this.uc.emuStart(pc, this.sentinel, timeoutUs, this.opts.instructionBudget);
+      this.uc.emuStart(pc, until, timeoutUs, this.opts.instructionBudget);
     } catch (e) {
       if (e instanceof UnicornError) {
         const rip = this.uc.regRead(C.UC_X86_REG_RIP);
@@ -413,8 +454,8 @@ export class Machine {
     const idt = this.uc.mmrRead(C.UC_X86_REG_IDTR);
     const cr3 = this.uc.regRead(C.UC_X86_REG_CR3);
     const read = (va: bigint) => {
-      const p = this.fw.translate(cr3, va);
-      return p === undefined || p + 8n > BigInt(this.fw.ram.length) ? undefined : this.fw.ramView.getBigUint64(Number(p), true);
+      const p = this.translate(cr3, va);
+      return p === undefined || p + 8n > BigInt(this.ram.length) ? undefined : this.ramView.getBigUint64(Number(p), true);
     };
     if (idt.limit < vector * 16 + 15) return undefined;
     const lo = read(idt.base + BigInt(vector * 16));
@@ -476,10 +517,16 @@ export class Machine {
     this.varsSaved = this.fw.varsGeneration;
   }
 
+  /** Guest physical address of va under the page tables at cr3 (0: paging off). */
+  translate(cr3: bigint, va: bigint): bigint | undefined {
+    const cr0 = this.uc.regRead(C.UC_X86_REG_CR0);
+    return translate(this.ramView, cr0 & CR0_PG ? cr3 : 0n, va);
+  }
+
   /** Unicorn returns from emulation after a HLT, with RIP past it. */
   private haltedAt(rip: bigint): boolean {
-    const p = this.fw.translate(this.uc.regRead(C.UC_X86_REG_CR3), rip - 1n);
-    return p !== undefined && this.fw.ram[Number(p)] === 0xf4;
+    const p = this.translate(this.uc.regRead(C.UC_X86_REG_CR3), rip - 1n);
+    return p !== undefined && p < BigInt(this.ram.length) && this.ram[Number(p)] === 0xf4;
   }
 
   /** Copy an image into guest memory and load it; throws a LoadError naming the field. */
@@ -501,10 +548,29 @@ export class Machine {
 
   /** StartImage on a loaded image: how it ended. */
   start(handle: bigint): Ending {
+    return this.ending(() => ({ kind: "returned", status: this.fw.startImage(handle) }));
+  }
+
+  /**
+   * Enter a kernel through Xen's PVH entry (host/pvh): its segments, hvm_start_info,
+   * command line, memory map and initrd copied into RAM, the CPU put in the 32-bit
+   * state the PVH ABI gives, no firmware and no EFI call. Runs to the kernel's end.
+   */
+  bootPvh(boot: PvhBoot): Ending {
+    if (this.firmware) throw new Error("bootPvh needs a machine made with entry: \"pvh\"");
+    for (const r of boot.regions) this.ram.set(r.bytes, r.paddr);
+    enterPvh(this.uc, boot.entry);
+    // The kernel never returns: run "until" an address it cannot reach.
+    return this.ending(() => {
+      this.run(BigInt(boot.entry.eip), 0n, true);
+      return { kind: "returned", status: this.uc.regRead(C.UC_X86_REG_RAX) };
+    });
+  }
+
+  private ending(go: () => Ending): Ending {
     try {
-      const status = this.fw.startImage(handle);
-      if (this.reset) return { kind: "reset", ...this.reset };
-      return { kind: "returned", status };
+      const e = go();
+      return this.reset ? { kind: "reset", ...this.reset } : e;
     } catch (e) {
       if (e instanceof Halted) return { kind: "halted", rip: e.rip - 1n, symbol: this.symbolize(e.rip - 1n) };
       if (e instanceof MilestoneReached) return { kind: "milestone", line: e.line };

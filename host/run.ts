@@ -5,9 +5,12 @@ import { Machine, GuestError, LoadError, type Ending } from "./machine.ts";
 import { VarStoreError } from "./firmware.ts";
 import { Tracer, type CallRecord, type TraceSummary } from "./trace.ts";
 import { SymbolMap } from "./symbols.ts";
+import { preparePvh, KernelImageError } from "./pvh/index.ts";
 import { ERROR_BIT, statusName } from "../firmware/spec/uefi.ts";
 
 export interface RunOptions {
+  /** Enter a kernel through Xen's PVH entry instead of its EFI stub (no firmware). */
+  entry?: "efi" | "pvh";
   cmdline?: string;
   initrd?: string;
   vars?: string;
@@ -77,16 +80,23 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
   let ending: RunEnding;
   try {
     m = new Machine({
+      entry: opts.entry,
       ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,
       onConsole: opts.onConsole, onSerial: opts.onSerial, onLog: opts.onLog, tracer, initrd, varsPath: opts.vars,
       symbols, stopOnSerial: opts.stopOnSerial, disabled: opts.disabled,
     });
     const machine = m;
-    tracer.stubbed = (id) => machine.fw.stubbed(id);
-    const handle = m.loadImage(bytes, opts.cmdline);
-    ending = m.start(handle);
+    if (opts.entry === "pvh") {
+      const { boot } = preparePvh(bytes, { ramBytes: (opts.ramMiB ?? 256) << 20, cmdline: opts.cmdline ?? "", initrd });
+      ending = m.bootPvh(boot);
+    } else {
+      tracer.stubbed = (id) => machine.fw.stubbed(id);
+      const handle = m.loadImage(bytes, opts.cmdline);
+      ending = m.start(handle);
+    }
   } catch (e) {
     if (e instanceof LoadError) ending = { kind: "error", errorKind: "load", error: `${path}: ${e.message}, status ${statusName(e.status)}` };
+    else if (e instanceof KernelImageError) ending = { kind: "error", errorKind: "load", error: `${path}: ${e.message}` };
     else if (e instanceof VarStoreError) ending = { kind: "error", errorKind: "vars", error: `${opts.vars}: ${e.message}` };
     else if (e instanceof GuestError) {
       ending = { kind: "error", errorKind: e.kind, error: e.message, rip: `0x${e.rip.toString(16)}`, symbol: m?.symbolize(e.rip) };

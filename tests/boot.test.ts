@@ -95,6 +95,21 @@ test("with no root file system the kernel runs to its panic: as far as this mach
   assert.match(serial, /VFS: Unable to mount root fs/);
 });
 
+test("the same kernel through Xen's PVH entry: no firmware, no EFI call, the same kernel lines", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ueficorn-pvh-"));
+  const initrd = join(dir, "initrd.cpio");
+  writeFileSync(initrd, cpio({ "hello.txt": "hello from the initrd\n" }));
+  const r = runImage(kernel, { entry: "pvh", cmdline: DEFAULT_CMDLINE, initrd, timeBudgetMs: 60000, stopOnSerial: /Freeing initrd memory/ });
+  assert.is(r.ending.kind, "milestone", JSON.stringify(r.ending));
+  assert.is(r.summary.calls, 0);
+  const serial = r.serial.join("\n");
+  assert.match(serial, /Linux version 6\.1\.\d+/);
+  assert.match(serial, /Command line: console=ttyS0/);
+  assert.match(serial, /RAMDISK: \[mem 0x[0-9a-f]+-0x[0-9a-f]+\]/);
+  assert.match(serial, /Trying to unpack rootfs image as initramfs/);
+  assert.not.match(serial, /efi: EFI v2/);
+});
+
 test("a run stopped by its budget reports RIP, the nearest symbol and the last EFI calls", () => {
   const r = runImage(kernel, { cmdline: DEFAULT_CMDLINE, timeBudgetMs: 300, systemMap: existsSync(DEFAULT_SYSTEM_MAP) ? DEFAULT_SYSTEM_MAP : undefined });
   assert.is(r.ending.kind, "error");
