@@ -4,7 +4,8 @@
 //
 //   tsx scripts/bench.ts [--runs N] [--json FILE] [--kernel PATH]
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { extractVmlinux } from "../host/pvh/index.ts";
 import { parseArgs } from "node:util";
 import { DEFAULT_CMDLINE, DEFAULT_KERNEL } from "../host/defaults.ts";
 import { runImage } from "../host/run.ts";
@@ -59,6 +60,7 @@ const qemuArgs = ["-accel", "tcg", "-m", "256", "-nographic", "-no-reboot", "-mo
 const rows: Row[] = [];
 if (!existsSync(kernel)) throw new Error(`no kernel at ${kernel}: run npm run setup`);
 rows.push(await measure("ueficorn EFI path (CLI process)", process.execPath, ["build/ueficorn.mjs", "boot", "--kernel", kernel, "--until", "Linux version"]));
+rows.push(await measure("ueficorn PVH path (CLI process)", process.execPath, ["build/ueficorn.mjs", "boot", "--entry", "pvh", "--kernel", kernel, "--until", "Linux version"]));
 
 // The same, in process: machine creation to the line, without Node and tsx start-up.
 const inproc: number[] = [];
@@ -73,6 +75,10 @@ rows.push({ name: "ueficorn EFI path (in process)", ms: inproc, efiCalls });
 
 if (qemu) {
   rows.push(await measure("QEMU TCG, direct bzImage boot", "qemu-system-x86_64", qemuArgs));
+  // QEMU boots an uncompressed vmlinux with a PVH note through the PVH entry.
+  const vmlinux = ".cache/kernel/vmlinux";
+  if (!existsSync(vmlinux)) writeFileSync(vmlinux, extractVmlinux(readFileSync(kernel)).elf);
+  rows.push(await measure("QEMU TCG, PVH (vmlinux)", "qemu-system-x86_64", qemuArgs.map((a) => (a === kernel ? vmlinux : a))));
   if (existsSync(OVMF_CODE)) {
     rows.push(await measure("QEMU TCG, OVMF (EFI stub)", "qemu-system-x86_64", ["-drive", `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`, ...qemuArgs]));
   } else rows.push({ name: "QEMU TCG, OVMF", ms: [], note: `not measured: ${OVMF_CODE} missing (apt-get install ovmf)` });
