@@ -66,7 +66,7 @@ function printSummary(r: RunResult, out: (s: string) => void): void {
   out(summary.stubbedHit.length ? `stubbed services hit: ${summary.stubbedHit.join(", ")}` : "stubbed services hit: none");
 }
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
@@ -102,7 +102,7 @@ function main(argv: string[]): number {
   const [cmd, ...rest] = positionals;
   if (cmd === "measure") {
     const out = o.out ?? "build/report";
-    const report = measureAll({ out, ablation: !o["no-ablation"], progress: (m) => process.stderr.write(`measure: ${m}\n`) });
+    const report = await measureAll({ out, ablation: !o["no-ablation"], progress: (m) => process.stderr.write(`measure: ${m}\n`) });
     const required = report.ablation.rows.filter((r) => r.verdict === "required").map((r) => r.service);
     process.stdout.write(`wrote ${out}/report.md, report.json, report.html\n`);
     process.stdout.write(`firmware: ${report.firmware.wasmBytes} bytes of WASM (${report.firmware.gzipBytes} gzipped)\n`);
@@ -158,4 +158,9 @@ function main(argv: string[]): number {
   return code;
 }
 
-process.exitCode = main(process.argv.slice(2));
+// A closed pipe (`ueficorn run x | head`) ends the output, not the process with an error.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw e;
+});
+process.exitCode = await main(process.argv.slice(2));

@@ -5,7 +5,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { SERVICES, THUNK_SIZE } from "../firmware/spec/services.ts";
-import { GUIDS, INTERFACES, STATUS, STRUCTS, statusName } from "../firmware/spec/uefi.ts";
+import { GUIDS, INTERFACES, MEMORY_TYPE, STATUS, STRUCTS, statusName } from "../firmware/spec/uefi.ts";
 import { runImage, describeEnding, type RunResult } from "./run.ts";
 import { Firmware, FIRMWARE_WASM } from "./firmware.ts";
 import { ROOT } from "./paths.ts";
@@ -159,4 +159,37 @@ export function ovmfSizes() {
   return files.map((f) => ({ file: join(dir, f), bytes: statSync(join(dir, f)).size, gzipBytes: gzipSync(readFileSync(join(dir, f)), { level: 9 }).length }));
 }
 
-export { GUIDS };
+/** What abiprobe (guests/abiprobe.c) printed, gathered. */
+export interface ProbedAbi {
+  firmware: string;
+  bsSlots: number;
+  rtSlots: number;
+  configTables: string[];
+  handles: number | null;
+  protocols: Record<string, number>;
+  memmap: Record<string, { ranges: number; pages: number }>;
+}
+
+const GUID_NAME = new Map<string, string>(Object.entries(GUIDS).map(([k, v]) => [v, k]));
+const MEMORY_TYPE_NAME = Object.fromEntries(Object.entries(MEMORY_TYPE).map(([k, v]) => [String(v), k]));
+export const guidName = (g: string) => GUID_NAME.get(g) ?? g;
+
+export function parseProbe(text: string): ProbedAbi {
+  const abi: ProbedAbi = { firmware: "?", bsSlots: 0, rtSlots: 0, configTables: [], handles: null, protocols: {}, memmap: {} };
+  let done = false;
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^abi: (.*)$/.exec(line.trim());
+    if (!m) continue;
+    const f = m[1];
+    let x: RegExpExecArray | null;
+    if ((x = /^firmware (.*)$/.exec(f))) abi.firmware = x[1];
+    else if ((x = /^tables bs-slots (\d+) rt-slots (\d+)$/.exec(f))) [abi.bsSlots, abi.rtSlots] = [Number(x[1]), Number(x[2])];
+    else if ((x = /^config (\S+)$/.exec(f))) abi.configTables.push(guidName(x[1]));
+    else if ((x = /^handles (\d+)$/.exec(f))) abi.handles = Number(x[1]);
+    else if ((x = /^handle \d+ protocol (\S+)$/.exec(f))) abi.protocols[guidName(x[1])] = (abi.protocols[guidName(x[1])] ?? 0) + 1;
+    else if ((x = /^memmap (\d+) ranges (\d+) pages (\d+)$/.exec(f))) abi.memmap[MEMORY_TYPE_NAME[x[1]] ?? x[1]] = { ranges: Number(x[2]), pages: Number(x[3]) };
+    else if (f === "done") done = true;
+  }
+  if (!done) throw new Error("abiprobe output has no 'abi: done' line");
+  return abi;
+}

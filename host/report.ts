@@ -2,14 +2,15 @@
 // HTML page with bar charts (inline SVG, no scripts, opens in any browser).
 import { mkdirSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { abiSurface, ablation, firmwareSize, guestUse, kernelSpec, kernelSucceeded, KERNEL_SUCCESS, ovmfSizes, type GuestSpec } from "./measure.ts";
+import { abiSurface, ablation, firmwareSize, guestUse, kernelSpec, kernelSucceeded, KERNEL_SUCCESS, ovmfSizes, parseProbe, type GuestSpec, type ProbedAbi } from "./measure.ts";
+import { OVMF_CODE, runUnderOvmf } from "./ovmf.ts";
 import { runImage } from "./run.ts";
 import { ROOT } from "./paths.ts";
 import { DEFAULT_KERNEL } from "./defaults.ts";
 
 export interface ReportOptions { out: string; ablation: boolean; progress: (msg: string) => void }
 
-export function measureAll(o: ReportOptions) {
+export async function measureAll(o: ReportOptions) {
   const size = firmwareSize(join(ROOT, "build/firmware.names.wasm"));
   const abi = abiSurface(size.stubbed);
   const guests: GuestSpec[] = ["hello", "conout", "conformance"]
@@ -29,6 +30,21 @@ export function measureAll(o: ReportOptions) {
     if (!kernelSucceeded(k.r)) throw new Error(`the kernel's baseline run did not reach the success criterion (${KERNEL_SUCCESS}): ${k.use.ending}`);
     ablationRows = ablation(k.g, k.r, kernelSucceeded, o.progress);
   }
+  // The same probe guest under both firmwares: what each offers an EFI application.
+  const probe = join(ROOT, "build/guests/abiprobe.efi");
+  const probed: { ueficorn?: ProbedAbi; ovmf?: ProbedAbi; ovmfError?: string } = {};
+  if (existsSync(probe)) {
+    o.progress("running guests/abiprobe.c under ueficorn");
+    probed.ueficorn = parseProbe(runImage(probe, { timeBudgetMs: 30000 }).console);
+    if (existsSync(OVMF_CODE)) {
+      o.progress("running guests/abiprobe.c under QEMU + OVMF");
+      try {
+        probed.ovmf = parseProbe(await runUnderOvmf(probe, /abi: done/));
+      } catch (e) {
+        probed.ovmfError = (e as Error).message;
+      }
+    } else probed.ovmfError = "OVMF is not installed (bash scripts/setup.sh --bench-tools)";
+  }
   const report = {
     generated: new Date().toISOString(),
     firmware: { wasmBytes: size.wasmBytes, gzipBytes: size.gzipBytes, functions: size.functions, groups: size.groups },
@@ -36,6 +52,7 @@ export function measureAll(o: ReportOptions) {
     guests: uses.map((u) => u.use),
     ablation: { guest: kernel?.name, criterion: KERNEL_SUCCESS, rows: ablationRows },
     ovmf: ovmfSizes(),
+    probed,
   };
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, "report.json"), JSON.stringify(report, null, 2));
@@ -44,7 +61,7 @@ export function measureAll(o: ReportOptions) {
   return report;
 }
 
-type Report = ReturnType<typeof measureAll>;
+type Report = Awaited<ReturnType<typeof measureAll>>;
 
 function markdown(r: Report): string {
   const L: string[] = [];
@@ -83,6 +100,21 @@ function markdown(r: Report): string {
     L.push("");
   }
   L.push("## OVMF beside it", "");
+  const u = r.probed.ueficorn, v = r.probed.ovmf;
+  if (u) {
+    L.push("What the same probe guest (guests/abiprobe.c) finds under each firmware:", "");
+    L.push("| | ueficorn | OVMF |", "|---|---|---|");
+    const cell = (x: ProbedAbi | undefined, f: (a: ProbedAbi) => string) => (x ? f(x) : r.probed.ovmfError ?? "n/a");
+    L.push(`| firmware | ${u.firmware} | ${cell(v, (a) => a.firmware)} |`);
+    L.push(`| boot / runtime service slots filled | ${u.bsSlots} / ${u.rtSlots} | ${cell(v, (a) => `${a.bsSlots} / ${a.rtSlots}`)} |`);
+    L.push(`| configuration tables | ${u.configTables.length}: ${u.configTables.join(", ")} | ${cell(v, (a) => `${a.configTables.length}: ${a.configTables.join(", ")}`)} |`);
+    L.push(`| handles | ${u.handles ?? "?"} | ${cell(v, (a) => String(a.handles ?? "?"))} |`);
+    const protos = (a: ProbedAbi) => `${Object.keys(a.protocols).length} distinct, ${Object.values(a.protocols).reduce((x, y) => x + y, 0)} instances`;
+    L.push(`| protocols | ${protos(u)} | ${cell(v, protos)} |`);
+    const mm = (a: ProbedAbi) => Object.entries(a.memmap).map(([t, m]) => `${t} ${m.ranges}×/${m.pages}p`).join(", ");
+    L.push(`| memory map (type ranges×/pages) | ${mm(u)} | ${cell(v, mm)} |`, "");
+    if (v) L.push("Protocols OVMF offers: " + Object.entries(v.protocols).sort((a, b) => b[1] - a[1]).map(([g, n]) => `${g} ×${n}`).join(", "), "");
+  }
   if (r.ovmf.length) {
     L.push("| file | bytes | gzipped |", "|---|---:|---:|");
     for (const f of r.ovmf) L.push(`| ${f.file} | ${f.bytes} | ${f.gzipBytes} |`);

@@ -358,9 +358,10 @@ setup_kernel() {
 }
 
 # ---------------------------------------------------------------------------------------
-# --bench-tools: only QEMU and OVMF, which `npm run bench` compares against.
+# --bench-tools: only QEMU, OVMF and mtools/dosfstools (to make the FAT disk OVMF boots
+# from), which `npm run bench` and `npm run measure` compare against.
 if [[ $BENCH_TOOLS == 1 ]]; then
-  APT_PACKAGES=(qemu-system-x86 ovmf)
+  APT_PACKAGES=(qemu-system-x86 ovmf mtools dosfstools)
   setup_debian_packages
   exit 0
 fi

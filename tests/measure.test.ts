@@ -7,7 +7,7 @@ import { readFileSync, existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { wasmFunctionSizes } from "../host/wasm-sizes.ts";
-import { abiSurface, firmwareSize, guestUse, kernelSpec, kernelSucceeded, ablation } from "../host/measure.ts";
+import { abiSurface, firmwareSize, guestUse, kernelSpec, kernelSucceeded, ablation, parseProbe } from "../host/measure.ts";
 import { measureAll } from "../host/report.ts";
 import { runImage } from "../host/run.ts";
 import { DEFAULT_KERNEL } from "../host/defaults.ts";
@@ -41,6 +41,17 @@ test("a guest's use: services, GUIDs asked for, boundary bytes", () => {
   assert.ok(use.calls > 10);
 });
 
+test("the ABI probe guest under ueficorn: every slot filled, the RT properties table, the memory map", () => {
+  const r = runImage("build/guests/abiprobe.efi", { timeBudgetMs: 30000 });
+  const abi = parseProbe(r.console);
+  assert.is(abi.firmware.split(" ")[0], "ueficorn");
+  assert.is(abi.bsSlots, 44);
+  assert.is(abi.rtSlots, 14);
+  assert.ok(abi.configTables.includes("RT_PROPERTIES_TABLE"));
+  assert.ok(abi.memmap.ConventionalMemory.pages > 1000);
+  assert.throws(() => parseProbe("abi: handles 3\n"), /no 'abi: done'/);
+});
+
 test("ablation on the Debian kernel names the services it cannot boot without", () => {
   assert.ok(existsSync(DEFAULT_KERNEL), "npm run setup fetches the kernel");
   const spec = kernelSpec(DEFAULT_KERNEL);
@@ -58,9 +69,9 @@ test("ablation on the Debian kernel names the services it cannot boot without", 
   assert.is(verdict("BS.LocateHandle"), "tolerated");
 });
 
-test("the report files are written, the HTML self-contained", () => {
+test("the report files are written, the HTML self-contained", async () => {
   const out = mkdtempSync(join(tmpdir(), "ueficorn-report-"));
-  const r = measureAll({ out, ablation: false, progress: () => {} });
+  const r = await measureAll({ out, ablation: false, progress: () => {} });
   const md = readFileSync(join(out, "report.md"), "utf8");
   assert.match(md, /Release WASM: \*\*\d+ bytes\*\*/);
   const json = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
