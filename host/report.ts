@@ -1,10 +1,11 @@
 // The measurement report: runs the guests, writes Markdown, JSON and a self-contained
 // HTML page with bar charts (inline SVG, no scripts, opens in any browser).
-import { mkdirSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, writeFileSync, existsSync, readFileSync } from "node:fs";
+import { preparePvh } from "./pvh/index.ts";
 import { join } from "node:path";
 import { abiSurface, ablation, firmwareSize, guestUse, kernelSpec, kernelSucceeded, KERNEL_SUCCESS, ovmfSizes, parseProbe, type GuestSpec, type ProbedAbi } from "./measure.ts";
 import { OVMF_CODE, runUnderOvmf } from "./ovmf.ts";
-import { runImage } from "./run.ts";
+import { runImage, describeEnding } from "./run.ts";
 import { ROOT } from "./paths.ts";
 import { DEFAULT_KERNEL } from "./defaults.ts";
 
@@ -45,6 +46,19 @@ export async function measureAll(o: ReportOptions) {
       }
     } else probed.ovmfError = "OVMF is not installed (bash scripts/setup.sh --bench-tools)";
   }
+  // The same kernel through Xen's PVH entry: what the hypervisor hands it instead.
+  let pvh: { abiBytes: Record<string, number>; calls: number; ending: string; wallMs: number } | undefined;
+  if (kernel) {
+    o.progress("booting the kernel through the PVH entry");
+    const file = readFileSync(kernel.path);
+    const { boot } = preparePvh(file, { ramBytes: 256 << 20, cmdline: kernel.cmdline ?? "" });
+    const abiBytes: Record<string, number> = {};
+    // The boot ABI proper: start_info, the tables it points to and the command line
+    // (not the kernel's segments, the initrd's contents or the host's GDT).
+    for (const r of boot.regions) if (/^(hvm_|cmdline)/.test(r.name)) abiBytes[r.name] = r.bytes.length;
+    const r = runImage(kernel.path, { entry: "pvh", cmdline: kernel.cmdline, stopOnSerial: /Linux version/, timeBudgetMs: 60000 });
+    pvh = { abiBytes, calls: r.summary.calls, ending: describeEnding(r.ending), wallMs: Math.round(r.wallMs) };
+  }
   const report = {
     generated: new Date().toISOString(),
     firmware: { wasmBytes: size.wasmBytes, gzipBytes: size.gzipBytes, functions: size.functions, groups: size.groups },
@@ -53,6 +67,7 @@ export async function measureAll(o: ReportOptions) {
     ablation: { guest: kernel?.name, criterion: KERNEL_SUCCESS, rows: ablationRows },
     ovmf: ovmfSizes(),
     probed,
+    pvh,
   };
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, "report.json"), JSON.stringify(report, null, 2));
@@ -98,6 +113,12 @@ function markdown(r: Report): string {
     L.push("| service | calls | answered with | verdict | what happens |", "|---|---:|---|---|---|");
     for (const x of r.ablation.rows) L.push(`| ${x.service} | ${x.calls} | ${x.answeredWith} | ${x.verdict} | ${x.outcome.replace(/\|/g, "\\|").replace(/\n/g, " ")} |`);
     L.push("");
+  }
+  if (r.pvh) {
+    L.push("## PVH beside it", "", `The same kernel through Xen's PVH entry: ${r.pvh.calls} calls across the boundary; ${r.pvh.ending} after ${r.pvh.wallMs} ms.`,
+      "What the hypervisor writes for it instead of offering services:", "", "| structure | bytes |", "|---|---:|");
+    for (const [k, v] of Object.entries(r.pvh.abiBytes)) L.push(`| ${k} | ${v} |`);
+    L.push(`| total | ${Object.values(r.pvh.abiBytes).reduce((a, b) => a + b, 0)} |`, "");
   }
   L.push("## OVMF beside it", "");
   const u = r.probed.ueficorn, v = r.probed.ovmf;
