@@ -80,7 +80,7 @@ export type Ending =
 /** A run the host stopped: guest fault, budget spent, or a rule broken. */
 export class GuestError extends Error {
   constructor(
-    readonly kind: "fault" | "budget" | "boot-service-after-exit",
+    readonly kind: "fault" | "budget" | "boot-service-after-exit" | "firmware",
     message: string,
     readonly rip: bigint,
     readonly lastCalls: string[],
@@ -292,7 +292,15 @@ export class Machine {
     this.uc.regReadBatch(ARG_REGS, this.regs);
     this.fw.args.set(this.regs);
     const t0 = this.tracer.enabled ? process.hrtime.bigint() : 0n;
-    const status = this.disabled.get(id) ?? this.fw.dispatch(id);
+    let status: bigint;
+    try {
+      status = this.disabled.get(id) ?? this.fw.dispatch(id);
+    } catch (e) {
+      // A trap inside the firmware is a firmware bug: end the run and say where, never
+      // hand the guest a made-up status.
+      if (!(e instanceof WebAssembly.RuntimeError)) throw e;
+      throw new GuestError("firmware", `firmware trapped (${e.message}) serving ${svc.table}.${svc.name}`, rip(), this.tracer.last(), this.symbolize(rip()));
+    }
     this.tracer.record(svc, this.fw, status, t0);
     this.uc.regWrite(C.UC_X86_REG_RAX, status);
     if (id === EXIT_BOOT_SERVICES) this.bootServicesExited = this.fw.bootServicesExited;
@@ -413,7 +421,10 @@ export class Machine {
     const uc = this.uc;
     const deadline = this.opts.timeBudgetMs ? performance.now() + this.opts.timeBudgetMs : Infinity;
     for (;;) {
-      const left = deadline === Infinity ? 0 : Math.max(1, Math.round((deadline - performance.now()) * 1000));
+      // Only the outermost run arms Unicorn's timer: the engine keeps one timer thread
+      // and a nested uc_emu_start with a timeout joins it twice (qemu_thread_join
+      // aborts the process). The outer timer still stops a runaway nested call.
+      const left = deadline === Infinity || !outermost ? 0 : Math.max(1, Math.round((deadline - performance.now()) * 1000));
       this.emulate(pc, until, left);
       const rip = uc.regRead(C.UC_X86_REG_RIP);
       if (this.milestone !== undefined) throw new MilestoneReached(this.milestone);

@@ -50,7 +50,7 @@ export function exitCode(r: RunResult): number {
   const e = r.ending;
   if (e.kind === "error") {
     const byKind: Record<string, number> = {
-      load: EXIT.LOAD, vars: EXIT.LOAD, fault: EXIT.FAULT, budget: EXIT.BUDGET, "boot-service-after-exit": EXIT.BOOT_SERVICE_AFTER_EXIT,
+      load: EXIT.LOAD, vars: EXIT.LOAD, fault: EXIT.FAULT, firmware: EXIT.FAULT, budget: EXIT.BUDGET, "boot-service-after-exit": EXIT.BOOT_SERVICE_AFTER_EXIT,
     };
     return byKind[e.errorKind] ?? EXIT.FAULT;
   }
