@@ -5,7 +5,8 @@ import { ARGS, ARG_CR3, arg } from "./abi";
 import { mapInit, allocPages, retype, FLAG_FIRMWARE } from "./services/alloc";
 import { handlesInit } from "./services/handles";
 import { systemInit, systemTable, thunks } from "./services/system";
-import { loadImage, setLoadOptions, BS_StartImage, bootServicesExited } from "./services/image";
+import { loadBootImage, bootDeviceInit, setLoadOptions, BS_StartImage, bootServicesExited, exiting } from "./services/image";
+import { eventsInit, tick } from "./services/events";
 import { loadError, loadErrorOffset } from "./loader";
 import { STUBBED, Status, MemoryType } from "./spec/gen";
 import { varsInit, varsLoad, STORE, STORE_SIZE, nvGeneration } from "./services/variables";
@@ -18,6 +19,9 @@ export function dispatch(id: u32): u64 {
   const outer = currentCr3();
   setCr3(load<u64>(ARGS + (ARG_CR3 << 3)));
   const status = serve(id);
+  // The timer interrupt, in effect: due timers fire between the guest's calls; and
+  // whatever the service signalled runs its notify functions before the guest resumes.
+  if (!bootServicesExited && !exiting) tick();
   setCr3(outer);
   return status;
 }
@@ -31,8 +35,9 @@ export function fw_init(ramBytes: u64): u64 {
   setRamBytes(ramBytes);
   mapInit();
   handlesInit();
+  eventsInit();
   varsInit();
-  return systemInit() ? Status.SUCCESS : Status.OUT_OF_RESOURCES;
+  return systemInit() && bootDeviceInit() ? Status.SUCCESS : Status.OUT_OF_RESOURCES;
 }
 
 export function fw_system_table(): u64 { return systemTable; }
@@ -54,7 +59,7 @@ let lastHandle: u64 = 0;
 /** Load the image the host placed at [src, src + size); the handle via fw_loaded_handle. */
 export function fw_load_image(src: u64, size: u64): u64 {
   if (!guest(src, size)) return Status.INVALID_PARAMETER;
-  const st = loadImage(0, src, size, HANDLE_OUT);
+  const st = loadBootImage(src, size, HANDLE_OUT);
   lastHandle = st == Status.SUCCESS ? load<u64>(HANDLE_OUT) : 0;
   return st;
 }

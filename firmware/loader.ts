@@ -49,11 +49,13 @@ export function loadPe(src: u64, size: u64): u64 {
   loadError = "";
   const f = gp(src); // the caller checked the source range
   if (size < IMAGE_DOS_HEADER.SIZE) return fail(Status.LOAD_ERROR, "file too small for the DOS header", 0);
-  if (load<u16>(f + IMAGE_DOS_HEADER.e_magic) != Pe.DOS_MAGIC) return fail(Status.LOAD_ERROR, "DOS header e_magic is not MZ", 0);
+  // Not a PE image at all is an image type not supported (§7.4 LoadImage), as EDK2's
+  // PE/COFF library answers; a PE image with bad fields is corrupt (LOAD_ERROR).
+  if (load<u16>(f + IMAGE_DOS_HEADER.e_magic) != Pe.DOS_MAGIC) return fail(Status.UNSUPPORTED, "DOS header e_magic is not MZ", 0);
   const nt = <u64>load<u32>(f + IMAGE_DOS_HEADER.e_lfanew);
   if (nt + IMAGE_NT_HEADERS_PREFIX.SIZE > size) return fail(Status.LOAD_ERROR, "e_lfanew points past the end of the file", IMAGE_DOS_HEADER.e_lfanew);
   const h = f + <usize>nt;
-  if (load<u32>(h + IMAGE_NT_HEADERS_PREFIX.Signature) != Pe.NT_SIGNATURE) return fail(Status.LOAD_ERROR, "PE signature missing", nt);
+  if (load<u32>(h + IMAGE_NT_HEADERS_PREFIX.Signature) != Pe.NT_SIGNATURE) return fail(Status.UNSUPPORTED, "PE signature missing", nt);
   if (load<u16>(h + IMAGE_NT_HEADERS_PREFIX.Machine) != Pe.MACHINE_X64) {
     return fail(Status.UNSUPPORTED, "Machine is not x86-64 (0x8664)", nt + IMAGE_NT_HEADERS_PREFIX.Machine);
   }

@@ -68,6 +68,8 @@ export function generate(): string {
   constNs("LocateSearchType", uefi.LOCATE_SEARCH_TYPE, "u32");
   constNs("ResetType", uefi.RESET_TYPE, "u32");
   constNs("Tpl", uefi.TPL, "u64");
+  constNs("Evt", uefi.EVT, "u32");
+  constNs("TimerDelay", uefi.TIMER_DELAY, "u32");
   constNs("DevicePath", uefi.DEVICE_PATH, "u32");
   constNs("Signature", {
     SYSTEM_TABLE: uefi.SYSTEM_TABLE_SIGNATURE,

@@ -12,7 +12,8 @@
 // Pool allocations are whole pages, recorded privately, so a guest that scribbles
 // over its buffer cannot make FreePool free the wrong range.
 import { guest, gp, ramBytes, reserve } from "../mem";
-import { MEMORY_DESCRIPTOR, MEMORY_DESCRIPTOR_STRIDE, MEMORY_DESCRIPTOR_VERSION, MemoryAttribute, MemoryType, AllocateType, Status } from "../spec/gen";
+import { signalGroup } from "./events";
+import { MEMORY_DESCRIPTOR, MEMORY_DESCRIPTOR_STRIDE, MEMORY_DESCRIPTOR_VERSION, MemoryAttribute, MemoryType, AllocateType, Status, Guid } from "../spec/gen";
 
 export const PAGE: u64 = 4096;
 export const NONE: u64 = u64.MAX_VALUE;
@@ -96,6 +97,9 @@ export function retype(start: u64, pages: u64, type: u32, flags: u32): bool {
   }
   coalesce();
   mapKey++;
+  // §7.1: EFI_EVENT_GROUP_MEMORY_MAP_CHANGE is signalled whenever the map changes (its
+  // notify functions run when the service that changed it returns).
+  signalGroup(Guid.EVENT_GROUP_MEMORY_MAP_CHANGE);
   return true;
 }
 
@@ -168,7 +172,8 @@ export function BS_AllocatePages(type: u32, memType: u32, pages: u64, memoryOut:
   let addr: u64;
   if (type == AllocateType.AllocateAddress) {
     addr = load<u64>(out);
-    if (addr & (PAGE - 1)) return Status.INVALID_PARAMETER;
+    // §7.2 names no status for an unaligned Address; EDK2 answers NOT_FOUND.
+    if (addr & (PAGE - 1)) return Status.NOT_FOUND;
     if (!rangeIs(addr, pages, MemoryType.ConventionalMemory, 0)) return Status.NOT_FOUND;
   } else {
     const limit: u64 = type == AllocateType.AllocateMaxAddress ? load<u64>(out) + 1 : (<u64>1 << 32);

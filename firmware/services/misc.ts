@@ -1,7 +1,6 @@
-// Small boot services: CRC32, memory copy and fill, TPL, monotonic counter
-// (UEFI 2.10 §7.1, §7.5).
+// Small boot services: CRC32, memory copy and fill, monotonic counter (UEFI 2.10 §7.5).
 import { guest, reserve } from "../mem";
-import { Status, Tpl } from "../spec/gen";
+import { Status } from "../spec/gen";
 
 // CRC-32 as §4.2 requires for table headers: IEEE 802.3 polynomial, reflected.
 const CRC_TABLE: usize = reserve(256 * 4);
@@ -42,18 +41,6 @@ export function BS_CopyMem(dst: u64, src: u64, length: u64): void {
 export function BS_SetMem(buffer: u64, size: u64, value: u8): void {
   const b = guest(buffer, size);
   if (size && b) memory.fill(b, value, <usize>size);
-}
-
-let tpl: u64 = Tpl.APPLICATION;
-
-export function BS_RaiseTPL(newTpl: u64): u64 {
-  const old = tpl;
-  tpl = newTpl;
-  return old;
-}
-
-export function BS_RestoreTPL(oldTpl: u64): void {
-  tpl = oldTpl;
 }
 
 // §7.5 GetNextMonotonicCount: the high 32 bits survive resets (here: the run), the

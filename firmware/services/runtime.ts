@@ -1,7 +1,8 @@
 // Runtime services served so far (UEFI 2.10 §8). Variables, virtual addressing and
 // capsules are not served yet and answer UNSUPPORTED from the dispatcher.
 import { guest } from "../mem";
-import { hostResetSystem, hostTimeNs } from "../abi";
+import { hostResetSystem } from "../abi";
+import { now } from "./events";
 import { TIME, TIME_CAPABILITIES, Status } from "../spec/gen";
 
 /** Civil date from days since 1970-01-01 (Howard Hinnant's days_from_civil inverse). */
@@ -21,7 +22,8 @@ function civil(days: i64): i64 {
 export function RT_GetTime(time: u64, capabilities: u64): u64 {
   const t = guest(time, TIME.SIZE);
   if (!t) return Status.INVALID_PARAMETER;
-  const ns = hostTimeNs();
+  // The virtual clock: time that Stall and WaitForEvent skipped has passed here too.
+  const ns = now();
   const secs = <i64>(ns / 1000000000);
   const ymd = civil(secs / 86400);
   const sod = secs % 86400;

@@ -11,11 +11,14 @@
 //   384  ConOut protocol            80 bytes
 //   464  SIMPLE_TEXT_OUTPUT_MODE    24 bytes
 //   488  ConIn protocol             24 bytes
+//   512  DevicePathUtilities        64 bytes
+//   576  DevicePathToText           16 bytes
 // Runtime-services code page: one 8-byte thunk per service id.
 import { gp, guest, guidEq } from "../mem";
 import { allocPages, FLAG_FIRMWARE, NONE } from "./alloc";
 import { crc32 } from "./misc";
 import { install, newHandle } from "./handles";
+import { createEvent, signalGroup, dispatchPending } from "./events";
 import { textInit } from "./text";
 import {
   SYSTEM_TABLE, BOOT_SERVICES, RUNTIME_SERVICES, TABLE_HEADER, CONFIGURATION_TABLE,
@@ -32,6 +35,8 @@ const RT_PROPERTIES_OFFSET: u64 = 2048;
 const CONOUT_OFFSET: u64 = 384;
 const MODE_OFFSET: u64 = 464;
 const CONIN_OFFSET: u64 = 488;
+const DP_UTILITIES_OFFSET: u64 = 512;
+const DP_TO_TEXT_OFFSET: u64 = 576;
 
 export let systemTable: u64 = 0;
 export let bootServices: u64 = 0;
@@ -85,9 +90,21 @@ export function systemInit(): bool {
   store<u64>(gp(conOut) + SIMPLE_TEXT_OUTPUT_PROTOCOL.Mode, bs + MODE_OFFSET);
   textInit(bs + MODE_OFFSET);
   fillSlots(Table.ConIn, conIn);
+  // No keyboard: nothing ever signals WaitForKey, but it is a real event the guest may
+  // check, wait on (with a timer beside it) or signal itself.
+  const waitForKey = createEvent(0, 0, 0, 0, 0);
+  if (!waitForKey) return false;
+  store<u64>(gp(conIn) + SIMPLE_TEXT_INPUT_PROTOCOL.WaitForKey, waitForKey);
   const console = newHandle();
   install(console, Guid.SIMPLE_TEXT_OUTPUT_PROTOCOL, conOut);
   install(console, Guid.SIMPLE_TEXT_INPUT_PROTOCOL, conIn);
+
+  // The device-path protocols on a handle of their own, as EDK2's DevicePathDxe has them.
+  fillSlots(Table.DevicePathUtilities, bs + DP_UTILITIES_OFFSET);
+  fillSlots(Table.DevicePathToText, bs + DP_TO_TEXT_OFFSET);
+  const devicePathDriver = newHandle();
+  install(devicePathDriver, Guid.DEVICE_PATH_UTILITIES_PROTOCOL, bs + DP_UTILITIES_OFFSET);
+  install(devicePathDriver, Guid.DEVICE_PATH_TO_TEXT_PROTOCOL, bs + DP_TO_TEXT_OFFSET);
 
   fillSlots(Table.BS, bs);
   header(bs, Signature.BOOT_SERVICES, BOOT_SERVICES.SIZE);
@@ -135,22 +152,47 @@ function addConfigTable(guid: usize, table: u64): void {
 }
 
 /**
+ * §7.4 ExitBootServices: "several fields of the EFI System Table should be set to NULL"
+ * (the consoles and the boot services table), and its CRC recomputed. The boot services
+ * table itself stays, so that a late call through a saved pointer still reaches a thunk
+ * and is reported by the host.
+ */
+export function exitBootServicesTables(): void {
+  const st = gp(systemTable);
+  store<u64>(st + SYSTEM_TABLE.ConsoleInHandle, 0);
+  store<u64>(st + SYSTEM_TABLE.ConIn, 0);
+  store<u64>(st + SYSTEM_TABLE.ConsoleOutHandle, 0);
+  store<u64>(st + SYSTEM_TABLE.ConOut, 0);
+  store<u64>(st + SYSTEM_TABLE.StandardErrorHandle, 0);
+  store<u64>(st + SYSTEM_TABLE.StdErr, 0);
+  store<u64>(st + SYSTEM_TABLE.BootServices, 0);
+  sealHeader(systemTable);
+}
+
+/** Whether every runtime pointer in the tables has a mapping under `convert` (else NO_MAPPING). */
+export function tablesMappable(convert: (p: u64) => u64): bool {
+  const st = gp(systemTable);
+  const rt = gp(runtimeServices);
+  if (convert(load<u64>(st + SYSTEM_TABLE.FirmwareVendor)) == NONE || convert(load<u64>(st + SYSTEM_TABLE.RuntimeServices)) == NONE ||
+    convert(load<u64>(st + SYSTEM_TABLE.ConfigurationTable)) == NONE) return false;
+  for (let id: u32 = 0; id < SERVICE_COUNT; id++) {
+    const e = SLOT_TABLE + (<usize>id << 2);
+    if (<u32>load<u16>(e) == Table.RT && convert(load<u64>(rt + <usize>load<u16>(e, 2))) == NONE) return false;
+  }
+  return true;
+}
+
+/**
  * SetVirtualAddressMap's fix-up (§8.4): every guest-visible pointer into runtime memory
  * becomes the virtual address `convert` gives; the firmware itself keeps working on
- * physical memory. Returns false if a runtime pointer has no mapping.
+ * physical memory. The caller checked tablesMappable first.
  */
-export function relocateTables(convert: (p: u64) => u64): bool {
+export function relocateTables(convert: (p: u64) => u64): void {
   const st = gp(systemTable);
   const rt = gp(runtimeServices);
   const vendor = st + SYSTEM_TABLE.FirmwareVendor;
   const services = st + SYSTEM_TABLE.RuntimeServices;
   const config = st + SYSTEM_TABLE.ConfigurationTable;
-  // Check every pointer first, so that a NO_MAPPING leaves the tables as they were.
-  if (convert(load<u64>(vendor)) == NONE || convert(load<u64>(services)) == NONE || convert(load<u64>(config)) == NONE) return false;
-  for (let id: u32 = 0; id < SERVICE_COUNT; id++) {
-    const e = SLOT_TABLE + (<usize>id << 2);
-    if (<u32>load<u16>(e) == Table.RT && convert(load<u64>(rt + <usize>load<u16>(e, 2))) == NONE) return false;
-  }
   for (let id: u32 = 0; id < SERVICE_COUNT; id++) {
     const e = SLOT_TABLE + (<usize>id << 2);
     if (<u32>load<u16>(e) != Table.RT) continue;
@@ -168,13 +210,24 @@ export function relocateTables(convert: (p: u64) => u64): bool {
   store<u64>(config, convert(load<u64>(config)));
   sealHeader(runtimeServices);
   sealHeader(systemTable);
-  return true;
 }
 
-/** §7.3 InstallConfigurationTable: add, replace, or (Table == NULL) delete. */
+/**
+ * §7.3 InstallConfigurationTable: add, replace, or (Table == NULL) delete; on success the
+ * event group named by the table's GUID is signalled (§7.1 CreateEventEx).
+ */
 export function BS_InstallConfigurationTable(guidPtr: u64, table: u64): u64 {
   const guid = guest(guidPtr, 16);
   if (!guid) return Status.INVALID_PARAMETER;
+  const st = installConfigTable(guid, table);
+  if (st == Status.SUCCESS) {
+    signalGroup(guid);
+    dispatchPending();
+  }
+  return st;
+}
+
+function installConfigTable(guid: usize, table: u64): u64 {
   const st = gp(systemTable);
   const n = load<u64>(st + SYSTEM_TABLE.NumberOfTableEntries);
   const base = gp(configTables);

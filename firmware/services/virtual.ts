@@ -4,8 +4,9 @@
 import { guest, reserve } from "../mem";
 import { NONE, PAGE } from "./alloc";
 import { bootServicesExited } from "./image";
-import { relocateTables } from "./system";
-import { MEMORY_DESCRIPTOR, MemoryAttribute, MEMORY_DESCRIPTOR_VERSION, Status } from "../spec/gen";
+import { relocateTables, tablesMappable } from "./system";
+import { callGroupDirect } from "./events";
+import { MEMORY_DESCRIPTOR, MemoryAttribute, MEMORY_DESCRIPTOR_VERSION, Status, Guid } from "../spec/gen";
 
 const MAX_REGIONS: i32 = 256;
 // (physical start, bytes, virtual start) per runtime range
@@ -41,8 +42,12 @@ export function RT_SetVirtualAddressMap(mapSize: u64, descSize: u64, version: u3
     store<u64>(r, load<u64>(d + MEMORY_DESCRIPTOR.VirtualStart), 16);
   }
   // §8.4: NO_MAPPING when a runtime range the firmware uses has no virtual address.
-  if (!relocateTables(toVirtual)) return Status.NO_MAPPING;
+  if (!tablesMappable(toVirtual)) return Status.NO_MAPPING;
   virtualMode = true;
+  // The virtual-address-change group's notify functions run now, before the tables
+  // move, so that they can ConvertPointer their own pointers (§8.4, EDK2 RuntimeDxe).
+  callGroupDirect(Guid.EVENT_GROUP_VIRTUAL_ADDRESS_CHANGE);
+  relocateTables(toVirtual);
   return Status.SUCCESS;
 }
 

@@ -18,6 +18,7 @@ export interface Field {
   fn?: FnSig;          // set when the field is a function pointer (a service slot)
 }
 
+/** `returns` is the spec's return type; a pointer keeps its stars ("CHAR16 *"). */
 export interface FnSig { returns: string; params: Param[]; variadic: boolean }
 
 export interface Struct { name: string; size: number; align: number; fields: Field[] }
@@ -77,11 +78,12 @@ export function struct(name: string, body: string): Struct {
   for (const raw of body.split(";")) {
     const text = raw.replace(/\/\/.*$/gm, "").replace(/\s+/g, " ").trim();
     if (!text) continue;
-    const fm = /^([A-Za-z_]\w*) ([A-Za-z_]\w*)\((.*)\)$/.exec(text);
+    // `RET Name(...)` or `RET *Name(...)`: a slot returning a pointer (CHAR16 *, ...).
+    const fm = /^([A-Za-z_]\w*) ?(\**) ?([A-Za-z_]\w*)\((.*)\)$/.exec(text);
     let f: Omit<Field, "offset">;
     let a: number;
     if (fm) {
-      f = { name: fm[2], type: "FN", pointer: 1, count: 1, size: 8, fn: parseFn(fm[1], fm[3]) };
+      f = { name: fm[3], type: "FN", pointer: 1, count: 1, size: 8, fn: parseFn(fm[2] ? `${fm[1]} ${fm[2]}` : fm[1], fm[4]) };
       a = 8;
     } else {
       const d = parseDecl(text);

@@ -65,6 +65,26 @@ export namespace DEVICE_PATH_PROTOCOL {
   export const SIZE: usize = 4;
 }
 
+/** EFI_DEVICE_PATH_TO_TEXT_PROTOCOL, 16 bytes */
+export namespace DEVICE_PATH_TO_TEXT_PROTOCOL {
+  export const ConvertDeviceNodeToText: usize = 0;
+  export const ConvertDevicePathToText: usize = 8;
+  export const SIZE: usize = 16;
+}
+
+/** EFI_DEVICE_PATH_UTILITIES_PROTOCOL, 64 bytes */
+export namespace DEVICE_PATH_UTILITIES_PROTOCOL {
+  export const GetDevicePathSize: usize = 0;
+  export const DuplicateDevicePath: usize = 8;
+  export const AppendDevicePath: usize = 16;
+  export const AppendDeviceNode: usize = 24;
+  export const AppendDevicePathInstance: usize = 32;
+  export const GetNextDevicePathInstance: usize = 40;
+  export const IsDevicePathMultiInstance: usize = 48;
+  export const CreateDeviceNode: usize = 56;
+  export const SIZE: usize = 64;
+}
+
 /** EFI_GUID, 16 bytes */
 export namespace GUID {
   export const Data1: usize = 0;
@@ -113,6 +133,15 @@ export namespace MEMORY_DESCRIPTOR {
   export const NumberOfPages: usize = 24;
   export const Attribute: usize = 32;
   export const SIZE: usize = 40;
+}
+
+/** EFI_OPEN_PROTOCOL_INFORMATION_ENTRY, 24 bytes */
+export namespace OPEN_PROTOCOL_INFORMATION_ENTRY {
+  export const AgentHandle: usize = 0;
+  export const ControllerHandle: usize = 8;
+  export const Attributes: usize = 16;
+  export const OpenCount: usize = 20;
+  export const SIZE: usize = 24;
 }
 
 /** EFI_RT_PROPERTIES_TABLE, 8 bytes */
@@ -434,10 +463,33 @@ export namespace Tpl {
   export const HIGH_LEVEL: u64 = 0x1f;
 }
 
+export namespace Evt {
+  export const TIMER: u32 = 0x80000000;
+  export const RUNTIME: u32 = 0x40000000;
+  export const NOTIFY_WAIT: u32 = 0x100;
+  export const NOTIFY_SIGNAL: u32 = 0x200;
+  export const SIGNAL_EXIT_BOOT_SERVICES: u32 = 0x201;
+  export const SIGNAL_VIRTUAL_ADDRESS_CHANGE: u32 = 0x60000202;
+}
+
+export namespace TimerDelay {
+  export const TimerCancel: u32 = 0x0;
+  export const TimerPeriodic: u32 = 0x1;
+  export const TimerRelative: u32 = 0x2;
+}
+
 export namespace DevicePath {
+  export const HARDWARE_DEVICE_PATH: u32 = 0x1;
+  export const HW_VENDOR_DP: u32 = 0x4;
+  export const ACPI_DEVICE_PATH: u32 = 0x2;
+  export const MESSAGING_DEVICE_PATH: u32 = 0x3;
+  export const MSG_VENDOR_DP: u32 = 0xa;
   export const MEDIA_DEVICE_PATH: u32 = 0x4;
   export const MEDIA_VENDOR_DP: u32 = 0x3;
+  export const MEDIA_FILEPATH_DP: u32 = 0x4;
+  export const BBS_DEVICE_PATH: u32 = 0x5;
   export const END_DEVICE_PATH_TYPE: u32 = 0x7f;
+  export const END_INSTANCE_DEVICE_PATH_SUBTYPE: u32 = 0x1;
   export const END_ENTIRE_DEVICE_PATH_SUBTYPE: u32 = 0xff;
 }
 
@@ -470,7 +522,10 @@ export namespace Guid {
   export const TCG2_PROTOCOL: usize = memory.data<u8>([0x6c, 0x76, 0x7f, 0x60, 0x55, 0x74, 0xbe, 0x42, 0x93, 0xb, 0xe4, 0xd7, 0x6d, 0xb2, 0x72, 0xf]); // 607f766c-7455-42be-930b-e4d76db2720f
   export const RNG_PROTOCOL: usize = memory.data<u8>([0xa5, 0xbc, 0x52, 0x31, 0xde, 0xea, 0x3d, 0x43, 0x86, 0x2e, 0xc0, 0x1c, 0xdc, 0x29, 0x1f, 0x44]); // 3152bca5-eade-433d-862e-c01cdc291f44
   export const GLOBAL_VARIABLE: usize = memory.data<u8>([0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0xd, 0x0, 0xe0, 0x98, 0x3, 0x2b, 0x8c]); // 8be4df61-93ca-11d2-aa0d-00e098032b8c
+  export const DRIVER_BINDING_PROTOCOL: usize = memory.data<u8>([0xab, 0x31, 0xa0, 0x18, 0x43, 0xb4, 0x1a, 0x4d, 0xa5, 0xc0, 0xc, 0x9, 0x26, 0x1e, 0x9f, 0x71]); // 18a031ab-b443-4d1a-a5c0-0c09261e9f71
   export const EVENT_GROUP_EXIT_BOOT_SERVICES: usize = memory.data<u8>([0x55, 0xf0, 0xab, 0x27, 0xb8, 0xb1, 0x26, 0x4c, 0x80, 0x48, 0x74, 0x8f, 0x37, 0xba, 0xa2, 0xdf]); // 27abf055-b1b8-4c26-8048-748f37baa2df
+  export const EVENT_GROUP_BEFORE_EXIT_BOOT_SERVICES: usize = memory.data<u8>([0x74, 0xe2, 0xe0, 0x8b, 0x70, 0x39, 0x44, 0x4b, 0x80, 0xc5, 0x1a, 0xb9, 0x50, 0x2f, 0x3b, 0xfc]); // 8be0e274-3970-4b44-80c5-1ab9502f3bfc
+  export const EVENT_GROUP_MEMORY_MAP_CHANGE: usize = memory.data<u8>([0x26, 0xe9, 0xbe, 0x78, 0x2f, 0x69, 0xfd, 0x48, 0x9e, 0xdb, 0x1, 0x42, 0x2e, 0xf0, 0xd7, 0xab]); // 78bee926-692f-48fd-9edb-01422ef0d7ab
   export const EVENT_GROUP_VIRTUAL_ADDRESS_CHANGE: usize = memory.data<u8>([0x98, 0x76, 0xfa, 0x13, 0x31, 0xc8, 0xc7, 0x49, 0x87, 0xea, 0x8f, 0x43, 0xfc, 0xc2, 0x51, 0x96]); // 13fa7698-c831-49c7-87ea-8f43fcc25196
   export const ACPI_20_TABLE: usize = memory.data<u8>([0x71, 0xe8, 0x68, 0x88, 0xf1, 0xe4, 0xd3, 0x11, 0xbc, 0x22, 0x0, 0x80, 0xc7, 0x3c, 0x88, 0x81]); // 8868e871-e4f1-11d3-bc22-0080c73c8881
   export const SMBIOS3_TABLE: usize = memory.data<u8>([0x44, 0x15, 0xfd, 0xf2, 0x94, 0x97, 0x2c, 0x4a, 0x99, 0x2e, 0xe5, 0xbb, 0xcf, 0x20, 0xe3, 0x94]); // f2fd1544-9794-4a2c-992e-e5bbcf20e394
@@ -478,21 +533,25 @@ export namespace Guid {
   export const MEMORY_ATTRIBUTES_TABLE: usize = memory.data<u8>([0x1d, 0x91, 0xfa, 0xdc, 0xeb, 0x26, 0x9f, 0x46, 0xa2, 0x20, 0x38, 0xb7, 0xdc, 0x46, 0x12, 0x20]); // dcfa911d-26eb-469f-a220-38b7dc461220
   export const LINUX_EFI_BOOT_MEMMAP: usize = memory.data<u8>([0x3f, 0x68, 0xf, 0x80, 0x8b, 0xd0, 0x3a, 0x42, 0xa2, 0x93, 0x96, 0x5c, 0x3c, 0x6f, 0xe2, 0xb4]); // 800f683f-d08b-423a-a293-965c3c6fe2b4
   export const LINUX_EFI_INITRD_MEDIA: usize = memory.data<u8>([0x27, 0xe4, 0x68, 0x55, 0xfc, 0x68, 0x3d, 0x4f, 0xac, 0x74, 0xca, 0x55, 0x52, 0x31, 0xcc, 0x68]); // 5568e427-68fc-4f3d-ac74-ca555231cc68
+  export const UEFICORN_BOOT_DEVICE: usize = memory.data<u8>([0x4, 0x47, 0x1c, 0xf8, 0x3f, 0x65, 0x27, 0x40, 0x89, 0x50, 0xff, 0xe6, 0x34, 0x0, 0xda, 0x13]); // f81c4704-653f-4027-8950-ffe63400da13
+  export const UEFICORN_BOOT_IMAGE: usize = memory.data<u8>([0x7c, 0x83, 0xe9, 0x3b, 0xeb, 0x7, 0x6f, 0x41, 0x8b, 0xbb, 0x42, 0x2f, 0xb7, 0x8b, 0xfa, 0x40]); // 3be9837c-07eb-416f-8bbb-422fb78bfa40
 }
 
 export const TRAP_PORT: u32 = 0xef;
 export const THUNK_SIZE: usize = 8;
 /** mov eax, id ; out 0xef, eax ; ret, with the id at byte 1. */
 export const THUNK_TEMPLATE: u64 = 0xc3efe700000000b8;
-export const SERVICE_COUNT: u32 = 70;
+export const SERVICE_COUNT: u32 = 80;
 export namespace Table {
   export const BS: u32 = 0;
   export const RT: u32 = 1;
   export const ConOut: u32 = 2;
   export const ConIn: u32 = 3;
   export const LoadFile2: u32 = 4;
+  export const DevicePathUtilities: u32 = 5;
+  export const DevicePathToText: u32 = 6;
 }
 /** Per service id: table index (u16) and slot offset (u16). */
-export const SLOT_TABLE: usize = memory.data<u16>([0, 24, 0, 32, 0, 40, 0, 48, 0, 56, 0, 64, 0, 72, 0, 80, 0, 88, 0, 96, 0, 104, 0, 112, 0, 120, 0, 128, 0, 136, 0, 144, 0, 152, 0, 160, 0, 168, 0, 176, 0, 184, 0, 192, 0, 200, 0, 208, 0, 216, 0, 224, 0, 232, 0, 240, 0, 248, 0, 256, 0, 264, 0, 272, 0, 280, 0, 288, 0, 296, 0, 304, 0, 312, 0, 320, 0, 328, 0, 336, 0, 344, 0, 352, 0, 360, 0, 368, 1, 24, 1, 32, 1, 40, 1, 48, 1, 56, 1, 64, 1, 72, 1, 80, 1, 88, 1, 96, 1, 104, 1, 112, 1, 120, 1, 128, 2, 0, 2, 8, 2, 16, 2, 24, 2, 32, 2, 40, 2, 48, 2, 56, 2, 64, 3, 0, 3, 8, 4, 0]);
+export const SLOT_TABLE: usize = memory.data<u16>([0, 24, 0, 32, 0, 40, 0, 48, 0, 56, 0, 64, 0, 72, 0, 80, 0, 88, 0, 96, 0, 104, 0, 112, 0, 120, 0, 128, 0, 136, 0, 144, 0, 152, 0, 160, 0, 168, 0, 176, 0, 184, 0, 192, 0, 200, 0, 208, 0, 216, 0, 224, 0, 232, 0, 240, 0, 248, 0, 256, 0, 264, 0, 272, 0, 280, 0, 288, 0, 296, 0, 304, 0, 312, 0, 320, 0, 328, 0, 336, 0, 344, 0, 352, 0, 360, 0, 368, 1, 24, 1, 32, 1, 40, 1, 48, 1, 56, 1, 64, 1, 72, 1, 80, 1, 88, 1, 96, 1, 104, 1, 112, 1, 120, 1, 128, 2, 0, 2, 8, 2, 16, 2, 24, 2, 32, 2, 40, 2, 48, 2, 56, 2, 64, 3, 0, 3, 8, 4, 0, 5, 0, 5, 8, 5, 16, 5, 24, 5, 32, 5, 40, 5, 48, 5, 56, 6, 0, 6, 8]);
 /** Per service id: 1 when the firmware has no handler for it (it answers UNSUPPORTED). */
-export const STUBBED: usize = memory.data<u8>([0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 0, 0, 1, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+export const STUBBED: usize = memory.data<u8>([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);

@@ -70,10 +70,34 @@ export const DEVICE_PATH_PROTOCOL = struct("EFI_DEVICE_PATH_PROTOCOL", `
   UINT8 SubType;
   UINT8 Length[2];
 `);
+// Node types and the subtypes the firmware builds or names (§10.3).
 export const DEVICE_PATH = {
-  MEDIA_DEVICE_PATH: 0x04, MEDIA_VENDOR_DP: 0x03,
-  END_DEVICE_PATH_TYPE: 0x7f, END_ENTIRE_DEVICE_PATH_SUBTYPE: 0xff,
+  HARDWARE_DEVICE_PATH: 0x01, HW_VENDOR_DP: 0x04,
+  ACPI_DEVICE_PATH: 0x02,
+  MESSAGING_DEVICE_PATH: 0x03, MSG_VENDOR_DP: 0x0a,
+  MEDIA_DEVICE_PATH: 0x04, MEDIA_VENDOR_DP: 0x03, MEDIA_FILEPATH_DP: 0x04,
+  BBS_DEVICE_PATH: 0x05,
+  END_DEVICE_PATH_TYPE: 0x7f, END_INSTANCE_DEVICE_PATH_SUBTYPE: 0x01, END_ENTIRE_DEVICE_PATH_SUBTYPE: 0xff,
 } as const;
+
+// §10.5 EFI_DEVICE_PATH_UTILITIES_PROTOCOL. Every path it returns is pool memory the
+// caller frees.
+export const DEVICE_PATH_UTILITIES_PROTOCOL = struct("EFI_DEVICE_PATH_UTILITIES_PROTOCOL", `
+  UINTN GetDevicePathSize(CONST EFI_DEVICE_PATH_PROTOCOL *DevicePath);
+  EFI_DEVICE_PATH_PROTOCOL *DuplicateDevicePath(CONST EFI_DEVICE_PATH_PROTOCOL *DevicePath);
+  EFI_DEVICE_PATH_PROTOCOL *AppendDevicePath(CONST EFI_DEVICE_PATH_PROTOCOL *Src1, CONST EFI_DEVICE_PATH_PROTOCOL *Src2);
+  EFI_DEVICE_PATH_PROTOCOL *AppendDeviceNode(CONST EFI_DEVICE_PATH_PROTOCOL *DevicePath, CONST EFI_DEVICE_PATH_PROTOCOL *DeviceNode);
+  EFI_DEVICE_PATH_PROTOCOL *AppendDevicePathInstance(CONST EFI_DEVICE_PATH_PROTOCOL *DevicePath, CONST EFI_DEVICE_PATH_PROTOCOL *DevicePathInstance);
+  EFI_DEVICE_PATH_PROTOCOL *GetNextDevicePathInstance(EFI_DEVICE_PATH_PROTOCOL **DevicePathInstance, UINTN *DevicePathInstanceSize);
+  BOOLEAN IsDevicePathMultiInstance(CONST EFI_DEVICE_PATH_PROTOCOL *DevicePath);
+  EFI_DEVICE_PATH_PROTOCOL *CreateDeviceNode(UINT8 NodeType, UINT8 NodeSubType, UINT16 NodeLength);
+`);
+
+// §10.6 EFI_DEVICE_PATH_TO_TEXT_PROTOCOL. The text is pool memory the caller frees.
+export const DEVICE_PATH_TO_TEXT_PROTOCOL = struct("EFI_DEVICE_PATH_TO_TEXT_PROTOCOL", `
+  CHAR16 *ConvertDeviceNodeToText(CONST EFI_DEVICE_PATH_PROTOCOL *DeviceNode, BOOLEAN DisplayOnly, BOOLEAN AllowShortcuts);
+  CHAR16 *ConvertDevicePathToText(CONST EFI_DEVICE_PATH_PROTOCOL *DevicePath, BOOLEAN DisplayOnly, BOOLEAN AllowShortcuts);
+`);
 
 // §13.2 EFI_LOAD_FILE2_PROTOCOL (Linux loads its initrd through it, on a vendor media
 // device path with LINUX_EFI_INITRD_MEDIA_GUID).
@@ -232,12 +256,23 @@ export const SYSTEM_TABLE_SIGNATURE = 0x5453595320494249n; // "IBI SYST"
 // §4.3: revision 2.70 = (2 << 16) | 70
 export const SYSTEM_TABLE_REVISION = (2 << 16) | 70;
 
+// §7.3 EFI_OPEN_PROTOCOL_INFORMATION_ENTRY, one per (agent, controller, attributes) that
+// has a protocol open, as OpenProtocolInformation returns them.
+export const OPEN_PROTOCOL_INFORMATION_ENTRY = struct("EFI_OPEN_PROTOCOL_INFORMATION_ENTRY", `
+  EFI_HANDLE AgentHandle;
+  EFI_HANDLE ControllerHandle;
+  UINT32 Attributes;
+  UINT32 OpenCount;
+`);
+
 /** Every struct, for generators and layout tests. */
 export const STRUCTS: Struct[] = [
   TABLE_HEADER, GUID, SIMPLE_TEXT_OUTPUT_MODE, SIMPLE_TEXT_OUTPUT_PROTOCOL, INPUT_KEY,
   SIMPLE_TEXT_INPUT_PROTOCOL, CONFIGURATION_TABLE, DEVICE_PATH_PROTOCOL, LOAD_FILE2_PROTOCOL,
+  DEVICE_PATH_UTILITIES_PROTOCOL, DEVICE_PATH_TO_TEXT_PROTOCOL,
   RT_PROPERTIES_TABLE, MEMORY_DESCRIPTOR, LOADED_IMAGE_PROTOCOL,
   BOOT_SERVICES, TIME, TIME_CAPABILITIES, RUNTIME_SERVICES, SYSTEM_TABLE,
+  OPEN_PROTOCOL_INFORMATION_ENTRY,
 ];
 
 /**
@@ -250,6 +285,8 @@ export const INTERFACES: { table: string; struct: Struct }[] = [
   { table: "ConOut", struct: SIMPLE_TEXT_OUTPUT_PROTOCOL },
   { table: "ConIn", struct: SIMPLE_TEXT_INPUT_PROTOCOL },
   { table: "LoadFile2", struct: LOAD_FILE2_PROTOCOL },
+  { table: "DevicePathUtilities", struct: DEVICE_PATH_UTILITIES_PROTOCOL },
+  { table: "DevicePathToText", struct: DEVICE_PATH_TO_TEXT_PROTOCOL },
 ];
 
 // Appendix D. Error codes have the high bit set; warnings do not.
@@ -334,6 +371,15 @@ export const RESET_TYPE = { EfiResetCold: 0, EfiResetWarm: 1, EfiResetShutdown: 
 // §7.1 TPL levels
 export const TPL = { APPLICATION: 4, CALLBACK: 8, NOTIFY: 16, HIGH_LEVEL: 31 } as const;
 
+// §7.1 CreateEvent() event types. The two EVT_SIGNAL_* values are whole types, not bits.
+export const EVT = {
+  TIMER: 0x80000000, RUNTIME: 0x40000000, NOTIFY_WAIT: 0x00000100, NOTIFY_SIGNAL: 0x00000200,
+  SIGNAL_EXIT_BOOT_SERVICES: 0x00000201, SIGNAL_VIRTUAL_ADDRESS_CHANGE: 0x60000202,
+} as const;
+
+// §7.1 EFI_TIMER_DELAY
+export const TIMER_DELAY = { TimerCancel: 0, TimerPeriodic: 1, TimerRelative: 2 } as const;
+
 // GUIDs, canonical text, each beside the protocol or table it names. Linux's own
 // GUIDs come from include/linux/efi.h.
 export const GUIDS = {
@@ -351,7 +397,10 @@ export const GUIDS = {
   TCG2_PROTOCOL: "607f766c-7455-42be-930b-e4d76db2720f",
   RNG_PROTOCOL: "3152bca5-eade-433d-862e-c01cdc291f44",
   GLOBAL_VARIABLE: "8be4df61-93ca-11d2-aa0d-00e098032b8c",
+  DRIVER_BINDING_PROTOCOL: "18a031ab-b443-4d1a-a5c0-0c09261e9f71",
   EVENT_GROUP_EXIT_BOOT_SERVICES: "27abf055-b1b8-4c26-8048-748f37baa2df",
+  EVENT_GROUP_BEFORE_EXIT_BOOT_SERVICES: "8be0e274-3970-4b44-80c5-1ab9502f3bfc",
+  EVENT_GROUP_MEMORY_MAP_CHANGE: "78bee926-692f-48fd-9edb-01422ef0d7ab",
   EVENT_GROUP_VIRTUAL_ADDRESS_CHANGE: "13fa7698-c831-49c7-87ea-8f43fcc25196",
   ACPI_20_TABLE: "8868e871-e4f1-11d3-bc22-0080c73c8881",
   SMBIOS3_TABLE: "f2fd1544-9794-4a2c-992e-e5bbcf20e394",
@@ -359,6 +408,10 @@ export const GUIDS = {
   MEMORY_ATTRIBUTES_TABLE: "dcfa911d-26eb-469f-a220-38b7dc461220",
   LINUX_EFI_BOOT_MEMMAP: "800f683f-d08b-423a-a293-965c3c6fe2b4",
   LINUX_EFI_INITRD_MEDIA: "5568e427-68fc-4f3d-ac74-ca555231cc68",
+  // ueficorn's own vendor device-path nodes: the device the host's image comes from
+  // (VenHw) and that image on it (VenMedia), for LoadedImage's DeviceHandle and FilePath.
+  UEFICORN_BOOT_DEVICE: "f81c4704-653f-4027-8950-ffe63400da13",
+  UEFICORN_BOOT_IMAGE: "3be9837c-07eb-416f-8bbb-422fb78bfa40",
 } as const;
 export type GuidName = keyof typeof GUIDS;
 

@@ -244,6 +244,37 @@ typedef struct _EFI_DEVICE_PATH_PROTOCOL {
   UINT8 Length[2];
 } EFI_DEVICE_PATH_PROTOCOL;
 
+/* --------------------------------------------------------------- 10.5/6 -- */
+
+#define EFI_DEVICE_PATH_UTILITIES_PROTOCOL_GUID \
+  { 0x0379be4e, 0xd706, 0x437d, { 0xb0, 0x37, 0xed, 0xb8, 0x2f, 0xb7, 0x72, 0xa4 } }
+
+typedef struct {
+  UINTN (EFIAPI *GetDevicePathSize)(IN CONST EFI_DEVICE_PATH_PROTOCOL *DevicePath);
+  EFI_DEVICE_PATH_PROTOCOL *(EFIAPI *DuplicateDevicePath)(IN CONST EFI_DEVICE_PATH_PROTOCOL *DevicePath);
+  EFI_DEVICE_PATH_PROTOCOL *(EFIAPI *AppendDevicePath)(IN CONST EFI_DEVICE_PATH_PROTOCOL *Src1,
+                                                       IN CONST EFI_DEVICE_PATH_PROTOCOL *Src2);
+  EFI_DEVICE_PATH_PROTOCOL *(EFIAPI *AppendDeviceNode)(IN CONST EFI_DEVICE_PATH_PROTOCOL *DevicePath,
+                                                       IN CONST EFI_DEVICE_PATH_PROTOCOL *DeviceNode);
+  EFI_DEVICE_PATH_PROTOCOL *(EFIAPI *AppendDevicePathInstance)(IN CONST EFI_DEVICE_PATH_PROTOCOL *DevicePath,
+                                                               IN CONST EFI_DEVICE_PATH_PROTOCOL *DevicePathInstance);
+  EFI_DEVICE_PATH_PROTOCOL *(EFIAPI *GetNextDevicePathInstance)(IN OUT EFI_DEVICE_PATH_PROTOCOL **DevicePathInstance,
+                                                                OUT UINTN *DevicePathInstanceSize);
+  BOOLEAN (EFIAPI *IsDevicePathMultiInstance)(IN CONST EFI_DEVICE_PATH_PROTOCOL *DevicePath);
+  EFI_DEVICE_PATH_PROTOCOL *(EFIAPI *CreateDeviceNode)(IN UINT8 NodeType, IN UINT8 NodeSubType,
+                                                       IN UINT16 NodeLength);
+} EFI_DEVICE_PATH_UTILITIES_PROTOCOL;
+
+#define EFI_DEVICE_PATH_TO_TEXT_PROTOCOL_GUID \
+  { 0x8b843e20, 0x8132, 0x4852, { 0x90, 0xcc, 0x55, 0x1a, 0x4e, 0x4a, 0x7f, 0x1c } }
+
+typedef struct {
+  CHAR16 *(EFIAPI *ConvertDeviceNodeToText)(IN CONST EFI_DEVICE_PATH_PROTOCOL *DeviceNode,
+                                            IN BOOLEAN DisplayOnly, IN BOOLEAN AllowShortcuts);
+  CHAR16 *(EFIAPI *ConvertDevicePathToText)(IN CONST EFI_DEVICE_PATH_PROTOCOL *DevicePath,
+                                            IN BOOLEAN DisplayOnly, IN BOOLEAN AllowShortcuts);
+} EFI_DEVICE_PATH_TO_TEXT_PROTOCOL;
+
 /* ------------------------------------------------------------------ 13.2 -- */
 
 typedef struct _EFI_LOAD_FILE2_PROTOCOL EFI_LOAD_FILE2_PROTOCOL;
