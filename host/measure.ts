@@ -78,8 +78,6 @@ export function abiSurface(stubbed: (id: number) => boolean) {
     trapIds: SERVICES.length,
     thunkBytes: SERVICES.length * THUNK_SIZE,
     tables,
-    protocolsOffered: ["SIMPLE_TEXT_OUTPUT_PROTOCOL", "SIMPLE_TEXT_INPUT_PROTOCOL", "LOADED_IMAGE_PROTOCOL", "LOAD_FILE2_PROTOCOL (with --initrd)", "DEVICE_PATH_PROTOCOL (with --initrd)"],
-    configTablesOffered: ["RT_PROPERTIES_TABLE"],
     guestVisibleTableBytes: tableBytes,
   };
 }

@@ -94,7 +94,11 @@ function markdown(r: Report): string {
   L.push("## Static ABI surface", "", `Trap ids: ${r.abi.trapIds} (${r.abi.thunkBytes} bytes of thunks). Guest-visible tables: ${r.abi.guestVisibleTableBytes} bytes.`, "");
   L.push("| table | slots | implemented | stubbed |", "|---|---:|---:|---|");
   for (const t of r.abi.tables) L.push(`| ${t.table} (${t.struct}, ${t.structBytes} B) | ${t.slots} | ${t.implemented} | ${t.stubbed.join(", ")} |`);
-  L.push("", `Protocols offered: ${r.abi.protocolsOffered.join(", ")}. Configuration tables: ${r.abi.configTablesOffered.join(", ")}.`, "");
+  if (r.probed.ueficorn) {
+    const u = r.probed.ueficorn;
+    L.push("", `Offered to an application (found by guests/abiprobe.c): ${u.handles ?? "?"} handles with ${Object.keys(u.protocols).join(", ")}; configuration tables ${u.configTables.join(", ")}. With --initrd, a LoadFile2 handle with its device path as well.`);
+  }
+  L.push("");
   L.push("## What each guest uses", "");
   for (const g of r.guests) {
     L.push(`### ${g.name}`, "", `${g.ending}; ${g.calls} EFI calls, ${g.boundaryBytes} bytes across the boundary, ${g.wallMs} ms.`, "");
