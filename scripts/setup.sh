@@ -51,8 +51,9 @@ run() {
 
 # ---------------------------------------------------------------------------------------
 # 1. Debian packages
-# clang + lld (lld-link) build the test guests; ca-certificates for https mirrors.
-APT_PACKAGES=(clang lld ca-certificates)
+# clang + lld (lld-link) build the test guests; ca-certificates for https mirrors;
+# chromium renders the measurement report's HTML page in a test.
+APT_PACKAGES=(clang lld ca-certificates chromium)
 APT_UPDATED=0
 
 apt_update_once() {
