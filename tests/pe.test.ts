@@ -9,8 +9,8 @@ import * as assert from "uvu/assert";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ServiceCaller } from "./service-caller.ts";
 import { Machine, LoadError } from "../host/machine.ts";
-import { serviceByName } from "../firmware/spec/services.ts";
 import { field, guidBytes } from "../firmware/spec/decl.ts";
 import {
   ALLOCATE_TYPE as AT, GUIDS, LOADED_IMAGE_PROTOCOL, LOADED_IMAGE_PROTOCOL_REVISION, MEMORY_DESCRIPTOR,
@@ -37,44 +37,8 @@ const SUBSYSTEM_MEMORY: Record<number, [number, number]> = {
 
 // ---- calling services directly ----
 
-/**
- * Firmware services called as the OUT hook calls them: arguments in the firmware's
- * argument area, arguments 5 onwards on a fake guest stack ([RSP+0x28] on), out-parameters
- * in a scratch area of guest RAM the host took from the firmware.
- */
-class Services {
-  private readonly scratch: bigint;
-  private next = 0n;
-  private readonly stack: bigint;
-
-  constructor(readonly m: Machine) {
-    this.scratch = m.fw.allocPages(MT.BootServicesData, 8);
-    this.stack = this.buf(0x100);
-  }
-
-  /** Zeroed scratch bytes; reused round-robin (callers read results at once). */
-  buf(bytes: number): bigint {
-    const size = (BigInt(bytes) + 15n) & ~15n;
-    if (size > 7n * PAGE) throw new Error("scratch request too large");
-    if (this.next + size > 8n * PAGE) this.next = 0x100n; // past the stack
-    const p = this.scratch + this.next;
-    this.next += size;
-    this.m.fw.ram.fill(0, Number(p), Number(p) + bytes);
-    return p;
-  }
-  u64(p: bigint): bigint { return this.m.fw.ramView.getBigUint64(Number(p), true); }
-  u32(p: bigint): number { return this.m.fw.ramView.getUint32(Number(p), true); }
-  setU64(p: bigint, v: bigint): void { this.m.fw.ramView.setBigUint64(Number(p), v, true); }
-  cell(v = 0n): bigint { const p = this.buf(8); this.setU64(p, v); return p; }
-
-  call(name: string, ...args: bigint[]): bigint {
-    for (let i = 4; i < args.length; i++) this.setU64(this.stack + 0x28n + 8n * BigInt(i - 4), args[i]);
-    // Slots after RSP (if any) stay 0: paging off, guest pointers are physical.
-    this.m.fw.args.fill(0n);
-    this.m.fw.args.set([args[0] ?? 0n, args[1] ?? 0n, args[2] ?? 0n, args[3] ?? 0n, this.stack]);
-    return this.m.fw.dispatch(serviceByName(name).id);
-  }
-
+/** The shared service caller, with the memory-map read these tests compare. */
+class Services extends ServiceCaller {
   /** The memory map as [type, start, pages] rows (GetMemoryMap: size-0 probe, then read). */
   memoryMap(): { type: number; start: bigint; pages: bigint }[] {
     const size = this.cell(0n), key = this.cell(), descSize = this.cell(), version = this.cell();

@@ -20,8 +20,9 @@ export class ServiceCaller {
   private next = 0n;
   private readonly stack: bigint;
 
-  constructor(options: MachineOptions = {}) {
-    this.m = new Machine(options);
+  /** On a new machine made with `options`, or on an existing machine. */
+  constructor(options: MachineOptions | Machine = {}) {
+    this.m = options instanceof Machine ? options : new Machine(options);
     this.ramBytes = BigInt(this.m.fw.ram.length);
     this.scratch = this.m.fw.allocPages(MT.BootServicesData, SCRATCH_PAGES);
     this.stack = this.buf(0x100);
