@@ -1,6 +1,6 @@
 // The firmware module's exports: what the host calls. Guest-facing services are
 // reached only through dispatch(); the rest sets up a run.
-import { GUEST_BASE, setRamBytes, guest, privateEnd, setCr3, currentCr3, translate } from "./mem";
+import { GUEST_BASE, setRamBytes, guest, privateEnd, setCr3, currentCr3 } from "./mem";
 import { ARGS, ARG_CR3, arg } from "./abi";
 import { mapInit, allocPages, retype, FLAG_FIRMWARE } from "./services/alloc";
 import { handlesInit } from "./services/handles";
@@ -86,14 +86,6 @@ export function fw_arg(i: i32): u64 {
   return v;
 }
 
-/** Guest physical address of virtual va under the given CR3 (for traces); u64.MAX if unmapped. */
-export function fw_translate(cr3: u64, va: u64): u64 {
-  const outer = currentCr3();
-  setCr3(cr3);
-  const p = translate(va);
-  setCr3(outer);
-  return p;
-}
 
 /** The variable store (private memory): the host copies a saved store in, or saves it. */
 export function fw_vars_store(): usize { return STORE; }

@@ -38,7 +38,6 @@ interface Exports {
   fw_boot_services_exited(): number;
   fw_stubbed(id: number): number;
   fw_arg(i: number): bigint;
-  fw_translate(cr3: bigint, va: bigint): bigint;
   fw_vars_store(): number;
   fw_vars_capacity(): number;
   fw_vars_used(): number;
@@ -124,12 +123,6 @@ export class Firmware {
   arg(i: number): bigint { return u64(this.x.fw_arg(i)); }
   get bootServicesExited(): boolean { return this.x.fw_boot_services_exited() !== 0; }
   stubbed(id: number): boolean { return this.x.fw_stubbed(id) !== 0; }
-
-  /** Guest physical address of va under cr3, or undefined when unmapped. */
-  translate(cr3: bigint, va: bigint): bigint | undefined {
-    const p = u64(this.x.fw_translate(cr3, va));
-    return p === 2n ** 64n - 1n ? undefined : p;
-  }
 
   /** Replace the variable store with a saved one; throws naming the first bad byte. */
   loadVars(bytes: Uint8Array): void {

@@ -7,6 +7,7 @@ import { SERVICES } from "../firmware/spec/services.ts";
 import { ALLOCATE_TYPE, GUIDS, MEMORY_TYPE, statusName } from "../firmware/spec/uefi.ts";
 import { guidText } from "../firmware/spec/decl.ts";
 import type { Firmware } from "./firmware.ts";
+import { translate } from "./x86/walk.ts";
 
 const KEEP = 16;
 const guidNames = new Map<string, string>(Object.entries(GUIDS).map(([name, text]) => [text, name]));
@@ -78,7 +79,7 @@ const format = (r: CallRecord) => `${r.service}(${r.args.map((a) => `${a.name}=$
 /** Guest bytes at virtual p under the call's page tables, or undefined. */
 function read(fw: Firmware, cr3: bigint, p: bigint, len: number): Uint8Array | undefined {
   if (p === 0n) return undefined;
-  const phys = fw.translate(cr3, p);
+  const phys = translate(fw.ramView, cr3, p);
   if (phys === undefined || phys + BigInt(len) > BigInt(fw.ram.length)) return undefined;
   return fw.ram.subarray(Number(phys), Number(phys) + len);
 }
