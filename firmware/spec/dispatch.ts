@@ -62,6 +62,7 @@ export function dispatch(id: u32): u64 {
     case 42: misc.BS_SetMem(arg(0), arg(1), <u8>arg(2)); return 0;
     case 43: return events.BS_CreateEventEx(<u32>arg(0), arg(1), arg(2), arg(3), arg(4), arg(5));
     case 44: return runtime.RT_GetTime(arg(0), arg(1));
+    case 45: return runtime.RT_SetTime(arg(0));
     case 48: return virtual.RT_SetVirtualAddressMap(arg(0), arg(1), <u32>arg(2), arg(3));
     case 49: return virtual.RT_ConvertPointer(arg(0), arg(1));
     case 50: return variables.RT_GetVariable(arg(0), arg(1), arg(2), arg(3), arg(4));
