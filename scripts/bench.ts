@@ -72,6 +72,15 @@ for (let i = 0; i < runs; i++) {
   efiCalls = r.summary.calls;
 }
 rows.push({ name: "ueficorn EFI path (in process)", ms: inproc, efiCalls });
+const pvhInproc: number[] = [];
+let pvhCalls = 0;
+for (let i = 0; i < runs; i++) {
+  const r = runImage(kernel, { entry: "pvh", cmdline: DEFAULT_CMDLINE, timeBudgetMs: TIMEOUT_MS, stopOnSerial: MILESTONE });
+  if (r.ending.kind !== "milestone") throw new Error(`the PVH entry did not reach "Linux version": ${JSON.stringify(r.ending)}`);
+  pvhInproc.push(r.wallMs);
+  pvhCalls = r.summary.calls;
+}
+rows.push({ name: "ueficorn PVH path (in process)", ms: pvhInproc, efiCalls: pvhCalls });
 
 if (qemu) {
   rows.push(await measure("QEMU TCG, direct bzImage boot", "qemu-system-x86_64", qemuArgs));
