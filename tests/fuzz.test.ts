@@ -79,9 +79,9 @@ function check<T>(name: string, prop: fc.IProperty<T>, numRuns: number): void {
 }
 
 /**
- * Firmware bugs these properties found and that are not fixed yet (issue 7 has each one's
- * input and suggested fix). Their failures are tolerated, narrowly, so that the
- * properties keep hunting for other bugs; FUZZ_STRICT=1 tolerates none (to check a fix).
+ * Firmware bugs these properties found that are not fixed yet, each with where it is and
+ * what sets it off. Their failures are tolerated, narrowly, so that the properties keep
+ * hunting for others; a fix removes its entry (FUZZ_STRICT=1 tolerates none, to check).
  */
 const KNOWN_BUGS = new Set<string>([
   // firmware/loader.ts fileOffset(): a relocation error in image bytes that no file
