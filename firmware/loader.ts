@@ -145,7 +145,9 @@ export function loadPe(src: u64, size: u64): u64 {
     const raw = <u64>load<u32>(s + IMAGE_SECTION_HEADER.SizeOfRawData);
     let vsize = <u64>load<u32>(s + IMAGE_SECTION_HEADER.VirtualSize);
     if (vsize == 0) vsize = raw;
-    memory.copy(b + <usize>va, f + <usize>load<u32>(s + IMAGE_SECTION_HEADER.PointerToRawData), <usize>min(raw, vsize));
+    // Nothing to copy for a section without file data (its PointerToRawData is unchecked).
+    const n = min(raw, vsize);
+    if (n) memory.copy(b + <usize>va, f + <usize>load<u32>(s + IMAGE_SECTION_HEADER.PointerToRawData), <usize>n);
   }
 
   const delta = base - preferred;

@@ -77,8 +77,11 @@ export function guest(p: u64, len: u64): usize {
   if (p == 0 || len > ramBytes || p + len < p) return 0;
   const first = translate(p);
   if (first == NO_PAGE) return 0;
-  // Every further page must follow the first one physically.
-  for (let page = (p | 0xfff) + 1; page < p + len; page += 0x1000) {
+  // Every further page must follow the first one physically. Counted, not walked up
+  // to p + len: the page after the last one of the address space wraps to 0.
+  const pages = ((p & 0xfff) + len + 0xfff) >> 12;
+  for (let i: u64 = 1; i < pages; i++) {
+    const page = (p & ~0xfff) + (i << 12);
     if (translate(page) != first + (page - p)) return 0;
   }
   return phys(first, len);

@@ -87,15 +87,6 @@ const KNOWN_BUGS = new Set<string>([
   // firmware/loader.ts fileOffset(): a relocation error in image bytes that no file
   // bytes back (e.g. .reloc SizeOfRawData 0) reports the RVA as the file offset.
   "reloc-offset-is-rva",
-  // firmware/loader.ts, the section copy: a section with SizeOfRawData 0 is copied with
-  // memory.copy(dst, f + PointerToRawData, 0), and a zero-length copy from past the end
-  // of WASM memory traps (RuntimeError) when PointerToRawData is large.
-  "empty-section-copy-traps",
-  // firmware/mem.ts guest(): the page walk starts at (p | 0xfff) + 1, which wraps to 0
-  // when [p, p + len) ends in the last page of the address space, and then walks all of
-  // it (2^52 pages, identity-mapped when CR3 is 0): the call never returns. Arguments
-  // in the top 64 MiB of the address space are moved 64 MiB down while it stands.
-  "top-page-pointer-hangs",
   // firmware/services/system.ts BS_InstallConfigurationTable and sealHeader(): the
   // system table's NumberOfTableEntries and every table's Hdr.HeaderSize are read back
   // from guest RAM and trusted (an index into memory, a CRC length): a guest that wrote

@@ -189,8 +189,8 @@ export function BS_AllocatePages(type: u32, memType: u32, pages: u64, memoryOut:
 export function BS_FreePages(addr: u64, pages: u64): u64 {
   if (addr & (PAGE - 1)) return Status.INVALID_PARAMETER;
   if (!rangeFreeable(addr, pages)) return Status.NOT_FOUND;
-  retype(addr, pages, MemoryType.ConventionalMemory, 0);
-  return Status.SUCCESS;
+  // The map can be full of fragments: then the pages stay allocated, and say so.
+  return retype(addr, pages, MemoryType.ConventionalMemory, 0) ? Status.SUCCESS : Status.OUT_OF_RESOURCES;
 }
 
 function attributes(type: u32): u64 {
