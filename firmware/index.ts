@@ -58,8 +58,9 @@ let lastHandle: u64 = 0;
 
 /** Load the image the host placed at [src, src + size); the handle via fw_loaded_handle. */
 export function fw_load_image(src: u64, size: u64): u64 {
-  if (!guest(src, size)) return Status.INVALID_PARAMETER;
-  const st = loadBootImage(src, size, HANDLE_OUT);
+  const bytes = guest(src, size);
+  if (!bytes) return Status.INVALID_PARAMETER;
+  const st = loadBootImage(bytes, size, HANDLE_OUT);
   lastHandle = st == Status.SUCCESS ? load<u64>(HANDLE_OUT) : 0;
   return st;
 }

@@ -44,10 +44,9 @@ function fileOffset(f: usize, sec: u64, nsec: u64, rva: u64): u64 {
   return rva;
 }
 
-/** Load the PE image held in guest memory at [src, src + size). */
-export function loadPe(src: u64, size: u64): u64 {
+/** Load the PE image at WASM address f, size bytes: the caller's guest() result for the source buffer. */
+export function loadPe(f: usize, size: u64): u64 {
   loadError = "";
-  const f = gp(src); // the caller checked the source range
   if (size < IMAGE_DOS_HEADER.SIZE) return fail(Status.LOAD_ERROR, "file too small for the DOS header", 0);
   // Not a PE image at all is an image type not supported (§7.4 LoadImage), as EDK2's
   // PE/COFF library answers; a PE image with bad fields is corrupt (LOAD_ERROR).

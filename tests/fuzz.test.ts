@@ -104,10 +104,6 @@ const KNOWN_BUGS = new Set<string>([
   // callers' guest(p, n) then fails and returns 0, which SetVariable and OutputString use
   // as a WASM address: the guest gets firmware private memory as a variable name.
   "ucs2-scan-physical",
-  // firmware/services/image.ts BS_LoadImage -> loader.ts loadPe(): the source is read at
-  // gp(SourceBuffer), the virtual address taken as physical (guest() only checked it):
-  // under the guest's own page tables, a trap or the wrong bytes.
-  "load-image-virtual-source",
   // firmware/services/events.ts advanceTo(): Stall skips virtual time deadline by
   // deadline, so with a periodic timer armed its cost grows with the time stalled (about
   // 1.5 s per 10^10 us): Stall(0xffffffffffffffff) keeps the host inside the firmware for

@@ -55,7 +55,8 @@ function findImage(h: u64): i32 {
  * (WASM address). `path` is the image's device path (a valid guest path) or 0: the
  * device is the handle whose device path begins it, FilePath the rest (EDK2's split).
  */
-export function loadImage(parent: u64, src: u64, size: u64, path: u64, out: usize): u64 {
+/** src: the WASM address of the image bytes (guest() of the caller's buffer). */
+export function loadImage(parent: u64, src: usize, size: u64, path: u64, out: usize): u64 {
   let slot = -1;
   for (let i = 0; i < MAX_IMAGES; i++) if (!load<u32>(img(i) + STATE)) { slot = i; break; }
   if (slot < 0) return Status.OUT_OF_RESOURCES;
@@ -127,8 +128,10 @@ export function BS_LoadImage(bootPolicy: u8, parent: u64, devicePath: u64, src: 
   if (!src) return Status.NOT_FOUND;
   if (devicePath && !pathSize(devicePath)) return Status.INVALID_PARAMETER;
   if (size == 0) return Status.LOAD_ERROR; // EDK2's status for an empty buffer
-  if (!guest(src, size)) return Status.INVALID_PARAMETER;
-  const st = loadImage(parent, src, size, devicePath, out);
+  // Through the caller's page tables: the buffer is a virtual range.
+  const bytes = guest(src, size);
+  if (!bytes) return Status.INVALID_PARAMETER;
+  const st = loadImage(parent, bytes, size, devicePath, out);
   dispatchPending(); // protocol notifications for the new handle
   return st;
 }
@@ -289,6 +292,6 @@ export function bootDeviceInit(): bool {
  * Load the image the host placed in guest memory, as a boot manager loads a boot option:
  * from the boot device, so that DeviceHandle, FilePath and LoadedImageDevicePath are set.
  */
-export function loadBootImage(src: u64, size: u64, out: usize): u64 {
+export function loadBootImage(src: usize, size: u64, out: usize): u64 {
   return loadImage(0, src, size, bootImagePath, out);
 }
