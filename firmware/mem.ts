@@ -92,11 +92,21 @@ export function guest(p: u64, len: u64): usize {
 
 /** Length in bytes of a NUL-terminated UCS-2 string at guest p (without the NUL), or -1. */
 export function ucs2Len(p: u64, max: u64): i64 {
-  const at = guest(p, 2);
-  if (!at || (p & 1)) return -1;
-  const limit = min(ramBytes - p, max);
-  for (let n: u64 = 0; n + 2 <= limit; n += 2) {
-    if (load<u16>(at + <usize>n) == 0) return <i64>n;
+  if (!p || (p & 1)) return -1;
+  // Page by page through the guest's tables (a virtual string may cross into any page).
+  let n: u64 = 0;
+  while (n + 2 <= max) {
+    const va = p + n;
+    const span = min(0x1000 - (va & 0xfff), max - n) & ~1;
+    const at = guest(va, span);
+    if (!at) return -1;
+    for (let i: u64 = 0; i < span; i += 2) {
+      if (load<u16>(at + <usize>i) == 0) {
+        // Callers then take the whole string with guest(p, n): it must be one range.
+        return guest(p, n + i + 2) ? <i64>(n + i) : -1;
+      }
+    }
+    n += span;
   }
   return -1;
 }

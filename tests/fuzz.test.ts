@@ -97,13 +97,6 @@ const KNOWN_BUGS = new Set<string>([
   // through the pointers ProtocolsPerHandle returns) renames or loses protocols:
   // HandleProtocol(image, LOADED_IMAGE) then fails.
   "guid-table-in-guest-memory",
-  // firmware/mem.ts ucs2Len(): a string is scanned from the first page's physical
-  // address onwards, not through the guest's page tables, and bounded by RAM minus the
-  // *virtual* address: a virtual string whose page maps near the end of RAM runs off the
-  // end (trap); one whose next page maps elsewhere is read from the wrong memory, and the
-  // callers' guest(p, n) then fails and returns 0, which SetVariable and OutputString use
-  // as a WASM address: the guest gets firmware private memory as a variable name.
-  "ucs2-scan-physical",
   // firmware/services/events.ts advanceTo(): Stall skips virtual time deadline by
   // deadline, so with a periodic timer armed its cost grows with the time stalled (about
   // 1.5 s per 10^10 us): Stall(0xffffffffffffffff) keeps the host inside the firmware for
