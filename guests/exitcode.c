@@ -16,34 +16,6 @@
 
 static EFI_GUID LoadedImageProtocol = EFI_LOADED_IMAGE_PROTOCOL_GUID;
 
-/* Finds the ASCII keyword `key` in s[0..n) and parses the number after it. */
-static BOOLEAN find_number(const CHAR16 *s, UINTN n, const char *key, UINT64 *out) {
-  UINTN klen = 0;
-  while (key[klen]) klen++;
-  for (UINTN i = 0; i + klen <= n; i++) {
-    UINTN k = 0;
-    while (k < klen && s[i + k] == (CHAR16)key[k]) k++;
-    if (k != klen || (i > 0 && s[i - 1] != L' ')) continue;
-    UINTN j = i + klen;
-    UINT64 v = 0, base = 10;
-    if (j + 1 < n && s[j] == L'0' && (s[j + 1] == L'x' || s[j + 1] == L'X')) { base = 16; j += 2; }
-    UINTN digits = 0;
-    for (; j < n; j++, digits++) {
-      CHAR16 c = s[j];
-      UINT64 d;
-      if (c >= L'0' && c <= L'9') d = c - L'0';
-      else if (base == 16 && c >= L'a' && c <= L'f') d = c - L'a' + 10;
-      else if (base == 16 && c >= L'A' && c <= L'F') d = c - L'A' + 10;
-      else break;
-      v = v * base + d;
-    }
-    if (digits == 0) continue;
-    *out = v;
-    return TRUE;
-  }
-  return FALSE;
-}
-
 EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable) {
   u_init(ImageHandle, SystemTable);
   EFI_LOADED_IMAGE_PROTOCOL *li = NULL;
@@ -56,8 +28,8 @@ EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable
     const CHAR16 *opt = li->LoadOptions;
     UINTN n = u_strnlen(opt, li->LoadOptionsSize / sizeof(CHAR16));
     UINT64 v;
-    if (find_number(opt, n, "status=", &v)) ret = v ? (U_ERROR_BIT | v) : EFI_SUCCESS;
-    else if (find_number(opt, n, "raw=", &v)) ret = v;
+    if (u_find_number(opt, n, "status=", &v)) ret = v ? (U_ERROR_BIT | v) : EFI_SUCCESS;
+    else if (u_find_number(opt, n, "raw=", &v)) ret = v;
   }
   u_puts(L"exitcode: returning "); u_hexw(ret, 16); u_putc(L'\n');
   return ret;

@@ -442,34 +442,6 @@ static void check_tables(void) {
   }
 }
 
-/* Finds the ASCII keyword `key` in s[0..n) and parses the number after it (as exitcode.c). */
-static BOOLEAN find_number(const CHAR16 *s, UINTN n, const char *key, UINT64 *out) {
-  UINTN klen = 0;
-  while (key[klen]) klen++;
-  for (UINTN i = 0; i + klen <= n; i++) {
-    UINTN k = 0;
-    while (k < klen && s[i + k] == (CHAR16)key[k]) k++;
-    if (k != klen || (i > 0 && s[i - 1] != L' ')) continue;
-    UINTN j = i + klen;
-    UINT64 v = 0, base = 10;
-    if (j + 1 < n && s[j] == L'0' && (s[j + 1] == L'x' || s[j + 1] == L'X')) { base = 16; j += 2; }
-    UINTN digits = 0;
-    for (; j < n; j++, digits++) {
-      CHAR16 c = s[j];
-      UINT64 d;
-      if (c >= L'0' && c <= L'9') d = c - L'0';
-      else if (base == 16 && c >= L'a' && c <= L'f') d = c - L'a' + 10;
-      else if (base == 16 && c >= L'A' && c <= L'F') d = c - L'A' + 10;
-      else break;
-      v = v * base + d;
-    }
-    if (digits == 0) continue;
-    *out = v;
-    return TRUE;
-  }
-  return FALSE;
-}
-
 EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable) {
   u_init(ImageHandle, SystemTable);
   ST = SystemTable; BS = SystemTable->BootServices; RT = SystemTable->RuntimeServices;
@@ -482,8 +454,8 @@ EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable
       li->LoadOptions && li->LoadOptionsSize >= sizeof(CHAR16)) {
     const CHAR16 *opt = li->LoadOptions;
     UINTN n = u_strnlen(opt, li->LoadOptionsSize / sizeof(CHAR16));
-    find_number(opt, n, "seed=", &seed);
-    find_number(opt, n, "iters=", &iters);
+    u_find_number(opt, n, "seed=", &seed);
+    u_find_number(opt, n, "iters=", &iters);
   }
   image_base = (UINT64)(UINTN)__ImageBase;
   image_end = image_base + (li ? li->ImageSize : 0x100000);

@@ -167,3 +167,31 @@ int memcmp(const void *a, const void *b, UINTN n) {
     if (*x != *y) return *x < *y ? -1 : 1;
   return 0;
 }
+
+/* Command-line options ("key=N", decimal or 0x hex, keyword at the start of a word). */
+BOOLEAN u_find_number(const CHAR16 *s, UINTN n, const char *key, UINT64 *out) {
+  UINTN klen = 0;
+  while (key[klen]) klen++;
+  for (UINTN i = 0; i + klen <= n; i++) {
+    UINTN k = 0;
+    while (k < klen && s[i + k] == (CHAR16)key[k]) k++;
+    if (k != klen || (i > 0 && s[i - 1] != L' ')) continue;
+    UINTN j = i + klen;
+    UINT64 v = 0, base = 10;
+    if (j + 1 < n && s[j] == L'0' && (s[j + 1] == L'x' || s[j + 1] == L'X')) { base = 16; j += 2; }
+    UINTN digits = 0;
+    for (; j < n; j++, digits++) {
+      CHAR16 c = s[j];
+      UINT64 d;
+      if (c >= L'0' && c <= L'9') d = c - L'0';
+      else if (base == 16 && c >= L'a' && c <= L'f') d = c - L'a' + 10;
+      else if (base == 16 && c >= L'A' && c <= L'F') d = c - L'A' + 10;
+      else break;
+      v = v * base + d;
+    }
+    if (digits == 0) continue;
+    *out = v;
+    return TRUE;
+  }
+  return FALSE;
+}

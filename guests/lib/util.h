@@ -42,6 +42,9 @@ BOOLEAN u_check_status(EFI_STATUS got, EFI_STATUS want, const CHAR16 *what);
 void u_summary(void);
 
 /* String / memory helpers. */
+/* Finds the ASCII keyword `key` (e.g. "seed=") at the start of a word in s[0..n) and
+ * parses the decimal or 0x-hex number after it into *out; FALSE if absent. */
+BOOLEAN u_find_number(const CHAR16 *s, UINTN n, const char *key, UINT64 *out);
 UINTN u_strlen(const CHAR16 *s);
 UINTN u_strnlen(const CHAR16 *s, UINTN max);
 int u_guid_eq(const EFI_GUID *a, const EFI_GUID *b);
