@@ -20,7 +20,7 @@ import { kernelSlide, type SymbolMap } from "./symbols.ts";
 import { Lapic, LAPIC_BASE, LAPIC_SIZE } from "./devices/lapic.ts";
 import { cpuidOverride, CRYSTAL_HZ } from "./x86/cpuid.ts";
 import { tscKhz } from "./unicorn/tsc.ts";
-import { deliver, DeliveryError, HAS_ERROR_CODE, RFLAGS_IF } from "./x86/interrupts.ts";
+import { deliver, DeliveryError, gateTarget, HAS_ERROR_CODE, RFLAGS_IF } from "./x86/interrupts.ts";
 import { translate } from "./x86/walk.ts";
 import { CR0_PG } from "./x86/regs.ts";
 import { enterPvh } from "./pvh/enter.ts";
@@ -354,11 +354,6 @@ export class Machine {
     const cr3 = uc.regRead(C.UC_X86_REG_CR3);
     const cs = Number(uc.regRead(C.UC_X86_REG_CS));
     const idt = uc.mmrRead(C.UC_X86_REG_IDTR);
-    const view = this.ramView;
-    const phys = (va: bigint) => {
-      const p = this.translate(cr3, va);
-      return p !== undefined && p + 8n <= BigInt(view.byteLength) ? Number(p) : undefined;
-    };
     let d;
     try {
       d = deliver({
@@ -369,8 +364,8 @@ export class Machine {
         idtBase: idt.base,
         idtLimit: idt.limit,
         trBase: uc.mmrRead(C.UC_X86_REG_TR).base,
-        read64: (va) => { const p = phys(va); return p === undefined ? undefined : view.getBigUint64(p, true); },
-        write64: (va, v) => { const p = phys(va); if (p === undefined) return false; view.setBigUint64(p, v, true); return true; },
+        read64: (va) => this.read64(cr3, va),
+        write64: (va, v) => this.write64(cr3, va, v),
       }, vector, errorCode);
     } catch (e) {
       if (e instanceof DeliveryError) throw new GuestError("fault", `triple fault: ${what} could not be delivered (${e.message})`, rip, this.tracer.last(), this.symbolize(rip));
@@ -464,15 +459,29 @@ export class Machine {
   private idtTarget(vector: number): bigint | undefined {
     const idt = this.uc.mmrRead(C.UC_X86_REG_IDTR);
     const cr3 = this.uc.regRead(C.UC_X86_REG_CR3);
-    const read = (va: bigint) => {
-      const p = this.translate(cr3, va);
-      return p === undefined || p + 8n > BigInt(this.ram.length) ? undefined : this.ramView.getBigUint64(Number(p), true);
-    };
     if (idt.limit < vector * 16 + 15) return undefined;
-    const lo = read(idt.base + BigInt(vector * 16));
-    const hi = read(idt.base + BigInt(vector * 16 + 8));
+    const lo = this.read64(cr3, idt.base + BigInt(vector * 16));
+    const hi = this.read64(cr3, idt.base + BigInt(vector * 16 + 8));
     if (lo === undefined || hi === undefined) return undefined;
-    return (lo & 0xffffn) | (((lo >> 48n) & 0xffffn) << 16n) | ((hi & 0xffffffffn) << 32n);
+    return gateTarget(lo, hi);
+  }
+
+  /** RAM offset of the 8 guest bytes at virtual va under cr3, or undefined. */
+  private phys8(cr3: bigint, va: bigint): number | undefined {
+    const p = this.translate(cr3, va);
+    return p !== undefined && p + 8n <= BigInt(this.ram.length) ? Number(p) : undefined;
+  }
+
+  private read64(cr3: bigint, va: bigint): bigint | undefined {
+    const p = this.phys8(cr3, va);
+    return p === undefined ? undefined : this.ramView.getBigUint64(p, true);
+  }
+
+  private write64(cr3: bigint, va: bigint, v: bigint): boolean {
+    const p = this.phys8(cr3, va);
+    if (p === undefined) return false;
+    this.ramView.setBigUint64(p, v, true);
+    return true;
   }
 
   private lastPollNs = 0;

@@ -39,6 +39,11 @@ export interface Delivery { rip: bigint; rsp: bigint; rflags: bigint; cs: number
 
 export class DeliveryError extends Error {}
 
+/** Handler address of a 16-byte IDT gate (SDM 3A figure 6-8): offset bits 15:0, 31:16, 63:32. */
+export function gateTarget(lo: bigint, hi: bigint): bigint {
+  return (lo & 0xffffn) | (((lo >> 48n) & 0xffffn) << 16n) | ((hi & 0xffffffffn) << 32n);
+}
+
 /** The CPU state after delivering `vector` (with `errorCode` when it has one). */
 export function deliver(cpu: Cpu, vector: number, errorCode?: number): Delivery {
   const at = BigInt(vector * GATE_SIZE);
@@ -53,7 +58,7 @@ export function deliver(cpu: Cpu, vector: number, errorCode?: number): Delivery 
   }
   const selector = Number((lo >> 16n) & 0xffffn);
   const ist = Number((lo >> 32n) & 7n);
-  const target = (lo & 0xffffn) | (((lo >> 48n) & 0xffffn) << 16n) | ((hi & 0xffffffffn) << 32n);
+  const target = gateTarget(lo, hi);
   const cpl = cpu.cs & 3;
   const newCpl = selector & 3;
 

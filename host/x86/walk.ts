@@ -8,7 +8,7 @@ const ADDR = 0x000f_ffff_ffff_f000n;
 
 /** Guest physical address of virtual va under the tables at cr3, or undefined. */
 export function translate(ram: DataView, cr3: bigint, va: bigint): bigint | undefined {
-  if ((cr3 & ADDR) === 0n && cr3 === 0n) return va; // paging off
+  if (cr3 === 0n) return va; // paging off
   let table = cr3 & ADDR;
   for (let level = 3; level >= 0; level--) {
     const shift = BigInt(12 + 9 * level);
