@@ -1,8 +1,8 @@
 // PE32+ image loader (UEFI 2.10 §2.1.1, Microsoft PE/COFF "PE Format").
 //
 // Every header field is checked against the file and the image before it is used;
-// a failure leaves `loadError` naming the field and `loadErrorOffset` its file offset
-// (or RVA, for relocations), and returns the status LoadImage reports (§7.4):
+// a failure leaves `loadError` naming the field and `loadErrorOffset` its file offset,
+// and returns the status LoadImage reports (§7.4):
 // UNSUPPORTED for a valid image of another kind, LOAD_ERROR for a corrupt one.
 import { gp, ramBytes } from "./mem";
 import { allocAligned, claim, NONE, PAGE, retype } from "./services/alloc";
@@ -23,17 +23,20 @@ export let imageEntry: u64 = 0;
 export let imageCodeType: u32 = 0;
 export let imageDataType: u32 = 0;
 
-function fail(status: u64, message: string, offset: u64): u64 {
+/** Fail a load with `message` about the file byte at `offset`; LoadImage uses it for its own limits too. */
+export function fail(status: u64, message: string, offset: u64): u64 {
   loadError = message;
   loadErrorOffset = offset;
   return status;
 }
 
 /**
- * File offset of an RVA, through the section that holds it, so that relocation errors
- * name a file offset like every other error. An RVA in no section is returned as is.
+ * File offset of an RVA, through the section whose file data holds it, so that
+ * relocation errors name a file offset like every other error. Bytes no file data backs
+ * (a section's zero fill) have no offset of their own: the relocation directory entry
+ * that pointed there, `dir`, is named instead.
  */
-function fileOffset(f: usize, sec: u64, nsec: u64, rva: u64): u64 {
+function fileOffset(f: usize, sec: u64, nsec: u64, rva: u64, dir: u64): u64 {
   for (let i: u64 = 0; i < nsec; i++) {
     const s = f + <usize>(sec + i * IMAGE_SECTION_HEADER.SIZE);
     const va = <u64>load<u32>(s + IMAGE_SECTION_HEADER.VirtualAddress);
@@ -41,7 +44,7 @@ function fileOffset(f: usize, sec: u64, nsec: u64, rva: u64): u64 {
       return <u64>load<u32>(s + IMAGE_SECTION_HEADER.PointerToRawData) + (rva - va);
     }
   }
-  return rva;
+  return dir;
 }
 
 /** Load the PE image at WASM address f, size bytes: the caller's guest() result for the source buffer. */
@@ -156,11 +159,11 @@ export function loadPe(f: usize, size: u64): u64 {
     const block = <u64>load<u32>(b + <usize>r + IMAGE_BASE_RELOCATION.SizeOfBlock);
     if (block < IMAGE_BASE_RELOCATION.SIZE || r + block > relocRva + relocSize) {
       retype(base, pages, MemoryType.ConventionalMemory, 0);
-      return fail(Status.LOAD_ERROR, "base relocation SizeOfBlock is invalid", fileOffset(f, sec, nsec, r + IMAGE_BASE_RELOCATION.SizeOfBlock));
+      return fail(Status.LOAD_ERROR, "base relocation SizeOfBlock is invalid", fileOffset(f, sec, nsec, r + IMAGE_BASE_RELOCATION.SizeOfBlock, relocDir));
     }
     if (page >= sizeOfImage) {
       retype(base, pages, MemoryType.ConventionalMemory, 0);
-      return fail(Status.LOAD_ERROR, "base relocation block VirtualAddress is outside the image", fileOffset(f, sec, nsec, r));
+      return fail(Status.LOAD_ERROR, "base relocation block VirtualAddress is outside the image", fileOffset(f, sec, nsec, r, relocDir));
     }
     for (let e = r + IMAGE_BASE_RELOCATION.SIZE; e + 2 <= r + block; e += 2) {
       const v = <u32>load<u16>(b + <usize>e);
@@ -169,11 +172,11 @@ export function loadPe(f: usize, size: u64): u64 {
       if (type == Pe.REL_BASED_ABSOLUTE) continue;
       if (type != Pe.REL_BASED_DIR64) {
         retype(base, pages, MemoryType.ConventionalMemory, 0);
-        return fail(Status.UNSUPPORTED, "base relocation type is not DIR64 (10)", fileOffset(f, sec, nsec, e));
+        return fail(Status.UNSUPPORTED, "base relocation type is not DIR64 (10)", fileOffset(f, sec, nsec, e, relocDir));
       }
       if (target + 8 > sizeOfImage) {
         retype(base, pages, MemoryType.ConventionalMemory, 0);
-        return fail(Status.LOAD_ERROR, "base relocation points outside the image", fileOffset(f, sec, nsec, e));
+        return fail(Status.LOAD_ERROR, "base relocation points outside the image", fileOffset(f, sec, nsec, e, relocDir));
       }
       store<u64>(b + <usize>target, load<u64>(b + <usize>target) + delta);
     }

@@ -61,7 +61,6 @@ const STATUSES = new Set<bigint>(Object.values(STATUS));
 /** fc.check with the shared seed and the run and time bounds; a failure names the seed to replay. */
 function check<T>(name: string, prop: fc.IProperty<T>, numRuns: number): void {
   const t0 = performance.now();
-  HITS.clear();
   const out = fc.check(prop, { seed: SEED, numRuns: runs(numRuns), interruptAfterTimeLimit: TIME_LIMIT_MS, markInterruptAsFailure: false });
   const ms = performance.now() - t0;
   if (out.failed) {
@@ -72,46 +71,9 @@ function check<T>(name: string, prop: fc.IProperty<T>, numRuns: number): void {
     for (const [svc, m] of [...STATS].sort()) console.log(`      ${svc}: ${[...m].map(([k, n]) => `${k} ${n}`).join(", ")}`);
     STATS.clear();
   }
-  const hits = [...HITS].map(([bug, n]) => `${bug} ×${n}`).join(", ");
-  HITS.clear();
-  console.log(`    ${name}: ${out.numRuns} runs${out.interrupted ? " (time limit reached)" : ""}, ${(ms / 1000).toFixed(1)} s, seed ${SEED}` +
-    (hits ? `; known bugs met: ${hits}` : ""));
+  console.log(`    ${name}: ${out.numRuns} runs${out.interrupted ? " (time limit reached)" : ""}, ${(ms / 1000).toFixed(1)} s, seed ${SEED}`);
 }
 
-/**
- * Firmware bugs these properties found that are not fixed yet, each with where it is and
- * what sets it off. Their failures are tolerated, narrowly, so that the properties keep
- * hunting for others; a fix removes its entry (FUZZ_STRICT=1 tolerates none, to check).
- */
-const KNOWN_BUGS = new Set<string>([
-  // firmware/loader.ts fileOffset(): a relocation error in image bytes that no file
-  // bytes back (e.g. .reloc SizeOfRawData 0) reports the RVA as the file offset.
-  "reloc-offset-is-rva",
-  // firmware/services/system.ts BS_InstallConfigurationTable and sealHeader(): the
-  // system table's NumberOfTableEntries and every table's Hdr.HeaderSize are read back
-  // from guest RAM and trusted (an index into memory, a CRC length): a guest that wrote
-  // them makes the next InstallConfigurationTable trap, or write past the array.
-  "published-tables-trusted",
-  // firmware/services/handles.ts: protocol GUIDs are looked up in guidTable, a
-  // boot-services page in guest RAM, so a guest that writes over it (a wide SetMem, or
-  // through the pointers ProtocolsPerHandle returns) renames or loses protocols:
-  // HandleProtocol(image, LOADED_IMAGE) then fails.
-  "guid-table-in-guest-memory",
-  // firmware/services/events.ts advanceTo(): Stall skips virtual time deadline by
-  // deadline, so with a periodic timer armed its cost grows with the time stalled (about
-  // 1.5 s per 10^10 us): Stall(0xffffffffffffffff) keeps the host inside the firmware for
-  // weeks, where the time budget cannot stop it. Stall's argument is capped at 1 s.
-  "stall-walks-every-period",
-]);
-const known = (bug: string) => !process.env.FUZZ_STRICT && KNOWN_BUGS.has(bug);
-/** How often each known bug was met (printed per property): the properties still reach it. */
-const HITS = new Map<string, number>();
-/** Tolerate known bug `bug` here (counted), unless FUZZ_STRICT. */
-function tolerate(bug: string): boolean {
-  if (!known(bug)) return false;
-  HITS.set(bug, (HITS.get(bug) ?? 0) + 1);
-  return true;
-}
 
 // ---------------------------------------------------------------------------------------
 // The memory map and the firmware consistency check, shared by every property.
@@ -299,22 +261,6 @@ function mutate(g: Target, muts: PeMutation[]): { bytes: Uint8Array; steps: stri
   return { bytes, steps };
 }
 
-/** A section with SizeOfRawData 0 and PointerToRawData past the end of the file (read as the loader does). */
-function emptySectionPastEnd(bytes: Uint8Array): boolean {
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  try {
-    const nt = dv.getUint32(off(IMAGE_DOS_HEADER, "e_lfanew"), true);
-    const nsec = dv.getUint16(nt + off(IMAGE_NT_HEADERS_PREFIX, "NumberOfSections"), true);
-    const sec = nt + IMAGE_NT_HEADERS_PREFIX.size + dv.getUint16(nt + off(IMAGE_NT_HEADERS_PREFIX, "SizeOfOptionalHeader"), true);
-    for (let i = 0; i < nsec; i++) {
-      const s = sec + i * IMAGE_SECTION_HEADER.size;
-      if (dv.getUint32(s + off(IMAGE_SECTION_HEADER, "SizeOfRawData"), true) === 0 &&
-        dv.getUint32(s + off(IMAGE_SECTION_HEADER, "PointerToRawData"), true) >= bytes.length) return true;
-    }
-  } catch { /* headers cut short: not this case */ }
-  return false;
-}
-
 /** Words in loader messages that name a header field or table. */
 const FIELD_WORDS = /e_magic|e_lfanew|DOS header|PE signature|Machine|SizeOfOptionalHeader|Magic|Subsystem|SizeOfImage|SizeOfHeaders|AddressOfEntryPoint|section|SectionAlignment|ImageBase|relocation/;
 const SUBSYSTEM_CODE: Record<number, number> = { 10: MT.LoaderCode, 11: MT.BootServicesCode, 12: MT.RuntimeServicesCode };
@@ -373,7 +319,6 @@ function loadOne(bytes: Uint8Array, via: "host" | "guest"): void {
       try {
         st = c.call("BS.LoadImage", 0n, parent, 0n, src, BigInt(bytes.length), out);
       } catch (e) {
-        if (e instanceof WebAssembly.RuntimeError && emptySectionPastEnd(bytes) && tolerate("empty-section-copy-traps")) return;
         throw new Error(`BS.LoadImage threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
       }
       if (!LOAD_IMAGE_STATUSES.has(st)) throw new Error(`BS.LoadImage returned ${statusName(st)}, not one of LoadImage's statuses`);
@@ -383,12 +328,10 @@ function loadOne(bytes: Uint8Array, via: "host" | "guest"): void {
       try {
         handle = c.m.loadImage(bytes);
       } catch (e) {
-        if (e instanceof WebAssembly.RuntimeError && emptySectionPastEnd(bytes) && tolerate("empty-section-copy-traps")) return;
         if (!(e instanceof LoadError)) throw new Error(`loadImage threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}, not a LoadError`);
         if (!STATUSES.has(e.status) || !(e.status & ERROR_BIT)) throw new Error(`LoadError status ${hex(e.status)} is not an EFI error`);
         if (!FIELD_WORDS.test(e.field)) throw new Error(`LoadError names no field: "${e.message}"`);
         if (e.offset < 0n || e.offset >= BigInt(Math.max(bytes.length, 1))) {
-          if (/^base relocation/.test(e.field) && tolerate("reloc-offset-is-rva")) return;
           throw new Error(`LoadError offset ${hex(e.offset)} is outside the ${hex(bytes.length)}-byte file: "${e.message}"`);
         }
         return rejected(`"${e.message}"`);
@@ -483,7 +426,6 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 const GUID_AT = 0x0000n, STRING_AT = 0x0400n, PATH_AT = 0x0800n, CELLS_AT = 0x1000n, RANDOM_AT = 0x2000n;
 const PE_AT = 0x6000n, OUT_AT = 0x2_0000n, OUT_BYTES = 0x8000n, TABLES_AT = 0x3_0000n, STACK_AT = 0x3_f000n;
 const AREA_PAGES = 0x40;
-const TOP_64MIB = (1n << 64n) - (64n << 20n);
 const CELLS = 512;
 
 /** A virtual window the guest's own page tables map (property 3): where, and to what. */
@@ -509,10 +451,6 @@ class Bench {
   window?: Window;
   private readonly watched: Uint8Array;
   imageGone = false;
-  /** A step wrote guest RAM the firmware owns (pokes, a wide SetMem or CopyMem). */
-  scribbled = false;
-  /** A known bug was hit: the run stops there (see KNOWN_BUGS). */
-  tolerated?: string;
 
   constructor(seed: number) {
     const rnd = prng(seed);
@@ -566,17 +504,13 @@ class Bench {
 
   /** A concrete 64-bit argument. */
   resolve(s: ArgSpec, p: { type: string; name: string; pointer: number } | undefined): bigint {
-    const v = this.resolveKind(s, p);
-    if (p?.name === "Microseconds" && v > 1_000_000n && tolerate("stall-walks-every-period")) return v % 1_000_000n;
-    return v >= TOP_64MIB && tolerate("top-page-pointer-hangs") ? v - (64n << 20n) : v;
+    return this.resolveKind(s, p);
   }
 
   private resolveKind(s: ArgSpec, p: { type: string; name: string; pointer: number } | undefined): bigint {
     const a = this.area, n = s.n;
     // Parameters the firmware would call: no guest code to run here.
     if (p?.name === "NotifyFunction") return 0n;
-    // Pointers into firmware-owned RAM: what the firmware writes there, the guest wrote.
-    if (!s.typed && (s.kind === "table" || s.kind === "endMinus")) this.scribbled = true;
     let kind = s.kind;
     if (s.typed && p) {
       const choose = (...k: Kind[]) => k[n % k.length];
@@ -663,7 +597,6 @@ class Bench {
         else if (s.width === 4) dv.setUint32(p, Number(v), true);
         else dv.setBigUint64(p, v, true);
         this.log.push(`poke u${s.width * 8} [${name}+${hex(at)}] = ${hex(v)}`);
-        this.scribbled = true;
         continue;
       }
       const svc = FUZZED[s.svc];
@@ -677,18 +610,6 @@ class Bench {
       try {
         r = this.dispatch(svc, args);
       } catch (e) {
-        const inWindow = (i: number) => !!this.window && args[i] >= this.window.base && args[i] - this.window.base < BigInt(this.window.pages.length) * PAGE;
-        const virtualString = sig.params.some((q, i) => q.pointer > 0 && q.type === "CHAR16" && inWindow(i));
-        const virtualSource = sig.params.some((q, i) => q.name === "SourceBuffer" && inWindow(i));
-        const which = virtualString ? "ucs2-scan-physical" : virtualSource ? "load-image-virtual-source" : "";
-        if (e instanceof WebAssembly.RuntimeError && which && tolerate(which)) {
-          this.tolerated = which;
-          return;
-        }
-        if (e instanceof WebAssembly.RuntimeError && this.tablesWritten() && tolerate("published-tables-trusted")) {
-          this.tolerated = "published-tables-trusted";
-          return;
-        }
         this.log.push(`${text} threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
         throw new Error(`a service threw (a WASM trap is a RuntimeError):\n  ${this.log.join("\n  ")}`);
       }
@@ -703,25 +624,9 @@ class Bench {
       const bad = this.checkReturn(sig.returns, r);
       if (bad) throw new Error(`${bad}:\n  ${this.log.join("\n  ")}`);
       if (sig.returns.includes("*") && r) this.harvested.push(r);
-      if ((svc.name === "SetMem" || svc.name === "CopyMem") && this.outsideArea(args[0], svc.name === "SetMem" ? args[1] : args[2])) this.scribbled = true;
       if (r === STATUS.SUCCESS && args[0] === this.image && /^(UnloadImage|UninstallProtocolInterface|ReinstallProtocolInterface|UninstallMultipleProtocolInterfaces)$/.test(svc.name)) this.imageGone = true;
       this.harvest();
     }
-  }
-
-  /** [p, p + n) is RAM outside the bench's area (under paging off; a window may alias anything). */
-  private outsideArea(p: bigint, n: bigint): boolean {
-    if (n === 0n) return false;
-    if (this.cr3) return true;
-    return p < this.ram && !(p >= this.area && p + n <= this.area + BigInt(AREA_PAGES) * PAGE);
-  }
-
-  /** The guest wrote a field of a published table the firmware reads back (bug "published-tables-trusted"). */
-  tablesWritten(): boolean {
-    const st = this.m.fw.systemTable;
-    const hdr = (t: bigint) => this.c.u32(t + BigInt(off(TABLE_HEADER, "HeaderSize")));
-    return this.c.u64(st + BigInt(off(SYSTEM_TABLE, "NumberOfTableEntries"))) > 64n ||
-      hdr(st) !== SYSTEM_TABLE.size || hdr(this.tables[1][0]) !== RUNTIME_SERVICES.size || hdr(this.tables[2][0]) !== BOOT_SERVICES.size;
   }
 
   /** What a return value breaks, or undefined: statuses from STATUS, VOID 0, pointers in RAM. */
@@ -746,7 +651,6 @@ class Bench {
     try {
       checkConsistent(this.c, fixed, this.imageGone ? undefined : this.image);
     } catch (e) {
-      if (this.scribbled && /HandleProtocol\(image, LOADED_IMAGE\)/.test((e as Error).message) && tolerate("guid-table-in-guest-memory")) return;
       throw new Error(`${(e as Error).message}\nafter:\n  ${this.log.join("\n  ")}`);
     }
   }
@@ -761,7 +665,6 @@ function benchRun(seed: number, steps: Step[], window?: { base: bigint; targets:
     if (TRACE) writeSync(2, `(run, seed ${seed})\n`);
     if (window) mapWindow(b, window);
     b.run(steps);
-    if (b.tolerated) return;
     b.consistent();
   } finally {
     b.close();
@@ -830,8 +733,6 @@ function mapWindow(b: Bench, w: { base: bigint; targets: { kind: string; n: numb
   });
   b.cr3 = root;
   b.window = { base: w.base, pages };
-  // A window onto the firmware's own pages: writes through it are the guest's.
-  if (pages.some((p) => p >= b.ram - 4n * PAGE && p < b.ram) || w.targets.some((t) => t.kind === "lastRamFilled")) b.scribbled = true;
   b.log.push(`CR3 ${hex(root)}: window ${hex(w.base)} -> ${pages.map((p) => (p < 0n ? "absent" : hex(p))).join(" ")}`);
 }
 

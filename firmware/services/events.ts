@@ -23,8 +23,8 @@
 // Time: the virtual clock is the host clock plus the time Stall and WaitForEvent skip,
 // so waiting costs no host time. Timers fire when a service call finds them due (the
 // dispatcher calls tick() after every call), and while Stall or WaitForEvent skip time,
-// at each deadline in order. A periodic timer fires at most once per timer tick, as on
-// firmware whose timer interrupt comes every TIMER_TICK.
+// at each deadline in order (up to MAX_STEPS of them). A periodic timer fires at most
+// once per timer tick, as on firmware whose timer interrupt comes every TIMER_TICK.
 import { gp, guest, guidEq, reserve } from "../mem";
 import { hostCallGuest, hostResetSystem, hostTimeNs } from "../abi";
 import { allocPages, FLAG_FIRMWARE } from "./alloc";
@@ -438,11 +438,22 @@ function fireDue(t: u64): void {
 }
 
 /**
- * Let virtual time reach `target`, stopping at every deadline on the way, in order,
- * to signal the timers due and run the notify functions that the current TPL allows.
+ * Deadlines one Stall or wait stops at before the rest of its timer ticks are let fall
+ * behind: 4096 ticks is 41 s of virtual time at the 10 ms tick, a few milliseconds of
+ * host time. Past it, the skip goes straight to its end and each timer fires once there,
+ * a periodic one re-armed from then on, as EDK2's CoreCheckTimers does for a timer that
+ * fell behind. Without the bound, Stall(2^64 - 1) with a periodic timer armed would keep
+ * the host in the firmware for weeks, out of reach of the run's time budget.
+ */
+const MAX_STEPS = 4096;
+
+/**
+ * Let virtual time reach `target`, stopping at every deadline on the way (up to
+ * MAX_STEPS), in order, to signal the timers due and run the notify functions that the
+ * current TPL allows.
  */
 function advanceTo(target: u64): void {
-  for (;;) {
+  for (let steps = 0; steps < MAX_STEPS; steps++) {
     fireDue(now());
     dispatchPending();
     if (watchdogFired) return;

@@ -37,7 +37,11 @@ let handleTop: i32 = 0; // cells ever used; handles are reused round-robin once 
 let handleCursor: i32 = 0;
 const HANDLE_LIVE: usize = reserve(<usize>MAX_HANDLES);
 
+// Protocol GUIDs are matched against the firmware's private copies (GUIDS). guidTable is
+// the guest-visible copy ProtocolsPerHandle hands out pointers into: guest RAM, which a
+// guest may overwrite, so it is only ever written, each entry again as it is handed out.
 const MAX_GUIDS: i32 = 256;
+const GUIDS: usize = reserve(<usize>MAX_GUIDS << 4);
 let guidTable: u64 = 0;
 let guidCount: i32 = 0;
 
@@ -65,7 +69,8 @@ const MAX_PAIRS: i32 = 64;
 @inline function ifSerial(r: i32): u64 { return load<u64>(iface(r), 16); }
 @inline function open(o: i32): usize { return OPENS + (<usize>o << 5); }
 @inline function reg(k: i32): usize { return REGS + (<usize>k << 5); }
-@inline function guidAt(gi: i32): usize { return gp(guidTable + (<u64>gi << 4)); }
+@inline function guidAt(gi: i32): usize { return GUIDS + (<usize>gi << 4); }
+@inline function publishedGuid(gi: i32): u64 { return guidTable + (<u64>gi << 4); }
 @inline function handleOf(hi: i32): u64 { return handleArena + <u64>hi * CELL; }
 
 export function handlesInit(): void {
@@ -720,7 +725,9 @@ export function BS_ProtocolsPerHandle(h: u64, bufferOut: u64, countOut: u64): u6
   let e = gp(buf);
   for (let r = ifaceCount - 1; r >= 0; r--) {
     if (ifHandle(r) != hi) continue;
-    store<u64>(e, guidTable + (<u64>ifProto(r) << 4));
+    const gi = ifProto(r);
+    memory.copy(gp(publishedGuid(gi)), guidAt(gi), 16);
+    store<u64>(e, publishedGuid(gi));
     e += 8;
   }
   store<u64>(bufOut, buf);

@@ -12,7 +12,7 @@
 // (and a driver too when it failed); Exit on an image never started unloads it.
 import { guest, gp, reserve } from "../mem";
 import { hostCallGuest, hostUnwindGuest } from "../abi";
-import { loadPe, imageBase, imagePages, imageSize, imageEntry, imageCodeType, imageDataType } from "../loader";
+import { fail, loadPe, imageBase, imagePages, imageSize, imageEntry, imageCodeType, imageDataType } from "../loader";
 import { allocPool, retype, mapKey, BS_FreePool, NONE } from "./alloc";
 import { install, uninstall, newHandle, lookup, locateDevice, locatedBytes, closeByAgent } from "./handles";
 import { pathSize, duplicatePath, appendNode } from "./devpath";
@@ -59,7 +59,7 @@ function findImage(h: u64): i32 {
 export function loadImage(parent: u64, src: usize, size: u64, path: u64, out: usize): u64 {
   let slot = -1;
   for (let i = 0; i < MAX_IMAGES; i++) if (!load<u32>(img(i) + STATE)) { slot = i; break; }
-  if (slot < 0) return Status.OUT_OF_RESOURCES;
+  if (slot < 0) return fail(Status.OUT_OF_RESOURCES, "image table full: every slot holds an image not yet unloaded", 0);
   const st = loadPe(src, size);
   if (st != Status.SUCCESS) return st;
   const li = allocPool(MemoryType.BootServicesData, LOADED_IMAGE_PROTOCOL.SIZE);
@@ -72,7 +72,7 @@ export function loadImage(parent: u64, src: usize, size: u64, path: u64, out: us
     if (li != NONE) BS_FreePool(li);
     if (filePath) BS_FreePool(filePath);
     if (imagePath) BS_FreePool(imagePath);
-    return Status.OUT_OF_RESOURCES;
+    return fail(Status.OUT_OF_RESOURCES, "no memory or handle left for the image's LoadedImage protocol", 0);
   }
   const l = gp(li);
   store<u32>(l + LOADED_IMAGE_PROTOCOL.Revision, LOADED_IMAGE_PROTOCOL_REVISION);

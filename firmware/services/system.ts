@@ -14,7 +14,7 @@
 //   512  DevicePathUtilities        64 bytes
 //   576  DevicePathToText           16 bytes
 // Runtime-services code page: one 8-byte thunk per service id.
-import { gp, guest, guidEq } from "../mem";
+import { gp, guest, guidEq, reserve } from "../mem";
 import { allocPages, FLAG_FIRMWARE, NONE } from "./alloc";
 import { crc32 } from "./misc";
 import { install, newHandle } from "./handles";
@@ -44,20 +44,37 @@ export let runtimeServices: u64 = 0;
 export let thunks: u64 = 0;
 let configTables: u64 = 0;
 
-function header(table: u64, signature: u64, size: u64): void {
+// The configuration table as the firmware knows it, kept privately and published to
+// configTables after every change: the published copy (GUIDs, count) is guest RAM, which
+// a guest may overwrite, so nothing is ever read back from it.
+const CONFIG: usize = reserve(<usize>(MAX_CONFIG_TABLES * CONFIGURATION_TABLE.SIZE));
+let configCount: u64 = 0;
+
+function publishConfig(): void {
+  memory.copy(gp(configTables), CONFIG, <usize>(configCount * CONFIGURATION_TABLE.SIZE));
+  store<u64>(gp(systemTable) + SYSTEM_TABLE.NumberOfTableEntries, configCount);
+  sealSystemTable();
+}
+
+function header(table: u64, signature: u64, size: usize): void {
   const t = gp(table);
   store<u64>(t + TABLE_HEADER.Signature, signature);
   store<u32>(t + TABLE_HEADER.Revision, SYSTEM_TABLE_REVISION);
   store<u32>(t + TABLE_HEADER.HeaderSize, <u32>size);
-  sealHeader(table);
+  sealHeader(table, size);
 }
 
-/** Recompute a table's header CRC32 (§4.2: over HeaderSize bytes, CRC field zero). */
-export function sealHeader(table: u64): void {
+/**
+ * Recompute a table's header CRC32 (§4.2: over HeaderSize bytes, CRC field zero). The
+ * size is the firmware's own: HeaderSize in guest RAM is the guest's to overwrite.
+ */
+function sealHeader(table: u64, size: usize): void {
   const t = gp(table);
   store<u32>(t + TABLE_HEADER.CRC32, 0);
-  store<u32>(t + TABLE_HEADER.CRC32, crc32(t, <usize>load<u32>(t + TABLE_HEADER.HeaderSize)));
+  store<u32>(t + TABLE_HEADER.CRC32, crc32(t, size));
 }
+
+function sealSystemTable(): void { sealHeader(systemTable, SYSTEM_TABLE.SIZE); }
 
 /** Point every function slot of table `which` (at guest address `base`) at its thunk. */
 export function fillSlots(which: u32, base: u64): void {
@@ -136,19 +153,8 @@ export function systemInit(): bool {
   store<u16>(gp(props) + RT_PROPERTIES_TABLE.Version, 1);
   store<u16>(gp(props) + RT_PROPERTIES_TABLE.Length, <u16>RT_PROPERTIES_TABLE.SIZE);
   store<u32>(gp(props) + RT_PROPERTIES_TABLE.RuntimeServicesSupported, supported);
-  addConfigTable(Guid.RT_PROPERTIES_TABLE, props);
+  installConfigTable(Guid.RT_PROPERTIES_TABLE, props);
   return true;
-}
-
-/** Install a configuration table from the firmware itself (guid: WASM address). */
-function addConfigTable(guid: usize, table: u64): void {
-  const st = gp(systemTable);
-  const n = load<u64>(st + SYSTEM_TABLE.NumberOfTableEntries);
-  const e = gp(configTables) + <usize>(n * CONFIGURATION_TABLE.SIZE);
-  memory.copy(e + CONFIGURATION_TABLE.VendorGuid, guid, 16);
-  store<u64>(e + CONFIGURATION_TABLE.VendorTable, table);
-  store<u64>(st + SYSTEM_TABLE.NumberOfTableEntries, n + 1);
-  sealHeader(systemTable);
 }
 
 /**
@@ -166,50 +172,38 @@ export function exitBootServicesTables(): void {
   store<u64>(st + SYSTEM_TABLE.StandardErrorHandle, 0);
   store<u64>(st + SYSTEM_TABLE.StdErr, 0);
   store<u64>(st + SYSTEM_TABLE.BootServices, 0);
-  sealHeader(systemTable);
+  sealSystemTable();
 }
 
 /** Whether every runtime pointer in the tables has a mapping under `convert` (else NO_MAPPING). */
 export function tablesMappable(convert: (p: u64) => u64): bool {
-  const st = gp(systemTable);
-  const rt = gp(runtimeServices);
-  if (convert(load<u64>(st + SYSTEM_TABLE.FirmwareVendor)) == NONE || convert(load<u64>(st + SYSTEM_TABLE.RuntimeServices)) == NONE ||
-    convert(load<u64>(st + SYSTEM_TABLE.ConfigurationTable)) == NONE) return false;
-  for (let id: u32 = 0; id < SERVICE_COUNT; id++) {
-    const e = SLOT_TABLE + (<usize>id << 2);
-    if (<u32>load<u16>(e) == Table.RT && convert(load<u64>(rt + <usize>load<u16>(e, 2))) == NONE) return false;
-  }
-  return true;
+  return convert(systemTable + VENDOR_OFFSET) != NONE && convert(runtimeServices) != NONE &&
+    convert(configTables) != NONE && convert(thunks) != NONE;
 }
 
 /**
  * SetVirtualAddressMap's fix-up (§8.4): every guest-visible pointer into runtime memory
  * becomes the virtual address `convert` gives; the firmware itself keeps working on
- * physical memory. The caller checked tablesMappable first.
+ * physical memory. Each pointer is rewritten from the firmware's own value, not read
+ * back from the tables. The caller checked tablesMappable first.
  */
 export function relocateTables(convert: (p: u64) => u64): void {
   const st = gp(systemTable);
   const rt = gp(runtimeServices);
-  const vendor = st + SYSTEM_TABLE.FirmwareVendor;
-  const services = st + SYSTEM_TABLE.RuntimeServices;
-  const config = st + SYSTEM_TABLE.ConfigurationTable;
   for (let id: u32 = 0; id < SERVICE_COUNT; id++) {
     const e = SLOT_TABLE + (<usize>id << 2);
-    if (<u32>load<u16>(e) != Table.RT) continue;
-    const slot = rt + <usize>load<u16>(e, 2);
-    store<u64>(slot, convert(load<u64>(slot)));
+    if (<u32>load<u16>(e) == Table.RT) store<u64>(rt + <usize>load<u16>(e, 2), convert(thunks + <u64>id * THUNK_SIZE));
   }
-  const n = load<u64>(st + SYSTEM_TABLE.NumberOfTableEntries);
-  for (let i: u64 = 0; i < n; i++) {
-    const e = gp(configTables) + <usize>(i * CONFIGURATION_TABLE.SIZE) + CONFIGURATION_TABLE.VendorTable;
+  for (let i: u64 = 0; i < configCount; i++) {
+    const e = CONFIG + <usize>(i * CONFIGURATION_TABLE.SIZE) + CONFIGURATION_TABLE.VendorTable;
     const v = convert(load<u64>(e));
     if (v != NONE) store<u64>(e, v); // tables in boot-services or OS memory stay physical
   }
-  store<u64>(vendor, convert(load<u64>(vendor)));
-  store<u64>(services, convert(load<u64>(services)));
-  store<u64>(config, convert(load<u64>(config)));
-  sealHeader(runtimeServices);
-  sealHeader(systemTable);
+  store<u64>(st + SYSTEM_TABLE.FirmwareVendor, convert(systemTable + VENDOR_OFFSET));
+  store<u64>(st + SYSTEM_TABLE.RuntimeServices, convert(runtimeServices));
+  store<u64>(st + SYSTEM_TABLE.ConfigurationTable, convert(configTables));
+  sealHeader(runtimeServices, RUNTIME_SERVICES.SIZE);
+  publishConfig();
 }
 
 /**
@@ -228,28 +222,24 @@ export function BS_InstallConfigurationTable(guidPtr: u64, table: u64): u64 {
 }
 
 function installConfigTable(guid: usize, table: u64): u64 {
-  const st = gp(systemTable);
-  const n = load<u64>(st + SYSTEM_TABLE.NumberOfTableEntries);
-  const base = gp(configTables);
-  for (let i: u64 = 0; i < n; i++) {
-    const e = base + <usize>(i * CONFIGURATION_TABLE.SIZE);
+  for (let i: u64 = 0; i < configCount; i++) {
+    const e = CONFIG + <usize>(i * CONFIGURATION_TABLE.SIZE);
     if (!guidEq(e + CONFIGURATION_TABLE.VendorGuid, guid)) continue;
     if (table) {
       store<u64>(e + CONFIGURATION_TABLE.VendorTable, table);
     } else {
-      const last = base + <usize>((n - 1) * CONFIGURATION_TABLE.SIZE);
-      memory.copy(e, last, CONFIGURATION_TABLE.SIZE);
-      store<u64>(st + SYSTEM_TABLE.NumberOfTableEntries, n - 1);
+      configCount--;
+      memory.copy(e, CONFIG + <usize>(configCount * CONFIGURATION_TABLE.SIZE), CONFIGURATION_TABLE.SIZE);
     }
-    sealHeader(systemTable);
+    publishConfig();
     return Status.SUCCESS;
   }
   if (!table) return Status.NOT_FOUND;
-  if (n == MAX_CONFIG_TABLES) return Status.OUT_OF_RESOURCES;
-  const e = base + <usize>(n * CONFIGURATION_TABLE.SIZE);
+  if (configCount == MAX_CONFIG_TABLES) return Status.OUT_OF_RESOURCES;
+  const e = CONFIG + <usize>(configCount * CONFIGURATION_TABLE.SIZE);
   memory.copy(e + CONFIGURATION_TABLE.VendorGuid, guid, 16);
   store<u64>(e + CONFIGURATION_TABLE.VendorTable, table);
-  store<u64>(st + SYSTEM_TABLE.NumberOfTableEntries, n + 1);
-  sealHeader(systemTable);
+  configCount++;
+  publishConfig();
   return Status.SUCCESS;
 }
