@@ -6,6 +6,7 @@
  *   (none) or "read"   load a qword from 0x7fff00000000, far beyond guest RAM
  *                      and outside the firmware's identity map
  *   "ud2"              execute UD2, an invalid opcode (#UD)
+ *   "stack"            recurse, 4 KiB a frame, until the stack runs out
  * Anything else returns EFI_INVALID_PARAMETER.  It first prints
  * "fault: image at 0x... size 0x..." (ImageBase and ImageSize, so a test can
  * check that the RIP the host reports lies inside the image), then one line
@@ -21,6 +22,15 @@ static BOOLEAN options_are(const CHAR16 *s, UINTN n, const char *w) {
   UINTN i = 0;
   for (; i < n && s[i] && w[i]; i++) if (s[i] != (CHAR16)w[i]) return FALSE;
   return (i == n || s[i] == 0) && w[i] == 0;
+}
+
+/* Each frame holds a 4 KiB buffer the compiler cannot drop; the depth test keeps clang
+ * from seeing the recursion as infinite, though no stack is deep enough to end it. */
+static UINTN deep(UINTN n) {
+  volatile UINT8 frame[4096];
+  frame[0] = (UINT8)n;
+  if (n == (UINTN)-1) return frame[0];
+  return deep(n + 1) + frame[0];
 }
 
 EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable) {
@@ -47,6 +57,12 @@ EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable
     u_flush();
     __asm__ volatile("ud2");
     return EFI_SUCCESS; /* not reached */
+  }
+  if (options_are(opt, n, "stack")) {
+    u_puts(L"fault: overflowing the stack\n");
+    u_flush();
+    u_hex(deep(0)); /* not reached */
+    return EFI_SUCCESS;
   }
   u_puts(L"fault: unknown option\n");
   return EFI_INVALID_PARAMETER;

@@ -119,6 +119,9 @@ export class Machine {
   private readonly onConsole: (text: string) => void;
   private sentinel = 0n;
   private stackTop = 0n;
+  /** The unmapped page below the EFI stack, in the identity tables at efiCr3 (host/x86/paging.ts). */
+  private stackGuard = -1n;
+  private efiCr3 = -1n;
   private depth = 0;
   private unwinding = false;
   private reset: { resetType: number; status: bigint; source: string } | undefined;
@@ -255,10 +258,15 @@ export class Machine {
   /** Long mode with paging, as UEFI 2.10 §2.3.4 promises an image. */
   private bringUp(): void {
     const ram = BigInt(this.fw.ram.length);
-    const tablePages = Number(pagingBytes(ram)) / PAGE;
+    // The stack, with its lowest page a guard the page tables leave unmapped.
+    const stack = this.fw.allocPages(MEMORY_TYPE.BootServicesData, STACK_SIZE / PAGE + 1);
+    this.stackGuard = stack;
+    this.stackTop = stack + BigInt(PAGE + STACK_SIZE);
+    const tablePages = Number(pagingBytes(ram, this.stackGuard)) / PAGE;
     const tables = this.fw.allocPages(MEMORY_TYPE.BootServicesData, tablePages);
-    const { bytes: pt, cr3 } = identityMap(tables, ram);
+    const { bytes: pt, cr3 } = identityMap(tables, ram, this.stackGuard);
     this.fw.ram.set(pt, Number(tables));
+    this.efiCr3 = cr3;
 
     // CPU page: GDT, GDTR, trampoline (host/x86/layout.ts), then the sentinel `hlt` that
     // nested guest calls return to.
@@ -266,8 +274,6 @@ export class Machine {
     const gdt = efiGdt();
     this.fw.ram.set(gdtBytes(gdt), Number(cpu) + GDT_OFFSET);
     this.fw.ram.set(gdtr(cpu + BigInt(GDT_OFFSET), gdt), Number(cpu) + GDTR_OFFSET);
-    const stack = this.fw.allocPages(MEMORY_TYPE.BootServicesData, STACK_SIZE / PAGE);
-    this.stackTop = stack + BigInt(STACK_SIZE);
     const tr = efiTrampoline({ cr3, gdtrAddr: cpu + BigInt(GDTR_OFFSET), stackTop: this.stackTop });
     const trAt = cpu + BigInt(TRAMPOLINE_OFFSET);
     this.fw.ram.set(tr.bytes, Number(trAt));
@@ -326,6 +332,9 @@ export class Machine {
     let what = `exception ${vector}`;
     if (vector === 14) {
       const cr2 = uc.regRead(C.UC_X86_REG_CR2);
+      if (cr3 === this.efiCr3 && cr2 >> 12n === this.stackGuard >> 12n) {
+        throw new GuestError("fault", `stack overflow: page fault at 0x${cr2.toString(16)}, in the guard page below the ${STACK_SIZE >> 10} KiB stack`, rip, this.tracer.last(), this.symbolize(rip));
+      }
       what = `page fault at 0x${cr2.toString(16)}`;
       // Unicorn does not expose the error code: rebuild what we can (P, U/S, I/D; W is
       // unknown and reported as a read). Linux's early handler needs none of it.

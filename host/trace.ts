@@ -30,9 +30,16 @@ export interface TraceSummary {
 /** A call as recorded on the hot path: decoded only when someone asks. */
 interface RawCall { svc: Service; args: bigint[]; status: bigint; cr3: bigint }
 
+/**
+ * Services with a GUID or a string argument: their calls are decoded as they are made,
+ * since the guest may reuse the memory before a report reads it (a console line buffer
+ * printed twice would show the second line twice).
+ */
+const EAGER = SERVICES.map((s) => s.sig.params.some((p) => p.pointer === 1 && (p.type === "EFI_GUID" || p.type === "CHAR16")));
+
 export class Tracer {
   readonly counts = new Uint32Array(SERVICES.length);
-  private readonly ring: RawCall[] = [];
+  private readonly ring: (RawCall | CallRecord)[] = [];
   private fw: Firmware | undefined;
   /** Every call, decoded, when constructed with keep = true (measurements). */
   readonly records: CallRecord[] = [];
@@ -47,18 +54,19 @@ export class Tracer {
     this.calls++;
     this.fw = fw;
     const raw: RawCall = { svc, args: svc.sig.params.map((_, i) => fw.arg(i)), status, cr3: fw.args[5] };
+    const decoded = EAGER[svc.id] || this.keep || this.enabled ? decode(raw, fw) : undefined;
     if (this.ring.length === KEEP) this.ring.shift();
-    this.ring.push(raw);
-    if (!this.keep && !this.enabled) return;
-    const rec = decode(raw, fw);
+    this.ring.push(decoded ?? raw);
+    if (!decoded) return;
+    const rec = decoded;
     if (this.keep) this.records.push(rec);
     if (this.enabled) this.sink(`efi: ${format(rec)}  ${(Number(process.hrtime.bigint() - t0) / 1000).toFixed(1)} µs`);
   }
 
-  /** The last calls, oldest first, for error reports (pointers read as memory is now). */
+  /** The last calls, oldest first, for error reports (GUIDs and strings as they were passed). */
   last(): string[] {
     const fw = this.fw;
-    return fw ? this.ring.map((c) => format(decode(c, fw))) : [];
+    return fw ? this.ring.map((c) => format("svc" in c ? decode(c, fw) : c)) : [];
   }
 
   summary(): TraceSummary {

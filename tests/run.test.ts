@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runImage, exitCode, EXIT } from "../host/run.ts";
+import { Unicorn } from "../host/unicorn/index.ts";
 import { parsePe, wrongMachine } from "./pe-fixtures.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -229,6 +230,33 @@ test("cli: a guest executing ud2 exits 4 naming an invalid instruction and a RIP
   assert.match(r.stdout, /^fault: executing ud2/m);
   assert.match(r.stderr, /invalid (instruction|opcode)|#UD/i);
   ripIn(r.stderr, imageRange(r.stdout, "fault.efi"));
+});
+
+test("cli: a guest overflowing its stack exits 4 naming a stack overflow at the guard page, a RIP in the image, the calls as made", () => {
+  const r = cli("run", "build/guests/fault.efi", "--cmdline", "stack");
+  assert.is(r.code, EXIT.FAULT, show(r));
+  assert.match(r.stdout, /^fault: overflowing the stack/m);
+  assert.match(r.stderr, /stack overflow: page fault at 0x[0-9a-f]+, in the guard page below the 1024 KiB stack/);
+  ripIn(r.stderr, imageRange(r.stdout, "fault.efi"));
+  // Both lines went through the guest's one line buffer: each call shows its own text.
+  assert.match(r.stderr, /last EFI calls:[\s\S]*OutputString\(.*"fault: image at[^\n]*\n[^\n]*OutputString\(.*"fault: overflowing the stack/);
+});
+
+test("runImage closes its engine however the run ends: returned, fault, stack overflow, budget, rejected image", () => {
+  const before = Unicorn.live;
+  const dir = mkdtempSync(join(tmpdir(), "ueficorn-close-"));
+  const bad = join(dir, "i386.efi");
+  writeFileSync(bad, wrongMachine(readFileSync(guest("hello.efi"))));
+  const endings = [
+    runImage(guest("hello.efi"), OPTS),
+    runImage(guest("fault.efi"), { ...OPTS, cmdline: "ud2" }),
+    runImage(guest("fault.efi"), { ...OPTS, cmdline: "stack" }),
+    runImage(guest("spin.efi"), { ...OPTS, timeBudgetMs: 200 }),
+    runImage(bad, OPTS),
+  ].map((r) => (r.ending.kind === "error" ? (r.ending as { errorKind: string }).errorKind : r.ending.kind));
+  rmSync(dir, { recursive: true });
+  assert.equal(endings, ["returned", "fault", "fault", "budget", "load"]);
+  assert.is(Unicorn.live, before, "engines left open");
 });
 
 test("runImage(fault) with an unknown option returns INVALID_PARAMETER, not a fault", () => {

@@ -110,6 +110,24 @@ test("identityMap rounds up to 2 MiB and rejects what it cannot do", () => {
   assert.throws(() => identityMap(0n, 512n * GiB + 1n), RangeError);
 });
 
+test("identityMap with a guard page: one more table, the 2 MiB around it in 4 KiB pages, the guard unmapped", () => {
+  const base = 0x10_0000n, ram = 256n * MiB, guard = 0x0ff3_3000n;
+  const { bytes } = identityMap(base, ram, guard);
+  assert.is(BigInt(bytes.length), pagingBytes(ram, guard));
+  assert.is(pagingBytes(ram, guard), pagingBytes(ram) + 4096n);
+  const pt = base + 3n * 0x1000n; // after PML4, PDPT and the one PD
+  const m = Number(guard / (2n * MiB));
+  assert.is(u64(bytes, 0x2000 + m * 8), pt | PTE_TABLE, "the PD entry points at the PT");
+  assert.is(u64(bytes, 0x2000 + (m - 1) * 8), (BigInt(m - 1) * 2n * MiB) | PTE_2M, "its neighbours stay 2 MiB pages");
+  const region = BigInt(m) * 2n * MiB;
+  for (let i = 0; i < 512; i++) {
+    const page = region + BigInt(i) * 0x1000n;
+    assert.is(u64(bytes, 0x3000 + i * 8), page === guard ? 0n : page | PTE_TABLE, `PT entry ${i}`);
+  }
+  assert.throws(() => identityMap(base, ram, guard + 8n), /guard page/);
+  assert.throws(() => identityMap(base, ram, ram), /guard page/);
+});
+
 // ---- Trampoline ----
 
 const CR3 = 0x1000n, GDTR_ADDR = 0x4040n, STACK_TOP = 0x10_0000n;

@@ -235,6 +235,8 @@ const BATCH_IDS = BATCH_PTRS + 8 * BATCH_MAX;
 const SCRATCH_SIZE = BATCH_IDS + 4 * BATCH_MAX;
 
 export class Unicorn {
+  /** Engines open in this process: a run that ends any way at all closes its own. */
+  static live = 0;
   readonly mode: number;
   private readonly lib: Bound;
   private h: number;
@@ -263,6 +265,7 @@ export class Unicorn {
     const out: [number | null] = [null];
     this.check("uc_open", this.lib.open(C.UC_ARCH_X86, mode, out));
     this.h = out[0] as number;
+    Unicorn.live++;
     this.scratchPtr = koffi.alloc("uint8_t", SCRATCH_SIZE) as bigint;
     this.sAddr = Number(this.scratchPtr);
     const ab = koffi.view(this.scratchPtr, SCRATCH_SIZE);
@@ -681,6 +684,7 @@ export class Unicorn {
     for (const hook of this.hooks) if (hook.handle) this.lib.hookDel(this.h, hook.handle);
     const err = this.lib.close(this.h);
     this.h = 0;
+    Unicorn.live--;
     for (const hook of this.hooks) if (hook.callback !== null) koffi.unregister(hook.callback);
     this.hooks.clear();
     koffi.free(this.scratchPtr);

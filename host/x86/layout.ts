@@ -37,11 +37,11 @@ export const TRAMPOLINE_SIZE = 0x100;
 /** Stack the firmware must give an image, at least (UEFI 2.10 §2.3.4: "128 KiB, or more"). */
 export const EFI_MIN_STACK_SIZE = 0x2_0000;
 /**
- * Stack the host gives the EFI entry: 1 MiB, 8× the spec floor. With 2 MiB pages there is
- * no guard page, so an overflow would silently corrupt whatever lies below; a margin is
- * the only protection, and 1 MiB is under 2% of the ≥ 64 MiB a Linux guest needs anyway
- * (init_size ~51.5 MiB). EfiBootServicesData: once the OS runs on a stack of its own
- * after ExitBootServices, this memory is the OS's to reuse.
+ * Stack the host gives the EFI entry: 1 MiB, 8× the spec floor, above an unmapped guard
+ * page (host/x86/paging.ts) where an overflow faults and is reported. 1 MiB is under 2%
+ * of the ≥ 64 MiB a Linux guest needs anyway (init_size ~51.5 MiB). EfiBootServicesData:
+ * once the OS runs on a stack of its own after ExitBootServices, this memory is the OS's
+ * to reuse.
  */
 export const STACK_SIZE = 0x10_0000;
 /** Stack top alignment (UEFI 2.10 §2.3.4: "the stack must be 16-byte aligned"). The host's

@@ -7,10 +7,13 @@
 //   tablesBase + 0x1000  PDPT   entry g → PD g, one per GiB mapped; the rest zero
 //   tablesBase + 0x2000  PD 0   entry m → physical m × 2 MiB, PS set; 512 per PD
 //   tablesBase + 0x3000  PD 1   …
+//   after the PDs        PT     with a guard page: the 2 MiB around it in 4 KiB pages
 //
 // No 1 GiB pages: they need CPUID.80000001H:EDX.Page1GB, which a guest may not see.
-// No 4 KiB pages: nothing here needs a finer grain, and 2 MiB keeps the tables at
-// (2 + GiB) pages — 12 KiB for 256 MiB of RAM.
+// 4 KiB pages only around the guard page, the one page left unmapped (below the stack,
+// so that an overflow faults instead of corrupting what lies below, as EDK2's
+// PcdCpuStackGuard does); 2 MiB everywhere else keeps the tables at (2 + GiB) pages,
+// plus one for the guard — 16 KiB for 256 MiB of RAM.
 
 /** Bytes per table page; each table holds 512 eight-byte entries. */
 export const PAGE_SIZE = 0x1000n;
@@ -37,23 +40,27 @@ function pdCount(bytesToMap: bigint): bigint {
   return (bytesToMap + PD_SPAN - 1n) / PD_SPAN;
 }
 
-/** Bytes of tables `identityMap(_, ram)` writes: PML4 + PDPT + one PD per GiB. */
-export function pagingBytes(ram: bigint): bigint {
-  return (2n + pdCount(ram)) * PAGE_SIZE;
+/** Bytes of tables `identityMap(_, ram, guard)` writes: PML4 + PDPT + one PD per GiB (+ one PT for a guard page). */
+export function pagingBytes(ram: bigint, guard?: bigint): bigint {
+  return (2n + pdCount(ram) + (guard === undefined ? 0n : 1n)) * PAGE_SIZE;
 }
 
 /**
  * Tables mapping [0, bytesToMap rounded up to 2 MiB) virtual = physical, read/write,
- * executable, laid out contiguously from `tablesBase` (which must be 4 KiB aligned).
+ * executable, laid out contiguously from `tablesBase` (which must be 4 KiB aligned),
+ * except the 4 KiB page at `guard`, if given, which is not mapped at all.
  * `cr3` is the PML4's address (PWT = PCD = 0: write-back).
  */
-export function identityMap(tablesBase: bigint, bytesToMap: bigint): { bytes: Uint8Array; cr3: bigint } {
+export function identityMap(tablesBase: bigint, bytesToMap: bigint, guard?: bigint): { bytes: Uint8Array; cr3: bigint } {
   if (tablesBase < 0n || tablesBase % PAGE_SIZE !== 0n) {
     throw new RangeError(`page tables at 0x${tablesBase.toString(16)}: not 4 KiB aligned`);
   }
+  if (guard !== undefined && (guard < 0n || guard % PAGE_SIZE !== 0n || guard >= bytesToMap)) {
+    throw new RangeError(`guard page at 0x${guard.toString(16)}: not a 4 KiB page inside the ${bytesToMap}-byte map`);
+  }
   const pds = Number(pdCount(bytesToMap));
   const largePages = Number((bytesToMap + LARGE_PAGE_SIZE - 1n) / LARGE_PAGE_SIZE);
-  const bytes = new Uint8Array(Number(pagingBytes(bytesToMap)));
+  const bytes = new Uint8Array(Number(pagingBytes(bytesToMap, guard)));
   const view = new DataView(bytes.buffer);
   const entry = (table: number, index: number, value: bigint) =>
     view.setBigUint64(table * Number(PAGE_SIZE) + index * 8, value, true);
@@ -64,6 +71,16 @@ export function identityMap(tablesBase: bigint, bytesToMap: bigint): { bytes: Ui
   }
   for (let m = 0; m < largePages; m++) {
     entry(2 + Math.floor(m / ENTRIES), m % ENTRIES, (BigInt(m) * LARGE_PAGE_SIZE) | PTE_P | PTE_RW | PTE_PS);
+  }
+  if (guard !== undefined) {
+    const pt = 2 + pds;
+    const m = Number(guard / LARGE_PAGE_SIZE);
+    const region = BigInt(m) * LARGE_PAGE_SIZE;
+    entry(2 + Math.floor(m / ENTRIES), m % ENTRIES, (tablesBase + BigInt(pt) * PAGE_SIZE) | PTE_P | PTE_RW);
+    for (let i = 0; i < ENTRIES; i++) {
+      const page = region + BigInt(i) * PAGE_SIZE;
+      if (page !== guard) entry(pt, i, page | PTE_P | PTE_RW);
+    }
   }
   return { bytes, cr3: tablesBase };
 }
