@@ -16,7 +16,7 @@ import {
   buildPvhBoot, cmdlineBytes, encodeStruct, extractVmlinux, identifyCompression, KernelImageError,
   layout, lz4LegacyDecompress, parseElf, preparePvh, pvhEntry, type ElfImage, type PvhBoot, type Vmlinux,
 } from "../host/pvh/index.ts";
-import { LZ4_LEGACY_BLOCK_SIZE, LZ4_LEGACY_MAGIC } from "../host/pvh/bzimage.ts";
+import { gunzipVmlinux, LZ4_LEGACY_BLOCK_SIZE, LZ4_LEGACY_MAGIC } from "../host/pvh/bzimage.ts";
 import { enterPvh } from "../host/pvh/enter.ts";
 import { efiGdt, gdtBytes, SEL_CODE32, SEL_DATA } from "../host/x86/gdt.ts";
 import { Unicorn, consts as UC } from "../host/unicorn/index.ts";
@@ -253,6 +253,14 @@ test("bzImage: LZ4 and gzip payloads give the vmlinux; the compression is named 
   assert.is(magic("02214c18"), "lz4");
   assert.is(magic("28b52ffd"), "zstd");
   assert.is(magic("7f454c46"), undefined);
+});
+
+test("bzImage: a gzip payload that inflates past the limit (a gzip bomb) is refused at the payload, corrupt gzip too", () => {
+  const bomb = gzipSync(new Uint8Array(1 << 20)); // 1 MiB of zeros in ~1 KiB
+  throwsImage(() => gunzipVmlinux(bomb, BZ_PAYLOAD_AT, 64 << 10), /^payload$/, BZ_PAYLOAD_AT, /gzip payload inflates past 0x10000 bytes/);
+  assert.is(gunzipVmlinux(bomb, BZ_PAYLOAD_AT, 1 << 20).length, 1 << 20, "up to the limit it inflates");
+  const cut = gzipSync(makeElf()).subarray(0, 40);
+  throwsImage(() => extractVmlinux(makeBzImage(cut)), /^payload$/, BZ_PAYLOAD_AT, /corrupt gzip payload/);
 });
 
 test("bzImage: unsupported formats are named and refused, not guessed at", () => {

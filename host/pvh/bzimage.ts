@@ -130,12 +130,7 @@ function decompress(compression: Compression, payload: Uint8Array, fileOffset: n
       return lz4LegacyDecompress(body, size, fileOffset, "bzImage");
     }
     case "gzip":
-      // x86 builds vmlinux.bin.gz without size_append: gzip's own ISIZE ends the stream.
-      try {
-        return zlib.gunzipSync(payload);
-      } catch (e) {
-        throw new KernelImageError("bzImage", "payload", fileOffset, `corrupt gzip payload (${(e as Error).message})`);
-      }
+      return gunzipVmlinux(payload, fileOffset);
     case "zstd":
       if (zstdDecompressSync) {
         const { body, size } = sizeTrailer(payload, fileOffset, compression);
@@ -151,6 +146,22 @@ function decompress(compression: Compression, payload: Uint8Array, fileOffset: n
       throw new KernelImageError("bzImage", "payload", fileOffset, `zstd-compressed payload is not supported on Node ${process.versions.node} (node:zlib has zstd from Node 22.15); give the vmlinux ELF instead`);
     default:
       throw new KernelImageError("bzImage", "payload", fileOffset, `${compression}-compressed payload is not supported (supported: lz4, gzip${zstdDecompressSync ? ", zstd" : ""}); give the vmlinux ELF instead (scripts/extract-vmlinux in the kernel tree)`);
+  }
+}
+
+/**
+ * Inflate a gzip payload, stopping at `maxBytes` (x86 builds vmlinux.bin.gz without
+ * size_append: only gzip's own ISIZE, which the stream may contradict, says how big it
+ * is), so that a small payload inflating to gigabytes is refused, not let exhaust memory.
+ */
+export function gunzipVmlinux(payload: Uint8Array, fileOffset: number, maxBytes = MAX_VMLINUX_BYTES): Uint8Array {
+  try {
+    return zlib.gunzipSync(payload, { maxOutputLength: maxBytes });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
+      throw new KernelImageError("bzImage", "payload", fileOffset, `gzip payload inflates past ${hex(maxBytes)} bytes, more than a vmlinux can be`);
+    }
+    throw new KernelImageError("bzImage", "payload", fileOffset, `corrupt gzip payload (${(e as Error).message})`);
   }
 }
 
