@@ -7,6 +7,7 @@
  *                      and outside the firmware's identity map
  *   "ud2"              execute UD2, an invalid opcode (#UD)
  *   "stack"            recurse, 4 KiB a frame, until the stack runs out
+ *   "late"             ExitBootServices, then call BS->Stall through the saved table
  * Anything else returns EFI_INVALID_PARAMETER.  It first prints
  * "fault: image at 0x... size 0x..." (ImageBase and ImageSize, so a test can
  * check that the RIP the host reports lies inside the image), then one line
@@ -63,6 +64,18 @@ EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable
     u_flush();
     u_hex(deep(0)); /* not reached */
     return EFI_SUCCESS;
+  }
+  if (options_are(opt, n, "late")) {
+    static UINT8 map[16384];
+    UINTN size = sizeof map, key = 0, dsize = 0;
+    UINT32 version = 0;
+    EFI_BOOT_SERVICES *bs = SystemTable->BootServices;
+    u_puts(L"fault: calling Stall after ExitBootServices\n");
+    u_flush();
+    if (bs->GetMemoryMap(&size, (EFI_MEMORY_DESCRIPTOR *)map, &key, &dsize, &version) != EFI_SUCCESS) return EFI_ABORTED;
+    if (bs->ExitBootServices(ImageHandle, key) != EFI_SUCCESS) return EFI_ABORTED;
+    bs->Stall(1);
+    return EFI_SUCCESS; /* not reached */
   }
   u_puts(L"fault: unknown option\n");
   return EFI_INVALID_PARAMETER;

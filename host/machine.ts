@@ -85,8 +85,10 @@ export class GuestError extends Error {
     readonly rip: bigint,
     readonly lastCalls: string[],
     symbol?: string,
+    /** "at" the faulting instruction; "from" a service's call site (its return address). */
+    where: "at" | "from" = "at",
   ) {
-    super(`${message} at RIP 0x${rip.toString(16)}${symbol ? ` (${symbol})` : ""}` +
+    super(`${message} ${where} RIP 0x${rip.toString(16)}${symbol ? ` (${symbol})` : ""}` +
       (lastCalls.length ? `\nlast EFI calls:\n  ${lastCalls.join("\n  ")}` : ""));
     this.name = "GuestError";
   }
@@ -291,9 +293,11 @@ export class Machine {
     const id = value >>> 0;
     const svc = SERVICES[id];
     const rip = () => this.uc.regRead(C.UC_X86_REG_RIP);
+    // In a thunk, [RSP] is the return address: the guest's call site, the RIP to report.
+    const caller = () => this.read64(this.uc.regRead(C.UC_X86_REG_CR3), this.uc.regRead(C.UC_X86_REG_RSP)) ?? rip();
     if (!svc) throw new GuestError("fault", `trap with unknown service id ${id}`, rip(), this.tracer.last(), this.symbolize(rip()));
     if (this.bootServicesExited && svc.table === "BS") {
-      throw new GuestError("boot-service-after-exit", `BS.${svc.name} called after ExitBootServices`, rip(), this.tracer.last(), this.symbolize(rip()));
+      throw new GuestError("boot-service-after-exit", `BS.${svc.name} called after ExitBootServices`, caller(), this.tracer.last(), this.symbolize(caller()), "from");
     }
     this.uc.regReadBatch(ARG_REGS, this.regs);
     this.fw.args.set(this.regs);
@@ -305,7 +309,7 @@ export class Machine {
       // A trap inside the firmware is a firmware bug: end the run and say where, never
       // hand the guest a made-up status.
       if (!(e instanceof WebAssembly.RuntimeError)) throw e;
-      throw new GuestError("firmware", `firmware trapped (${e.message}) serving ${svc.table}.${svc.name}`, rip(), this.tracer.last(), this.symbolize(rip()));
+      throw new GuestError("firmware", `firmware trapped (${e.message}) serving ${svc.table}.${svc.name}`, caller(), this.tracer.last(), this.symbolize(caller()), "from");
     }
     this.tracer.record(svc, this.fw, status, t0);
     this.uc.regWrite(C.UC_X86_REG_RAX, status);

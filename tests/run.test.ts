@@ -47,7 +47,7 @@ function imageRange(stdout: string, name: string): [bigint, bigint] {
 
 /** RIP named in a host error message, checked to lie in [start, end). */
 function ripIn(text: string, [start, end]: [bigint, bigint]): bigint {
-  const m = /at RIP (0x[0-9a-f]+)/.exec(text);
+  const m = /(?:at|from) RIP (0x[0-9a-f]+)/.exec(text);
   assert.ok(m, `the message names the RIP:\n${text}`);
   const rip = BigInt(m![1]);
   assert.ok(rip >= start && rip < end, `RIP ${m![1]} lies in the guest image [0x${start.toString(16)}, 0x${end.toString(16)})`);
@@ -240,6 +240,15 @@ test("cli: a guest overflowing its stack exits 4 naming a stack overflow at the 
   ripIn(r.stderr, imageRange(r.stdout, "fault.efi"));
   // Both lines went through the guest's one line buffer: each call shows its own text.
   assert.match(r.stderr, /last EFI calls:[\s\S]*OutputString\(.*"fault: image at[^\n]*\n[^\n]*OutputString\(.*"fault: overflowing the stack/);
+});
+
+test("cli: a boot service called after ExitBootServices exits 6 naming the service, a RIP in the image, the calls before", () => {
+  const r = cli("run", "build/guests/fault.efi", "--cmdline", "late");
+  assert.is(r.code, EXIT.BOOT_SERVICE_AFTER_EXIT, show(r));
+  assert.match(r.stdout, /^fault: calling Stall after ExitBootServices/m);
+  assert.match(r.stderr, /BS\.Stall called after ExitBootServices from RIP 0x/);
+  ripIn(r.stderr, imageRange(r.stdout, "fault.efi"));
+  assert.match(r.stderr, /last EFI calls:[\s\S]*BS\.ExitBootServices\(.*\) = SUCCESS/);
 });
 
 test("runImage closes its engine however the run ends: returned, fault, stack overflow, budget, rejected image", () => {
