@@ -518,6 +518,22 @@ export const malformedPeFixtures: MalformedPe[] = [
     offset: (h) => parsePe(h).relocDirOffset,
     expectMessage: /base relocation directory is outside the image/,
   },
+  {
+    name: "relocation block outside the image",
+    make: relocBlockOutsideImage,
+    field: "PageRVA (u32 at the first base relocation block) = SizeOfImage rounded up to a page",
+    status: "LOAD_ERROR",
+    offset: (h) => firstRelocBlock(parsePe(h), new DataView(h.buffer, h.byteOffset, h.byteLength)),
+    expectMessage: /base relocation block VirtualAddress is outside the image/,
+  },
+  {
+    name: "relocation entry straddling the image's end",
+    make: relocEntryStraddlesEnd,
+    field: "first entry (u16 at block + 8) = DIR64 | 0xffc in a block whose page is the image's last",
+    status: "LOAD_ERROR",
+    offset: (h) => firstRelocBlock(parsePe(h), new DataView(h.buffer, h.byteOffset, h.byteLength)) + 8,
+    expectMessage: /base relocation points outside the image/,
+  },
 ];
 
 /** Describes a fixture for a test message: name, field and concrete offset. */
