@@ -158,9 +158,10 @@ export class Firmware {
   }
 }
 
+/** The store file is refused (with the first bad byte's offset) or could not be saved (offset undefined). */
 export class VarStoreError extends Error {
-  constructor(what: string, readonly offset: number) {
-    super(`variable store ${what} (at byte offset ${offset})`);
+  constructor(what: string, readonly offset?: number) {
+    super(`variable store ${what}${offset === undefined ? "" : ` (at byte offset ${offset})`}`);
     this.name = "VarStoreError";
   }
 }

@@ -7,7 +7,7 @@
 // notifications) are nested emulator runs that return to a sentinel address.
 import { Unicorn, UnicornError, consts as C, type Context } from "./unicorn/index.ts";
 import { oldExceptionOffset } from "./unicorn/quirks.ts";
-import { Firmware } from "./firmware.ts";
+import { Firmware, VarStoreError } from "./firmware.ts";
 import { SERVICES, TRAP_PORT, serviceByName } from "../firmware/spec/services.ts";
 import { MEMORY_TYPE, RESET_TYPE } from "../firmware/spec/uefi.ts";
 import { pcDevices, type PcDevices } from "./devices/index.ts";
@@ -546,7 +546,11 @@ export class Machine {
   /** With --vars: write the store (atomically) when a non-volatile variable changed. */
   saveVarsIfChanged(): void {
     if (!this.varsPath || this.fw.varsGeneration === this.varsSaved) return;
-    writeVarStore(this.varsPath, this.fw.varsBytes());
+    try {
+      writeVarStore(this.varsPath, this.fw.varsBytes());
+    } catch (e) {
+      throw new VarStoreError(`could not be saved (${(e as Error).message}); the file holds the store as last saved`);
+    }
     this.varsSaved = this.fw.varsGeneration;
   }
 

@@ -36,6 +36,11 @@ export class ServiceCaller {
     this.m.fw.ram.fill(0, Number(p), Number(p) + bytes);
     return p;
   }
+  /** Run fn, then give back the scratch memory it took (for loops of calls). */
+  scoped<T>(fn: () => T): T {
+    const mark = this.next;
+    try { return fn(); } finally { this.next = mark; }
+  }
   u64(p: bigint): bigint { return this.m.fw.ramView.getBigUint64(Number(p), true); }
   u32(p: bigint): number { return this.m.fw.ramView.getUint32(Number(p), true); }
   setU64(p: bigint, v: bigint): void { this.m.fw.ramView.setBigUint64(Number(p), v, true); }

@@ -1,8 +1,9 @@
 // Variable services (UEFI 2.10 §8.2) through the dispatcher, and the --vars store file:
-// persisted atomically, reloaded, a corrupt one refused with its offset.
+// persisted atomically, reloaded, a corrupt or truncated one refused with its offset, a
+// failed save leaving the last good store in place.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ServiceCaller } from "./service-caller.ts";
@@ -110,6 +111,58 @@ test("--vars: non-volatile variables persist atomically, volatile ones do not, c
   writeFileSync(path, bytes);
   assert.throws(() => new ServiceCaller({ ramMiB: 32, varsPath: path }), (e: unknown) => e instanceof VarStoreError && /corrupt \(at byte offset \d+\)/.test((e as Error).message));
   assert.equal(readFileSync(path), bytes);
+});
+
+test("a guest cannot grow the store past its size: OUT_OF_RESOURCES, QueryVariableInfo agrees, what was stored stays", () => {
+  const c = new ServiceCaller({ ramMiB: 32 });
+  const [max, left, each] = [c.cell(), c.cell(), c.cell()];
+  is(c.call("RT.QueryVariableInfo", NV_BS_RT, max, left, each), "SUCCESS");
+  const value = "v".repeat(1000);
+  let n = 0;
+  for (; n < 1000; n++) {
+    const st = c.scoped(() => set(c, `Fill${n}`, NV_BS_RT, value));
+    if (st !== STATUS.SUCCESS) { is(st, "OUT_OF_RESOURCES"); break; }
+  }
+  assert.ok(n > 10 && n < 1000, `${n} 1000-byte variables fit`);
+  is(c.call("RT.QueryVariableInfo", NV_BS_RT, max, left, each), "SUCCESS");
+  assert.ok(c.u64(left) < 1000n + 64n, `remaining ${c.u64(left)} would not take another`);
+  for (let i = 0; i < n; i++) assert.is(c.scoped(() => get(c, `Fill${i}`, 1000).data), value, `Fill${i} intact`);
+  is(set(c, "Fill0", NV_BS_RT, ""), "SUCCESS"); // deleting makes room again
+  is(set(c, `Fill${n}`, NV_BS_RT, value), "SUCCESS");
+  c.close();
+});
+
+test("--vars: a truncated or oversized store is refused with an offset; the file is left as it was", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ueficorn-vars-"));
+  const path = join(dir, "vars.bin");
+  const a = new ServiceCaller({ ramMiB: 32, varsPath: path });
+  is(set(a, "One", NV_BS_RT, "first variable"), "SUCCESS");
+  is(set(a, "Two", NV_BS_RT, "second variable"), "SUCCESS");
+  a.m.saveVarsIfChanged();
+  a.close();
+  const whole = readFileSync(path);
+  const cut = whole.subarray(0, whole.length - 5);
+  writeFileSync(path, cut);
+  assert.throws(() => new ServiceCaller({ ramMiB: 32, varsPath: path }), (e: unknown) => e instanceof VarStoreError && /corrupt \(at byte offset \d+\)/.test((e as Error).message));
+  assert.equal(readFileSync(path), cut);
+  writeFileSync(path, new Uint8Array(1 << 20));
+  assert.throws(() => new ServiceCaller({ ramMiB: 32, varsPath: path }), (e: unknown) => e instanceof VarStoreError && /more than the \d+-byte store/.test((e as Error).message));
+});
+
+test("--vars: a save that cannot be written ends with a VarStoreError and leaves the last saved store whole", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ueficorn-vars-"));
+  const path = join(dir, "vars.bin");
+  const a = new ServiceCaller({ ramMiB: 32, varsPath: path });
+  is(set(a, "Kept", NV_BS_RT, "saved once"), "SUCCESS");
+  a.m.saveVarsIfChanged();
+  const saved = readFileSync(path);
+  // The temporary file's name taken by a directory: the write fails before the rename.
+  mkdirSync(join(dir, `.vars.bin.${process.pid}.tmp`));
+  is(set(a, "Later", NV_BS_RT, "never saved"), "SUCCESS");
+  assert.throws(() => a.m.saveVarsIfChanged(), (e: unknown) => e instanceof VarStoreError && /could not be saved \(.*\); the file holds the store as last saved/.test((e as Error).message));
+  a.close();
+  assert.equal(readFileSync(path), saved);
+  assert.equal(readdirSync(dir).sort(), [`.vars.bin.${process.pid}.tmp`, "vars.bin"]);
 });
 
 test.run();
