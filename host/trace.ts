@@ -37,10 +37,22 @@ interface RawCall { svc: Service; args: bigint[]; status: bigint; cr3: bigint }
  */
 const EAGER = SERVICES.map((s) => s.sig.params.some((p) => p.pointer === 1 && (p.type === "EFI_GUID" || p.type === "CHAR16")));
 
+// A ring slot, u64s: the firmware's argument block as the call found it (RCX, RDX, R8,
+// R9, RSP, CR3), the status, then the stack arguments of services with more than four.
+const SLOT_REGS = 6, SLOT_STATUS = 6, SLOT_STACK = 7, MAX_PARAMS = 10;
+const SLOT = SLOT_STACK + MAX_PARAMS - 4;
+if (SERVICES.some((s) => s.sig.params.length > MAX_PARAMS)) throw new Error("trace.ts: a service has more than MAX_PARAMS parameters");
+
 export class Tracer {
   readonly counts = new Uint32Array(SERVICES.length);
-  private readonly ring: (RawCall | CallRecord)[] = [];
+  // The last KEEP calls, without an allocation per call: service ids and raw values,
+  // or the decoded record of an EAGER call.
+  private readonly ringIds = new Int32Array(KEEP);
+  private readonly ringVals = new BigUint64Array(KEEP * SLOT);
+  private readonly ringBytes = new Uint8Array(this.ringVals.buffer);
+  private readonly ringDecoded: (CallRecord | undefined)[] = new Array(KEEP).fill(undefined);
   private fw: Firmware | undefined;
+  private argBytes: Uint8Array | undefined;
   /** Every call, decoded, when constructed with keep = true (measurements). */
   readonly records: CallRecord[] = [];
   calls = 0;
@@ -51,22 +63,47 @@ export class Tracer {
 
   record(svc: Service, fw: Firmware, status: bigint, t0: bigint): void {
     this.counts[svc.id]++;
-    this.calls++;
-    this.fw = fw;
-    const raw: RawCall = { svc, args: svc.sig.params.map((_, i) => fw.arg(i)), status, cr3: fw.args[5] };
-    const decoded = EAGER[svc.id] || this.keep || this.enabled ? decode(raw, fw) : undefined;
-    if (this.ring.length === KEEP) this.ring.shift();
-    this.ring.push(decoded ?? raw);
-    if (!decoded) return;
-    const rec = decoded;
-    if (this.keep) this.records.push(rec);
-    if (this.enabled) this.sink(`efi: ${format(rec)}  ${(Number(process.hrtime.bigint() - t0) / 1000).toFixed(1)} µs`);
+    const slot = this.calls++ % KEEP;
+    if (this.fw !== fw) {
+      this.fw = fw;
+      this.argBytes = new Uint8Array(fw.args.buffer, fw.args.byteOffset, SLOT_REGS * 8);
+    }
+    const decoded = EAGER[svc.id] || this.keep || this.enabled ? decode(this.raw(svc, fw, status), fw) : undefined;
+    this.ringIds[slot] = svc.id;
+    this.ringDecoded[slot] = decoded;
+    if (!decoded) {
+      this.ringBytes.set(this.argBytes!, slot * SLOT * 8);
+      this.ringVals[slot * SLOT + SLOT_STATUS] = status;
+      for (let i = 4; i < svc.sig.params.length; i++) this.ringVals[slot * SLOT + SLOT_STACK + i - 4] = fw.arg(i);
+      return;
+    }
+    if (this.keep) this.records.push(decoded);
+    if (this.enabled) this.sink(`efi: ${format(decoded)}  ${(Number(process.hrtime.bigint() - t0) / 1000).toFixed(1)} µs`);
+  }
+
+  /** The call being made now, from the firmware's argument block. */
+  private raw(svc: Service, fw: Firmware, status: bigint): RawCall {
+    return { svc, args: svc.sig.params.map((_, i) => fw.arg(i)), status, cr3: fw.args[5] };
+  }
+
+  /** The call in ring slot `slot`, as recorded. */
+  private slotCall(slot: number): RawCall {
+    const svc = SERVICES[this.ringIds[slot]];
+    const v = (k: number) => this.ringVals[slot * SLOT + k];
+    return { svc, args: svc.sig.params.map((_, i) => (i < 4 ? v(i) : v(SLOT_STACK + i - 4))), status: v(SLOT_STATUS), cr3: v(5) };
   }
 
   /** The last calls, oldest first, for error reports (GUIDs and strings as they were passed). */
   last(): string[] {
     const fw = this.fw;
-    return fw ? this.ring.map((c) => format("svc" in c ? decode(c, fw) : c)) : [];
+    if (!fw) return [];
+    const n = Math.min(this.calls, KEEP);
+    const out: string[] = [];
+    for (let k = this.calls - n; k < this.calls; k++) {
+      const slot = k % KEEP;
+      out.push(format(this.ringDecoded[slot] ?? decode(this.slotCall(slot), fw)));
+    }
+    return out;
   }
 
   summary(): TraceSummary {
