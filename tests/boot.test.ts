@@ -84,7 +84,7 @@ test("without an initrd the stub finds no LoadFile2 device path and boots on; wi
   assert.is(r.ending.kind, "milestone");
   assert.ok(trace.some((l) => /BS\.LocateDevicePath\(Protocol=LOAD_FILE2_PROTOCOL.*\) = NOT_FOUND/.test(l)));
   assert.equal(r.summary.stubbedHit, []);
-  // The stub's work (measured: ~99 M, most of it decompressing the kernel), then the
+  // The stub's work, decompressing the kernel among it (measured: ~99 M), then the
   // kernel to its banner (~18 M); the run stops one instruction after the banner's line.
   const n = r.instructions!;
   assert.ok(n.kernelEntry! > 10_000_000, `${n.kernelEntry} instructions to ExitBootServices`);
