@@ -31,6 +31,8 @@ options:
   --ram MIB              guest RAM in MiB (default 256)
   --timeout MS           wall-clock budget per guest run (default 30000, boot 120000; 0: none)
   --max-instructions N   instruction budget per guest run (default 0: none; slows emulation)
+  --count-instructions   count guest instructions (to the kernel's entry and its banner too);
+                         a native hook, 3-4 ns per instruction
   -h, --help             this text
 
 exit status:
@@ -61,6 +63,11 @@ function regex(text: string): RegExp {
 function printSummary(r: RunResult, out: (s: string) => void): void {
   const { summary } = r;
   out(`\n--- ${describeEnding(r.ending)}; ${summary.calls} EFI calls in ${r.wallMs.toFixed(0)} ms`);
+  const n = r.instructions;
+  if (n) {
+    const to = (v: number | null, what: string) => (v === null ? "" : `${v} to ${what}, `);
+    out(`guest instructions: ${to(n.kernelEntry, "the kernel's entry")}${to(n.linuxVersion, "`Linux version`")}${n.total} in all`);
+  }
   const rows = Object.entries(summary.perService).sort((a, b) => b[1] - a[1]);
   for (const [name, n] of rows) out(`  ${String(n).padStart(6)}  ${name}`);
   out(summary.stubbedHit.length ? `stubbed services hit: ${summary.stubbedHit.join(", ")}` : "stubbed services hit: none");
@@ -88,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
         ram: { type: "string" },
         timeout: { type: "string" },
         "max-instructions": { type: "string" },
+        "count-instructions": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -140,6 +148,7 @@ async function main(argv: string[]): Promise<number> {
     ramMiB: num(o.ram, "ram", 256),
     timeBudgetMs: num(o.timeout, "timeout", boot ? 120000 : 30000),
     instructionBudget: num(o["max-instructions"], "max-instructions", 0),
+    countInstructions: o["count-instructions"],
     trace: o.trace,
     onConsole: json ? undefined : (t) => process.stdout.write(t.replace(/\r\n/g, "\n")),
     onSerial: json ? undefined : (line) => process.stdout.write(line + "\n"),
@@ -149,7 +158,7 @@ async function main(argv: string[]): Promise<number> {
   const code = exitCode(r);
   if (json) {
     const ending = Object.fromEntries(Object.entries(r.ending).map(([k, v]) => [k, typeof v === "bigint" ? `0x${v.toString(16)}` : v]));
-    out(JSON.stringify({ image, ending, exitCode: code, console: r.console, serial: r.serial, summary: r.summary, wallMs: r.wallMs }, null, 2));
+    out(JSON.stringify({ image, ending, exitCode: code, console: r.console, serial: r.serial, summary: r.summary, wallMs: r.wallMs, instructions: r.instructions }, null, 2));
   } else {
     if (r.ending.kind === "error") process.stderr.write(`ueficorn: ${r.ending.error}\n`);
     if (o.summary || o.trace || boot) printSummary(r, out);

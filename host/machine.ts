@@ -68,6 +68,8 @@ export interface MachineOptions {
   initrd?: Uint8Array;
   /** Variable store file: loaded if it exists, saved atomically on every non-volatile change. */
   varsPath?: string;
+  /** Count guest instructions (Unicorn.countInstructions: a native hook, a few ns each). */
+  countInstructions?: boolean;
 }
 
 /** How a run ended, when it ended by the guest's own doing. */
@@ -141,6 +143,16 @@ export class Machine {
   private milestone: string | undefined;
   private readonly regs = new BigUint64Array(ARG_REGS.length);
   console = "";
+  private icount: (() => bigint) | undefined;
+  /** The count after the host's own bring-up code, which is not the guest's. */
+  private icountBase = 0n;
+  /** With countInstructions: the count when each line of `serial` was complete. */
+  private readonly serialInstructions: bigint[] = [];
+  /**
+   * With countInstructions: the count when the guest's kernel was entered: when
+   * ExitBootServices returned SUCCESS (EFI entry), 0 (PVH entry: the kernel runs first).
+   */
+  instructionsAtEntry: bigint | undefined;
 
   constructor(options: MachineOptions = {}) {
     this.opts = {
@@ -156,6 +168,8 @@ export class Machine {
     this.disabled = options.disabled ?? new Map();
     this.tracer = options.tracer ?? new Tracer();
     this.uc = new Unicorn(C.UC_MODE_64);
+    // Before any code runs, so that every translation block carries the hook.
+    if (options.countInstructions) this.icount = this.uc.countInstructions();
     const ramBytes = this.opts.ramMiB << 20;
     if (options.entry === "pvh") {
       this.firmware = undefined;
@@ -180,6 +194,19 @@ export class Machine {
     }
     this.wire();
     if (this.firmware) this.bringUp();
+    else if (this.icount) this.instructionsAtEntry = 0n;
+    this.icountBase = this.icount?.() ?? 0n;
+  }
+
+  /** Guest instructions executed so far, with the countInstructions option. */
+  instructions(): bigint | undefined {
+    return this.icount && this.icount() - this.icountBase;
+  }
+
+  /** With countInstructions: the count when the first serial line matching `re` was complete. */
+  instructionsAtLine(re: RegExp): bigint | undefined {
+    const i = this.serial.findIndex((l) => re.test(l));
+    return i < 0 ? undefined : this.serialInstructions[i];
   }
 
   /** The EFI firmware; there is none on the PVH entry. */
@@ -218,6 +245,7 @@ export class Machine {
       ramBytes: this.ram.length,
       onLine: (line) => {
         this.serial.push(line);
+        if (this.icount) this.serialInstructions.push(this.instructions()!);
         this.onSerial(line);
         if (this.stopOnSerial?.test(line) && !this.milestone) {
           this.milestone = line;
@@ -313,7 +341,10 @@ export class Machine {
     }
     this.tracer.record(svc, this.fw, status, t0);
     this.uc.regWrite(C.UC_X86_REG_RAX, status);
-    if (id === EXIT_BOOT_SERVICES) this.bootServicesExited = this.fw.bootServicesExited;
+    if (id === EXIT_BOOT_SERVICES) {
+      this.bootServicesExited = this.fw.bootServicesExited;
+      if (this.icount && status === 0n) this.instructionsAtEntry ??= this.instructions();
+    }
     else if (id === SET_VARIABLE) this.saveVarsIfChanged();
     // ResetSystem or an error inside a nested run stops every level, not just the innermost.
     if (this.reset) this.uc.emuStop();

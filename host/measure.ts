@@ -6,7 +6,7 @@ import { gzipSync } from "node:zlib";
 import { join } from "node:path";
 import { SERVICES, THUNK_SIZE } from "../firmware/spec/services.ts";
 import { GUIDS, INTERFACES, MEMORY_TYPE, STATUS, STRUCTS, statusName } from "../firmware/spec/uefi.ts";
-import { runImage, describeEnding, type RunResult } from "./run.ts";
+import { runImage, describeEnding, type InstructionCounts, type RunResult } from "./run.ts";
 import { Firmware, FIRMWARE_WASM } from "./firmware.ts";
 import { ROOT } from "./paths.ts";
 import { DEFAULT_CMDLINE } from "./defaults.ts";
@@ -27,6 +27,8 @@ export interface GuestUse {
   variablesWritten: string[];
   /** 8 bytes per argument and per status, for every call: the words that cross the trap. */
   boundaryBytes: number;
+  /** Guest instructions, when the run counted them (to the kernel's entry and banner for a kernel). */
+  instructions?: InstructionCounts;
 }
 
 export interface AblationRow { service: string; calls: number; answeredWith: string; verdict: "required" | "tolerated"; outcome: string }
@@ -107,6 +109,7 @@ export function guestUse(name: string, r: RunResult): GuestUse {
   return {
     name, ending: describeEnding(r.ending), wallMs: Math.round(r.wallMs), calls: r.summary.calls, perService: r.summary.perService,
     stubbedHit: r.summary.stubbedHit, guids, configTablesInstalled: [...installed], variablesRead: [...read], variablesWritten: [...written], boundaryBytes: boundary,
+    instructions: r.instructions,
   };
 }
 

@@ -5,7 +5,7 @@ import { preparePvh } from "./pvh/index.ts";
 import { join } from "node:path";
 import { abiSurface, ablation, firmwareSize, guestUse, kernelSpec, kernelSucceeded, KERNEL_SUCCESS, ovmfSizes, parseProbe, type GuestSpec, type ProbedAbi } from "./measure.ts";
 import { OVMF_CODE, runUnderOvmf } from "./ovmf.ts";
-import { runImage, describeEnding } from "./run.ts";
+import { runImage, describeEnding, type InstructionCounts } from "./run.ts";
 import { ROOT } from "./paths.ts";
 import { DEFAULT_KERNEL } from "./defaults.ts";
 
@@ -22,7 +22,7 @@ export async function measureAll(o: ReportOptions) {
   if (kernel) guests.push(kernel);
   const uses = guests.map((g) => {
     o.progress(`running ${g.name}`);
-    const r = runImage(g.path, { cmdline: g.cmdline, stopOnSerial: g.stopOnSerial, timeBudgetMs: g.timeBudgetMs, keepCalls: true });
+    const r = runImage(g.path, { cmdline: g.cmdline, stopOnSerial: g.stopOnSerial, timeBudgetMs: g.timeBudgetMs, keepCalls: true, countInstructions: true });
     return { g, r, use: guestUse(g.name, r) };
   });
   let ablationRows: ReturnType<typeof ablation> = [];
@@ -47,7 +47,7 @@ export async function measureAll(o: ReportOptions) {
     } else probed.ovmfError = "OVMF is not installed (bash scripts/setup.sh --bench-tools)";
   }
   // The same kernel through Xen's PVH entry: what the hypervisor hands it instead.
-  let pvh: { abiBytes: Record<string, number>; calls: number; ending: string; wallMs: number } | undefined;
+  let pvh: { abiBytes: Record<string, number>; calls: number; ending: string; wallMs: number; instructions?: InstructionCounts } | undefined;
   if (kernel) {
     o.progress("booting the kernel through the PVH entry");
     const file = readFileSync(kernel.path);
@@ -56,8 +56,8 @@ export async function measureAll(o: ReportOptions) {
     // The boot ABI proper: start_info, the tables it points to and the command line
     // (not the kernel's segments, the initrd's contents or the host's GDT).
     for (const r of boot.regions) if (/^(hvm_|cmdline)/.test(r.name)) abiBytes[r.name] = r.bytes.length;
-    const r = runImage(kernel.path, { entry: "pvh", cmdline: kernel.cmdline, stopOnSerial: /Linux version/, timeBudgetMs: 60000 });
-    pvh = { abiBytes, calls: r.summary.calls, ending: describeEnding(r.ending), wallMs: Math.round(r.wallMs) };
+    const r = runImage(kernel.path, { entry: "pvh", cmdline: kernel.cmdline, stopOnSerial: /Linux version/, timeBudgetMs: 60000, countInstructions: true });
+    pvh = { abiBytes, calls: r.summary.calls, ending: describeEnding(r.ending), wallMs: Math.round(r.wallMs), instructions: r.instructions };
   }
   const report = {
     generated: new Date().toISOString(),
@@ -77,6 +77,16 @@ export async function measureAll(o: ReportOptions) {
 }
 
 type Report = Awaited<ReturnType<typeof measureAll>>;
+
+/** "Guest instructions: ..." for a run that counted them: to the kernel's entry and banner when it got there, and in all. */
+export function instructionsLine(n: InstructionCounts | undefined): string | undefined {
+  if (!n) return undefined;
+  const parts: string[] = [];
+  if (n.kernelEntry !== null) parts.push(`**${n.kernelEntry}** to the kernel's entry`);
+  if (n.linuxVersion !== null) parts.push(`**${n.linuxVersion}** to \`Linux version\``);
+  parts.push(`${n.total} in the whole run`);
+  return `Guest instructions: ${parts.join(", ")}.`;
+}
 
 function markdown(r: Report): string {
   const L: string[] = [];
@@ -99,9 +109,12 @@ function markdown(r: Report): string {
     L.push("", `Offered to an application (found by guests/abiprobe.c): ${u.handles ?? "?"} handles with ${Object.keys(u.protocols).join(", ")}; configuration tables ${u.configTables.join(", ")}. With --initrd, a LoadFile2 handle with its device path as well.`);
   }
   L.push("");
-  L.push("## What each guest uses", "");
+  L.push("## What each guest uses", "",
+    "Guest instructions are counted by a native Unicorn code hook (a `rep` string instruction counts once per iteration); a kernel's entry is ExitBootServices returning SUCCESS to its EFI stub.", "");
   for (const g of r.guests) {
-    L.push(`### ${g.name}`, "", `${g.ending}; ${g.calls} EFI calls, ${g.boundaryBytes} bytes across the boundary, ${g.wallMs} ms.`, "");
+    L.push(`### ${g.name}`, "", `${g.ending}; ${g.calls} EFI calls, ${g.boundaryBytes} bytes across the boundary, ${g.wallMs} ms (instructions counted).`, "");
+    const n = instructionsLine(g.instructions);
+    if (n) L.push(n, "");
     L.push("| service | calls |", "|---|---:|");
     for (const [s, n] of Object.entries(g.perService).sort((a, b) => b[1] - a[1])) L.push(`| ${s} | ${n} |`);
     const gs = Object.entries(g.guids);
@@ -119,8 +132,10 @@ function markdown(r: Report): string {
     L.push("");
   }
   if (r.pvh) {
-    L.push("## PVH beside it", "", `The same kernel through Xen's PVH entry: ${r.pvh.calls} calls across the boundary; ${r.pvh.ending} after ${r.pvh.wallMs} ms.`,
-      "What the hypervisor writes for it instead of offering services:", "", "| structure | bytes |", "|---|---:|");
+    L.push("## PVH beside it", "", `The same kernel through Xen's PVH entry: ${r.pvh.calls} calls across the boundary; ${r.pvh.ending} after ${r.pvh.wallMs} ms (instructions counted).`);
+    const n = instructionsLine(r.pvh.instructions);
+    if (n) L.push("", n);
+    L.push("", "What the hypervisor writes for it instead of offering services:", "", "| structure | bytes |", "|---|---:|");
     for (const [k, v] of Object.entries(r.pvh.abiBytes)) L.push(`| ${k} | ${v} |`);
     L.push(`| total | ${Object.values(r.pvh.abiBytes).reduce((a, b) => a + b, 0)} |`, "");
   }
@@ -168,6 +183,13 @@ function html(r: Report): string {
     bars("Service slots implemented per table", r.abi.tables.map((t) => [`${t.table} (of ${t.slots})`, t.implemented] as [string, number]), ""),
     ...r.guests.map((g) => bars(`EFI calls: ${g.name}`, Object.entries(g.perService).sort((a, b) => b[1] - a[1]), "")),
   ];
+  const efi = r.guests.find((g) => g.instructions?.linuxVersion != null)?.instructions;
+  const pvhN = r.pvh?.instructions;
+  if (efi && pvhN?.linuxVersion != null) {
+    charts.push(bars("Guest instructions to \"Linux version\"", [
+      ["EFI path: to the kernel's entry", efi.kernelEntry ?? 0], ["EFI path: to \"Linux version\"", efi.linuxVersion!], ["PVH path: to \"Linux version\"", pvhN.linuxVersion],
+    ], ""));
+  }
   if (r.ovmf.length) charts.push(bars("Firmware image bytes", [["ueficorn firmware.wasm", r.firmware.wasmBytes], ...r.ovmf.map((f) => [f.file.split("/").pop()!, f.bytes] as [string, number])], "B"));
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ueficorn report</title>
 <style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}pre{white-space:pre-wrap;background:#f6f6f6;padding:1rem}</style></head>

@@ -22,6 +22,8 @@ export interface RunOptions {
   disabled?: Map<number, bigint>;
   /** Keep every call, decoded, in the result (measurements). */
   keepCalls?: boolean;
+  /** Count guest instructions into the result's `instructions` (a native hook; slows the run, see the README). */
+  countInstructions?: boolean;
   ramMiB?: number;
   instructionBudget?: number;
   timeBudgetMs?: number;
@@ -41,7 +43,24 @@ export interface RunResult {
   summary: TraceSummary;
   calls: CallRecord[];
   wallMs: number;
+  /** With countInstructions. */
+  instructions?: InstructionCounts;
 }
+
+/**
+ * Guest instructions executed (Unicorn.countInstructions: a rep string instruction
+ * counts per iteration), from the image's (or the PVH kernel's) first instruction.
+ */
+export interface InstructionCounts {
+  /** The whole run. */
+  total: number;
+  /** To the kernel's entry: ExitBootServices returning SUCCESS (EFI), 0 (PVH); null if never. */
+  kernelEntry: number | null;
+  /** To the end of the kernel's first serial line with `Linux version` (its banner); null if none. */
+  linuxVersion: number | null;
+}
+
+const num = (v: bigint | undefined) => (v === undefined ? null : Number(v));
 
 /** Process exit codes: EFI_SUCCESS 0, a warning 1, EFI error N 64 + N; host-side ends below. */
 export const EXIT = { USAGE: 2, LOAD: 3, FAULT: 4, BUDGET: 5, BOOT_SERVICE_AFTER_EXIT: 6, HALTED: 7 } as const;
@@ -83,7 +102,7 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
       entry: opts.entry,
       ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,
       onConsole: opts.onConsole, onSerial: opts.onSerial, onLog: opts.onLog, tracer, initrd, varsPath: opts.vars,
-      symbols, stopOnSerial: opts.stopOnSerial, disabled: opts.disabled,
+      symbols, stopOnSerial: opts.stopOnSerial, disabled: opts.disabled, countInstructions: opts.countInstructions,
     });
     const machine = m;
     if (opts.entry === "pvh") {
@@ -104,5 +123,8 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
   } finally {
     m?.close();
   }
-  return { ending, console: m?.console ?? "", serial: m?.serial ?? [], summary: tracer.summary(), calls: tracer.records, wallMs: performance.now() - t0 };
+  const wallMs = performance.now() - t0;
+  const total = m?.instructions();
+  const instructions = total === undefined ? undefined : { total: Number(total), kernelEntry: num(m!.instructionsAtEntry), linuxVersion: num(m!.instructionsAtLine(/Linux version/)) };
+  return { ending, console: m?.console ?? "", serial: m?.serial ?? [], summary: tracer.summary(), calls: tracer.records, wallMs, instructions };
 }

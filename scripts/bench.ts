@@ -1,6 +1,8 @@
 // npm run bench: boot the same kernel with the same command line several ways, side by
 // side in one run, and print min/median time to "Linux version" on the serial console
 // with ratios against the first row. Timings are from process start, as a user sees them.
+// For ueficorn's EFI and PVH paths, one more run counts the guest instructions to the
+// kernel's entry and to "Linux version" (not timed: counting costs ~3 ns per instruction).
 //
 //   tsx scripts/bench.ts [--runs N] [--json FILE] [--kernel PATH]
 import { spawn, spawnSync } from "node:child_process";
@@ -8,7 +10,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { extractVmlinux } from "../host/pvh/index.ts";
 import { parseArgs } from "node:util";
 import { DEFAULT_CMDLINE, DEFAULT_KERNEL } from "../host/defaults.ts";
-import { runImage } from "../host/run.ts";
+import { runImage, type InstructionCounts } from "../host/run.ts";
 
 const { values: o } = parseArgs({
   options: { runs: { type: "string", default: "5" }, json: { type: "string" }, kernel: { type: "string", default: DEFAULT_KERNEL }, help: { type: "boolean", short: "h" } },
@@ -23,7 +25,7 @@ const MILESTONE = /Linux version/;
 const TIMEOUT_MS = 120_000;
 const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE.fd";
 
-interface Row { name: string; ms: number[]; note?: string; efiCalls?: number }
+interface Row { name: string; ms: number[]; note?: string; efiCalls?: number; instructions?: InstructionCounts }
 
 /** Spawn a command and time it until a stdout line matches; the process is then killed. */
 function timeToLine(cmd: string, args: string[]): Promise<number> {
@@ -62,25 +64,27 @@ if (!existsSync(kernel)) throw new Error(`no kernel at ${kernel}: run npm run se
 rows.push(await measure("ueficorn EFI path (CLI process)", process.execPath, ["build/ueficorn.mjs", "boot", "--kernel", kernel, "--until", "Linux version"]));
 rows.push(await measure("ueficorn PVH path (CLI process)", process.execPath, ["build/ueficorn.mjs", "boot", "--entry", "pvh", "--kernel", kernel, "--until", "Linux version"]));
 
-// The same, in process: machine creation to the line, without Node and tsx start-up.
-const inproc: number[] = [];
-let efiCalls = 0;
-for (let i = 0; i < runs; i++) {
-  const r = runImage(kernel, { cmdline: DEFAULT_CMDLINE, timeBudgetMs: TIMEOUT_MS, stopOnSerial: MILESTONE });
-  if (r.ending.kind !== "milestone") throw new Error(`ueficorn did not reach "Linux version": ${JSON.stringify(r.ending)}`);
-  inproc.push(r.wallMs);
-  efiCalls = r.summary.calls;
+// The same, in process: machine creation to the line, without Node and tsx start-up;
+// then one run with the guest instructions counted, which is not timed.
+function inProcess(name: string, entry: "efi" | "pvh"): Row {
+  const boot = (countInstructions: boolean) => {
+    const r = runImage(kernel, { entry, cmdline: DEFAULT_CMDLINE, timeBudgetMs: TIMEOUT_MS, stopOnSerial: MILESTONE, countInstructions });
+    if (r.ending.kind !== "milestone") throw new Error(`${name} did not reach "Linux version": ${JSON.stringify(r.ending)}`);
+    return r;
+  };
+  const ms: number[] = [];
+  let efiCalls = 0;
+  for (let i = 0; i < runs; i++) {
+    process.stderr.write(`bench: ${name} run ${i + 1}/${runs}\r`);
+    const r = boot(false);
+    ms.push(r.wallMs);
+    efiCalls = r.summary.calls;
+  }
+  process.stderr.write(`bench: ${name} counting instructions\r`);
+  return { name, ms, efiCalls, instructions: boot(true).instructions };
 }
-rows.push({ name: "ueficorn EFI path (in process)", ms: inproc, efiCalls });
-const pvhInproc: number[] = [];
-let pvhCalls = 0;
-for (let i = 0; i < runs; i++) {
-  const r = runImage(kernel, { entry: "pvh", cmdline: DEFAULT_CMDLINE, timeBudgetMs: TIMEOUT_MS, stopOnSerial: MILESTONE });
-  if (r.ending.kind !== "milestone") throw new Error(`the PVH entry did not reach "Linux version": ${JSON.stringify(r.ending)}`);
-  pvhInproc.push(r.wallMs);
-  pvhCalls = r.summary.calls;
-}
-rows.push({ name: "ueficorn PVH path (in process)", ms: pvhInproc, efiCalls: pvhCalls });
+rows.push(inProcess("ueficorn EFI path (in process)", "efi"));
+rows.push(inProcess("ueficorn PVH path (in process)", "pvh"));
 
 if (qemu) {
   rows.push(await measure("QEMU TCG, direct bzImage boot", "qemu-system-x86_64", qemuArgs));
@@ -122,5 +126,8 @@ const timeRun = (n: number) => {
 const roundTrip: number[] = [];
 for (let i = 0; i < runs; i++) roundTrip.push(((timeRun(CALLS) - timeRun(0)) * 1e6) / CALLS);
 console.log(`one EFI call (guest → host → WASM → guest, ${CALLS} calls): min ${min(roundTrip).toFixed(0)} ns, median ${median(roundTrip).toFixed(0)} ns`);
-console.log("guest instructions: not counted (Unicorn's instruction count makes every later EFI call flush its translation cache; see host/machine.ts)");
+console.log("guest instructions, one counted run each: to the kernel's entry (EFI: ExitBootServices returned SUCCESS; PVH: its first instruction), to \"Linux version\"");
+for (const r of rows) {
+  if (r.instructions) console.log(`${r.name.replace(" (in process)", "").padEnd(36)} ${String(r.instructions.kernelEntry).padStart(12)} ${String(r.instructions.linuxVersion).padStart(12)}`);
+}
 if (o.json) writeFileSync(o.json, JSON.stringify({ kernel, runs, efiCallNs: { min: min(roundTrip), median: median(roundTrip) }, rows: rows.map((r) => ({ ...r, minMs: r.ms.length ? min(r.ms) : null, medianMs: r.ms.length ? median(r.ms) : null })) }, null, 2));

@@ -9,7 +9,7 @@
 # only when a command fails.
 #
 # Steps: 1 Debian packages, 2 npm packages, 3 Unicorn >= 2.1 into .cache/unicorn/,
-#        4 build hooks (firmware, guests).
+#        4 build hooks (firmware, host CLI, instruction counter, guests), 5 the kernel.
 # Environment: UEFICORN_LIBUNICORN=path uses that libunicorn.so.2 (checked >= 2.1)
 # instead of fetching one; UEFICORN_SETUP_KEYRING=path replaces the system keyring in
 # step 3 (to exercise the keyring fallback).
@@ -306,6 +306,19 @@ build_host() {
   run build-host npm run --silent build:host
 }
 
+# The guest instruction counter: a native UC_HOOK_CODE callback (host/unicorn/icount.c)
+# that host/unicorn/index.ts loads with koffi. It links no libunicorn, so it serves any
+# library UEFICORN_LIBUNICORN picks.
+ICOUNT_OUT=build/libicount.so
+ICOUNT_SOURCE=host/unicorn/icount.c
+build_icount() {
+  [[ -f $ICOUNT_SOURCE ]] || return 0
+  newer_than "$ICOUNT_OUT" "$ICOUNT_SOURCE" || return 0
+  say "building the instruction counter ($ICOUNT_SOURCE -> $ICOUNT_OUT, clang)"
+  mkdir -p "$(dirname "$ICOUNT_OUT")"
+  run build-icount clang -O2 -shared -fPIC -o "$ICOUNT_OUT" "$ICOUNT_SOURCE"
+}
+
 build_guests() {
   [[ -f guests/build.sh ]] || return 0
   newer_than "$GUESTS_STAMP" "${GUESTS_SOURCES[@]}" || return 0
@@ -372,6 +385,7 @@ setup_npm
 setup_unicorn
 build_firmware
 build_host
+build_icount
 build_guests
 setup_kernel
 

@@ -78,12 +78,18 @@ test("EFI stub → ExitBootServices → Linux version 6.1 → EFI v2.70 by uefic
   assert.not.match(serial, /Initramfs unpacking failed/);
 });
 
-test("without an initrd the stub finds no LoadFile2 device path and boots on", () => {
+test("without an initrd the stub finds no LoadFile2 device path and boots on; with the instructions counted", () => {
   const trace: string[] = [];
-  const r = runImage(kernel, { cmdline: DEFAULT_CMDLINE, trace: true, onTrace: (l) => trace.push(l), timeBudgetMs: 60000, stopOnSerial: /Linux version/ });
+  const r = runImage(kernel, { cmdline: DEFAULT_CMDLINE, trace: true, onTrace: (l) => trace.push(l), timeBudgetMs: 60000, stopOnSerial: /Linux version/, countInstructions: true });
   assert.is(r.ending.kind, "milestone");
   assert.ok(trace.some((l) => /BS\.LocateDevicePath\(Protocol=LOAD_FILE2_PROTOCOL.*\) = NOT_FOUND/.test(l)));
   assert.equal(r.summary.stubbedHit, []);
+  // The stub's work, decompressing the kernel among it (measured: ~99 M), then the
+  // kernel to its banner (~18 M); the run stops one instruction after the banner's line.
+  const n = r.instructions!;
+  assert.ok(n.kernelEntry! > 10_000_000, `${n.kernelEntry} instructions to ExitBootServices`);
+  assert.ok(n.linuxVersion! > n.kernelEntry! + 1_000_000, `${n.linuxVersion} instructions to Linux version`);
+  assert.ok(n.total >= n.linuxVersion! && n.total <= n.linuxVersion! + 1, `${n.total} in all`);
 });
 
 test("with no root file system the kernel runs to its panic: as far as this machine goes", () => {
@@ -99,9 +105,13 @@ test("the same kernel through Xen's PVH entry: no firmware, no EFI call, the sam
   const dir = mkdtempSync(join(tmpdir(), "ueficorn-pvh-"));
   const initrd = join(dir, "initrd.cpio");
   writeFileSync(initrd, cpio({ "hello.txt": "hello from the initrd\n" }));
-  const r = runImage(kernel, { entry: "pvh", cmdline: DEFAULT_CMDLINE, initrd, timeBudgetMs: 60000, stopOnSerial: /Freeing initrd memory/ });
+  const r = runImage(kernel, { entry: "pvh", cmdline: DEFAULT_CMDLINE, initrd, timeBudgetMs: 60000, stopOnSerial: /Freeing initrd memory/, countInstructions: true });
   assert.is(r.ending.kind, "milestone", JSON.stringify(r.ending));
   assert.is(r.summary.calls, 0);
+  // Entered at the kernel's own first instruction; its banner comes after ~18 M.
+  const n = r.instructions!;
+  assert.is(n.kernelEntry, 0);
+  assert.ok(n.linuxVersion! > 1_000_000 && n.linuxVersion! < n.total, `${n.linuxVersion} instructions to Linux version, ${n.total} in all`);
   const serial = r.serial.join("\n");
   assert.match(serial, /Linux version 6\.1\.\d+/);
   assert.match(serial, /Command line: console=ttyS0/);

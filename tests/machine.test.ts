@@ -5,6 +5,8 @@ import * as assert from "uvu/assert";
 import { Machine } from "../host/machine.ts";
 import { consts as C } from "../host/unicorn/index.ts";
 import { MEMORY_TYPE as MT } from "../firmware/spec/uefi.ts";
+import { serviceByName, THUNK_SIZE } from "../firmware/spec/services.ts";
+import { Asm } from "./guest-asm.ts";
 import { deliver, type Cpu } from "../host/x86/interrupts.ts";
 
 test("an unemulated physical address reads as all ones, is logged once, and the guest goes on", () => {
@@ -26,6 +28,30 @@ test("an unemulated physical address reads as all ones, is logged once, and the 
   assert.equal(log.filter((l) => l.startsWith("mmio:")).length, 1);
   assert.match(log[0], /read of unemulated address 0xfec00010 at RIP 0x/);
   m.close();
+});
+
+test("countInstructions: the guest's own instructions, each EFI call 3 more (its thunk), the host's bring-up not counted", () => {
+  const m = new Machine({ ramMiB: 32, countInstructions: true });
+  assert.is(m.instructions(), 0n);
+  const thunk = (name: string) => m.fw.thunks + BigInt(serviceByName(name).id * THUNK_SIZE);
+  // RestoreTPL(RaiseTPL(HIGH_LEVEL)): 9 instructions of its own, and two thunks
+  // (mov eax, id ; out ; ret) of 3 each.
+  const code = new Asm().subRsp(0x28)
+    .movRcx(31n).movRax(thunk("BS.RaiseTPL")).callRax()
+    .raxToRcx().movRax(thunk("BS.RestoreTPL")).callRax()
+    .addRsp(0x28).ret();
+  const at = m.fw.allocPages(MT.LoaderCode, 1);
+  m.fw.ram.set(code.bytes, Number(at));
+  m.callGuest(at, 0n, 0n);
+  assert.is(m.instructions(), 9n + 2n * 3n);
+  m.callGuest(at, 0n, 0n);
+  assert.is(m.instructions(), 2n * 15n);
+  assert.is(m.instructionsAtEntry, undefined, "no ExitBootServices");
+  const plain = new Machine({ ramMiB: 32 });
+  assert.is(plain.instructions(), undefined, "counting is off by default");
+  plain.close();
+  m.close();
+  assert.is(m.instructions(), 2n * 15n, "the count outlives the engine");
 });
 
 function cpu(over: Partial<Cpu>, mem: Map<bigint, bigint>): Cpu {

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { wasmFunctionSizes } from "../host/wasm-sizes.ts";
 import { abiSurface, firmwareSize, guestUse, kernelSpec, kernelSucceeded, ablation, parseProbe } from "../host/measure.ts";
-import { measureAll } from "../host/report.ts";
+import { measureAll, instructionsLine } from "../host/report.ts";
 import { runImage } from "../host/run.ts";
 import { DEFAULT_KERNEL } from "../host/defaults.ts";
 
@@ -32,9 +32,13 @@ test("static ABI surface: every slot counted, implemented + stubbed = slots", ()
   assert.is(abi.trapIds, abi.tables.reduce((a, t) => a + t.slots, 0));
 });
 
-test("a guest's use: services, GUIDs asked for, boundary bytes", () => {
-  const r = runImage("build/guests/hello.efi", { keepCalls: true, timeBudgetMs: 30000 });
+test("a guest's use: services, GUIDs asked for, boundary bytes, instructions", () => {
+  const r = runImage("build/guests/hello.efi", { keepCalls: true, timeBudgetMs: 30000, countInstructions: true });
   const use = guestUse("hello", r);
+  assert.ok(use.instructions!.total > 10_000);
+  assert.equal(use.instructions, r.instructions);
+  assert.is(instructionsLine(use.instructions), `Guest instructions: ${use.instructions!.total} in the whole run.`);
+  assert.is(instructionsLine({ total: 30, kernelEntry: 10, linuxVersion: 20 }), "Guest instructions: **10** to the kernel's entry, **20** to `Linux version`, 30 in the whole run.");
   assert.is(use.perService["BS.HandleProtocol"], 1);
   assert.equal(use.guids.LOADED_IMAGE_PROTOCOL, { found: 1, notFound: 0 });
   assert.is(use.boundaryBytes, r.calls.reduce((a, c) => a + 8 * (c.args.length + 1), 0));
@@ -77,6 +81,17 @@ test("the report files are written, the HTML self-contained", async () => {
   const json = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
   assert.is(json.firmware.wasmBytes, r.firmware.wasmBytes);
   const html = readFileSync(join(out, "report.html"), "utf8");
+  // Every guest's instructions counted; the kernel's to its entry, then to its banner,
+  // more through the EFI stub than through PVH (which starts at the kernel itself).
+  for (const g of json.guests) assert.ok(g.instructions.total > 0, g.name);
+  assert.match(md, /^Guest instructions: \d+ in the whole run\.$/m);
+  const k = json.guests.find((g: { name: string }) => /kernel/.test(g.name)).instructions;
+  const p = json.pvh.instructions;
+  assert.ok(k.kernelEntry > 0 && k.kernelEntry < k.linuxVersion && k.linuxVersion < k.total, JSON.stringify(k));
+  assert.is(p.kernelEntry, 0);
+  assert.ok(p.linuxVersion > 0 && p.linuxVersion < k.linuxVersion, JSON.stringify(p));
+  assert.ok(md.includes(`Guest instructions: **${k.kernelEntry}** to the kernel's entry, **${k.linuxVersion}** to \`Linux version\``));
+  assert.match(html, /<h3>Guest instructions to &quot;Linux version&quot;<\/h3>/);
   assert.match(html, /<svg /);
   assert.not.match(html, /<script|https?:\/\//);
 });

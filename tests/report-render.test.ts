@@ -19,6 +19,7 @@ test("report.html renders in headless Chromium with its charts", async () => {
   const dom = spawnSync("chromium", [...CHROMIUM, `--user-data-dir=${mkdtempSync(join(tmpdir(), "chromium-"))}`, "--dump-dom", page], { encoding: "utf8", timeout: 60000 });
   assert.is(dom.status, 0, dom.stderr);
   assert.match(dom.stdout, /<h1>ueficorn: what the EFI entry costs<\/h1>/);
+  assert.match(dom.stdout, /<h3>Guest instructions to "Linux version"<\/h3>/);
   const bars = (dom.stdout.match(/<rect /g) ?? []).length;
   const json = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
   // One bar per firmware group with code, per table, per service each guest called.

@@ -90,6 +90,14 @@ test("runImage(conout): SUCCESS, every check passed", () => {
   assert.equal(r.summary.stubbedHit, []);
 });
 
+test("runImage(hello) with countInstructions: the same count on every run; no kernel entry nor banner in an application", () => {
+  const [a, b] = [0, 1].map(() => runImage(guest("hello.efi"), { ...OPTS, countInstructions: true }));
+  assert.ok(a.instructions!.total > 10_000, `${a.instructions!.total} instructions`);
+  assert.equal(a.instructions, b.instructions);
+  assert.equal(a.instructions, { total: a.instructions!.total, kernelEntry: null, linuxVersion: null });
+  assert.is(runImage(guest("hello.efi"), OPTS).instructions, undefined, "off by default");
+});
+
 test("runImage(exitcode): the guest's status comes back, warnings and errors map to exit codes", () => {
   const err = runImage(guest("exitcode.efi"), { ...OPTS, cmdline: "status=21" });
   assert.equal(err.ending, { kind: "returned", status: (1n << 63n) | 21n });
@@ -162,6 +170,15 @@ test("cli: --json prints one parseable object with console, ending, summary and 
   assert.is(j.summary.calls, 2);
   assert.equal(j.summary.stubbedHit, []);
   assert.is(j.image, "build/guests/exitcode.efi");
+  assert.is(j.instructions, undefined);
+});
+
+test("cli: --count-instructions: the count in the summary and in --json", () => {
+  const text = cli("run", "build/guests/exitcode.efi", "--cmdline", "status=21", "--summary", "--count-instructions");
+  const m = /^guest instructions: (\d+) in all$/m.exec(text.stdout);
+  assert.ok(m, show(text));
+  const j = JSON.parse(cli("run", "build/guests/exitcode.efi", "--cmdline", "status=21", "--json", "--count-instructions").stdout);
+  assert.equal(j.instructions, { total: Number(m![1]), kernelEntry: null, linuxVersion: null });
 });
 
 test("cli: --help exits 0 with the usage", () => {

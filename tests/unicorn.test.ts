@@ -329,6 +329,50 @@ test("code, block, interrupt and CPUID hooks", () => {
   uc.close();
 });
 
+test("countInstructions: a native hook counts each executed instruction exactly; the count outlives close()", () => {
+  const { view, uc } = machine();
+  const count = uc.countInstructions();
+  const N = 1000;
+  const loop = place(view, CODE, [
+    0xb9, N & 0xff, N >> 8, 0x00, 0x00, // mov ecx, N
+    0xff, 0xc9, //                         1: dec ecx
+    0x75, 0xfc, //                         jnz 1b
+    0x90, //                               nop
+  ]);
+  uc.emuStart(CODE, loop);
+  assert.is(count(), BigInt(1 + 2 * N + 1));
+  // A rep string instruction counts once per iteration and once more for the check
+  // that ends it (Unicorn runs each iteration as its own step); with RCX = 0, once.
+  // (Each piece of code at its own address: code written from the host behind
+  // Unicorn's back is not retranslated.)
+  for (const [at, rcx] of [[CODE + 0x100, 100], [CODE + 0x200, 0]]) {
+    const before = count();
+    const end = place(view, at, [
+      0xb9, rcx, 0x00, 0x00, 0x00, //       mov ecx, rcx
+      0xbf, 0x00, 0x10, 0x00, 0x00, //      mov edi, DATA
+      0xf3, 0xaa, //                        rep stosb
+    ]);
+    uc.emuStart(at, end);
+    assert.is(count() - before, BigInt(2 + rcx + 1), `rep stosb with RCX = ${rcx}`);
+  }
+  // The hook covers every address, so a stop from another hook is precise: the OUT
+  // hook stops the guest right after the OUT, not at the end of its block. The first
+  // nop is counted though it does not run: its code hook fires before the stop is
+  // looked at.
+  const before = count();
+  const stop = place(view, CODE + 0x300, [
+    0xe7, 0x80, //                         out 0x80, eax
+    0x90, 0x90, 0x90, //                   nop ×3
+  ]);
+  uc.hookInsnOut(() => uc.emuStop());
+  uc.emuStart(CODE + 0x300, stop);
+  assert.is(uc.regRead(C.UC_X86_REG_RIP), BigInt(CODE + 0x302));
+  assert.is(count() - before, 2n);
+  const last = count();
+  uc.close();
+  assert.is(count(), last);
+});
+
 test("hookDel, close twice, use after close", () => {
   const { view, uc } = machine();
   const end = place(view, CODE, [0xe7, 0x80]); // out 0x80, eax

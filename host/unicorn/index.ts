@@ -185,6 +185,22 @@ export function loadUnicorn(): Bound {
   throw new Error(`No usable libunicorn found (tried: ${tried.join("; ")}). ${FIX_HINT}`);
 }
 
+// The native instruction counter (host/unicorn/icount.c, built by scripts/setup.sh into
+// build/libicount.so): loaded on first use, so the rest works without it.
+export const ICOUNT_LIB = join(ROOT, "build/libicount.so");
+// The library handle is kept for good: koffi unloads a library whose handle is
+// garbage-collected, and Unicorn would then call into unmapped code.
+let icountLib: { handle: ReturnType<typeof koffi.load>; hook: bigint } | undefined;
+
+function icountCallback(): bigint {
+  if (!icountLib) {
+    if (!existsSync(ICOUNT_LIB)) throw new Error(`${ICOUNT_LIB} is missing: run \`npm run setup\` (it builds it from host/unicorn/icount.c with clang)`);
+    const handle = koffi.load(ICOUNT_LIB);
+    icountLib = { handle, hook: handle.symbol("icount_hook") as bigint };
+  }
+  return icountLib.hook;
+}
+
 /** The loaded library: path, where it came from, version. */
 export function libraryInfo(): LibraryInfo {
   return loadUnicorn().info;
@@ -228,6 +244,13 @@ export interface UnicornOptions {
   cpuModel?: number;
 }
 
+/** A countInstructions() counter: native uint64 at `ptr`; at close its value moves to `final` and `view` goes. */
+interface Counter {
+  ptr: bigint;
+  view?: BigUint64Array;
+  final: bigint;
+}
+
 const BATCH_MAX = 32;
 const BATCH_VALS = 64;
 const BATCH_PTRS = BATCH_VALS + 8 * BATCH_MAX;
@@ -242,6 +265,7 @@ export class Unicorn {
   private h: number;
   private readonly hooks = new Set<Hook>();
   private readonly contexts = new Set<Context>();
+  private readonly counters: Counter[] = [];
   private hasPending = false;
   private pending: unknown = undefined;
 
@@ -657,14 +681,47 @@ export class Unicorn {
    * the OUT/IN hooks are not. This adds such a hook whose callback is a native function
    * without side effects (uc_arch_supported(int), which ignores the other arguments),
    * so no JS runs per instruction: ~5 ns per covered instruction. Cover the trap
-   * thunks with it.
+   * thunks with it. Under countInstructions() it adds nothing: that hook already covers
+   * every address, and a second code hook in Unicorn's list costs every instruction
+   * again (measured: ~5 ns each, +0.6 s on the kernel's EFI boot).
    */
   preciseStops(begin: Addr, end: Addr): Hook {
+    if (this.counters.length) return { handle: 0, callback: null };
     const out: [number | bigint | null] = [null];
     this.check("uc_hook_add", this.lib.hookAdd(this.handle, out, C.UC_HOOK_CODE, this.lib.nopCallback, 0, begin, end));
     const hook: Hook = { handle: out[0]!, callback: null };
     this.hooks.add(hook);
     return hook;
+  }
+
+  /**
+   * Counts every guest instruction from now on, with a native UC_HOOK_CODE callback
+   * over all addresses (host/unicorn/icount.c: `++*counter`, no JS per instruction) and
+   * returns a reader of the count, still valid after close(). It counts instructions
+   * started: the hook runs before each one, so one that does not complete (the one a
+   * stop from a hook lands on, one that faults) is counted, and again when it runs
+   * later. A rep string instruction counts once per iteration and once as it ends
+   * (Unicorn runs each iteration as a step of its own). Translated code only gets the
+   * hook call if the hook is there when it is translated: add it before the code to
+   * count first runs. As a side effect
+   * a stop requested from a hook takes effect after the current instruction
+   * everywhere, so a later preciseStops() adds nothing.
+   */
+  countInstructions(): () => bigint {
+    const callback = icountCallback();
+    const ptr = koffi.alloc("uint64_t", 1) as bigint;
+    const view = new BigUint64Array(koffi.view(ptr, 8));
+    view[0] = 0n;
+    const counter: Counter = { ptr, view, final: 0n };
+    const out: [number | bigint | null] = [null];
+    const err = this.lib.hookAdd(this.handle, out, C.UC_HOOK_CODE, callback, Number(ptr), 1, 0);
+    if (err !== 0) {
+      koffi.free(ptr);
+      this.check("uc_hook_add(icount)", err);
+    }
+    this.hooks.add({ handle: out[0]!, callback: null });
+    this.counters.push(counter);
+    return () => (counter.view ? counter.view[0] : counter.final);
   }
 
   hookDel(hook: Hook): void {
@@ -688,6 +745,12 @@ export class Unicorn {
     for (const hook of this.hooks) if (hook.callback !== null) koffi.unregister(hook.callback);
     this.hooks.clear();
     koffi.free(this.scratchPtr);
+    for (const c of this.counters) {
+      c.final = c.view![0];
+      c.view = undefined;
+      koffi.free(c.ptr);
+    }
+    this.counters.length = 0;
     this.check("uc_close", err);
   }
 }
