@@ -1,21 +1,33 @@
 // The boundary with the host: the argument area the host fills before each dispatch,
 // and the few host functions the firmware calls (console, time, guest callbacks).
 import { guest, reserve } from "./mem";
+import { Arg } from "./spec/gen";
+
+/** The argument block, laid out by firmware/spec/services.ts ARG_SLOTS (Arg.*). */
+export const ARGS: usize = reserve(Arg.SLOTS << 3);
 
 /**
- * Filled by the host per call: RCX, RDX, R8, R9 (the first four Microsoft x64
- * arguments), the guest RSP at the `out` (pointing at the thunk's return address),
- * and CR3 (whose tables translate every guest pointer).
+ * Run guest code fn(a0, a1) through the host (a notify function, an image's entry) and
+ * return its RAX. The guest's own EFI calls in there refill the argument block, so the
+ * current call's block is put back afterwards: its stack arguments, the trace of it and
+ * CR3 for its pointers stay the caller's.
  */
-export const ARGS: usize = reserve(8 * 8);
-const ARG_RSP: usize = 4;
-export const ARG_CR3: usize = 5;
+export function callGuest(fn: u64, a0: u64, a1: u64): u64 {
+  const rcx = load<u64>(ARGS + (Arg.RCX << 3)), rdx = load<u64>(ARGS + (Arg.RDX << 3));
+  const r8 = load<u64>(ARGS + (Arg.R8 << 3)), r9 = load<u64>(ARGS + (Arg.R9 << 3));
+  const rsp = load<u64>(ARGS + (Arg.RSP << 3)), cr3 = load<u64>(ARGS + (Arg.CR3 << 3));
+  const status = hostCallGuest(fn, a0, a1);
+  store<u64>(ARGS + (Arg.RCX << 3), rcx); store<u64>(ARGS + (Arg.RDX << 3), rdx);
+  store<u64>(ARGS + (Arg.R8 << 3), r8); store<u64>(ARGS + (Arg.R9 << 3), r9);
+  store<u64>(ARGS + (Arg.RSP << 3), rsp); store<u64>(ARGS + (Arg.CR3 << 3), cr3);
+  return status;
+}
 
 /** Argument i of the current call: registers, then the stack above the 32-byte shadow space. */
 export function arg(i: i32): u64 {
   if (i < 4) return load<u64>(ARGS + (<usize>i << 3));
   // [RSP] return address, [RSP+8..+0x28) shadow space, then argument 5 onwards.
-  const at = guest(load<u64>(ARGS + (ARG_RSP << 3)) + 0x28 + (<u64>(i - 4) << 3), 8);
+  const at = guest(load<u64>(ARGS + (Arg.RSP << 3)) + 0x28 + (<u64>(i - 4) << 3), 8);
   return at ? load<u64>(at) : 0;
 }
 
@@ -26,9 +38,9 @@ export declare function hostConsoleOut(ucs2: usize, bytes: u32): void;
 @external("host", "reset_system")
 export declare function hostResetSystem(type: u32, status: u64): void;
 
-/** Runs guest code `fn(a0, a1)` to completion on the current stack; returns its RAX. */
+/** Runs guest code `fn(a0, a1)` to completion on the current stack; returns its RAX. Use callGuest. */
 @external("host", "call_guest")
-export declare function hostCallGuest(fn: u64, a0: u64, a1: u64): u64;
+declare function hostCallGuest(fn: u64, a0: u64, a1: u64): u64;
 
 /** Unwinds the innermost call_guest (BS.Exit): the guest stops at the next instruction. */
 @external("host", "unwind_guest")

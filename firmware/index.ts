@@ -1,14 +1,14 @@
 // The firmware module's exports: what the host calls. Guest-facing services are
 // reached only through dispatch(); the rest sets up a run.
 import { GUEST_BASE, setRamBytes, guest, privateEnd, setCr3, currentCr3 } from "./mem";
-import { ARGS, ARG_CR3, arg } from "./abi";
+import { ARGS, arg } from "./abi";
 import { mapInit, allocPages, retype, FLAG_FIRMWARE } from "./services/alloc";
 import { handlesInit } from "./services/handles";
 import { systemInit, systemTable, thunks } from "./services/system";
 import { loadBootImage, bootDeviceInit, setLoadOptions, BS_StartImage, bootServicesExited, exiting } from "./services/image";
 import { eventsInit, tick } from "./services/events";
 import { loadError, loadErrorOffset } from "./loader";
-import { STUBBED, Status, MemoryType } from "./spec/gen";
+import { Arg, STUBBED, Status, MemoryType } from "./spec/gen";
 import { varsInit, varsLoad, STORE, STORE_SIZE, nvGeneration } from "./services/variables";
 import { initrdInit } from "./services/initrd";
 
@@ -17,7 +17,7 @@ import { dispatch as serve } from "./spec/dispatch";
 /** Serve service `id` with the arguments and CR3 the host put in ARGS. */
 export function dispatch(id: u32): u64 {
   const outer = currentCr3();
-  setCr3(load<u64>(ARGS + (ARG_CR3 << 3)));
+  setCr3(load<u64>(ARGS + (Arg.CR3 << 3)));
   const status = serve(id);
   // The timer interrupt, in effect: due timers fire between the guest's calls; and
   // whatever the service signalled runs its notify functions before the guest resumes.
@@ -81,7 +81,7 @@ export function fw_stubbed(id: u32): u32 { return load<u8>(STUBBED + id); }
 /** Argument i of the current call, as the dispatcher sees it (for traces). */
 export function fw_arg(i: i32): u64 {
   const outer = currentCr3();
-  setCr3(load<u64>(ARGS + (ARG_CR3 << 3)));
+  setCr3(load<u64>(ARGS + (Arg.CR3 << 3)));
   const v = arg(i);
   setCr3(outer);
   return v;

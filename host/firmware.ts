@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./paths.ts";
+import { ARG_SLOTS } from "../firmware/spec/services.ts";
 
 export const FIRMWARE_WASM = join(ROOT, "build/firmware.wasm");
 const WASM_PAGE = 65536;
@@ -56,7 +57,7 @@ export class Firmware {
   /** Guest RAM: guest physical p is ram[p]. */
   readonly ram: Uint8Array;
   readonly ramView: DataView;
-  /** RCX, RDX, R8, R9, RSP, CR3 of the current call, written by the host before dispatch. */
+  /** The argument block of the current call (firmware/spec/services.ts ARG_SLOTS), in WASM memory. */
   readonly args: BigUint64Array;
   private readonly x: Exports;
 
@@ -87,7 +88,7 @@ export class Firmware {
     if (end > this.guestBase) throw new Error(`firmware private state (${end} bytes) reaches into guest RAM at ${this.guestBase}`);
     this.ram = new Uint8Array(this.memory.buffer, this.guestBase, ramBytes);
     this.ramView = new DataView(this.memory.buffer, this.guestBase, ramBytes);
-    this.args = new BigUint64Array(this.memory.buffer, this.x.fw_args(), 6);
+    this.args = new BigUint64Array(this.memory.buffer, this.x.fw_args(), ARG_SLOTS.length);
     const st = u64(this.x.fw_init(BigInt(ramBytes)));
     if (st !== 0n) throw new Error(`firmware initialisation failed with status 0x${st.toString(16)}`);
   }

@@ -8,7 +8,7 @@
 import { Unicorn, UnicornError, consts as C, type Context } from "./unicorn/index.ts";
 import { oldExceptionOffset } from "./unicorn/quirks.ts";
 import { Firmware, VarStoreError } from "./firmware.ts";
-import { SERVICES, TRAP_PORT, serviceByName } from "../firmware/spec/services.ts";
+import { ARG_SLOTS, SERVICES, TRAP_PORT, argSlot, serviceByName } from "../firmware/spec/services.ts";
 import { MEMORY_TYPE, RESET_TYPE } from "../firmware/spec/uefi.ts";
 import { pcDevices, type PcDevices } from "./devices/index.ts";
 import { identityMap, pagingBytes } from "./x86/paging.ts";
@@ -19,7 +19,7 @@ import { Tracer } from "./trace.ts";
 import { kernelSlide, type SymbolMap } from "./symbols.ts";
 import { Lapic, LAPIC_BASE, LAPIC_SIZE } from "./devices/lapic.ts";
 import { cpuidOverride, CRYSTAL_HZ } from "./x86/cpuid.ts";
-import { tscKhz } from "./unicorn/tsc.ts";
+import { startTscClock, tscKhz } from "./unicorn/tsc.ts";
 import { deliver, DeliveryError, gateTarget, HAS_ERROR_CODE, RFLAGS_IF } from "./x86/interrupts.ts";
 import { translate } from "./x86/walk.ts";
 import { CR0_PG } from "./x86/regs.ts";
@@ -29,7 +29,7 @@ import { readVarStore, writeVarStore } from "./vars.ts";
 
 const PAGE = 4096;
 // In the order of the firmware's ARGS area (firmware/abi.ts).
-const ARG_REGS = [C.UC_X86_REG_RCX, C.UC_X86_REG_RDX, C.UC_X86_REG_R8, C.UC_X86_REG_R9, C.UC_X86_REG_RSP, C.UC_X86_REG_CR3];
+const STATUS_SLOT = argSlot("STATUS");
 /** Room a nested call leaves below the interrupted guest's RSP (red zone, alignment). */
 const NESTED_CALL_GAP = 0x100n;
 const EXIT_BOOT_SERVICES = serviceByName("BS.ExitBootServices").id;
@@ -141,7 +141,6 @@ export class Machine {
   private readonly stopOnSerial?: RegExp;
   private readonly disabled: Map<number, bigint>;
   private milestone: string | undefined;
-  private readonly regs = new BigUint64Array(ARG_REGS.length);
   console = "";
   private icount: (() => bigint) | undefined;
   /** The count after the host's own bring-up code, which is not the guest's. */
@@ -261,16 +260,31 @@ export class Machine {
     });
     const bus = this.devices.bus;
     this.uc.hookInsnIn((port, size) => bus.read(port, size as 1 | 2 | 4, rip));
-    this.uc.hookInsnOut((port, size, value) => {
-      if (port === TRAP_PORT) this.onOut(value);
-      else bus.write(port, size as 1 | 2 | 4, value, rip);
-    });
+    const onPort = (port: number, size: number, value: number) => bus.write(port, size as 1 | 2 | 4, value, rip);
+    const fw = this.firmware;
+    if (!fw) {
+      this.uc.hookInsnOut(onPort); // PVH: no firmware, every port a device's
+    } else {
+      // EFI calls through the native trap gate: the argument registers land in the
+      // firmware's argument block and RAX is loaded from its STATUS slot without a koffi
+      // register call (host/unicorn/native.c).
+      this.uc.hookOutGate({
+        trapPort: TRAP_PORT,
+        memory: new Uint8Array(fw.memory.buffer),
+        ids: ARG_SLOTS.slice(0, STATUS_SLOT).map((name) => C[`UC_X86_REG_${name}` as keyof typeof C] as number),
+        offsets: ARG_SLOTS.slice(0, STATUS_SLOT).map((_, i) => fw.args.byteOffset + 8 * i),
+        resultId: C.UC_X86_REG_RAX,
+        resultOffset: fw.args.byteOffset + 8 * STATUS_SLOT,
+        onTrap: (value) => this.onOut(value),
+        onPort,
+      });
+    }
     this.uc.hookIntr((vector) => this.onException(vector));
     const lapic = (this.lapic = new Lapic(() => this.timeNs(), CRYSTAL_HZ));
-    const khz = tscKhz();
+    startTscClock();
     this.uc.hookCpuid(() => {
       const leaf = Number(this.uc.regRead(C.UC_X86_REG_EAX) & 0xffffffffn);
-      const r = cpuidOverride(leaf, Number(this.uc.regRead(C.UC_X86_REG_ECX) & 0xffffffffn), khz);
+      const r = cpuidOverride(leaf, Number(this.uc.regRead(C.UC_X86_REG_ECX) & 0xffffffffn), tscKhz);
       if (!r) return false;
       this.uc.regWriteBatch(CPUID_REGS, r.map(BigInt));
       return true;
@@ -317,6 +331,7 @@ export class Machine {
     this.uc.preciseStops(this.fw.thunks, this.fw.thunks + BigInt(PAGE));
   }
 
+  /** An EFI call: the gate has put its registers in the firmware's argument block. */
   private onOut(value: number): void {
     const id = value >>> 0;
     const svc = SERVICES[id];
@@ -327,8 +342,6 @@ export class Machine {
     if (this.bootServicesExited && svc.table === "BS") {
       throw new GuestError("boot-service-after-exit", `BS.${svc.name} called after ExitBootServices`, caller(), this.tracer.last(), this.symbolize(caller()), "from");
     }
-    this.uc.regReadBatch(ARG_REGS, this.regs);
-    this.fw.args.set(this.regs);
     const t0 = this.tracer.enabled ? process.hrtime.bigint() : 0n;
     let status: bigint;
     try {
@@ -340,7 +353,7 @@ export class Machine {
       throw new GuestError("firmware", `firmware trapped (${e.message}) serving ${svc.table}.${svc.name}`, caller(), this.tracer.last(), this.symbolize(caller()), "from");
     }
     this.tracer.record(svc, this.fw, status, t0);
-    this.uc.regWrite(C.UC_X86_REG_RAX, status);
+    this.fw.args[STATUS_SLOT] = status; // the gate loads it into RAX
     if (id === EXIT_BOOT_SERVICES) {
       this.bootServicesExited = this.fw.bootServicesExited;
       if (this.icount && status === 0n) this.instructionsAtEntry ??= this.instructions();

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import * as uefi from "../firmware/spec/uefi.ts";
 import * as pe from "../firmware/spec/pe.ts";
 import { guidBytes, typeInfo, type Struct } from "../firmware/spec/decl.ts";
-import { SERVICES, THUNK_SIZE, TRAP_PORT, thunkBytes } from "../firmware/spec/services.ts";
+import { ARG_SLOTS, SERVICES, THUNK_SIZE, TRAP_PORT, thunkBytes } from "../firmware/spec/services.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 export const GEN_PATH = join(root, "firmware/spec/gen.ts");
@@ -98,6 +98,11 @@ export function generate(): string {
   out.push(`/** mov eax, id ; out ${hex(TRAP_PORT)}, eax ; ret, with the id at byte 1. */`);
   out.push(`export const THUNK_TEMPLATE: u64 = ${hex(template)};`);
   out.push(`export const SERVICE_COUNT: u32 = ${SERVICES.length};`);
+  out.push(`/** Slots of the argument block (firmware/spec/services.ts ARG_SLOTS), u64 each. */`);
+  out.push(`export namespace Arg {`);
+  ARG_SLOTS.forEach((name, i) => out.push(`  export const ${name}: usize = ${i};`));
+  out.push(`  export const SLOTS: usize = ${ARG_SLOTS.length};`);
+  out.push("}");
   const tables = uefi.INTERFACES.map((i) => i.table);
   out.push(`export namespace Table {`);
   tables.forEach((name, i) => out.push(`  export const ${name}: u32 = ${i};`));

@@ -306,17 +306,17 @@ build_host() {
   run build-host npm run --silent build:host
 }
 
-# The guest instruction counter: a native UC_HOOK_CODE callback (host/unicorn/icount.c)
-# that host/unicorn/index.ts loads with koffi. It links no libunicorn, so it serves any
-# library UEFICORN_LIBUNICORN picks.
-ICOUNT_OUT=build/libicount.so
-ICOUNT_SOURCE=host/unicorn/icount.c
-build_icount() {
-  [[ -f $ICOUNT_SOURCE ]] || return 0
-  newer_than "$ICOUNT_OUT" "$ICOUNT_SOURCE" || return 0
-  say "building the instruction counter ($ICOUNT_SOURCE -> $ICOUNT_OUT, clang)"
-  mkdir -p "$(dirname "$ICOUNT_OUT")"
-  run build-icount clang -O2 -shared -fPIC -o "$ICOUNT_OUT" "$ICOUNT_SOURCE"
+# Native callbacks for Unicorn (host/unicorn/native.c): the guest instruction counter
+# and the EFI trap gate, loaded by host/unicorn/index.ts with koffi. It links no
+# libunicorn, so it serves any library UEFICORN_LIBUNICORN picks.
+NATIVE_OUT=build/libueficorn-native.so
+NATIVE_SOURCE=host/unicorn/native.c
+build_native() {
+  [[ -f $NATIVE_SOURCE ]] || return 0
+  newer_than "$NATIVE_OUT" "$NATIVE_SOURCE" || return 0
+  say "building the native Unicorn callbacks ($NATIVE_SOURCE -> $NATIVE_OUT, clang)"
+  mkdir -p "$(dirname "$NATIVE_OUT")"
+  run build-native clang -O2 -Wall -Werror -shared -fPIC -o "$NATIVE_OUT" "$NATIVE_SOURCE"
 }
 
 build_guests() {
@@ -385,7 +385,7 @@ setup_npm
 setup_unicorn
 build_firmware
 build_host
-build_icount
+build_native
 build_guests
 setup_kernel
 

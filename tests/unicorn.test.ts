@@ -4,7 +4,8 @@ import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Unicorn, UnicornError, libraryInfo, consts as C } from "../host/unicorn/index.ts";
+import { Unicorn, UnicornError, hostRdtsc, libraryInfo, consts as C } from "../host/unicorn/index.ts";
+import { tscKhz } from "../host/unicorn/tsc.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -371,6 +372,54 @@ test("countInstructions: a native hook counts each executed instruction exactly;
   const last = count();
   uc.close();
   assert.is(count(), last);
+});
+
+test("hookOutGate: the trap port's registers land in memory before the handler, RAX comes from memory after; other ports go to onPort", () => {
+  const { mem, view, uc } = machine();
+  const block = new BigUint64Array(mem.buffer, 0x100, 4); // below the guest window: private memory
+  const seen: string[] = [];
+  uc.hookOutGate({
+    trapPort: 0xef, memory: new Uint8Array(mem.buffer),
+    ids: [C.UC_X86_REG_RCX, C.UC_X86_REG_RDX, C.UC_X86_REG_R9], offsets: [0x100, 0x108, 0x110],
+    resultId: C.UC_X86_REG_RAX, resultOffset: 0x118,
+    onTrap: (value) => {
+      seen.push(`trap ${value.toString(16)}: ${[...block.slice(0, 3)].map((v) => v.toString(16)).join(" ")}`);
+      block[3] = 0x8000_0000_0000_0003n + BigInt(value);
+    },
+    onPort: (port, size, value) => seen.push(`port ${port.toString(16)}/${size}: ${value.toString(16)}`),
+  });
+  const end = place(view, CODE, [
+    0x48, 0xb9, ...[0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0xf1], // mov rcx, 0xf111111111111111
+    0xba, 0x22, 0x00, 0x00, 0x00, //                                mov edx, 0x22
+    0x41, 0xb9, 0x33, 0x00, 0x00, 0x00, //                          mov r9d, 0x33
+    0xb8, 0x07, 0x00, 0x00, 0x00, //                                mov eax, 7
+    0xe7, 0xef, //                                                  out 0xef, eax
+    0x48, 0x89, 0xc3, //                                            mov rbx, rax
+    0xb0, 0x41, //                                                  mov al, 0x41
+    0xe6, 0x80, //                                                  out 0x80, al
+  ]);
+  uc.emuStart(CODE, end);
+  assert.equal(seen, ["trap 7: f111111111111111 22 33", "port 80/1: 41"]);
+  assert.is(uc.regRead(C.UC_X86_REG_RBX), 0x8000_0000_0000_000an, "RAX loaded from the result slot after the handler");
+  uc.close();
+});
+
+test("the host TSC read natively ticks with the guest's RDTSC: tscKhz() is the rate the guest sees", () => {
+  const { view, uc } = machine();
+  const end = place(view, CODE, [0x0f, 0x31]); // rdtsc
+  const guestTsc = () => {
+    uc.emuStart(CODE, end);
+    return (uc.regRead(C.UC_X86_REG_RDX) << 32n) | (uc.regRead(C.UC_X86_REG_RAX) & 0xffffffffn);
+  };
+  const h0 = hostRdtsc(), g0 = guestTsc(), h1 = hostRdtsc();
+  assert.ok(h0 <= g0 && g0 <= h1, "the guest's RDTSC lies between two native readings: the same counter");
+  const khz = tscKhz();
+  const t0 = process.hrtime.bigint(), c0 = guestTsc();
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30);
+  const c1 = guestTsc(), t1 = process.hrtime.bigint();
+  const seen = Number(c1 - c0) / (Number(t1 - t0) / 1e6);
+  assert.ok(Math.abs(seen - khz) / khz < 0.05, `guest rate ${seen.toFixed(0)} kHz, tscKhz ${khz}`);
+  uc.close();
 });
 
 test("hookDel, close twice, use after close", () => {

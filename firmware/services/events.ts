@@ -26,7 +26,7 @@
 // at each deadline in order (up to MAX_STEPS of them). A periodic timer fires at most
 // once per timer tick, as on firmware whose timer interrupt comes every TIMER_TICK.
 import { gp, guest, guidEq, reserve } from "../mem";
-import { hostCallGuest, hostResetSystem, hostTimeNs } from "../abi";
+import { callGuest, hostResetSystem, hostTimeNs } from "../abi";
 import { allocPages, FLAG_FIRMWARE } from "./alloc";
 import { Evt, Guid, MemoryType, ResetType, Status, TimerDelay, Tpl } from "../spec/gen";
 
@@ -148,7 +148,7 @@ export function restoreTpl(level: u64): void {
     // Only EVT_NOTIFY_SIGNAL events are cleared here; wait events clear in CheckEvent.
     if (evType(best) & Evt.NOTIFY_SIGNAL) setFlags(best, flags(best) & ~SIGNALED);
     tpl = bestTpl;
-    hostCallGuest(load<u64>(rec(best) + NOTIFY_FN), cellOf(best), load<u64>(rec(best) + CONTEXT));
+    callGuest(load<u64>(rec(best) + NOTIFY_FN), cellOf(best), load<u64>(rec(best) + CONTEXT));
   }
   tpl = level;
 }
@@ -288,7 +288,7 @@ export function callGroupDirect(guid: usize): void {
     if (best < 0) return;
     above = bestSerial;
     const fn = load<u64>(rec(best) + NOTIFY_FN);
-    if (fn) hostCallGuest(fn, cellOf(best), load<u64>(rec(best) + CONTEXT));
+    if (fn) callGuest(fn, cellOf(best), load<u64>(rec(best) + CONTEXT));
   }
 }
 

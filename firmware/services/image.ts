@@ -11,7 +11,7 @@
 // As the spec and EDK2 have it: an application is unloaded when StartImage returns
 // (and a driver too when it failed); Exit on an image never started unloads it.
 import { guest, gp, reserve } from "../mem";
-import { hostCallGuest, hostUnwindGuest } from "../abi";
+import { callGuest, hostUnwindGuest } from "../abi";
 import { fail, loadPe, imageBase, imagePages, imageSize, imageEntry, imageCodeType, imageDataType } from "../loader";
 import { allocPool, retype, mapKey, BS_FreePool, NONE } from "./alloc";
 import { install, uninstall, newHandle, lookup, locateDevice, locatedBytes, closeByAgent } from "./handles";
@@ -150,7 +150,7 @@ export function BS_StartImage(h: u64, exitDataSizeOut: u64, exitDataOut: u64): u
   store<u64>(r + START_TPL, currentTpl());
   store<u64>(RUNNING + (<usize>depth << 3), h);
   depth++;
-  let status = hostCallGuest(load<u64>(r + ENTRY), h, systemTable);
+  let status = callGuest(load<u64>(r + ENTRY), h, systemTable);
   depth--;
   exiting = false;
   // The image may have unloaded itself (UnloadImage from inside): nothing left to do.
@@ -218,7 +218,7 @@ export function BS_UnloadImage(h: u64): u64 {
     const li = lookup(h, Guid.LOADED_IMAGE_PROTOCOL);
     const unload = li == NONE ? 0 : load<u64>(gp(li) + LOADED_IMAGE_PROTOCOL.Unload);
     if (!unload) return Status.UNSUPPORTED;
-    status = hostCallGuest(unload, h, 0);
+    status = callGuest(unload, h, 0);
     if (status & ERROR_BIT) return status;
     const j = findImage(h); // Unload may have done anything, this included
     if (j >= 0) unloadImage(j);

@@ -30,6 +30,17 @@ export function serviceByName(qualified: string): Service {
 export const TRAP_PORT = 0xef;
 export const THUNK_SIZE = 8;
 
+/**
+ * The argument block (firmware/abi.ts ARGS), u64 slots in this order: the first four
+ * Microsoft x64 argument registers, RSP at the `out` (the thunk's return address, above
+ * it the stack arguments), CR3 (whose tables translate the pointers), all read by the
+ * host's trap gate before the dispatch; then STATUS, where the host leaves the result
+ * for the gate to load into RAX. Register slots are named as Unicorn's UC_X86_REG_*.
+ */
+export const ARG_SLOTS = ["RCX", "RDX", "R8", "R9", "RSP", "CR3", "STATUS"] as const;
+export type ArgSlot = (typeof ARG_SLOTS)[number];
+export const argSlot = (name: ArgSlot): number => ARG_SLOTS.indexOf(name);
+
 export function thunkBytes(id: number): Uint8Array {
   return Uint8Array.of(0xb8, id & 0xff, (id >> 8) & 0xff, (id >> 16) & 0xff, id >>> 24, 0xe7, TRAP_PORT, 0xc3);
 }

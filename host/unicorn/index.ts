@@ -89,10 +89,14 @@ interface Bound {
   contextFree: KFn;
   /** Address of a native function safe to use as a no-op hook callback. */
   nopCallback: bigint;
+  /** Addresses of uc_reg_read_batch and uc_reg_write, for the native trap gate. */
+  regReadBatchPtr: bigint;
+  regWritePtr: bigint;
 }
 
 // Callback prototypes (unicorn.h / x86.h typedefs), declared once per process.
 const P = {
+  port: koffi.pointer(koffi.proto("void ueficorn_port_t(uint32_t port, int32_t size, uint32_t value)")),
   out: koffi.pointer(koffi.proto("void uc_cb_insn_out_t(uintptr_t uc, uint32_t port, int size, uint32_t value, uintptr_t ud)")),
   in: koffi.pointer(koffi.proto("uint32_t uc_cb_insn_in_t(uintptr_t uc, uint32_t port, int size, uintptr_t ud)")),
   cpuid: koffi.pointer(koffi.proto("int uc_cb_insn_cpuid_t(uintptr_t uc, uintptr_t ud)")),
@@ -179,26 +183,49 @@ export function loadUnicorn(): Bound {
       contextSize: f("size_t uc_context_size(uintptr_t uc)"),
       mmioMap: f("int uc_mmio_map(uintptr_t uc, uint64_t address, size_t size, void *read_cb, uintptr_t user_data_read, void *write_cb, uintptr_t user_data_write)"),
       nopCallback: lib.symbol("uc_arch_supported") as bigint,
+      regReadBatchPtr: lib.symbol("uc_reg_read_batch") as bigint,
+      regWritePtr: lib.symbol("uc_reg_write") as bigint,
     };
     return bound;
   }
   throw new Error(`No usable libunicorn found (tried: ${tried.join("; ")}). ${FIX_HINT}`);
 }
 
-// The native instruction counter (host/unicorn/icount.c, built by scripts/setup.sh into
-// build/libicount.so): loaded on first use, so the rest works without it.
-export const ICOUNT_LIB = join(ROOT, "build/libicount.so");
-// The library handle is kept for good: koffi unloads a library whose handle is
-// garbage-collected, and Unicorn would then call into unmapped code.
-let icountLib: { handle: ReturnType<typeof koffi.load>; hook: bigint } | undefined;
+// Native callbacks (host/unicorn/native.c, built by scripts/setup.sh into
+// build/libueficorn-native.so): the instruction counter, the trap gate, the host TSC.
+// Loaded on first use, so the rest works without it.
+export const NATIVE_LIB = join(ROOT, "build/libueficorn-native.so");
+interface Native {
+  /** Kept for good: koffi unloads a library whose handle is garbage-collected, and Unicorn would then call into unmapped code. */
+  handle: ReturnType<typeof koffi.load>;
+  icountHook: bigint;
+  gateOut: bigint;
+  gateNew: KFn;
+  gateFree: KFn;
+  rdtsc: KFn;
+}
+let nativeLib: Native | undefined;
 
-function icountCallback(): bigint {
-  if (!icountLib) {
-    if (!existsSync(ICOUNT_LIB)) throw new Error(`${ICOUNT_LIB} is missing: run \`npm run setup\` (it builds it from host/unicorn/icount.c with clang)`);
-    const handle = koffi.load(ICOUNT_LIB);
-    icountLib = { handle, hook: handle.symbol("icount_hook") as bigint };
+function native(): Native {
+  if (!nativeLib) {
+    if (!existsSync(NATIVE_LIB)) throw new Error(`${NATIVE_LIB} is missing: run \`npm run setup\` (it builds it from host/unicorn/native.c with clang)`);
+    const handle = koffi.load(NATIVE_LIB);
+    nativeLib = {
+      handle,
+      icountHook: handle.symbol("icount_hook") as bigint,
+      gateOut: handle.symbol("trap_gate_out") as bigint,
+      gateNew: handle.func("uintptr_t trap_gate_new(void *read_batch, void *write, void *on_trap, void *on_port, uint32_t trap_port, " +
+        "const int32_t *ids, const uint32_t *offsets, int32_t count, uint8_t *base, int32_t result_id, uint32_t result_offset)"),
+      gateFree: handle.func("void trap_gate_free(uintptr_t g)"),
+      rdtsc: handle.func("uint64_t host_rdtsc(void)"),
+    };
   }
-  return icountLib.hook;
+  return nativeLib;
+}
+
+/** The host's time-stamp counter, which Unicorn's RDTSC returns (host/unicorn/native.c). */
+export function hostRdtsc(): bigint {
+  return BigInt(native().rdtsc());
 }
 
 /** The loaded library: path, where it came from, version. */
@@ -225,6 +252,8 @@ export interface Hook {
   readonly handle: number | bigint;
   /** The koffi-registered callback, or null for a native one. */
   readonly callback: bigint | null;
+  /** Native memory of the hook's own, freed with it. */
+  readonly free?: () => void;
 }
 
 /** A saved CPU context (uc_context). Free with Unicorn.contextFree or at close(). */
@@ -594,6 +623,50 @@ export class Unicorn {
     return this.addHook(C.UC_HOOK_INSN, P.out, fn, 1, 0, ["int", C.UC_X86_INS_OUT]);
   }
 
+  /**
+   * OUT instruction through the native trap gate (host/unicorn/native.c): an OUT to
+   * `trapPort` first has registers `ids` read into `memory` at `offsets`, then calls
+   * onTrap(value), then loads register `resultId` from `memory` at `resultOffset`; any
+   * other port calls onPort(port, size, value). `memory` must never move while the hook
+   * lives (a fixed-size WebAssembly.Memory). Replaces hookInsnOut where a call's
+   * registers are wanted: no koffi register call on the way.
+   */
+  hookOutGate(o: {
+    trapPort: number; memory: Uint8Array; ids: number[]; offsets: number[]; resultId: number; resultOffset: number;
+    onTrap: (value: number) => void; onPort: (port: number, size: number, value: number) => void;
+  }): Hook {
+    const n = native();
+    const guard = (fn: Function) => (...a: unknown[]) => {
+      try {
+        fn(...a);
+      } catch (e) {
+        this.fail(e);
+      }
+    };
+    const onTrap = koffi.register(guard((_p: number, _s: number, value: number) => o.onTrap(value >>> 0)), P.port);
+    const onPort = koffi.register(guard((port: number, size: number, value: number) => o.onPort(port, size, value >>> 0)), P.port);
+    const lib = this.lib;
+    const gate = n.gateNew(lib.regReadBatchPtr, lib.regWritePtr, onTrap, onPort, o.trapPort,
+      Int32Array.from(o.ids), Uint32Array.from(o.offsets), o.ids.length, o.memory, o.resultId, o.resultOffset) as number | bigint;
+    if (!gate) {
+      koffi.unregister(onTrap);
+      koffi.unregister(onPort);
+      throw new RangeError(`hookOutGate: ${o.ids.length} registers (at most 8), or no memory`);
+    }
+    const out: [number | bigint | null] = [null];
+    const err = lib.hookAdd(this.handle, out, C.UC_HOOK_INSN, n.gateOut, gate, 1, 0, "int", C.UC_X86_INS_OUT);
+    if (err !== 0) {
+      n.gateFree(gate);
+      koffi.unregister(onTrap);
+      koffi.unregister(onPort);
+      this.check("uc_hook_add(trap gate)", err);
+    }
+    // The other callback and the gate go with the hook (hookDel, close).
+    const hook: Hook = { handle: out[0]!, callback: onTrap, free: () => { koffi.unregister(onPort); n.gateFree(gate); } };
+    this.hooks.add(hook);
+    return hook;
+  }
+
   /** IN instruction: cb(port, size in bytes) returns the value read. */
   hookInsnIn(cb: (port: number, size: number) => number): Hook {
     const fn = (_uc: number, port: number, size: number) => {
@@ -696,7 +769,7 @@ export class Unicorn {
 
   /**
    * Counts every guest instruction from now on, with a native UC_HOOK_CODE callback
-   * over all addresses (host/unicorn/icount.c: `++*counter`, no JS per instruction) and
+   * over all addresses (host/unicorn/native.c: `++*counter`, no JS per instruction) and
    * returns a reader of the count, still valid after close(). It counts instructions
    * started: the hook runs before each one, so one that does not complete (the one a
    * stop from a hook lands on, one that faults) is counted, and again when it runs
@@ -708,7 +781,7 @@ export class Unicorn {
    * everywhere, so a later preciseStops() adds nothing.
    */
   countInstructions(): () => bigint {
-    const callback = icountCallback();
+    const callback = native().icountHook;
     const ptr = koffi.alloc("uint64_t", 1) as bigint;
     const view = new BigUint64Array(koffi.view(ptr, 8));
     view[0] = 0n;
@@ -728,6 +801,7 @@ export class Unicorn {
     if (!this.hooks.delete(hook)) return;
     const err = this.lib.hookDel(this.handle, hook.handle);
     if (hook.callback !== null) koffi.unregister(hook.callback);
+    hook.free?.();
     this.check("uc_hook_del", err);
   }
 
@@ -742,7 +816,10 @@ export class Unicorn {
     const err = this.lib.close(this.h);
     this.h = 0;
     Unicorn.live--;
-    for (const hook of this.hooks) if (hook.callback !== null) koffi.unregister(hook.callback);
+    for (const hook of this.hooks) {
+      if (hook.callback !== null) koffi.unregister(hook.callback);
+      hook.free?.();
+    }
     this.hooks.clear();
     koffi.free(this.scratchPtr);
     for (const c of this.counters) {

@@ -20,15 +20,15 @@ export type Regs = [eax: number, ebx: number, ecx: number, edx: number];
 
 const word = (s: string, i: number) => s.charCodeAt(i) | (s.charCodeAt(i + 1) << 8) | (s.charCodeAt(i + 2) << 16) | (s.charCodeAt(i + 3) << 24);
 
-/** The answer for (leaf, subleaf), or undefined to let Unicorn answer. */
-export function cpuidOverride(leaf: number, _subleaf: number, tscKhz: number): Regs | undefined {
+/** The answer for (leaf, subleaf), or undefined to let Unicorn answer. tscKhz is asked only by the leaves that report it. */
+export function cpuidOverride(leaf: number, _subleaf: number, tscKhz: () => number): Regs | undefined {
   switch (leaf) {
     case 0: // max basic leaf; vendor in EBX, EDX, ECX order
       return [MAX_BASIC_LEAF, word(VENDOR, 0), word(VENDOR, 8), word(VENDOR, 4)];
     case 0x15: // TSC = ECX (crystal Hz) * EBX / EAX
-      return [1000, tscKhz, CRYSTAL_HZ, 0];
+      return [1000, tscKhz(), CRYSTAL_HZ, 0];
     case 0x16: // base, max and bus MHz
-      return [Math.round(tscKhz / 1000), Math.round(tscKhz / 1000), 100, 0];
+      return [Math.round(tscKhz() / 1000), Math.round(tscKhz() / 1000), 100, 0];
     default:
       return leaf > UNICORN_MAX_BASIC_LEAF && leaf < MAX_BASIC_LEAF ? [0, 0, 0, 0] : undefined;
   }
