@@ -335,22 +335,20 @@ export class Machine {
   private onOut(value: number): void {
     const id = value >>> 0;
     const svc = SERVICES[id];
-    const rip = () => this.uc.regRead(C.UC_X86_REG_RIP);
-    // In a thunk, [RSP] is the return address: the guest's call site, the RIP to report.
-    const caller = () => this.read64(this.uc.regRead(C.UC_X86_REG_CR3), this.uc.regRead(C.UC_X86_REG_RSP)) ?? rip();
-    if (!svc) throw new GuestError("fault", `trap with unknown service id ${id}`, rip(), this.tracer.last(), this.symbolize(rip()));
-    if (this.bootServicesExited && svc.table === "BS") {
-      throw new GuestError("boot-service-after-exit", `BS.${svc.name} called after ExitBootServices`, caller(), this.tracer.last(), this.symbolize(caller()), "from");
+    if (!svc) {
+      const rip = this.uc.regRead(C.UC_X86_REG_RIP);
+      throw new GuestError("fault", `trap with unknown service id ${id}`, rip, this.tracer.last(), this.symbolize(rip));
     }
+    if (this.bootServicesExited && svc.table === "BS") this.serviceError("boot-service-after-exit", `BS.${svc.name} called after ExitBootServices`);
     const t0 = this.tracer.enabled ? process.hrtime.bigint() : 0n;
     let status: bigint;
     try {
-      status = this.disabled.get(id) ?? this.fw.dispatch(id);
+      status = (this.disabled.size ? this.disabled.get(id) : undefined) ?? this.fw.dispatch(id);
     } catch (e) {
       // A trap inside the firmware is a firmware bug: end the run and say where, never
       // hand the guest a made-up status.
       if (!(e instanceof WebAssembly.RuntimeError)) throw e;
-      throw new GuestError("firmware", `firmware trapped (${e.message}) serving ${svc.table}.${svc.name}`, caller(), this.tracer.last(), this.symbolize(caller()), "from");
+      this.serviceError("firmware", `firmware trapped (${e.message}) serving ${svc.table}.${svc.name}`);
     }
     this.tracer.record(svc, this.fw, status, t0);
     this.fw.args[STATUS_SLOT] = status; // the gate loads it into RAX
@@ -361,6 +359,14 @@ export class Machine {
     else if (id === SET_VARIABLE) this.saveVarsIfChanged();
     // ResetSystem or an error inside a nested run stops every level, not just the innermost.
     if (this.reset) this.uc.emuStop();
+  }
+
+  /** Ends the run over the EFI call being made, reported from the guest's call site. */
+  private serviceError(kind: "boot-service-after-exit" | "firmware", message: string): never {
+    // In a thunk, [RSP] is the return address: the guest's call site, the RIP to report.
+    const uc = this.uc;
+    const at = this.read64(uc.regRead(C.UC_X86_REG_CR3), uc.regRead(C.UC_X86_REG_RSP)) ?? uc.regRead(C.UC_X86_REG_RIP);
+    throw new GuestError(kind, message, at, this.tracer.last(), this.symbolize(at), "from");
   }
 
   /** Mirrors the firmware's flag, read once per ExitBootServices instead of per call. */
