@@ -26,6 +26,11 @@ export function dispatch(id: u32): u64 {
   return status;
 }
 
+/** dispatch() for the trap gate: the status goes to the STATUS slot, and no i64 crosses to JS. */
+export function fw_trap(id: u32): void {
+  store<u64>(ARGS + (Arg.STATUS << 3), dispatch(id));
+}
+
 export function fw_guest_base(): usize { return GUEST_BASE; }
 /** End of the firmware's static data and private state; the host checks it is below GUEST_BASE. */
 export function fw_private_end(): usize { return privateEnd(); }

@@ -46,6 +46,7 @@ interface Exports {
   fw_vars_generation(): number;
   fw_set_initrd(base: bigint, size: bigint): bigint;
   dispatch(id: number): bigint;
+  fw_trap(id: number): void;
 }
 
 const u64 = (v: bigint) => BigInt.asUintN(64, v);
@@ -121,6 +122,8 @@ export class Firmware {
 
   startImage(handle: bigint): bigint { return u64(this.x.fw_start_image(handle)); }
   dispatch(id: number): bigint { return u64(this.x.dispatch(id)); }
+  /** dispatch() leaving the status in the argument block's STATUS slot (the trap gate's path). */
+  trap(id: number): void { this.x.fw_trap(id); }
   arg(i: number): bigint { return u64(this.x.fw_arg(i)); }
   get bootServicesExited(): boolean { return this.x.fw_boot_services_exited() !== 0; }
   stubbed(id: number): boolean { return this.x.fw_stubbed(id) !== 0; }

@@ -341,20 +341,24 @@ export class Machine {
     }
     if (this.bootServicesExited && svc.table === "BS") this.serviceError("boot-service-after-exit", `BS.${svc.name} called after ExitBootServices`);
     const t0 = this.tracer.enabled ? process.hrtime.bigint() : 0n;
-    let status: bigint;
-    try {
-      status = (this.disabled.size ? this.disabled.get(id) : undefined) ?? this.fw.dispatch(id);
-    } catch (e) {
-      // A trap inside the firmware is a firmware bug: end the run and say where, never
-      // hand the guest a made-up status.
-      if (!(e instanceof WebAssembly.RuntimeError)) throw e;
-      this.serviceError("firmware", `firmware trapped (${e.message}) serving ${svc.table}.${svc.name}`);
+    const fw = this.fw;
+    // The status goes to the argument block's STATUS slot, which the gate loads into RAX.
+    const disabled = this.disabled.size ? this.disabled.get(id) : undefined;
+    if (disabled !== undefined) fw.args[STATUS_SLOT] = disabled;
+    else {
+      try {
+        fw.trap(id);
+      } catch (e) {
+        // A trap inside the firmware is a firmware bug: end the run and say where, never
+        // hand the guest a made-up status.
+        if (!(e instanceof WebAssembly.RuntimeError)) throw e;
+        this.serviceError("firmware", `firmware trapped (${e.message}) serving ${svc.table}.${svc.name}`);
+      }
     }
-    this.tracer.record(svc, this.fw, status, t0);
-    this.fw.args[STATUS_SLOT] = status; // the gate loads it into RAX
+    this.tracer.record(svc, fw, t0);
     if (id === EXIT_BOOT_SERVICES) {
-      this.bootServicesExited = this.fw.bootServicesExited;
-      if (this.icount && status === 0n) this.instructionsAtEntry ??= this.instructions();
+      this.bootServicesExited = fw.bootServicesExited;
+      if (this.icount && fw.args[STATUS_SLOT] === 0n) this.instructionsAtEntry ??= this.instructions();
     }
     else if (id === SET_VARIABLE) this.saveVarsIfChanged();
     // ResetSystem or an error inside a nested run stops every level, not just the innermost.

@@ -3,7 +3,7 @@
 // wants them. Argument decoding comes from the service table's signatures, so a new
 // service is traced without code here.
 import type { Service } from "../firmware/spec/services.ts";
-import { SERVICES } from "../firmware/spec/services.ts";
+import { ARG_SLOTS, SERVICES, argSlot } from "../firmware/spec/services.ts";
 import { ALLOCATE_TYPE, GUIDS, MEMORY_TYPE, statusName } from "../firmware/spec/uefi.ts";
 import { guidText } from "../firmware/spec/decl.ts";
 import type { Firmware } from "./firmware.ts";
@@ -37,9 +37,10 @@ interface RawCall { svc: Service; args: bigint[]; status: bigint; cr3: bigint }
  */
 const EAGER = SERVICES.map((s) => s.sig.params.some((p) => p.pointer === 1 && (p.type === "EFI_GUID" || p.type === "CHAR16")));
 
-// A ring slot, u64s: the firmware's argument block as the call found it (RCX, RDX, R8,
-// R9, RSP, CR3), the status, then the stack arguments of services with more than four.
-const SLOT_REGS = 6, SLOT_STATUS = 6, SLOT_STACK = 7, MAX_PARAMS = 10;
+// A ring slot, u64s: the firmware's argument block as the call left it (RCX, RDX, R8,
+// R9, RSP, CR3, STATUS: firmware/spec/services.ts ARG_SLOTS), then the stack arguments of
+// services with more than four.
+const SLOT_STATUS = argSlot("STATUS"), SLOT_STACK = ARG_SLOTS.length, MAX_PARAMS = 10;
 const SLOT = SLOT_STACK + MAX_PARAMS - 4;
 if (SERVICES.some((s) => s.sig.params.length > MAX_PARAMS)) throw new Error("trace.ts: a service has more than MAX_PARAMS parameters");
 
@@ -61,19 +62,19 @@ export class Tracer {
 
   constructor(readonly enabled = false, private readonly sink: (line: string) => void = () => {}, private readonly keep = false) {}
 
-  record(svc: Service, fw: Firmware, status: bigint, t0: bigint): void {
+  /** Call `svc` has been served: its arguments and status are in the firmware's argument block. */
+  record(svc: Service, fw: Firmware, t0: bigint): void {
     this.counts[svc.id]++;
     const slot = this.calls++ % KEEP;
     if (this.fw !== fw) {
       this.fw = fw;
-      this.argBytes = new Uint8Array(fw.args.buffer, fw.args.byteOffset, SLOT_REGS * 8);
+      this.argBytes = new Uint8Array(fw.args.buffer, fw.args.byteOffset, SLOT_STACK * 8);
     }
-    const decoded = EAGER[svc.id] || this.keep || this.enabled ? decode(this.raw(svc, fw, status), fw) : undefined;
+    const decoded = EAGER[svc.id] || this.keep || this.enabled ? decode(this.raw(svc, fw), fw) : undefined;
     this.ringIds[slot] = svc.id;
     this.ringDecoded[slot] = decoded;
     if (!decoded) {
-      this.ringBytes.set(this.argBytes!, slot * SLOT * 8);
-      this.ringVals[slot * SLOT + SLOT_STATUS] = status;
+      this.ringBytes.set(this.argBytes!, slot * SLOT * 8); // the registers and the status
       for (let i = 4; i < svc.sig.params.length; i++) this.ringVals[slot * SLOT + SLOT_STACK + i - 4] = fw.arg(i);
       return;
     }
@@ -82,15 +83,15 @@ export class Tracer {
   }
 
   /** The call being made now, from the firmware's argument block. */
-  private raw(svc: Service, fw: Firmware, status: bigint): RawCall {
-    return { svc, args: svc.sig.params.map((_, i) => fw.arg(i)), status, cr3: fw.args[5] };
+  private raw(svc: Service, fw: Firmware): RawCall {
+    return { svc, args: svc.sig.params.map((_, i) => fw.arg(i)), status: fw.args[SLOT_STATUS], cr3: fw.args[argSlot("CR3")] };
   }
 
   /** The call in ring slot `slot`, as recorded. */
   private slotCall(slot: number): RawCall {
     const svc = SERVICES[this.ringIds[slot]];
     const v = (k: number) => this.ringVals[slot * SLOT + k];
-    return { svc, args: svc.sig.params.map((_, i) => (i < 4 ? v(i) : v(SLOT_STACK + i - 4))), status: v(SLOT_STATUS), cr3: v(5) };
+    return { svc, args: svc.sig.params.map((_, i) => (i < 4 ? v(i) : v(SLOT_STACK + i - 4))), status: v(SLOT_STATUS), cr3: v(argSlot("CR3")) };
   }
 
   /** The last calls, oldest first, for error reports (GUIDs and strings as they were passed). */

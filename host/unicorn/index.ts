@@ -636,15 +636,20 @@ export class Unicorn {
     onTrap: (value: number) => void; onPort: (port: number, size: number, value: number) => void;
   }): Hook {
     const n = native();
-    const guard = (fn: Function) => (...a: unknown[]) => {
+    const onTrap = koffi.register((_port: number, _size: number, value: number) => {
       try {
-        fn(...a);
+        o.onTrap(value >>> 0);
       } catch (e) {
         this.fail(e);
       }
-    };
-    const onTrap = koffi.register(guard((_p: number, _s: number, value: number) => o.onTrap(value >>> 0)), P.port);
-    const onPort = koffi.register(guard((port: number, size: number, value: number) => o.onPort(port, size, value >>> 0)), P.port);
+    }, P.port);
+    const onPort = koffi.register((port: number, size: number, value: number) => {
+      try {
+        o.onPort(port, size, value >>> 0);
+      } catch (e) {
+        this.fail(e);
+      }
+    }, P.port);
     const lib = this.lib;
     const gate = n.gateNew(lib.regReadBatchPtr, lib.regWritePtr, onTrap, onPort, o.trapPort,
       Int32Array.from(o.ids), Uint32Array.from(o.offsets), o.ids.length, o.memory, o.resultId, o.resultOffset) as number | bigint;
