@@ -8,6 +8,7 @@
 import { Unicorn, UnicornError, consts as C, type Context } from "./unicorn/index.ts";
 import { oldExceptionOffset } from "./unicorn/quirks.ts";
 import { Firmware, VarStoreError } from "./firmware.ts";
+import { TableWatch, type TablesRead } from "./table-watch.ts";
 import { ARG_SLOTS, SERVICES, TRAP_PORT, argSlot, serviceByName } from "../firmware/spec/services.ts";
 import { MEMORY_TYPE, RESET_TYPE } from "../firmware/spec/uefi.ts";
 import { pcDevices, type PcDevices } from "./devices/index.ts";
@@ -70,6 +71,8 @@ export interface MachineOptions {
   varsPath?: string;
   /** Count guest instructions (Unicorn.countInstructions: a native hook, a few ns each). */
   countInstructions?: boolean;
+  /** Record which table fields the guest reads (host/table-watch.ts; each access a host callback). */
+  watchTables?: boolean;
 }
 
 /** How a run ended, when it ended by the guest's own doing. */
@@ -189,7 +192,8 @@ export class Machine {
         fw.ram.set(options.initrd, Number(at));
         fw.setInitrd(at, options.initrd.length);
       }
-      this.uc.memMapPtr(0, fw.ram);
+      if (options.watchTables) this.mapWatchingTables(fw);
+      else this.uc.memMapPtr(0, fw.ram);
     }
     this.wire();
     if (this.firmware) this.bringUp();
@@ -206,6 +210,22 @@ export class Machine {
   instructionsAtLine(re: RegExp): bigint | undefined {
     const i = this.serial.findIndex((l) => re.test(l));
     return i < 0 ? undefined : this.serialInstructions[i];
+  }
+
+  private tableWatch: TableWatch | undefined;
+
+  /** RAM, with the page of the system table mapped as MMIO through a TableWatch. */
+  private mapWatchingTables(fw: Firmware): void {
+    const watch = (this.tableWatch = new TableWatch(fw.ram, Number(fw.systemTable), PAGE));
+    const p = watch.page;
+    this.uc.memMapPtr(0, fw.ram.subarray(0, p));
+    this.uc.mmioMap(p, PAGE, (off, size) => watch.read(p + Number(off), size), (off, size, v) => watch.write(p + Number(off), size, v));
+    this.uc.memMapPtr(p + PAGE, fw.ram.subarray(p + PAGE));
+  }
+
+  /** With watchTables: the table fields and configuration tables the guest read. */
+  tablesRead(): TablesRead | undefined {
+    return this.tableWatch?.result();
   }
 
   /** The EFI firmware; there is none on the PVH entry. */

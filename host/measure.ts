@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { SERVICES, THUNK_SIZE } from "../firmware/spec/services.ts";
 import { GUIDS, INTERFACES, MEMORY_TYPE, STATUS, STRUCTS, statusName } from "../firmware/spec/uefi.ts";
 import { runImage, describeEnding, type InstructionCounts, type RunResult } from "./run.ts";
+import type { TablesRead } from "./table-watch.ts";
 import { Firmware, FIRMWARE_WASM } from "./firmware.ts";
 import { ROOT } from "./paths.ts";
 import { DEFAULT_CMDLINE } from "./defaults.ts";
@@ -29,6 +30,8 @@ export interface GuestUse {
   boundaryBytes: number;
   /** Guest instructions, when the run counted them (to the kernel's entry and banner for a kernel). */
   instructions?: InstructionCounts;
+  /** Table fields and configuration tables read as memory, when the run watched them. */
+  tablesRead?: TablesRead;
 }
 
 export interface AblationRow { service: string; calls: number; answeredWith: string; verdict: "required" | "tolerated"; outcome: string }
@@ -109,7 +112,7 @@ export function guestUse(name: string, r: RunResult): GuestUse {
   return {
     name, ending: describeEnding(r.ending), wallMs: Math.round(r.wallMs), calls: r.summary.calls, perService: r.summary.perService,
     stubbedHit: r.summary.stubbedHit, guids, configTablesInstalled: [...installed], variablesRead: [...read], variablesWritten: [...written], boundaryBytes: boundary,
-    instructions: r.instructions,
+    instructions: r.instructions, tablesRead: r.tablesRead,
   };
 }
 

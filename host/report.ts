@@ -5,6 +5,7 @@ import { preparePvh } from "./pvh/index.ts";
 import { join } from "node:path";
 import { abiSurface, ablation, firmwareSize, guestUse, kernelSpec, kernelSucceeded, KERNEL_SUCCESS, ovmfSizes, parseProbe, type GuestSpec, type ProbedAbi } from "./measure.ts";
 import { OVMF_CODE, runUnderOvmf } from "./ovmf.ts";
+import type { TablesRead } from "./table-watch.ts";
 import { runImage, describeEnding, type InstructionCounts } from "./run.ts";
 import { ROOT } from "./paths.ts";
 import { DEFAULT_KERNEL } from "./defaults.ts";
@@ -22,7 +23,7 @@ export async function measureAll(o: ReportOptions) {
   if (kernel) guests.push(kernel);
   const uses = guests.map((g) => {
     o.progress(`running ${g.name}`);
-    const r = runImage(g.path, { cmdline: g.cmdline, stopOnSerial: g.stopOnSerial, timeBudgetMs: g.timeBudgetMs, keepCalls: true, countInstructions: true });
+    const r = runImage(g.path, { cmdline: g.cmdline, stopOnSerial: g.stopOnSerial, timeBudgetMs: g.timeBudgetMs, keepCalls: true, countInstructions: true, watchTables: true });
     return { g, r, use: guestUse(g.name, r) };
   });
   let ablationRows: ReturnType<typeof ablation> = [];
@@ -88,6 +89,18 @@ export function instructionsLine(n: InstructionCounts | undefined): string | und
   return `Guest instructions: ${parts.join(", ")}.`;
 }
 
+/** Markdown lines (each after a blank line) for the tables a guest read as memory: system table fields, runtime slots, configuration tables. */
+export function tablesReadLines(t: TablesRead | undefined): string[] {
+  if (!t) return [];
+  const of = (prefix: string) => t.fields.filter((f) => f.startsWith(prefix)).map((f) => f.slice(prefix.length));
+  const L: string[] = [];
+  const st = of("SystemTable."), rt = of("RuntimeServices.");
+  if (st.length) L.push("", "System table fields read: " + st.join(", "));
+  if (rt.length) L.push("", "Runtime services slots read: " + rt.join(", "));
+  L.push("", "Configuration tables read: " + (t.configTables.length ? t.configTables.join(", ") : "none"));
+  return L;
+}
+
 function markdown(r: Report): string {
   const L: string[] = [];
   const required = r.ablation.rows.filter((x) => x.verdict === "required");
@@ -110,7 +123,8 @@ function markdown(r: Report): string {
   }
   L.push("");
   L.push("## What each guest uses", "",
-    "Guest instructions are counted by a native Unicorn code hook (a `rep` string instruction counts once per iteration); a kernel's entry is ExitBootServices returning SUCCESS to its EFI stub.", "");
+    "Guest instructions are counted by a native Unicorn code hook (a `rep` string instruction counts once per iteration); a kernel's entry is ExitBootServices returning SUCCESS to its EFI stub. " +
+    "Tables read are the fields of the system table and the runtime services table, and the configuration tables whose pointer the guest read, seen by mapping their page as MMIO for the run (host/table-watch.ts).", "");
   for (const g of r.guests) {
     L.push(`### ${g.name}`, "", `${g.ending}; ${g.calls} EFI calls, ${g.boundaryBytes} bytes across the boundary, ${g.wallMs} ms (instructions counted).`, "");
     const n = instructionsLine(g.instructions);
@@ -120,6 +134,7 @@ function markdown(r: Report): string {
     const gs = Object.entries(g.guids);
     if (gs.length) L.push("", "GUIDs asked for: " + gs.map(([k, v]) => `${k} (${v.found} found, ${v.notFound} not)`).join("; "));
     if (g.configTablesInstalled.length) L.push("", "Configuration tables installed: " + g.configTablesInstalled.join(", "));
+    L.push(...tablesReadLines(g.tablesRead));
     if (g.variablesRead.length) L.push("", "Variables read: " + g.variablesRead.join(", "));
     if (g.variablesWritten.length) L.push("", "Variables written: " + g.variablesWritten.join(", "));
     if (g.stubbedHit.length) L.push("", "Stubbed services hit: " + g.stubbedHit.join(", "));

@@ -5,6 +5,7 @@ import { Machine, GuestError, LoadError, type Ending } from "./machine.ts";
 import { VarStoreError } from "./firmware.ts";
 import { Tracer, type CallRecord, type TraceSummary } from "./trace.ts";
 import { SymbolMap } from "./symbols.ts";
+import type { TablesRead } from "./table-watch.ts";
 import { preparePvh, KernelImageError } from "./pvh/index.ts";
 import { ERROR_BIT, statusName } from "../firmware/spec/uefi.ts";
 
@@ -24,6 +25,8 @@ export interface RunOptions {
   keepCalls?: boolean;
   /** Count guest instructions into the result's `instructions` (a native hook; slows the run, see the README). */
   countInstructions?: boolean;
+  /** Record the table fields and configuration tables the guest reads into `tablesRead` (EFI entry). */
+  watchTables?: boolean;
   ramMiB?: number;
   instructionBudget?: number;
   timeBudgetMs?: number;
@@ -45,6 +48,8 @@ export interface RunResult {
   wallMs: number;
   /** With countInstructions. */
   instructions?: InstructionCounts;
+  /** With watchTables. */
+  tablesRead?: TablesRead;
 }
 
 /**
@@ -103,6 +108,7 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
       ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,
       onConsole: opts.onConsole, onSerial: opts.onSerial, onLog: opts.onLog, tracer, initrd, varsPath: opts.vars,
       symbols, stopOnSerial: opts.stopOnSerial, disabled: opts.disabled, countInstructions: opts.countInstructions,
+      watchTables: opts.watchTables,
     });
     const machine = m;
     if (opts.entry === "pvh") {
@@ -126,5 +132,5 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
   const wallMs = performance.now() - t0;
   const total = m?.instructions();
   const instructions = total === undefined ? undefined : { total: Number(total), kernelEntry: num(m!.instructionsAtEntry), linuxVersion: num(m!.instructionsAtLine(/Linux version/)) };
-  return { ending, console: m?.console ?? "", serial: m?.serial ?? [], summary: tracer.summary(), calls: tracer.records, wallMs, instructions };
+  return { ending, console: m?.console ?? "", serial: m?.serial ?? [], summary: tracer.summary(), calls: tracer.records, wallMs, instructions, tablesRead: m?.tablesRead() };
 }

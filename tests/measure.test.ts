@@ -8,9 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { wasmFunctionSizes } from "../host/wasm-sizes.ts";
 import { abiSurface, firmwareSize, guestUse, kernelSpec, kernelSucceeded, ablation, parseProbe } from "../host/measure.ts";
-import { measureAll, instructionsLine } from "../host/report.ts";
+import { measureAll, instructionsLine, tablesReadLines } from "../host/report.ts";
 import { runImage } from "../host/run.ts";
 import { DEFAULT_KERNEL } from "../host/defaults.ts";
+import { TableWatch } from "../host/table-watch.ts";
+import { field, guidBytes, type Struct } from "../firmware/spec/decl.ts";
+import { CONFIGURATION_TABLE, GUIDS, RUNTIME_SERVICES, SYSTEM_TABLE } from "../firmware/spec/uefi.ts";
 
 test("function sizes come from the WASM code section, named by the name section", () => {
   const fns = wasmFunctionSizes(readFileSync("build/firmware.names.wasm"));
@@ -43,6 +46,40 @@ test("a guest's use: services, GUIDs asked for, boundary bytes, instructions", (
   assert.equal(use.guids.LOADED_IMAGE_PROTOCOL, { found: 1, notFound: 0 });
   assert.is(use.boundaryBytes, r.calls.reduce((a, c) => a + 8 * (c.args.length + 1), 0));
   assert.ok(use.calls > 10);
+});
+
+test("watched tables: the fields a guest reads as memory, the configuration tables whose pointer it reads", () => {
+  const r = runImage("build/guests/hello.efi", { timeBudgetMs: 30000, watchTables: true });
+  assert.is(r.ending.kind, "returned");
+  // hello prints through SystemTable->ConOut and finds its LoadedImage through BootServices.
+  for (const f of ["SystemTable.ConOut", "SystemTable.BootServices"]) assert.ok(r.tablesRead!.fields.includes(f), f);
+  assert.ok(!r.tablesRead!.fields.some((f) => f.startsWith("RuntimeServices.")), "no runtime slot");
+  assert.equal(r.tablesRead!.configTables, []);
+  assert.equal(tablesReadLines(r.tablesRead), ["", "System table fields read: " + r.tablesRead!.fields.map((f) => f.slice("SystemTable.".length)).join(", "), "", "Configuration tables read: none"]);
+  assert.is(runImage("build/guests/hello.efi", { timeBudgetMs: 30000 }).tablesRead, undefined, "not watched unless asked");
+});
+
+test("TableWatch: reads served from RAM and named by field; a configuration entry counts when its VendorTable is read; writes reach RAM", () => {
+  const ram = new Uint8Array(0x4000);
+  const dv = new DataView(ram.buffer);
+  const st = 0x1000, rt = st + 128, ct = st + 512;
+  const at = (s: Struct, f: string) => field(s, f).offset;
+  dv.setBigUint64(st + at(SYSTEM_TABLE, "RuntimeServices"), BigInt(rt), true);
+  dv.setBigUint64(st + at(SYSTEM_TABLE, "ConfigurationTable"), BigInt(ct), true);
+  dv.setBigUint64(st + at(SYSTEM_TABLE, "NumberOfTableEntries"), 2n, true);
+  ram.set(guidBytes(GUIDS.RT_PROPERTIES_TABLE), ct);
+  ram.set(guidBytes(GUIDS.ACPI_20_TABLE), ct + CONFIGURATION_TABLE.size);
+  dv.setBigUint64(ct + CONFIGURATION_TABLE.size + at(CONFIGURATION_TABLE, "VendorTable"), 0x1234_5678_9abcn, true);
+  const w = new TableWatch(ram, st, 0x1000);
+  assert.is(w.page, st);
+  assert.is(w.read(st + at(SYSTEM_TABLE, "NumberOfTableEntries"), 8), 2n);
+  assert.is(w.read(rt + at(RUNTIME_SERVICES, "GetVariable") + 4, 4), 0n); // inside the slot
+  w.read(ct, 8); // a GUID compared: not a use
+  assert.is(w.read(ct + CONFIGURATION_TABLE.size + at(CONFIGURATION_TABLE, "VendorTable"), 8), 0x1234_5678_9abcn);
+  w.read(ct + 2 * CONFIGURATION_TABLE.size + 16, 8); // past NumberOfTableEntries: not an entry
+  assert.equal(w.result(), { fields: ["SystemTable.NumberOfTableEntries", "RuntimeServices.GetVariable"], configTables: ["ACPI_20_TABLE"] });
+  w.write(st + 0x800, 4, 0xdeadbeefn);
+  assert.is(dv.getUint32(st + 0x800, true), 0xdeadbeef);
 });
 
 test("the ABI probe guest under ueficorn: every slot filled, the RT properties table, the memory map", () => {
@@ -91,6 +128,12 @@ test("the report files are written, the HTML self-contained", async () => {
   assert.is(p.kernelEntry, 0);
   assert.ok(p.linuxVersion > 0 && p.linuxVersion < k.linuxVersion, JSON.stringify(p));
   assert.ok(md.includes(`Guest instructions: **${k.kernelEntry}** to the kernel's entry, **${k.linuxVersion}** to \`Linux version\``));
+  // The kernel read, as memory, the runtime slots it calls and the configuration tables
+  // it looks up: among them its own boot memory map and our RT properties table.
+  const kt = json.guests.find((g: { name: string }) => /kernel/.test(g.name)).tablesRead;
+  for (const f of ["SystemTable.ConfigurationTable", "SystemTable.RuntimeServices", "RuntimeServices.SetVirtualAddressMap", "RuntimeServices.GetVariable"]) assert.ok(kt.fields.includes(f), f);
+  for (const t of ["LINUX_EFI_BOOT_MEMMAP", "RT_PROPERTIES_TABLE"]) assert.ok(kt.configTables.includes(t), t);
+  assert.match(md, /^Configuration tables read: .*LINUX_EFI_BOOT_MEMMAP/m);
   assert.match(html, /<h3>Guest instructions to &quot;Linux version&quot;<\/h3>/);
   assert.match(html, /<svg /);
   assert.not.match(html, /<script|https?:\/\//);
