@@ -9,11 +9,17 @@
 // the last 4 payload bytes are the uncompressed size, little endian, which the kernel's
 // own decompressor reads as its output length (lib/decompress_unlz4.c, PREBOOT).
 import * as zlib from "node:zlib";
-import { uncompressSync } from "lz4-napi";
+import { createRequire } from "node:module";
 import { field } from "../../firmware/spec/decl.ts";
 import { BOOT_PROTOCOL, SETUP_HEADER } from "../../firmware/spec/pvh.ts";
 import { ELF } from "../../firmware/spec/elf.ts";
 import { hex, KernelImageError } from "./error.ts";
+
+// lz4-napi is a native module (~7 ms to load): loaded when an LZ4 payload is met, so
+// that the EFI path, which never decompresses in the host, does not pay for it.
+const require = createRequire(import.meta.url);
+let lz4: typeof import("lz4-napi") | undefined;
+const lz4Napi = () => (lz4 ??= require("lz4-napi") as typeof import("lz4-napi"));
 
 export type Compression = "gzip" | "bzip2" | "lzma" | "xz" | "lzo" | "lz4" | "zstd";
 
@@ -200,6 +206,7 @@ export function lz4LegacyDecompress(frame: Uint8Array, outSize: number, fileOffs
     prefixed.writeUInt32LE(want, 0);
     prefixed.set(frame.subarray(pos + 4, pos + 4 + csize), 4);
     let bytes: Buffer;
+    const { uncompressSync } = lz4Napi(); // outside the try: a missing module is not a corrupt block
     try {
       bytes = uncompressSync(prefixed);
     } catch (e) {
