@@ -6,7 +6,7 @@
 // the status to RAX. Firmware callbacks into the guest (StartImage, later event
 // notifications) are nested emulator runs that return to a sentinel address.
 import { Unicorn, UnicornError, consts as C, type Context } from "./unicorn/index.ts";
-import { oldExceptionOffset } from "./unicorn/quirks.ts";
+import { errorCodeOffset, hflagsOffset, oldExceptionOffset } from "./unicorn/quirks.ts";
 import { Firmware, VarStoreError } from "./firmware.ts";
 import { TableWatch, type TablesRead } from "./table-watch.ts";
 import { ARG_SLOTS, SERVICES, TRAP_PORT, argSlot, serviceByName } from "../firmware/spec/services.ts";
@@ -21,9 +21,9 @@ import { kernelSlide, type SymbolMap } from "./symbols.ts";
 import { Lapic, LAPIC_BASE, LAPIC_SIZE } from "./devices/lapic.ts";
 import { cpuidOverride, CRYSTAL_HZ } from "./x86/cpuid.ts";
 import { startTscClock, tscKhz } from "./unicorn/tsc.ts";
-import { deliver, DeliveryError, gateTarget, HAS_ERROR_CODE, RFLAGS_IF } from "./x86/interrupts.ts";
+import { deliver, DeliveryError, gateTarget, HAS_ERROR_CODE, RFLAGS_IF, RFLAGS_RF } from "./x86/interrupts.ts";
 import { translate } from "./x86/walk.ts";
-import { CR0_PG } from "./x86/regs.ts";
+import { CR0_PG, EFER_SCE, MSR_EFER, MSR_FMASK, MSR_LSTAR, MSR_STAR, SYSCALL_BYTES } from "./x86/regs.ts";
 import { enterPvh } from "./pvh/enter.ts";
 import type { PvhBoot } from "./pvh/start-info.ts";
 import { readVarStore, writeVarStore } from "./vars.ts";
@@ -170,6 +170,8 @@ export class Machine {
     this.disabled = options.disabled ?? new Map();
     this.tracer = options.tracer ?? new Tracer();
     this.uc = new Unicorn(C.UC_MODE_64);
+    // Runs end at the sentinel's HLT, never at an exit address (see noExitAddress).
+    this.uc.noExitAddress();
     // Before any code runs, so that every translation block carries the hook.
     if (options.countInstructions) this.icount = this.uc.countInstructions();
     const ramBytes = this.opts.ramMiB << 20;
@@ -300,6 +302,7 @@ export class Machine {
       });
     }
     this.uc.hookIntr((vector) => this.onException(vector));
+    this.uc.hookSyscall(() => this.onSyscall());
     const lapic = (this.lapic = new Lapic(() => this.timeNs(), CRYSTAL_HZ));
     startTscClock();
     this.uc.hookCpuid(() => {
@@ -345,7 +348,7 @@ export class Machine {
     // No instruction count here: once uc_emu_start has been given a count, Unicorn 2.1.1
     // flushes its whole translation cache on every later hook exit (measured: 120 µs per
     // EFI call instead of 0.5 µs). The trampoline is straight-line code ending in a hlt.
-    this.uc.emuStart(trAt, this.sentinel);
+    this.uc.emuStart(trAt, 0n); // to the hlt at its end
     // A hook that stops emulation takes effect at once only inside a code-hooked range;
     // the thunks are where our hooks stop the guest.
     this.uc.preciseStops(this.fw.thunks, this.fw.thunks + BigInt(PAGE));
@@ -398,28 +401,29 @@ export class Machine {
   private lastException = "";
   private exceptionCtx: Context | undefined;
   private readonly oldExceptionOffset = oldExceptionOffset();
+  private readonly errorCodeOffset = errorCodeOffset();
+  private readonly hflagsOffset = hflagsOffset();
   private exceptionRepeats = 0;
 
   /** Unicorn stops at CPU exceptions; deliver them through the guest's IDT as the CPU would. */
   private onException(vector: number): void {
     const uc = this.uc;
     const rip = uc.regRead(C.UC_X86_REG_RIP);
-    const cr3 = uc.regRead(C.UC_X86_REG_CR3);
-    const cs = Number(uc.regRead(C.UC_X86_REG_CS));
-    let errorCode: number | undefined;
+    // The error code QEMU computed (Unicorn's hook gets only the vector), then clear its
+    // exception-in-flight marker: the host delivers the exception (host/unicorn/quirks.ts).
+    const ctx = uc.contextSave((this.exceptionCtx ??= uc.contextAlloc()));
+    const bytes = uc.contextBytes(ctx);
+    const env = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const errorCode = HAS_ERROR_CODE.has(vector) ? env.getInt32(this.errorCodeOffset, true) >>> 0 : undefined;
+    env.setInt32(this.oldExceptionOffset, -1, true);
+    uc.contextRestore(ctx);
     let what = `exception ${vector}`;
     if (vector === 14) {
       const cr2 = uc.regRead(C.UC_X86_REG_CR2);
-      if (cr3 === this.efiCr3 && cr2 >> 12n === this.stackGuard >> 12n) {
+      if (uc.regRead(C.UC_X86_REG_CR3) === this.efiCr3 && cr2 >> 12n === this.stackGuard >> 12n) {
         throw new GuestError("fault", `stack overflow: page fault at 0x${cr2.toString(16)}, in the guard page below the ${STACK_SIZE >> 10} KiB stack`, rip, this.tracer.last(), this.symbolize(rip));
       }
-      what = `page fault at 0x${cr2.toString(16)}`;
-      // Unicorn does not expose the error code: rebuild what we can (P, U/S, I/D; W is
-      // unknown and reported as a read). Linux's early handler needs none of it.
-      const present = this.translate(cr3, cr2) !== undefined ? 1 : 0;
-      errorCode = present | ((cs & 3) === 3 ? 4 : 0) | (cr2 === rip ? 0x10 : 0);
-    } else if (HAS_ERROR_CODE.has(vector)) {
-      errorCode = 0;
+      what = `page fault at 0x${cr2.toString(16)} (error code 0x${errorCode!.toString(16)})`;
     }
     // The same fault at the same place over and over is a guest stuck, not progress.
     const key = `${what}@${rip}`;
@@ -427,11 +431,6 @@ export class Machine {
     this.lastException = key;
     if (this.exceptionRepeats > 64) throw new GuestError("fault", `${what} repeats without progress`, rip, this.tracer.last(), this.symbolize(rip));
     this.deliverVector(vector, errorCode, what);
-    // Delivered: clear QEMU's exception-in-flight marker (host/unicorn/quirks.ts).
-    const ctx = uc.contextSave((this.exceptionCtx ??= uc.contextAlloc()));
-    const bytes = uc.contextBytes(ctx);
-    new DataView(bytes.buffer, bytes.byteOffset).setInt32(this.oldExceptionOffset, -1, true);
-    uc.contextRestore(ctx);
   }
 
   /** Enter the guest's handler for `vector` as the CPU would (host/x86/interrupts.ts). */
@@ -458,10 +457,46 @@ export class Machine {
       if (e instanceof DeliveryError) throw new GuestError("fault", `triple fault: ${what} could not be delivered (${e.message})`, rip, this.tracer.last(), this.symbolize(rip));
       throw e;
     }
+    if ((d.cs & 3) < (cs & 3)) this.enterRing0(d.cs, d.ss);
+    else if (d.cs !== cs) uc.regWrite(C.UC_X86_REG_CS, BigInt(d.cs));
     uc.regWrite(C.UC_X86_REG_RSP, d.rsp);
     uc.regWrite(C.UC_X86_REG_RFLAGS, d.rflags);
-    if (d.cs !== cs) uc.regWrite(C.UC_X86_REG_CS, BigInt(d.cs));
     uc.regWrite(C.UC_X86_REG_RIP, d.rip);
+  }
+
+  /**
+   * Switch to ring 0 with code selector `cs` and stack selector `ss`, as an interrupt
+   * gate or SYSCALL does. Unicorn refuses ring-0 selectors written from ring 3, so the
+   * CPL (QEMU's hflags, host/unicorn/quirks.ts) is lowered first in a saved context.
+   */
+  private enterRing0(cs: number, ss: number): void {
+    const uc = this.uc;
+    const ctx = uc.contextSave((this.exceptionCtx ??= uc.contextAlloc()));
+    const bytes = uc.contextBytes(ctx);
+    const env = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    env.setInt32(this.hflagsOffset, env.getInt32(this.hflagsOffset, true) & ~3, true);
+    uc.contextRestore(ctx);
+    uc.regWrite(C.UC_X86_REG_SS, BigInt(ss));
+    uc.regWrite(C.UC_X86_REG_CS, BigInt(cs));
+  }
+
+  /**
+   * SYSCALL in 64-bit mode (Intel SDM vol. 2B, SYSCALL): RCX = the next RIP, R11 =
+   * RFLAGS, RFLAGS masked by IA32_FMASK, CS and SS from IA32_STAR[47:32], RIP =
+   * IA32_LSTAR. Unicorn leaves all of it to this hook, then adds the instruction's two
+   * bytes to RIP.
+   */
+  private onSyscall(): void {
+    const uc = this.uc;
+    const rip = uc.regRead(C.UC_X86_REG_RIP);
+    if (!(uc.msrRead(MSR_EFER) & EFER_SCE)) throw new GuestError("fault", "SYSCALL with EFER.SCE clear (#UD)", rip, this.tracer.last(), this.symbolize(rip));
+    const rflags = uc.regRead(C.UC_X86_REG_RFLAGS);
+    const selector = Number((uc.msrRead(MSR_STAR) >> 32n) & 0xfffcn);
+    uc.regWrite(C.UC_X86_REG_RCX, rip + SYSCALL_BYTES);
+    uc.regWrite(C.UC_X86_REG_R11, rflags);
+    this.enterRing0(selector, selector + 8);
+    uc.regWrite(C.UC_X86_REG_RFLAGS, rflags & ~uc.msrRead(MSR_FMASK) & ~RFLAGS_RF);
+    uc.regWrite(C.UC_X86_REG_RIP, uc.msrRead(MSR_LSTAR) - SYSCALL_BYTES);
   }
 
   /** Run guest code fn(a0, a1) to its return; nested when called from a hook. */
@@ -493,13 +528,14 @@ export class Machine {
   }
 
   /**
-   * Runs from pc until RIP reaches `until`. The outermost run also resumes after a HLT
+   * Runs from pc until the guest returns to `returnTo` (the sentinel, whose hlt then has
+   * run; never, for a kernel entered directly). The outermost run also resumes after a HLT
    * with interrupts on, once the host has delivered the timer interrupt the guest waits
    * for. (Runs are not cut into time slices to raise interrupts in between: with Unicorn
    * 2.1.1, resuming after a timeout stop corrupted the EFI stub's LZ4 decompression and
    * the first page fault after ExitBootServices then hung the engine.)
    */
-  private run(pc: bigint, until: bigint, outermost: boolean): void {
+  private run(pc: bigint, returnTo: bigint | undefined, outermost: boolean): void {
     const uc = this.uc;
     const deadline = this.opts.timeBudgetMs ? performance.now() + this.opts.timeBudgetMs : Infinity;
     for (;;) {
@@ -507,10 +543,11 @@ export class Machine {
       // and a nested uc_emu_start with a timeout joins it twice (qemu_thread_join
       // aborts the process). The outer timer still stops a runaway nested call.
       const left = deadline === Infinity || !outermost ? 0 : Math.max(1, Math.round((deadline - performance.now()) * 1000));
-      this.emulate(pc, until, left);
+      this.emulate(pc, left);
       const rip = uc.regRead(C.UC_X86_REG_RIP);
       if (this.milestone !== undefined) throw new MilestoneReached(this.milestone);
-      if (this.unwinding || this.reset || rip === until) return;
+      // Back at the sentinel: its hlt has run.
+      if (this.unwinding || this.reset || (returnTo !== undefined && rip === returnTo + 1n)) return;
       if (this.haltedAt(rip)) {
         const interruptible = (uc.regRead(C.UC_X86_REG_RFLAGS) & RFLAGS_IF) !== 0n;
         if (outermost && interruptible && this.waitForInterrupt(deadline)) {
@@ -524,9 +561,9 @@ export class Machine {
     }
   }
 
-  private emulate(pc: bigint, until: bigint, timeoutUs: number): void {
+  private emulate(pc: bigint, timeoutUs: number): void {
     try {
-      this.uc.emuStart(pc, until, timeoutUs, this.opts.instructionBudget);
+      this.uc.emuStart(pc, 0n, timeoutUs, this.opts.instructionBudget);
     } catch (e) {
       if (e instanceof UnicornError) {
         const rip = this.uc.regRead(C.UC_X86_REG_RIP);
@@ -673,7 +710,7 @@ export class Machine {
     enterPvh(this.uc, boot.entry);
     // The kernel never returns: run "until" an address it cannot reach.
     return this.ending(() => {
-      this.run(BigInt(boot.entry.eip), 0n, true);
+      this.run(BigInt(boot.entry.eip), undefined, true);
       return { kind: "returned", status: this.uc.regRead(C.UC_X86_REG_RAX) };
     });
   }

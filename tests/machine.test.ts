@@ -30,12 +30,12 @@ test("an unemulated physical address reads as all ones, is logged once, and the 
   m.close();
 });
 
-test("countInstructions: the guest's own instructions, each EFI call 3 more (its thunk), the host's bring-up not counted", () => {
+test("countInstructions: the guest's own instructions, each EFI call 3 more (its thunk), the return 1 (the sentinel's hlt), the host's bring-up not counted", () => {
   const m = new Machine({ ramMiB: 32, countInstructions: true });
   assert.is(m.instructions(), 0n);
   const thunk = (name: string) => m.fw.thunks + BigInt(serviceByName(name).id * THUNK_SIZE);
-  // RestoreTPL(RaiseTPL(HIGH_LEVEL)): 9 instructions of its own, and two thunks
-  // (mov eax, id ; out ; ret) of 3 each.
+  // RestoreTPL(RaiseTPL(HIGH_LEVEL)): 9 instructions of its own, two thunks (mov eax,
+  // id ; out ; ret) of 3 each, and the hlt at the host's sentinel it returns to.
   const code = new Asm().subRsp(0x28)
     .movRcx(31n).movRax(thunk("BS.RaiseTPL")).callRax()
     .raxToRcx().movRax(thunk("BS.RestoreTPL")).callRax()
@@ -43,15 +43,15 @@ test("countInstructions: the guest's own instructions, each EFI call 3 more (its
   const at = m.fw.allocPages(MT.LoaderCode, 1);
   m.fw.ram.set(code.bytes, Number(at));
   m.callGuest(at, 0n, 0n);
-  assert.is(m.instructions(), 9n + 2n * 3n);
+  assert.is(m.instructions(), 9n + 2n * 3n + 1n);
   m.callGuest(at, 0n, 0n);
-  assert.is(m.instructions(), 2n * 15n);
+  assert.is(m.instructions(), 2n * 16n);
   assert.is(m.instructionsAtEntry, undefined, "no ExitBootServices");
   const plain = new Machine({ ramMiB: 32 });
   assert.is(plain.instructions(), undefined, "counting is off by default");
   plain.close();
   m.close();
-  assert.is(m.instructions(), 2n * 15n, "the count outlives the engine");
+  assert.is(m.instructions(), 2n * 16n, "the count outlives the engine");
 });
 
 function cpu(over: Partial<Cpu>, mem: Map<bigint, bigint>): Cpu {

@@ -100,6 +100,7 @@ const P = {
   out: koffi.pointer(koffi.proto("void uc_cb_insn_out_t(uintptr_t uc, uint32_t port, int size, uint32_t value, uintptr_t ud)")),
   in: koffi.pointer(koffi.proto("uint32_t uc_cb_insn_in_t(uintptr_t uc, uint32_t port, int size, uintptr_t ud)")),
   cpuid: koffi.pointer(koffi.proto("int uc_cb_insn_cpuid_t(uintptr_t uc, uintptr_t ud)")),
+  syscall: koffi.pointer(koffi.proto("void uc_cb_insn_syscall_t(uintptr_t uc, uintptr_t ud)")),
   code: koffi.pointer(koffi.proto("void uc_cb_hookcode_t(uintptr_t uc, uint64_t address, uint32_t size, uintptr_t ud)")),
   intr: koffi.pointer(koffi.proto("void uc_cb_hookintr_t(uintptr_t uc, uint32_t intno, uintptr_t ud)")),
   mmioRead: koffi.pointer(koffi.proto("uint64_t uc_cb_mmio_read_t(uintptr_t uc, uint64_t offset, uint32_t size, uintptr_t ud)")),
@@ -513,6 +514,23 @@ export class Unicorn {
     return Number(out[0]);
   }
 
+  /**
+   * From now on emuStart's `until` is ignored and no address ends a run: runs end at a
+   * HLT, a stop or an error (uc_ctl UC_CTL_UC_USE_EXITS with no exit set).
+   *
+   * Why: at the end of every uc_emu_start, Unicorn 2.1.1 drops the translation of the
+   * instruction before the exit address (resume_all_vcpus: uc_invalidate_tb(exit - 1)),
+   * and finds it through the guest's page tables as they are then. When the guest has
+   * unmapped that address (a kernel past its early boot), the lookup raises a page fault
+   * outside any running code: QEMU records it as the exception in flight
+   * (old_exception) and long-jumps into a finished frame. The guest's next real fault
+   * then becomes a double fault, the one after a triple fault, and the engine resets
+   * itself and stops, with no hook told (seen: Linux hanging in execve of /init).
+   */
+  noExitAddress(): void {
+    this.check("uc_ctl(USE_EXITS)", this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_UC_USE_EXITS, 1), "int", 1));
+  }
+
   /** Drops all translated code: call after the host rewrote guest code behind Unicorn's back. */
   flushTb(): void {
     this.check("uc_ctl(TB_FLUSH)", this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_TB_FLUSH, 0)));
@@ -696,6 +714,21 @@ export class Unicorn {
       }
     };
     return this.addHook(C.UC_HOOK_INSN, P.cpuid, fn, 1, 0, ["int", C.UC_X86_INS_CPUID]);
+  }
+
+  /**
+   * SYSCALL: Unicorn runs none of the instruction itself (helper_syscall only calls this
+   * hook), and adds the instruction's length to RIP after the hook returns.
+   */
+  hookSyscall(cb: () => void): Hook {
+    const fn = () => {
+      try {
+        cb();
+      } catch (e) {
+        this.fail(e);
+      }
+    };
+    return this.addHook(C.UC_HOOK_INSN, P.syscall, fn, 1, 0, ["int", C.UC_X86_INS_SYSCALL]);
   }
 
   /** Every instruction in [begin, end] (all if begin > end): cb(address, size). Slow. */

@@ -29,6 +29,8 @@ export const CR4_OSXMMEXCPT = 1n << 10n;
 // IA32_EFER (SDM vol. 3A §2.2.1, MSR 0xC0000080).
 /** MSR number of IA32_EFER for rdmsr/wrmsr. */
 export const MSR_EFER = 0xc000_0080;
+/** System-call extensions: SYSCALL and SYSRET are defined only with it set. */
+export const EFER_SCE = 1n << 0n;
 /** Long mode enable: paging turned on with it set enters IA-32e mode. */
 export const EFER_LME = 1n << 8n;
 /** Long mode active: read-only, set by the CPU once CR0.PG and LME are both set. */
@@ -36,6 +38,16 @@ export const EFER_LMA = 1n << 10n;
 /** No-execute enable: without it bit 63 (XD) of a paging entry is reserved and faults, so a
  *  guest (or a later firmware W^X policy) writing XD entries needs it on. */
 export const EFER_NXE = 1n << 11n;
+
+// SYSCALL's MSRs (SDM vol. 2B, SYSCALL; vol. 4 table 2-2).
+/** IA32_STAR: bits 47:32 are SYSCALL's CS (SS is CS + 8); bits 63:48 SYSRET's. */
+export const MSR_STAR = 0xc000_0081;
+/** IA32_LSTAR: SYSCALL's target RIP in 64-bit mode. */
+export const MSR_LSTAR = 0xc000_0082;
+/** IA32_FMASK: RFLAGS bits SYSCALL clears. */
+export const MSR_FMASK = 0xc000_0084;
+/** SYSCALL is 0F 05. */
+export const SYSCALL_BYTES = 2n;
 
 // RFLAGS (SDM vol. 1 §3.4.3).
 /** Interrupt enable: kept clear; the host delivers no interrupts and installs no IDT. */
