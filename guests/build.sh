@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# guests/build.sh - build every guests/*.c into build/guests/NAME.efi
+# guests/build.sh - build every guests/*.c into build/guests/NAME.efi, and the
+# kernel boots' first userspace program guests/linux/init.c into
+# build/guests/linux/init (a static Linux executable)
 #
 # One EFI application per guests/*.c, each linked with guests/lib/*.c.
 # Incremental: an object is rebuilt when its source, any header it includes
@@ -122,3 +124,17 @@ for src in "${guests[@]}"; do
     echo "build: guests/$name.efi"
   fi
 done
+
+# The Linux init: a static x86-64 Linux ELF with no libc (raw system calls), linked by
+# clang's ld.lld. -fno-pic -static: loaded where it is linked, no dynamic loader.
+LINUX_FLAGS=(--target=x86_64-linux-gnu -ffreestanding -fno-stack-protector -fno-pic -static -nostdlib
+  -fuse-ld=lld -O2 -std=c11 -Wall -Wextra -Werror -Wl,--build-id=none)
+linux_init="$OUT/linux/init"
+stamp "$OBJ/linux-flags.stamp" "$CC ${LINUX_FLAGS[*]}"
+if newer_than "$linux_init" "$SRC/linux/init.c" "$OBJ/linux-flags.stamp"; then
+  mkdir -p "$OUT/linux"
+  run "$CC" "${LINUX_FLAGS[@]}" -o "$linux_init.tmp" "$SRC/linux/init.c" ||
+    { rm -f "$linux_init.tmp"; echo "build: error: building guests/linux/init failed" >&2; exit 1; }
+  mv -f "$linux_init.tmp" "$linux_init"
+  echo "build: guests/linux/init"
+fi

@@ -319,6 +319,15 @@ build_native() {
   run build-native clang -O2 -Wall -Werror -shared -fPIC -o "$NATIVE_OUT" "$NATIVE_SOURCE"
 }
 
+# The kernel boots' initrd: guests/linux/init as /init, with /dev/console.
+INITRD_OUT=build/guests/linux/initrd.cpio
+build_initrd() {
+  [[ -f scripts/initrd.ts ]] || return 0
+  newer_than "$INITRD_OUT" build/guests/linux/init host/initramfs.ts scripts/initrd.ts || return 0
+  say "packing the test initrd (scripts/initrd.ts -> $INITRD_OUT)"
+  run build-initrd npx tsx scripts/initrd.ts
+}
+
 build_guests() {
   [[ -f guests/build.sh ]] || return 0
   newer_than "$GUESTS_STAMP" "${GUESTS_SOURCES[@]}" || return 0
@@ -387,6 +396,7 @@ build_firmware
 build_host
 build_native
 build_guests
+build_initrd
 setup_kernel
 
 if [[ $DID_WORK == 0 && $QUIET == 0 ]]; then
