@@ -6,6 +6,7 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Unicorn, UnicornError, hostRdtsc, libraryInfo, consts as C } from "../host/unicorn/index.ts";
 import { tscKhz } from "../host/unicorn/tsc.ts";
+import { errorCodeOffset, hflagsOffset, oldExceptionOffset } from "../host/unicorn/quirks.ts";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -446,6 +447,15 @@ test("noExitAddress: with an exit address the guest has unmapped, the end of a r
   };
   assert.equal(vectors(false), [8], "Unicorn 2.1.1's quirk: if this changes, noExitAddress may no longer be needed");
   assert.equal(vectors(true), [14]);
+});
+
+test("quirks: old_exception, error_code and hflags are each found at one offset of the saved context, all distinct", () => {
+  const offsets = [oldExceptionOffset(), errorCodeOffset(), hflagsOffset()];
+  const size = new Unicorn(C.UC_MODE_64);
+  const bytes = size.contextBytes(size.contextSave()).length;
+  size.close();
+  assert.is(new Set(offsets).size, 3);
+  for (const o of offsets) assert.ok(o >= 0 && o + 4 <= bytes && o % 4 === 0, `offset ${o} in a ${bytes}-byte context`);
 });
 
 test("hookDel, close twice, use after close", () => {
