@@ -531,9 +531,12 @@ export class Machine {
    * Runs from pc until the guest returns to `returnTo` (the sentinel, whose hlt then has
    * run; never, for a kernel entered directly). The outermost run also resumes after a HLT
    * with interrupts on, once the host has delivered the timer interrupt the guest waits
-   * for. (Runs are not cut into time slices to raise interrupts in between: with Unicorn
-   * 2.1.1, resuming after a timeout stop corrupted the EFI stub's LZ4 decompression and
-   * the first page fault after ExitBootServices then hung the engine.)
+   * for. (Runs are not cut into time slices to raise interrupts in between: when a
+   * UC_HOOK_CODE hook exists anywhere, as preciseStops' does, Unicorn 2.1.1 does not set
+   * RIP from the interrupted block on an asynchronous stop (cpu_tb_exec), so a run
+   * resumed after a timeout starts from a stale RIP; sliced every 5 ms, the EFI stub's
+   * decompression then fails. Without that hook it succeeds, but the kernel later
+   * panicked, for reasons not found.)
    */
   private run(pc: bigint, returnTo: bigint | undefined, outermost: boolean): void {
     const uc = this.uc;
