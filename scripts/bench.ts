@@ -10,7 +10,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { extractVmlinux } from "../host/pvh/index.ts";
 import { parseArgs } from "node:util";
 import { DEFAULT_CMDLINE, DEFAULT_KERNEL } from "../host/defaults.ts";
-import { runImage, type InstructionCounts } from "../host/run.ts";
+import { countInFreshProcess, runImage, type InstructionCounts } from "../host/run.ts";
 
 const { values: o } = parseArgs({
   options: { runs: { type: "string", default: "5" }, json: { type: "string" }, kernel: { type: "string", default: DEFAULT_KERNEL }, help: { type: "boolean", short: "h" } },
@@ -67,8 +67,8 @@ rows.push(await measure("ueficorn PVH path (CLI process)", process.execPath, ["b
 // The same, in process: machine creation to the line, without Node and tsx start-up;
 // then one run with the guest instructions counted, which is not timed.
 function inProcess(name: string, entry: "efi" | "pvh"): Row {
-  const boot = (countInstructions: boolean) => {
-    const r = runImage(kernel, { entry, cmdline: DEFAULT_CMDLINE, timeBudgetMs: TIMEOUT_MS, stopOnSerial: MILESTONE, countInstructions });
+  const boot = () => {
+    const r = runImage(kernel, { entry, cmdline: DEFAULT_CMDLINE, timeBudgetMs: TIMEOUT_MS, stopOnSerial: MILESTONE });
     if (r.ending.kind !== "milestone") throw new Error(`${name} did not reach "Linux version": ${JSON.stringify(r.ending)}`);
     return r;
   };
@@ -76,13 +76,14 @@ function inProcess(name: string, entry: "efi" | "pvh"): Row {
   let efiCalls = 0;
   for (let i = 0; i < runs; i++) {
     process.stderr.write(`bench: ${name} run ${i + 1}/${runs}\r`);
-    const r = boot(false);
+    const r = boot();
     ms.push(r.wallMs);
     efiCalls = r.summary.calls;
   }
   process.stderr.write(`bench: ${name} counting instructions\r`);
-  return { name, ms, efiCalls, instructions: boot(true).instructions };
+  return { name, ms, efiCalls, instructions: countInFreshProcess(kernel, entry, "Linux version") };
 }
+
 rows.push(inProcess("ueficorn EFI path (in process)", "efi"));
 rows.push(inProcess("ueficorn PVH path (in process)", "pvh"));
 
