@@ -1,10 +1,11 @@
 // The emulated machine: Unicorn CPU + the WASM firmware + the trap that joins them.
 //
 // A guest calls an EFI service through a table slot into its thunk
-// (`mov eax, id ; out TRAP_PORT, eax ; ret`); the OUT hook copies the Microsoft x64
-// argument registers into the firmware's argument area, runs dispatch(id) and writes
-// the status to RAX. Firmware callbacks into the guest (StartImage, later event
-// notifications) are nested emulator runs that return to a sentinel address.
+// (`mov eax, id ; out TRAP_PORT, eax ; ret`); the native trap gate on that OUT copies
+// the Microsoft x64 argument registers into the firmware's argument block, onOut runs
+// the firmware's dispatch(id), and the gate loads the status it left there into RAX.
+// Firmware callbacks into the guest (StartImage, later event notifications) are nested
+// emulator runs that return to a sentinel address.
 import { Unicorn, UnicornError, consts as C, type Context } from "./unicorn/index.ts";
 import { errorCodeOffset, hflagsOffset, oldExceptionOffset } from "./unicorn/quirks.ts";
 import { Firmware, VarStoreError } from "./firmware.ts";
