@@ -22,6 +22,7 @@ options:
   --entry efi|pvh        boot: through the EFI stub with ueficorn's firmware (default), or through
                          Xen's PVH entry with hvm_start_info and no firmware (the comparison)
   --initrd PATH          EFI: offered through LoadFile2 on Linux's initrd device path; PVH: module 0
+                         (build/guests/linux/initrd.cpio: a /init that prints from userspace and reboots)
   --vars FILE            variable store: loaded if it exists, saved atomically on change
   --until REGEX          end the run (status 0) when a serial line matches, e.g. "Linux version"
   --system-map PATH      symbols for reports (boot default: ${DEFAULT_SYSTEM_MAP} when present)
