@@ -156,6 +156,8 @@ export class Machine {
    * ExitBootServices returned SUCCESS (EFI entry), 0 (PVH entry: the kernel runs first).
    */
   instructionsAtEntry: bigint | undefined;
+  /** performance.now() when the guest's kernel was entered, as for instructionsAtEntry. */
+  enteredAt: number | undefined;
 
   constructor(options: MachineOptions = {}) {
     this.opts = {
@@ -382,7 +384,10 @@ export class Machine {
     this.tracer.record(svc, fw, t0);
     if (id === EXIT_BOOT_SERVICES) {
       this.bootServicesExited = fw.bootServicesExited;
-      if (this.icount && fw.args[STATUS_SLOT] === 0n) this.instructionsAtEntry ??= this.instructions();
+      if (fw.args[STATUS_SLOT] === 0n) {
+        this.enteredAt ??= performance.now();
+        if (this.icount) this.instructionsAtEntry ??= this.instructions();
+      }
     }
     else if (id === SET_VARIABLE) this.saveVarsIfChanged();
     // ResetSystem or an error inside a nested run stops every level, not just the innermost.
@@ -712,6 +717,7 @@ export class Machine {
     if (this.firmware) throw new Error("bootPvh needs a machine made with entry: \"pvh\"");
     for (const r of boot.regions) this.ram.set(r.bytes, r.paddr);
     enterPvh(this.uc, boot.entry);
+    this.enteredAt = performance.now();
     // The kernel never returns: run "until" an address it cannot reach.
     return this.ending(() => {
       this.run(BigInt(boot.entry.eip), undefined, true);

@@ -49,6 +49,12 @@ export interface RunResult {
   summary: TraceSummary;
   calls: CallRecord[];
   wallMs: number;
+  /**
+   * Milliseconds from the run's start to the kernel's entry: ExitBootServices returning
+   * SUCCESS (EFI: the stub's own work in the guest), or the first instruction (PVH: the
+   * host's work, decompressing and laying out the kernel). Undefined if never entered.
+   */
+  entryMs?: number;
   /** With countInstructions. */
   instructions?: InstructionCounts;
   /** With watchTables. */
@@ -135,7 +141,8 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
   const wallMs = performance.now() - t0;
   const total = m?.instructions();
   const instructions = total === undefined ? undefined : { total: Number(total), kernelEntry: num(m!.instructionsAtEntry), linuxVersion: num(m!.instructionsAtLine(/Linux version/)) };
-  return { ending, console: m?.console ?? "", serial: m?.serial ?? [], summary: tracer.summary(), calls: tracer.records, wallMs, instructions, tablesRead: m?.tablesRead() };
+  const entryMs = m?.enteredAt === undefined ? undefined : m.enteredAt - t0;
+  return { ending, console: m?.console ?? "", serial: m?.serial ?? [], summary: tracer.summary(), calls: tracer.records, wallMs, entryMs, instructions, tablesRead: m?.tablesRead() };
 }
 
 /**
