@@ -26,6 +26,7 @@ test("EFI stub → ExitBootServices → Linux version 6.1 → EFI v2.70 by uefic
   // The whole boot, to the restart /init asks for: the kernel resets through the
   // keyboard controller.
   assert.equal(r.ending, { kind: "reset", resetType: 0, status: 0n, source: "kbc" });
+  assert.ok(r.entryMs! > 0 && r.entryMs! < r.wallMs, `kernel entered after ${r.entryMs} of ${r.wallMs} ms`);
   // 1. the stub's own message on ConOut, and a successful ExitBootServices
   assert.match(r.console, "EFI stub: Loaded initrd from LINUX_EFI_INITRD_MEDIA_GUID device path");
   const ebs = trace.findIndex((l) => /BS\.ExitBootServices\(.*\) = SUCCESS/.test(l));
@@ -79,6 +80,7 @@ test("the same kernel through Xen's PVH entry: no firmware, no EFI call, the sam
   const r = runImage(kernel, { entry: "pvh", cmdline: DEFAULT_CMDLINE, initrd: INITRD, timeBudgetMs: 90000, countInstructions: true });
   assert.equal(r.ending, { kind: "reset", resetType: 0, status: 0n, source: "kbc" });
   assert.is(r.summary.calls, 0);
+  assert.ok(r.entryMs! > 0 && r.entryMs! < r.wallMs, `kernel entered after ${r.entryMs} of ${r.wallMs} ms`);
   // Entered at the kernel's own first instruction; its banner comes after ~18 M.
   const n = r.instructions!;
   assert.is(n.kernelEntry, 0);
