@@ -24,6 +24,8 @@ options:
   --initrd PATH          EFI: offered through LoadFile2 on Linux's initrd device path; PVH: module 0
                          (build/guests/linux/initrd.cpio: a /init that prints from userspace and reboots)
   --vars FILE            variable store: loaded if it exists, saved atomically on change
+  --firmware FILE        another build of the firmware (default build/firmware.wasm), e.g.
+                         build/firmware.minimal.wasm from scripts/minimal-firmware.ts
   --until REGEX          end the run (status 0) when a serial line matches, e.g. "Linux version"
   --system-map PATH      symbols for reports (boot default: ${DEFAULT_SYSTEM_MAP} when present)
   --trace                print every EFI call: service, decoded arguments, status, time
@@ -86,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
         entry: { type: "string" },
         initrd: { type: "string" },
         vars: { type: "string" },
+        firmware: { type: "string" },
         "system-map": { type: "string" },
         until: { type: "string" },
         out: { type: "string" },
@@ -116,6 +119,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`wrote ${out}/report.md, report.json, report.html\n`);
     process.stdout.write(`firmware: ${report.firmware.wasmBytes} bytes of WASM (${report.firmware.gzipBytes} gzipped)\n`);
     if (report.ablation.rows.length) process.stdout.write(`the kernel requires ${required.length} of the ${report.ablation.rows.length} services it calls: ${required.join(", ")}\n`);
+    for (const m of report.minimal) {
+      process.stdout.write(`a firmware with ${m.services.length} services: ${m.wasmBytes} bytes of WASM (${m.gzipBytes} gzipped); the kernel ${m.boots ? "boots" : "does not boot"} on it (${m.outcome})\n`);
+    }
     return 0;
   }
   if (cmd !== "run" && cmd !== "boot") usage(cmd ? `unknown command "${cmd}"` : "no command");
@@ -131,7 +137,7 @@ async function main(argv: string[]): Promise<number> {
     image = rest[0];
     if (!existsSync(image)) usage(`no such file: ${image}`);
   }
-  for (const [name, path] of [["initrd", o.initrd], ["system-map", o["system-map"]]] as const) {
+  for (const [name, path] of [["initrd", o.initrd], ["system-map", o["system-map"]], ["firmware", o.firmware]] as const) {
     if (path !== undefined && !existsSync(path)) usage(`--${name}: no such file: ${path}`);
   }
   if (o.initrd !== undefined && statSync(o.initrd).size === 0) usage(`--initrd: ${o.initrd} is empty`);
@@ -144,6 +150,7 @@ async function main(argv: string[]): Promise<number> {
     cmdline: o.cmdline ?? (boot ? DEFAULT_CMDLINE : undefined),
     initrd: o.initrd,
     vars: o.vars,
+    firmware: o.firmware,
     stopOnSerial: o.until === undefined ? undefined : regex(o.until),
     systemMap: o["system-map"] ?? (boot ? DEFAULT_SYSTEM_MAP : undefined),
     ramMiB: num(o.ram, "ram", 256),

@@ -3,7 +3,7 @@
 // One WebAssembly.Memory, initial = maximum so its buffer never moves: the low
 // GUEST_BASE bytes are the firmware's private state, the next ramBytes are guest RAM
 // (mapped into Unicorn at guest physical 0 with uc_mem_map_ptr).
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./paths.ts";
 import { ARG_SLOTS } from "../firmware/spec/services.ts";
@@ -50,7 +50,8 @@ interface Exports {
 }
 
 const u64 = (v: bigint) => BigInt.asUintN(64, v);
-let cachedModule: WebAssembly.Module | undefined;
+/** Compiled firmware modules, by file and version: each build compiled once per process. */
+const modules = new Map<string, WebAssembly.Module>();
 
 export class Firmware {
   readonly memory: WebAssembly.Memory;
@@ -64,14 +65,17 @@ export class Firmware {
 
   constructor(readonly ramBytes: number, host: FirmwareHost, wasmPath = FIRMWARE_WASM) {
     if (ramBytes % WASM_PAGE !== 0 || ramBytes < 16 << 20) throw new Error(`guest RAM must be a multiple of 64 KiB and at least 16 MiB, not ${ramBytes}`);
-    cachedModule ??= new WebAssembly.Module(readFileSync(wasmPath));
+    const { mtimeMs, size } = statSync(wasmPath);
+    const key = `${wasmPath} ${mtimeMs} ${size}`;
+    let module = modules.get(key);
+    if (!module) modules.set(key, (module = new WebAssembly.Module(readFileSync(wasmPath))));
     // GUEST_BASE is fixed in firmware/mem.ts; checked against the module below.
     const guestBase = 16 << 20;
     const pages = (guestBase + ramBytes) / WASM_PAGE;
     if (pages > 65536) throw new Error(`guest RAM of ${ramBytes >> 20} MiB does not fit in 4 GiB of WASM memory`);
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
     const text = (p: number, bytes: number) => Buffer.from(this.memory.buffer, p, bytes).toString("utf16le");
-    const instance = new WebAssembly.Instance(cachedModule, {
+    const instance = new WebAssembly.Instance(module, {
       env: { memory: this.memory },
       host: {
         console_out: (p: number, bytes: number) => host.consoleOut(text(p, bytes)),

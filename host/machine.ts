@@ -74,6 +74,8 @@ export interface MachineOptions {
   countInstructions?: boolean;
   /** Record which table fields the guest reads (host/table-watch.ts; each access a host callback). */
   watchTables?: boolean;
+  /** Another build of the firmware (default build/firmware.wasm), e.g. scripts/minimal-firmware.ts's. */
+  firmwareWasm?: string;
 }
 
 /** How a run ended, when it ended by the guest's own doing. */
@@ -185,7 +187,7 @@ export class Machine {
       this.ramView = new DataView(this.ram.buffer);
       this.uc.memMapPtr(0, this.ram);
     } else {
-      const fw = (this.firmware = this.makeFirmware(ramBytes));
+      const fw = (this.firmware = this.makeFirmware(ramBytes, options.firmwareWasm));
       this.ram = fw.ram;
       this.ramView = fw.ramView;
       this.varsPath = options.varsPath;
@@ -239,7 +241,7 @@ export class Machine {
     return this.firmware;
   }
 
-  private makeFirmware(ramBytes: number): Firmware {
+  private makeFirmware(ramBytes: number, wasmPath?: string): Firmware {
     return new Firmware(ramBytes, {
       consoleOut: (text) => {
         this.console += text;
@@ -256,7 +258,7 @@ export class Machine {
       },
       timeNs: () => BigInt(Date.now()) * 1_000_000n,
       codeWritten: (base, bytes) => this.uc.removeCache(base, base + bytes),
-    });
+    }, wasmPath);
   }
 
   /** Devices, hooks and the CPU model: the same for both entries. */

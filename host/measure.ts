@@ -2,9 +2,10 @@
 // ABI surface of the firmware, the ABI each guest really uses, and the ablation that
 // finds the services the kernel cannot boot without.
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
 import { gzipSync } from "node:zlib";
 import { join } from "node:path";
-import { SERVICES, THUNK_SIZE } from "../firmware/spec/services.ts";
+import { SERVICES, THUNK_SIZE, minimalAnswer } from "../firmware/spec/services.ts";
 import { GUIDS, INTERFACES, MEMORY_TYPE, STATUS, STRUCTS, statusName } from "../firmware/spec/uefi.ts";
 import { runImage, describeEnding, type InstructionCounts, type RunResult } from "./run.ts";
 import type { TablesRead } from "./table-watch.ts";
@@ -116,12 +117,6 @@ export function guestUse(name: string, r: RunResult): GuestUse {
   };
 }
 
-/** What a firmware without the service would answer (UEFI 2.10 error statuses). */
-function minimalAnswer(name: string): bigint {
-  if (/^(BS\.Locate|RT\.GetVariable|RT\.GetNextVariableName)/.test(name)) return STATUS.NOT_FOUND;
-  return STATUS.UNSUPPORTED;
-}
-
 /**
  * Rerun the guest with each service it used answered by `minimalAnswer` in turn; a
  * service is required when the run then misses `success`.
@@ -132,7 +127,7 @@ export function ablation(g: GuestSpec, baseline: RunResult, success: (r: RunResu
   for (const [i, [service, calls]] of used.entries()) {
     const svc = SERVICES.find((s) => `${s.table}.${s.name}` === service)!;
     if (svc.sig.returns === "VOID") continue;
-    const answer = minimalAnswer(service);
+    const answer = STATUS[minimalAnswer(service)];
     progress(`ablation ${i + 1}/${used.length}: ${service} → ${statusName(answer)}`);
     const r = runImage(g.path, { cmdline: g.cmdline, stopOnSerial: g.stopOnSerial, timeBudgetMs: g.timeBudgetMs, disabled: new Map([[svc.id, answer]]), keepCalls: true });
     const ok = success(r);
@@ -197,3 +192,24 @@ export function parseProbe(text: string): ProbedAbi {
   if (!done) throw new Error("abiprobe output has no 'abi: done' line");
   return abi;
 }
+
+/** The services the kernel's initrd needs beyond the boot itself: the stub finds it through LoadFile2. */
+export const INITRD_SERVICES = ["BS.LocateDevicePath", "LoadFile2.LoadFile"];
+
+export interface MinimalFirmware { services: string[]; wasmBytes: number; gzipBytes: number; boots: boolean; outcome: string }
+
+/**
+ * Build the firmware with only `services` (scripts/minimal-firmware.ts, in a process of
+ * its own: it compiles with asc) and boot `kernel` on it: does it still meet `success`?
+ */
+export function minimalFirmware(kernel: GuestSpec, services: string[], success: (r: RunResult) => boolean, initrd?: string): MinimalFirmware {
+  const out = join(ROOT, "build/firmware.minimal.wasm");
+  const b = spawnSync(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "scripts/minimal-firmware.ts"), services.join(","), "--out", out, "--json"], { cwd: ROOT, encoding: "utf8" });
+  if (b.status !== 0) throw new Error(`building the minimal firmware failed: ${b.stderr}`);
+  const { wasmBytes, gzipBytes } = JSON.parse(b.stdout.trim().split("\n").pop()!);
+  const r = runImage(kernel.path, { cmdline: kernel.cmdline, initrd, firmware: out, keepCalls: true, timeBudgetMs: 60000, stopOnSerial: initrd ? undefined : kernel.stopOnSerial });
+  return { services, wasmBytes, gzipBytes, boots: success(r), outcome: describeEnding(r.ending) };
+}
+
+/** The test /init's line (guests/linux/init.c). */
+export const USERSPACE_LINE = /^init: hello from userspace/;

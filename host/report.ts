@@ -3,7 +3,10 @@
 import { mkdirSync, writeFileSync, existsSync, readFileSync } from "node:fs";
 import { preparePvh } from "./pvh/index.ts";
 import { join } from "node:path";
-import { abiSurface, ablation, firmwareSize, guestUse, kernelSpec, kernelSucceeded, KERNEL_SUCCESS, ovmfSizes, parseProbe, type GuestSpec, type ProbedAbi } from "./measure.ts";
+import {
+  abiSurface, ablation, firmwareSize, guestUse, INITRD_SERVICES, kernelSpec, kernelSucceeded, KERNEL_SUCCESS, minimalFirmware, ovmfSizes, parseProbe,
+  USERSPACE_LINE, type GuestSpec, type MinimalFirmware, type ProbedAbi,
+} from "./measure.ts";
 import { OVMF_CODE, runUnderOvmf } from "./ovmf.ts";
 import type { TablesRead } from "./table-watch.ts";
 import { countInFreshProcess, runImage, describeEnding, type InstructionCounts } from "./run.ts";
@@ -36,6 +39,19 @@ export async function measureAll(o: ReportOptions) {
   if (k && o.ablation) {
     if (!kernelSucceeded(k.r)) throw new Error(`the kernel's baseline run did not reach the success criterion (${KERNEL_SUCCESS}): ${k.use.ending}`);
     ablationRows = ablation(k.g, k.r, kernelSucceeded, o.progress);
+  }
+  // The minimal firmware, built from the ablation's answer and booted: the required
+  // services alone (to the criterion), then with the initrd's (to the test /init).
+  const minimal: MinimalFirmware[] = [];
+  if (k && ablationRows.length) {
+    const required = ablationRows.filter((x) => x.verdict === "required").map((x) => x.service);
+    o.progress(`building and booting the minimal firmware (${required.length} services)`);
+    minimal.push(minimalFirmware(k.g, required, kernelSucceeded));
+    const initrd = join(ROOT, "build/guests/linux/initrd.cpio");
+    if (existsSync(initrd)) {
+      o.progress("building and booting the minimal firmware with the initrd's services");
+      minimal.push(minimalFirmware(k.g, [...required, ...INITRD_SERVICES], (r) => r.serial.some((l) => USERSPACE_LINE.test(l)), initrd));
+    }
   }
   // The same probe guest under both firmwares: what each offers an EFI application.
   const probe = join(ROOT, "build/guests/abiprobe.efi");
@@ -72,6 +88,7 @@ export async function measureAll(o: ReportOptions) {
     abi,
     guests: uses.map((u) => u.use),
     ablation: { guest: kernel?.name, criterion: KERNEL_SUCCESS, rows: ablationRows },
+    minimal,
     ovmf: ovmfSizes(),
     probed,
     pvh,
@@ -150,6 +167,13 @@ function markdown(r: Report): string {
     L.push("## Ablation: the minimal ABI", "", `Each service the kernel used, answered instead with the error a firmware without it would give; criterion: ${r.ablation.criterion}.`, "");
     L.push("| service | calls | answered with | verdict | what happens |", "|---|---:|---|---|---|");
     for (const x of r.ablation.rows) L.push(`| ${x.service} | ${x.calls} | ${x.answeredWith} | ${x.verdict} | ${x.outcome.replace(/\|/g, "\\|").replace(/\n/g, " ")} |`);
+    L.push("");
+  }
+  if (r.minimal.length) {
+    L.push("## The minimal firmware, built", "",
+      `The same firmware built with only these services in its dispatcher (scripts/minimal-firmware.ts; every other slot answers NOT_FOUND or UNSUPPORTED, and the compiler drops what nothing reaches), then booted: the first to the criterion above, the second with the initrd to the test /init in userspace. The full firmware: ${r.firmware.wasmBytes} bytes (${r.firmware.gzipBytes} gzipped).`, "");
+    L.push("| services | WASM bytes | gzipped | boots | ending |", "|---|---:|---:|---|---|");
+    for (const m of r.minimal) L.push(`| ${m.services.join(", ")} | ${m.wasmBytes} | ${m.gzipBytes} | ${m.boots ? "yes" : "no"} | ${m.outcome.replace(/\|/g, "\\|").replace(/\n/g, " ")} |`);
     L.push("");
   }
   if (r.pvh) {

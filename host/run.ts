@@ -30,6 +30,8 @@ export interface RunOptions {
   countInstructions?: boolean;
   /** Record the table fields and configuration tables the guest reads into `tablesRead` (EFI entry). */
   watchTables?: boolean;
+  /** Another build of the firmware (default build/firmware.wasm). */
+  firmware?: string;
   ramMiB?: number;
   instructionBudget?: number;
   timeBudgetMs?: number;
@@ -117,7 +119,7 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
       ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,
       onConsole: opts.onConsole, onSerial: opts.onSerial, onLog: opts.onLog, tracer, initrd, varsPath: opts.vars,
       symbols, stopOnSerial: opts.stopOnSerial, disabled: opts.disabled, countInstructions: opts.countInstructions,
-      watchTables: opts.watchTables,
+      watchTables: opts.watchTables, firmwareWasm: opts.firmware,
     });
     const machine = m;
     if (opts.entry === "pvh") {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import * as uefi from "../firmware/spec/uefi.ts";
 import * as pe from "../firmware/spec/pe.ts";
 import { guidBytes, typeInfo, type Struct } from "../firmware/spec/decl.ts";
-import { ARG_SLOTS, SERVICES, THUNK_SIZE, TRAP_PORT, thunkBytes } from "../firmware/spec/services.ts";
+import { ARG_SLOTS, SERVICES, THUNK_SIZE, TRAP_PORT, minimalAnswer, thunkBytes } from "../firmware/spec/services.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 export const GEN_PATH = join(root, "firmware/spec/gen.ts");
@@ -18,12 +18,16 @@ const SERVICES_DIR = join(root, "firmware/services");
 
 const hex = (v: bigint | number) => "0x" + v.toString(16);
 
-/** Handlers the firmware defines: `export function BS_AllocatePages(` in firmware/services/*.ts. */
-export function findHandlers(): Map<string, string> {
+/**
+ * Handlers the firmware defines: `export function BS_AllocatePages(` in
+ * firmware/services/*.ts; with `keep` ("BS.AllocatePages", ...), only those services'.
+ */
+export function findHandlers(keep?: Set<string>): Map<string, string> {
   const found = new Map<string, string>();
+  const kept = keep && new Set(SERVICES.filter((s) => keep.has(`${s.table}.${s.name}`)).map((s) => s.handler));
   for (const file of readdirSync(SERVICES_DIR).filter((f) => f.endsWith(".ts")).sort()) {
     const src = readFileSync(join(SERVICES_DIR, file), "utf8");
-    for (const m of src.matchAll(/^export function (\w+)\(/gm)) found.set(m[1], file.replace(/\.ts$/, ""));
+    for (const m of src.matchAll(/^export function (\w+)\(/gm)) if (!kept || kept.has(m[1])) found.set(m[1], file.replace(/\.ts$/, ""));
   }
   return found;
 }
@@ -39,10 +43,13 @@ const HEADER = [
   "// `npm run gen` rewrites it and a test checks that it is current.",
 ];
 
-/** Constants and layouts: firmware/spec/gen.ts (imports nothing, so any module may import it). */
-export function generate(): string {
+/**
+ * Constants and layouts: firmware/spec/gen.ts (imports nothing, so any module may import
+ * it). With `keep`, for a firmware serving only those services (STUBBED marks the rest).
+ */
+export function generate(keep?: Set<string>): string {
   const out: string[] = [...HEADER];
-  const handlers = findHandlers();
+  const handlers = findHandlers(keep);
 
   // Struct layouts: namespace per struct, a constant per field offset, SIZE.
   for (const [name, value] of [...Object.entries(uefi), ...Object.entries(pe)]) {
@@ -115,10 +122,14 @@ export function generate(): string {
   return out.join("\n");
 }
 
-/** The dispatcher: firmware/spec/dispatch.ts, from the handlers found in firmware/services. */
-export function generateDispatch(): string {
+/**
+ * The dispatcher: firmware/spec/dispatch.ts, from the handlers found in firmware/services.
+ * A service without a handler answers UNSUPPORTED; with `keep` (a minimal firmware), a
+ * service left out answers as a firmware without it would (services.ts minimalAnswer).
+ */
+export function generateDispatch(keep?: Set<string>): string {
   const out: string[] = [...HEADER];
-  const handlers = findHandlers();
+  const handlers = findHandlers(keep);
   const modules = [...new Set(SERVICES.filter((s) => handlers.has(s.handler)).map((s) => handlers.get(s.handler)!))].sort();
   for (const m of modules) out.push(`import * as ${m} from "../services/${m}";`);
   out.push(`import { arg } from "../abi";`, `import { Status } from "./gen";`, "");
@@ -135,6 +146,11 @@ export function generateDispatch(): string {
     const call = `${mod}.${s.handler}(${args.join(", ")})`;
     if (s.sig.returns === "VOID") out.push(`    case ${s.id}: ${call}; return 0;`);
     else out.push(`    case ${s.id}: return ${call};`);
+  }
+  if (keep) {
+    for (const s of SERVICES) {
+      if (!handlers.has(s.handler) && minimalAnswer(`${s.table}.${s.name}`) === "NOT_FOUND") out.push(`    case ${s.id}: return Status.NOT_FOUND;`);
+    }
   }
   out.push(`    default: return Status.UNSUPPORTED;`);
   out.push("  }", "}", "");

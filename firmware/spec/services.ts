@@ -44,3 +44,13 @@ export const argSlot = (name: ArgSlot): number => ARG_SLOTS.indexOf(name);
 export function thunkBytes(id: number): Uint8Array {
   return Uint8Array.of(0xb8, id & 0xff, (id >> 8) & 0xff, (id >> 16) & 0xff, id >>> 24, 0xe7, TRAP_PORT, 0xc3);
 }
+
+/**
+ * What a firmware without service `qualified` ("BS.LocateProtocol") answers: NOT_FOUND
+ * where the spec has a lookup find nothing (the Locate services, GetVariable,
+ * GetNextVariableName), UNSUPPORTED otherwise. The ablation answers with it, and the
+ * minimal firmware's absent services do (scripts/minimal-firmware.ts).
+ */
+export function minimalAnswer(qualified: string): "NOT_FOUND" | "UNSUPPORTED" {
+  return /^(BS\.Locate|RT\.GetVariable$|RT\.GetNextVariableName$)/.test(qualified) ? "NOT_FOUND" : "UNSUPPORTED";
+}
