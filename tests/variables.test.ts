@@ -92,14 +92,22 @@ test("QueryVariableInfo reports the store and its free space", () => {
   c.close();
 });
 
-test("--vars: non-volatile variables persist atomically, volatile ones do not, corruption is refused", () => {
+/** A store file in a new folder holding `vars` (name → [attributes, data]), saved by a run. */
+function savedStore(vars: Record<string, [bigint, string]>): { dir: string; path: string } {
   const dir = mkdtempSync(join(tmpdir(), "ueficorn-vars-"));
   const path = join(dir, "vars.bin");
   const a = new ServiceCaller({ ramMiB: 32, varsPath: path });
-  is(set(a, "Kept", NV_BS_RT, "persist me"), "SUCCESS");
-  is(set(a, "Gone", BS_RT, "volatile"), "SUCCESS");
+  for (const [name, [attrs, data]] of Object.entries(vars)) is(set(a, name, attrs, data), "SUCCESS");
   a.m.saveVarsIfChanged();
   a.close();
+  return { dir, path };
+}
+
+const refused = (path: string, why: RegExp) =>
+  assert.throws(() => new ServiceCaller({ ramMiB: 32, varsPath: path }), (e: unknown) => e instanceof VarStoreError && why.test((e as Error).message));
+
+test("--vars: non-volatile variables persist atomically, volatile ones do not, corruption is refused", () => {
+  const { path } = savedStore({ Kept: [NV_BS_RT, "persist me"], Gone: [BS_RT, "volatile"] });
   assert.ok(existsSync(path));
   const b = new ServiceCaller({ ramMiB: 32, varsPath: path });
   assert.is(get(b, "Kept").data, "persist me");
@@ -109,7 +117,7 @@ test("--vars: non-volatile variables persist atomically, volatile ones do not, c
   const bytes = readFileSync(path);
   bytes[20] = 0xff; // inside the first record's name length
   writeFileSync(path, bytes);
-  assert.throws(() => new ServiceCaller({ ramMiB: 32, varsPath: path }), (e: unknown) => e instanceof VarStoreError && /corrupt \(at byte offset \d+\)/.test((e as Error).message));
+  refused(path, /corrupt \(at byte offset \d+\)/);
   assert.equal(readFileSync(path), bytes);
 });
 
@@ -133,20 +141,14 @@ test("a guest cannot grow the store past its size: OUT_OF_RESOURCES, QueryVariab
 });
 
 test("--vars: a truncated or oversized store is refused with an offset; the file is left as it was", () => {
-  const dir = mkdtempSync(join(tmpdir(), "ueficorn-vars-"));
-  const path = join(dir, "vars.bin");
-  const a = new ServiceCaller({ ramMiB: 32, varsPath: path });
-  is(set(a, "One", NV_BS_RT, "first variable"), "SUCCESS");
-  is(set(a, "Two", NV_BS_RT, "second variable"), "SUCCESS");
-  a.m.saveVarsIfChanged();
-  a.close();
+  const { path } = savedStore({ One: [NV_BS_RT, "first variable"], Two: [NV_BS_RT, "second variable"] });
   const whole = readFileSync(path);
   const cut = whole.subarray(0, whole.length - 5);
   writeFileSync(path, cut);
-  assert.throws(() => new ServiceCaller({ ramMiB: 32, varsPath: path }), (e: unknown) => e instanceof VarStoreError && /corrupt \(at byte offset \d+\)/.test((e as Error).message));
+  refused(path, /corrupt \(at byte offset \d+\)/);
   assert.equal(readFileSync(path), cut);
   writeFileSync(path, new Uint8Array(1 << 20));
-  assert.throws(() => new ServiceCaller({ ramMiB: 32, varsPath: path }), (e: unknown) => e instanceof VarStoreError && /more than the \d+-byte store/.test((e as Error).message));
+  refused(path, /more than the \d+-byte store/);
 });
 
 test("--vars: a save that cannot be written ends with a VarStoreError and leaves the last saved store whole", () => {
