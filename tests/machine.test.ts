@@ -8,6 +8,8 @@ import { MEMORY_TYPE as MT } from "../firmware/spec/uefi.ts";
 import { serviceByName, THUNK_SIZE } from "../firmware/spec/services.ts";
 import { Asm } from "./guest-asm.ts";
 import { deliver, type Cpu } from "../host/x86/interrupts.ts";
+import { SEL_CODE64, SEL_DATA } from "../host/x86/gdt.ts";
+import { EFER_SCE, MSR_EFER, MSR_FMASK, MSR_LSTAR, MSR_STAR } from "../host/x86/regs.ts";
 
 test("an unemulated physical address reads as all ones, is logged once, and the guest goes on", () => {
   const log: string[] = [];
@@ -52,6 +54,37 @@ test("countInstructions: the guest's own instructions, each EFI call 3 more (its
   plain.close();
   m.close();
   assert.is(m.instructions(), 2n * 16n, "the count outlives the engine");
+});
+
+test("SYSCALL as the SDM has it: RCX the next RIP, R11 the RFLAGS, RFLAGS masked by FMASK, CS and SS from STAR, RIP from LSTAR", () => {
+  const m = new Machine({ ramMiB: 32 });
+  const page = m.fw.allocPages(MT.LoaderCode, 1);
+  const out = page + 0x800n; // rcx, r11, rflags, cs, ss as the handler saw them
+  const caller = [0xf9, 0x0f, 0x05, 0xc3]; // stc ; syscall ; ret
+  const store = (i: number) => [0x48, 0xa3, ...new Uint8Array(new BigUint64Array([out + BigInt(8 * i)]).buffer)]; // mov [moffs64], rax
+  const handler = [
+    0x48, 0x89, 0xc8, ...store(0), //  mov rax, rcx
+    0x4c, 0x89, 0xd8, ...store(1), //  mov rax, r11
+    0x9c, 0x58, ...store(2), //        pushfq ; pop rax
+    0x8c, 0xc8, ...store(3), //        mov eax, cs
+    0x8c, 0xd0, ...store(4), //        mov eax, ss
+    0xff, 0xe1, //                     jmp rcx: back to the caller's ret
+  ];
+  m.fw.ram.set(caller, Number(page));
+  m.fw.ram.set(handler, Number(page) + 0x400);
+  m.uc.msrWrite(MSR_STAR, BigInt(SEL_CODE64) << 32n);
+  m.uc.msrWrite(MSR_LSTAR, page + 0x400n);
+  m.uc.msrWrite(MSR_FMASK, 1n); // CF
+  m.uc.msrWrite(MSR_EFER, m.uc.msrRead(MSR_EFER) | EFER_SCE);
+  m.callGuest(page, 0n, 0n);
+  const at = (i: number) => m.fw.ramView.getBigUint64(Number(out) + 8 * i, true);
+  assert.is(at(0), page + 3n, "RCX: the instruction after syscall");
+  assert.is(at(1) & 1n, 1n, "R11: RFLAGS with the stc's CF");
+  assert.is(at(2) & 1n, 0n, "RFLAGS: CF masked by FMASK");
+  assert.is(at(3) & 0xffffn, BigInt(SEL_CODE64), "CS from STAR[47:32]");
+  assert.is(at(4) & 0xffffn, BigInt(SEL_CODE64 + 8), "SS = CS + 8");
+  assert.is(SEL_CODE64 + 8, SEL_DATA, "the host's GDT has its data segment there");
+  m.close();
 });
 
 function cpu(over: Partial<Cpu>, mem: Map<bigint, bigint>): Cpu {
