@@ -236,6 +236,12 @@ function html(r: Report): string {
     ], ""));
   }
   if (r.ovmf.length) charts.push(bars("Firmware image bytes", [["ueficorn firmware.wasm", r.firmware.wasmBytes], ...r.ovmf.map((f) => [f.file.split("/").pop()!, f.bytes] as [string, number])], "B"));
+  if (r.minimal.length) {
+    charts.push(bars("The EFI entry, built small (WASM bytes; the kernel boots on each)", [
+      [`full firmware (${r.abi.tables.reduce((a, t) => a + t.implemented, 0)} services)`, r.firmware.wasmBytes],
+      ...r.minimal.filter((m) => m.boots).map((m) => [`${m.services.length} services`, m.wasmBytes] as [string, number]),
+    ], "B"));
+  }
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ueficorn report</title>
 <style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}pre{white-space:pre-wrap;background:#f6f6f6;padding:1rem}</style></head>
 <body><h1>ueficorn: what the EFI entry costs</h1>${charts.join("\n")}<h2>Full report</h2><pre>${esc(md)}</pre></body></html>\n`;
