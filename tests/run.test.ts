@@ -171,6 +171,7 @@ test("cli: --json prints one parseable object with console, ending, summary and 
   assert.equal(j.summary.stubbedHit, []);
   assert.is(j.image, "build/guests/exitcode.efi");
   assert.is(j.instructions, undefined);
+  assert.is(j.entryMs, undefined, "an application never exits boot services: no kernel entry");
 });
 
 test("cli: --count-instructions: the count in the summary and in --json", () => {
