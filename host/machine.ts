@@ -407,6 +407,7 @@ export class Machine {
   /** Mirrors the firmware's flag, read once per ExitBootServices instead of per call. */
   private bootServicesExited = false;
   private lastException = "";
+  /** The context editCpuState saves into, allocated once. */
   private exceptionCtx: Context | undefined;
   private readonly oldExceptionOffset = oldExceptionOffset();
   private readonly errorCodeOffset = errorCodeOffset();
@@ -419,12 +420,10 @@ export class Machine {
     const rip = uc.regRead(C.UC_X86_REG_RIP);
     // The error code QEMU computed (Unicorn's hook gets only the vector), then clear its
     // exception-in-flight marker: the host delivers the exception (host/unicorn/quirks.ts).
-    const ctx = uc.contextSave((this.exceptionCtx ??= uc.contextAlloc()));
-    const bytes = uc.contextBytes(ctx);
-    const env = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const errorCode = HAS_ERROR_CODE.has(vector) ? env.getInt32(this.errorCodeOffset, true) >>> 0 : undefined;
-    env.setInt32(this.oldExceptionOffset, -1, true);
-    uc.contextRestore(ctx);
+    const errorCode = this.editCpuState((env) => {
+      env.setInt32(this.oldExceptionOffset, -1, true);
+      return HAS_ERROR_CODE.has(vector) ? env.getInt32(this.errorCodeOffset, true) >>> 0 : undefined;
+    });
     let what = `exception ${vector}`;
     if (vector === 14) {
       const cr2 = uc.regRead(C.UC_X86_REG_CR2);
@@ -478,14 +477,14 @@ export class Machine {
    * CPL (QEMU's hflags, host/unicorn/quirks.ts) is lowered first in a saved context.
    */
   private enterRing0(cs: number, ss: number): void {
-    const uc = this.uc;
-    const ctx = uc.contextSave((this.exceptionCtx ??= uc.contextAlloc()));
-    const bytes = uc.contextBytes(ctx);
-    const env = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    env.setInt32(this.hflagsOffset, env.getInt32(this.hflagsOffset, true) & ~3, true);
-    uc.contextRestore(ctx);
-    uc.regWrite(C.UC_X86_REG_SS, BigInt(ss));
-    uc.regWrite(C.UC_X86_REG_CS, BigInt(cs));
+    this.editCpuState((env) => env.setInt32(this.hflagsOffset, env.getInt32(this.hflagsOffset, true) & ~3, true));
+    this.uc.regWrite(C.UC_X86_REG_SS, BigInt(ss));
+    this.uc.regWrite(C.UC_X86_REG_CS, BigInt(cs));
+  }
+
+  /** uc.editContext into the one context the machine keeps for it. */
+  private editCpuState<T>(edit: (env: DataView) => T): T {
+    return this.uc.editContext(edit, (this.exceptionCtx ??= this.uc.contextAlloc()));
   }
 
   /**

@@ -575,6 +575,19 @@ export class Unicorn {
     this.check("uc_context_restore", this.lib.contextRestore(this.handle, ctx.ptr));
   }
 
+  /**
+   * Read and change CPU state Unicorn does not expose (QEMU's env, at offsets found by
+   * host/unicorn/quirks.ts): save a context (into `ctx` when given), let `edit` work on
+   * its bytes, restore it.
+   */
+  editContext<T>(edit: (env: DataView) => T, ctx?: Context): T {
+    const saved = this.contextSave(ctx);
+    const bytes = this.contextBytes(saved);
+    const result = edit(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    this.contextRestore(saved);
+    return result;
+  }
+
   contextFree(ctx: Context): void {
     if (!this.contexts.delete(ctx)) return;
     this.check("uc_context_free", this.lib.contextFree(ctx.ptr));

@@ -118,12 +118,9 @@ export const errorCodeOffset = once(() =>
     const snaps: DataView[] = [];
     uc.hookIntr((vector) => {
       if (vector !== 14) throw new Error(`expected page faults, Unicorn reported ${vector}`);
+      snaps.push(snap());
       // Clear the exception in flight, as the host does after delivering one.
-      const ctx = uc.contextSave();
-      const bytes = uc.contextBytes(ctx);
-      snaps.push(new DataView(bytes.slice().buffer));
-      new DataView(bytes.buffer, bytes.byteOffset).setInt32(exceptionAt, -1, true);
-      uc.contextRestore(ctx);
+      uc.editContext((env) => env.setInt32(exceptionAt, -1, true));
       if (snaps.length === faults.length) uc.emuStop();
       else uc.regWrite(C.UC_X86_REG_RIP, BigInt(next[snaps.length - 1]));
     });
