@@ -20,13 +20,15 @@ export class TableWatch {
   readonly page: number;
   private readonly regions: { at: number; struct: Struct; name: string }[];
   private readonly configAt: number;
-  private readonly systemTable: number;
+  /** Where the firmware keeps NumberOfTableEntries, read at each access: entries come and go. */
+  private readonly entriesAt: number;
+  private readonly dv: DataView;
   private readonly fields = new Set<string>();
   private readonly configTables = new Set<string>();
 
   /** Watch the page of the system table at guest physical `systemTable` in `ram`, as the firmware has laid it out. */
   constructor(private readonly ram: Uint8Array, systemTable: number, pageSize: number) {
-    const dv = new DataView(ram.buffer, ram.byteOffset, ram.byteLength);
+    const dv = (this.dv = new DataView(ram.buffer, ram.byteOffset, ram.byteLength));
     const ptr = (f: string) => Number(dv.getBigUint64(systemTable + field(SYSTEM_TABLE, f).offset, true));
     this.page = systemTable - (systemTable % pageSize);
     this.regions = [
@@ -36,7 +38,7 @@ export class TableWatch {
     // Physical addresses, taken before the guest runs: after SetVirtualAddressMap the
     // table's own pointers are the OS's virtual ones.
     this.configAt = ptr("ConfigurationTable");
-    this.systemTable = systemTable;
+    this.entriesAt = systemTable + field(SYSTEM_TABLE, "NumberOfTableEntries").offset;
   }
 
   /** A guest read of `size` bytes at physical `addr` in the watched page. */
@@ -59,8 +61,7 @@ export class TableWatch {
       if (f) this.fields.add(`${r.name}.${f.name}`);
       return;
     }
-    const dv = new DataView(this.ram.buffer, this.ram.byteOffset);
-    const entries = Number(dv.getBigUint64(this.systemTable + field(SYSTEM_TABLE, "NumberOfTableEntries").offset, true));
+    const entries = Number(this.dv.getBigUint64(this.entriesAt, true));
     if (addr >= this.configAt && addr < this.configAt + entries * CONFIGURATION_TABLE.size) {
       const entry = this.configAt + Math.floor((addr - this.configAt) / CONFIGURATION_TABLE.size) * CONFIGURATION_TABLE.size;
       const table = field(CONFIGURATION_TABLE, "VendorTable");
