@@ -6,3 +6,5 @@ export const DEFAULT_KERNEL = ".cache/kernel/vmlinuz";
 export const DEFAULT_SYSTEM_MAP = ".cache/kernel/System.map";
 /** Serial console for both the early and the real 8250 console, and the stub's debug output. */
 export const DEFAULT_CMDLINE = "console=ttyS0 earlyprintk=serial,ttyS0,115200 efi=debug";
+/** The initrd scripts/setup.sh packs: guests/linux/init.c as /init, which prints and restarts. */
+export const TEST_INITRD = "build/guests/linux/initrd.cpio";

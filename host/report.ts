@@ -11,7 +11,7 @@ import { OVMF_CODE, runUnderOvmf } from "./ovmf.ts";
 import type { TablesRead } from "./table-watch.ts";
 import { countInFreshProcess, runImage, describeEnding, type InstructionCounts } from "./run.ts";
 import { ROOT } from "./paths.ts";
-import { DEFAULT_KERNEL } from "./defaults.ts";
+import { DEFAULT_KERNEL, TEST_INITRD } from "./defaults.ts";
 
 export interface ReportOptions { out: string; ablation: boolean; progress: (msg: string) => void }
 
@@ -47,7 +47,7 @@ export async function measureAll(o: ReportOptions) {
     const required = ablationRows.filter((x) => x.verdict === "required").map((x) => x.service);
     o.progress(`building and booting the minimal firmware (${required.length} services)`);
     minimal.push(minimalFirmware(k.g, required, kernelSucceeded));
-    const initrd = join(ROOT, "build/guests/linux/initrd.cpio");
+    const initrd = join(ROOT, TEST_INITRD);
     if (existsSync(initrd)) {
       o.progress("building and booting the minimal firmware with the initrd's services");
       minimal.push(minimalFirmware(k.g, [...required, ...INITRD_SERVICES], (r) => r.serial.some((l) => USERSPACE_LINE.test(l)), initrd));
@@ -124,6 +124,9 @@ export function tablesReadLines(t: TablesRead | undefined): string[] {
   return L;
 }
 
+/** Text as one Markdown table cell: pipes escaped, lines joined. */
+const mdCell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
+
 function markdown(r: Report): string {
   const L: string[] = [];
   const required = r.ablation.rows.filter((x) => x.verdict === "required");
@@ -166,14 +169,14 @@ function markdown(r: Report): string {
   if (r.ablation.rows.length) {
     L.push("## Ablation: the minimal ABI", "", `Each service the kernel used, answered instead with the error a firmware without it would give; criterion: ${r.ablation.criterion}.`, "");
     L.push("| service | calls | answered with | verdict | what happens |", "|---|---:|---|---|---|");
-    for (const x of r.ablation.rows) L.push(`| ${x.service} | ${x.calls} | ${x.answeredWith} | ${x.verdict} | ${x.outcome.replace(/\|/g, "\\|").replace(/\n/g, " ")} |`);
+    for (const x of r.ablation.rows) L.push(`| ${x.service} | ${x.calls} | ${x.answeredWith} | ${x.verdict} | ${mdCell(x.outcome)} |`);
     L.push("");
   }
   if (r.minimal.length) {
     L.push("## The minimal firmware, built", "",
       `The same firmware built with only these services in its dispatcher (scripts/minimal-firmware.ts; every other slot answers NOT_FOUND or UNSUPPORTED, and the compiler drops what nothing reaches), then booted: the first to the criterion above, the second with the initrd to the test /init in userspace. The full firmware: ${r.firmware.wasmBytes} bytes (${r.firmware.gzipBytes} gzipped).`, "");
     L.push("| services | WASM bytes | gzipped | boots | ending |", "|---|---:|---:|---|---|");
-    for (const m of r.minimal) L.push(`| ${m.services.join(", ")} | ${m.wasmBytes} | ${m.gzipBytes} | ${m.boots ? "yes" : "no"} | ${m.outcome.replace(/\|/g, "\\|").replace(/\n/g, " ")} |`);
+    for (const m of r.minimal) L.push(`| ${m.services.join(", ")} | ${m.wasmBytes} | ${m.gzipBytes} | ${m.boots ? "yes" : "no"} | ${mdCell(m.outcome)} |`);
     L.push("");
   }
   if (r.pvh) {

@@ -6,13 +6,13 @@ import * as assert from "uvu/assert";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { runImage } from "../host/run.ts";
-import { DEFAULT_CMDLINE, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP } from "../host/defaults.ts";
+import { DEFAULT_CMDLINE, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP, TEST_INITRD } from "../host/defaults.ts";
 import { ROOT } from "../host/paths.ts";
 
 const kernel = DEFAULT_KERNEL;
 
 /** The initrd setup builds: /init is guests/linux/init.c, which prints and reboots. */
-const INITRD = join(ROOT, "build/guests/linux/initrd.cpio");
+const INITRD = join(ROOT, TEST_INITRD);
 const USERSPACE = /^init: hello from userspace, pid 1, 65536 bytes of fresh memory sum to 8355840$/m;
 
 test("setup provided the Debian kernel and the test initrd", () => {

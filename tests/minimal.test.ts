@@ -10,7 +10,7 @@ import { ServiceCaller } from "./service-caller.ts";
 import { INITRD_SERVICES, kernelSpec, kernelSucceeded, USERSPACE_LINE } from "../host/measure.ts";
 import { FIRMWARE_WASM } from "../host/firmware.ts";
 import { runImage } from "../host/run.ts";
-import { DEFAULT_CMDLINE, DEFAULT_KERNEL } from "../host/defaults.ts";
+import { DEFAULT_CMDLINE, DEFAULT_KERNEL, TEST_INITRD } from "../host/defaults.ts";
 import { ROOT } from "../host/paths.ts";
 import { serviceByName } from "../firmware/spec/services.ts";
 import { STATUS, statusName } from "../firmware/spec/uefi.ts";
@@ -49,7 +49,7 @@ test("the Debian kernel boots on the minimal firmware: Linux version, SetVirtual
 test("with the initrd's two services as well, it runs the test /init in userspace", () => {
   const withInitrd = buildMinimalFirmware([...REQUIRED, ...INITRD_SERVICES], join(dir, "initrd.wasm"));
   assert.ok(withInitrd.wasmBytes > minimal.wasmBytes);
-  const r = runImage(DEFAULT_KERNEL, { cmdline: DEFAULT_CMDLINE, firmware: withInitrd.path, initrd: join(ROOT, "build/guests/linux/initrd.cpio"), timeBudgetMs: 90000 });
+  const r = runImage(DEFAULT_KERNEL, { cmdline: DEFAULT_CMDLINE, firmware: withInitrd.path, initrd: join(ROOT, TEST_INITRD), timeBudgetMs: 90000 });
   assert.equal(r.ending, { kind: "reset", resetType: 0, status: 0n, source: "kbc" });
   assert.ok(r.serial.some((l) => USERSPACE_LINE.test(l)));
 });
