@@ -16,6 +16,7 @@ import { pcDevices, type PcDevices } from "./devices/index.ts";
 import { identityMap, pagingBytes } from "./x86/paging.ts";
 import { efiGdt, gdtBytes, gdtr } from "./x86/gdt.ts";
 import { efiTrampoline } from "./x86/trampoline.ts";
+import { TLB_ENTRIES, tlbTouchBytes, type TlbGrowth } from "./x86/tlb.ts";
 import { GDT_OFFSET, GDTR_OFFSET, TRAMPOLINE_OFFSET, STACK_SIZE } from "./x86/layout.ts";
 import { Tracer } from "./trace.ts";
 import { kernelSlide, type SymbolMap } from "./symbols.ts";
@@ -346,7 +347,7 @@ export class Machine {
     const gdt = efiGdt();
     this.fw.ram.set(gdtBytes(gdt), Number(cpu) + GDT_OFFSET);
     this.fw.ram.set(gdtr(cpu + BigInt(GDT_OFFSET), gdt), Number(cpu) + GDTR_OFFSET);
-    const tr = efiTrampoline({ cr3, gdtrAddr: cpu + BigInt(GDTR_OFFSET), stackTop: this.stackTop });
+    const tr = efiTrampoline({ cr3, gdtrAddr: cpu + BigInt(GDTR_OFFSET), stackTop: this.stackTop, tlb: this.tlbGrowth(ram) });
     const trAt = cpu + BigInt(TRAMPOLINE_OFFSET);
     this.fw.ram.set(tr.bytes, Number(trAt));
     this.sentinel = trAt + BigInt(tr.end); // the trampoline's end label is a hlt
@@ -357,6 +358,13 @@ export class Machine {
     // A hook that stops emulation takes effect at once only inside a code-hooked range;
     // the thunks are where our hooks stop the guest.
     this.uc.preciseStops(this.fw.thunks, this.fw.thunks + BigInt(PAGE));
+  }
+
+  /** Where the trampoline grows the TLB (host/x86/tlb.ts): pages below the guard page, or above the stack. */
+  private tlbGrowth(ram: bigint): TlbGrowth | undefined {
+    const span = BigInt(tlbTouchBytes(TLB_ENTRIES));
+    const base = this.stackGuard >= span ? 0n : this.stackTop;
+    return base + span <= ram ? { base, entries: TLB_ENTRIES } : undefined;
   }
 
   /** An EFI call: the gate has put its registers in the firmware's argument block. */

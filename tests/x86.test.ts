@@ -5,7 +5,9 @@ import {
   efiGdt, gdtBytes, gdtEntry, gdtr, GDTR_SIZE, SEL_CODE32, SEL_CODE64, SEL_DATA,
 } from "../host/x86/gdt.ts";
 import { identityMap, pagingBytes } from "../host/x86/paging.ts";
-import { efiTrampoline, movR64Imm64, RAX, RCX, RDX } from "../host/x86/trampoline.ts";
+import { efiTrampoline } from "../host/x86/trampoline.ts";
+import { movR64Imm64, RAX, RCX, RDX } from "../host/x86/asm.ts";
+import { growTlb, TLB_ENTRIES, tlbTouchBytes } from "../host/x86/tlb.ts";
 import { Unicorn, consts as UC } from "../host/unicorn/index.ts";
 import {
   CPU_PAGE_SIZE, EFI_MIN_STACK_SIZE, GDT_OFFSET, GDT_SIZE, GDTR_OFFSET, STACK_ALIGN, STACK_SIZE,
@@ -188,6 +190,28 @@ test("efiTrampoline: inputs land in their immediates; stack alignment is checked
   assert.throws(() => efiTrampoline({ cr3: 0n, gdtrAddr: 0n, stackTop: 0x1008n }), /aligned/);
 });
 
+test("growTlb: one round per doubling, each touching as many pages as the TLB has entries, then reloading CR3", () => {
+  const round = (pages: string) => "48b90000200000000000" // mov rcx, 0x200000
+    + `ba${pages}` +                                      // mov edx, pages
+    "8a01" + "4881c100100000" + "ffca" + "75f3" +          // L: mov al, [rcx]; add rcx, 4096; dec edx; jnz L
+    "0f20d8" + "0f22d8";                                   // mov rax, cr3; mov cr3, rax
+  const code = Buffer.from(growTlb({ base: 0x20_0000n, entries: 2048 })).toString("hex");
+  assert.is(code, round("00010000") + round("00020000") + round("00040000"), "256 -> 512 -> 1024 -> 2048");
+  assert.is(tlbTouchBytes(TLB_ENTRIES), TLB_ENTRIES / 2 * 4096);
+  assert.throws(() => growTlb({ base: 0n, entries: 256 }), /power of two above 256/);
+  assert.throws(() => growTlb({ base: 0n, entries: 3000 }), /power of two/);
+});
+
+test("efiTrampoline: the TLB growth sits after fninit, and the whole fits its slot at the size the machine uses", () => {
+  const plain = hex(efiTrampoline({ cr3: CR3, gdtrAddr: GDTR_ADDR, stackTop: STACK_TOP }).bytes);
+  const tlb = { base: 0n, entries: TLB_ENTRIES };
+  const t = efiTrampoline({ cr3: CR3, gdtrAddr: GDTR_ADDR, stackTop: STACK_TOP, tlb });
+  const grown = hex(t.bytes);
+  const at = plain.indexOf("dbe3") + 4;
+  assert.is(grown.slice(at, at + 2 * growTlb(tlb).length), hex(Uint8Array.from(growTlb(tlb))));
+  assert.ok(t.bytes.length <= TRAMPOLINE_SIZE, `${t.bytes.length} bytes`);
+});
+
 // ---- Layout ----
 
 test("layout: CPU page slots do not overlap and fit the page", () => {
@@ -263,6 +287,30 @@ test("real run: the trampoline brings Unicorn to the UEFI x64 entry state", () =
     uc.emuStart(PROBE, PROBE + BigInt(probe.length), 0, 10);
     assert.is(uc.regRead(UC.UC_X86_REG_RAX), MARK_A, "identity-mapped load");
     assert.is(uc.regRead(UC.UC_X86_REG_RDX), MARK_B, "load through the remapped PD entry");
+  } finally {
+    uc.close();
+  }
+});
+
+test("real run: the trampoline with TLB growth reaches the same state, having read every page it was given", () => {
+  const uc = new Unicorn(UC.UC_MODE_64);
+  try {
+    uc.memMap(0, Number(RAM));
+    const { bytes: tables, cr3 } = identityMap(TABLES, RAM);
+    const gdt = efiGdt();
+    const entries = 1024, base = 0x10_0000n;
+    const t = efiTrampoline({ cr3, gdtrAddr: CPU_PAGE + BigInt(GDTR_OFFSET), stackTop: STACK, tlb: { base, entries } });
+    uc.memWrite(TABLES, tables);
+    uc.memWrite(CPU_PAGE + BigInt(GDT_OFFSET), gdtBytes(gdt));
+    uc.memWrite(CPU_PAGE + BigInt(GDTR_OFFSET), gdtr(CPU_PAGE + BigInt(GDT_OFFSET), gdt));
+    uc.memWrite(CPU_PAGE + BigInt(TRAMPOLINE_OFFSET), t.bytes);
+    const entry = CPU_PAGE + BigInt(TRAMPOLINE_OFFSET);
+    uc.emuStart(entry, entry + BigInt(t.end), 0, 100 + 4 * (256 + 512) + 10);
+    assert.is(uc.regRead(UC.UC_X86_REG_RIP), entry + BigInt(t.end), "at the end label");
+    assert.is(uc.regRead(UC.UC_X86_REG_RAX), cr3, "RAX: the CR3 reloaded last");
+    assert.is(uc.regRead(UC.UC_X86_REG_RCX), base + BigInt(tlbTouchBytes(entries)), "RCX: past the last page read");
+    assert.is(uc.regRead(UC.UC_X86_REG_CR3), cr3);
+    assert.is(uc.regRead(UC.UC_X86_REG_RSP), STACK);
   } finally {
     uc.close();
   }

@@ -31,7 +31,7 @@ export const GDT_SIZE = efiGdt().length * 8;
 export const GDTR_OFFSET = 0x040;
 /** Trampoline offset: a 256-byte slot of its own after the tables. */
 export const TRAMPOLINE_OFFSET = 0x100;
-/** Trampoline byte budget: the EFI trampoline is 120 bytes; efiTrampoline checks the budget. */
+/** Trampoline byte budget: the EFI trampoline is 120 bytes, 224 with the TLB growth (host/x86/tlb.ts); efiTrampoline checks the budget. */
 export const TRAMPOLINE_SIZE = 0x100;
 
 /** Stack the firmware must give an image, at least (UEFI 2.10 §2.3.4: "128 KiB, or more"). */
