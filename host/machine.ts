@@ -556,32 +556,36 @@ export class Machine {
   private run(pc: bigint, returnTo: bigint | undefined, outermost: boolean): void {
     const uc = this.uc;
     const deadline = this.opts.timeBudgetMs ? performance.now() + this.opts.timeBudgetMs : Infinity;
-    for (;;) {
-      // Only the outermost run arms Unicorn's timer: the engine keeps one timer thread
-      // and a nested uc_emu_start with a timeout joins it twice (qemu_thread_join
-      // aborts the process). The outer timer still stops a runaway nested call.
-      const left = deadline === Infinity || !outermost ? 0 : Math.max(1, Math.round((deadline - performance.now()) * 1000));
-      this.emulate(pc, left);
-      const rip = uc.regRead(C.UC_X86_REG_RIP);
-      if (this.milestone !== undefined) throw new MilestoneReached(this.milestone);
-      // Back at the sentinel: its hlt has run.
-      if (this.unwinding || this.reset || (returnTo !== undefined && rip === returnTo + 1n)) return;
-      if (this.haltedAt(rip)) {
-        const interruptible = (uc.regRead(C.UC_X86_REG_RFLAGS) & RFLAGS_IF) !== 0n;
-        if (outermost && interruptible && this.waitForInterrupt(deadline)) {
-          pc = uc.regRead(C.UC_X86_REG_RIP);
-          continue;
+    // The outermost run arms the stop timer (host/unicorn/native.c): it also stops a
+    // nested call that runs away, and costs nothing while the guest runs.
+    const timed = outermost && deadline !== Infinity;
+    if (timed) uc.armStopTimer(this.opts.timeBudgetMs * 1000);
+    try {
+      for (;;) {
+        if (!uc.stopTimerExpired()) this.emulate(pc);
+        const rip = uc.regRead(C.UC_X86_REG_RIP);
+        if (this.milestone !== undefined) throw new MilestoneReached(this.milestone);
+        // Back at the sentinel: its hlt has run.
+        if (this.unwinding || this.reset || (returnTo !== undefined && rip === returnTo + 1n)) return;
+        if (this.haltedAt(rip)) {
+          const interruptible = (uc.regRead(C.UC_X86_REG_RFLAGS) & RFLAGS_IF) !== 0n;
+          if (outermost && interruptible && this.waitForInterrupt(deadline)) {
+            pc = uc.regRead(C.UC_X86_REG_RIP);
+            continue;
+          }
+          if (!interruptible || performance.now() < deadline) throw new Halted(rip);
         }
-        if (!interruptible || performance.now() < deadline) throw new Halted(rip);
+        const budget = this.opts.instructionBudget ? `${this.opts.instructionBudget} instructions` : `${this.opts.timeBudgetMs} ms`;
+        throw new GuestError("budget", `guest ran past its budget of ${budget}`, rip, this.tracer.last(), this.symbolize(rip));
       }
-      const budget = this.opts.instructionBudget ? `${this.opts.instructionBudget} instructions` : `${this.opts.timeBudgetMs} ms`;
-      throw new GuestError("budget", `guest ran past its budget of ${budget}`, rip, this.tracer.last(), this.symbolize(rip));
+    } finally {
+      if (timed) uc.disarmStopTimer();
     }
   }
 
-  private emulate(pc: bigint, timeoutUs: number): void {
+  private emulate(pc: bigint): void {
     try {
-      this.uc.emuStart(pc, 0n, timeoutUs, this.opts.instructionBudget);
+      this.uc.emuStart(pc, 0n, 0, this.opts.instructionBudget);
     } catch (e) {
       if (e instanceof UnicornError) {
         const rip = this.uc.regRead(C.UC_X86_REG_RIP);

@@ -458,6 +458,27 @@ test("quirks: old_exception, error_code and hflags are each found at one offset 
   for (const o of offsets) assert.ok(o >= 0 && o + 4 <= bytes && o % 4 === 0, `offset ${o} in a ${bytes}-byte context`);
 });
 
+test("armStopTimer stops a guest spinning for ever, and any run started after its deadline, until disarmed", () => {
+  const { view, uc } = machine();
+  place(view, CODE, [0xeb, 0xfe]); // jmp $
+  // Unicorn's own timeout, 60 s, is only a backstop: if the stop timer failed, the test
+  // would fail on `expired` instead of hanging.
+  const backstopUs = 60_000_000;
+  uc.armStopTimer(1000);
+  uc.emuStart(CODE, 0, backstopUs);
+  assert.ok(uc.stopTimerExpired(), "stopped by the stop timer, not the backstop");
+  assert.is(uc.regRead(C.UC_X86_REG_RIP), BigInt(CODE));
+  uc.emuStart(CODE, 0, backstopUs);
+  assert.ok(uc.stopTimerExpired(), "a run started after the deadline is stopped too");
+  uc.disarmStopTimer();
+  assert.not.ok(uc.stopTimerExpired());
+  uc.armStopTimer(1000);
+  uc.emuStart(CODE, 0, backstopUs);
+  assert.ok(uc.stopTimerExpired(), "re-armed");
+  uc.close(); // ends the timer's thread first
+  assert.not.ok(uc.stopTimerExpired());
+});
+
 test("hookDel, close twice, use after close", () => {
   const { view, uc } = machine();
   const end = place(view, CODE, [0xe7, 0x80]); // out 0x80, eax

@@ -92,6 +92,8 @@ interface Bound {
   /** Addresses of uc_reg_read_batch and uc_reg_write, for the native trap gate. */
   regReadBatchPtr: bigint;
   regWritePtr: bigint;
+  /** Address of uc_emu_stop, for the native stop timer. */
+  emuStopPtr: bigint;
 }
 
 // Callback prototypes (unicorn.h / x86.h typedefs), declared once per process.
@@ -186,6 +188,7 @@ export function loadUnicorn(): Bound {
       nopCallback: lib.symbol("uc_arch_supported") as bigint,
       regReadBatchPtr: lib.symbol("uc_reg_read_batch") as bigint,
       regWritePtr: lib.symbol("uc_reg_write") as bigint,
+      emuStopPtr: lib.symbol("uc_emu_stop") as bigint,
     };
     return bound;
   }
@@ -204,6 +207,11 @@ interface Native {
   gateNew: KFn;
   gateFree: KFn;
   rdtsc: KFn;
+  timerNew: KFn;
+  timerArm: KFn;
+  timerDisarm: KFn;
+  timerExpired: KFn;
+  timerFree: KFn;
 }
 let nativeLib: Native | undefined;
 
@@ -219,6 +227,11 @@ function native(): Native {
         "const int32_t *ids, const uint32_t *offsets, int32_t count, uint8_t *base, int32_t result_id, uint32_t result_offset)"),
       gateFree: handle.func("void trap_gate_free(uintptr_t g)"),
       rdtsc: handle.func("uint64_t host_rdtsc(void)"),
+      timerNew: handle.func("uintptr_t stop_timer_new(uintptr_t uc, void *stop)"),
+      timerArm: handle.func("void stop_timer_arm(uintptr_t t, double us)"),
+      timerDisarm: handle.func("void stop_timer_disarm(uintptr_t t)"),
+      timerExpired: handle.func("int32_t stop_timer_expired(uintptr_t t)"),
+      timerFree: handle.func("void stop_timer_free(uintptr_t t)"),
     };
   }
   return nativeLib;
@@ -500,6 +513,32 @@ export class Unicorn {
       } catch {}
       throw new UnicornError("uc_emu_start", err, ` (RIP ${rip})`);
     }
+  }
+
+  private stopTimer = 0;
+
+  /**
+   * Stops emulation `us` microseconds from now: the running emuStart, and until
+   * disarmed any started after the deadline. A native thread that sleeps until then
+   * (host/unicorn/native.c stop_timer), where emuStart's `timeoutUs` has Unicorn poll
+   * the clock every 2 µs for as long as the guest runs.
+   */
+  armStopTimer(us: number): void {
+    const n = native();
+    if (!this.stopTimer) {
+      this.stopTimer = Number(n.timerNew(this.handle, this.lib.emuStopPtr));
+      if (!this.stopTimer) throw new Error("stop timer: no thread could be started");
+    }
+    n.timerArm(this.stopTimer, us);
+  }
+
+  disarmStopTimer(): void {
+    if (this.stopTimer) native().timerDisarm(this.stopTimer);
+  }
+
+  /** The armed stop timer's deadline has passed (and it has stopped the engine). */
+  stopTimerExpired(): boolean {
+    return this.stopTimer !== 0 && native().timerExpired(this.stopTimer) !== 0;
   }
 
   /** Asks the current emuStart to return (from a hook). */
@@ -861,6 +900,9 @@ export class Unicorn {
   /** Frees contexts, hooks and the engine. Not from inside a hook. Idempotent. */
   close(): void {
     if (!this.h) return;
+    // Its thread may call uc_emu_stop: ended before the engine goes.
+    if (this.stopTimer) native().timerFree(this.stopTimer);
+    this.stopTimer = 0;
     for (const ctx of this.contexts) this.lib.contextFree(ctx.ptr);
     this.contexts.clear();
     for (const hook of this.hooks) if (hook.handle) this.lib.hookDel(this.h, hook.handle);

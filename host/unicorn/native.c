@@ -5,8 +5,11 @@
 // two Unicorn functions the trap gate calls are handed in as pointers by
 // host/unicorn/index.ts. Built by scripts/setup.sh:
 //   clang -O2 -shared -fPIC -o build/libueficorn-native.so host/unicorn/native.c
+#include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 // ---- the instruction counter -------------------------------------------------------
 // Unicorn 2.1.1 has no readable instruction counter: uc_emu_start's `count` makes every
@@ -78,6 +81,109 @@ struct trap_gate *trap_gate_new(void *read_batch, void *write, void *on_trap, vo
 }
 
 void trap_gate_free(struct trap_gate *g) { free(g); }
+
+// ---- the stop timer -----------------------------------------------------------------
+// A time budget that costs the guest nothing while it runs. Unicorn's own (uc_emu_start's
+// `timeout`) is a thread that wakes every 2 us to look at the clock for as long as the
+// guest runs: measured, 35 ms of a boot with an idle second core and 100-160 ms with
+// both cores busy. This thread sleeps until the deadline, then calls uc_emu_stop. Once
+// expired it stops the engine again every millisecond until disarmed, so a run started
+// after the deadline (between two uc_emu_start, Unicorn clears a stop request made
+// while no run was under way) is stopped too; the host also checks `expired` before it
+// starts one.
+typedef int (*emu_stop_fn)(void *uc);
+
+struct stop_timer {
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  void *uc;
+  emu_stop_fn stop;
+  struct timespec deadline;
+  int armed, quit;
+  volatile int32_t expired; // read by the host without the lock
+};
+
+static void *stop_timer_main(void *arg) {
+  struct stop_timer *t = arg;
+  pthread_mutex_lock(&t->lock);
+  while (!t->quit) {
+    if (!t->armed) {
+      pthread_cond_wait(&t->wake, &t->lock);
+      continue;
+    }
+    struct timespec until = t->deadline;
+    if (t->expired) {
+      clock_gettime(CLOCK_MONOTONIC, &until);
+      until.tv_nsec += 1000000;
+      if (until.tv_nsec >= 1000000000) until.tv_sec++, until.tv_nsec -= 1000000000;
+    }
+    int rc = pthread_cond_timedwait(&t->wake, &t->lock, &until);
+    if (rc == ETIMEDOUT && t->armed && !t->quit) {
+      t->expired = 1;
+      t->stop(t->uc);
+    }
+  }
+  pthread_mutex_unlock(&t->lock);
+  return NULL;
+}
+
+// A disarmed timer for engine `uc`, stopping it with `stop` (uc_emu_stop); NULL on failure.
+struct stop_timer *stop_timer_new(void *uc, void *stop) {
+  struct stop_timer *t = calloc(1, sizeof *t);
+  if (!t) return NULL;
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&t->wake, &attr);
+  pthread_condattr_destroy(&attr);
+  pthread_mutex_init(&t->lock, NULL);
+  t->uc = uc;
+  t->stop = (emu_stop_fn)stop;
+  if (pthread_create(&t->thread, NULL, stop_timer_main, t) != 0) {
+    pthread_cond_destroy(&t->wake);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+    return NULL;
+  }
+  return t;
+}
+
+// Arms the timer to stop the engine `us` microseconds from now.
+void stop_timer_arm(struct stop_timer *t, double us) {
+  pthread_mutex_lock(&t->lock);
+  clock_gettime(CLOCK_MONOTONIC, &t->deadline);
+  int64_t ns = t->deadline.tv_nsec + (int64_t)(us * 1000.0);
+  t->deadline.tv_sec += ns / 1000000000;
+  t->deadline.tv_nsec = ns % 1000000000;
+  t->armed = 1;
+  t->expired = 0;
+  pthread_cond_signal(&t->wake);
+  pthread_mutex_unlock(&t->lock);
+}
+
+void stop_timer_disarm(struct stop_timer *t) {
+  pthread_mutex_lock(&t->lock);
+  t->armed = 0;
+  t->expired = 0;
+  pthread_cond_signal(&t->wake);
+  pthread_mutex_unlock(&t->lock);
+}
+
+// 1 once the armed deadline has passed (and the engine was told to stop), until disarmed.
+int32_t stop_timer_expired(struct stop_timer *t) { return t->expired; }
+
+// Ends the thread; afterwards the engine may be closed.
+void stop_timer_free(struct stop_timer *t) {
+  pthread_mutex_lock(&t->lock);
+  t->quit = 1;
+  pthread_cond_signal(&t->wake);
+  pthread_mutex_unlock(&t->lock);
+  pthread_join(t->thread, NULL);
+  pthread_cond_destroy(&t->wake);
+  pthread_mutex_destroy(&t->lock);
+  free(t);
+}
 
 // ---- the host's TSC ------------------------------------------------------------------
 // Unicorn's RDTSC returns the host's counter; reading it here, without an engine, lets
