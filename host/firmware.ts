@@ -19,6 +19,8 @@ export interface FirmwareHost {
   unwindGuest(): void;
   timeNs(): bigint;
   codeWritten(base: bigint, bytes: bigint): void;
+  /** The WASM memory, before the firmware first touches it (e.g. to advise huge pages). */
+  memoryCreated?(memory: Uint8Array): void;
 }
 
 interface Exports {
@@ -74,6 +76,7 @@ export class Firmware {
     const pages = (guestBase + ramBytes) / WASM_PAGE;
     if (pages > 65536) throw new Error(`guest RAM of ${ramBytes >> 20} MiB does not fit in 4 GiB of WASM memory`);
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    host.memoryCreated?.(new Uint8Array(this.memory.buffer));
     const text = (p: number, bytes: number) => Buffer.from(this.memory.buffer, p, bytes).toString("utf16le");
     const instance = new WebAssembly.Instance(module, {
       env: { memory: this.memory },

@@ -6,7 +6,7 @@
 // the firmware's dispatch(id), and the gate loads the status it left there into RAX.
 // Firmware callbacks into the guest (StartImage, later event notifications) are nested
 // emulator runs that return to a sentinel address.
-import { Unicorn, UnicornError, consts as C, type Context } from "./unicorn/index.ts";
+import { adviseHugePages, Unicorn, UnicornError, consts as C, type Context } from "./unicorn/index.ts";
 import { errorCodeOffset, hflagsOffset, oldExceptionOffset } from "./unicorn/quirks.ts";
 import { Firmware, VarStoreError } from "./firmware.ts";
 import { TableWatch, type TablesRead } from "./table-watch.ts";
@@ -185,6 +185,7 @@ export class Machine {
       this.firmware = undefined;
       // Never resized, so its backing store stays where Unicorn maps it.
       this.ram = new Uint8Array(new ArrayBuffer(ramBytes));
+      adviseHugePages(this.ram);
       this.ramView = new DataView(this.ram.buffer);
       this.uc.memMapPtr(0, this.ram);
     } else {
@@ -259,6 +260,7 @@ export class Machine {
       },
       timeNs: () => BigInt(Date.now()) * 1_000_000n,
       codeWritten: (base, bytes) => this.uc.removeCache(base, base + bytes),
+      memoryCreated: adviseHugePages,
     }, wasmPath);
   }
 

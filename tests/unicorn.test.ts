@@ -6,7 +6,8 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Unicorn, UnicornError, hostRdtsc, libraryInfo, consts as C } from "../host/unicorn/index.ts";
 import { tscKhz } from "../host/unicorn/tsc.ts";
-import { errorCodeOffset, hflagsOffset, oldExceptionOffset } from "../host/unicorn/quirks.ts";
+import { errorCodeOffset, hflagsOffset, oldExceptionOffset, probeErrorCode, probeHflags, probeOldException, QUIRKS_CACHE } from "../host/unicorn/quirks.ts";
+import { readFileSync } from "node:fs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -456,6 +457,12 @@ test("quirks: old_exception, error_code and hflags are each found at one offset 
   size.close();
   assert.is(new Set(offsets).size, 3);
   for (const o of offsets) assert.ok(o >= 0 && o + 4 <= bytes && o % 4 === 0, `offset ${o} in a ${bytes}-byte context`);
+  // Probed afresh, on throwaway engines, they are where the cache says.
+  assert.equal([probeOldException(), probeErrorCode(), probeHflags()], offsets);
+  const cache = JSON.parse(readFileSync(QUIRKS_CACHE, "utf8"));
+  const entry = Object.entries(cache).find(([key]) => key.startsWith(libraryInfo().path + " "));
+  assert.ok(entry, `${QUIRKS_CACHE} has an entry for ${libraryInfo().path}`);
+  assert.equal(entry![1], { old_exception: offsets[0], error_code: offsets[1], hflags: offsets[2] });
 });
 
 test("armStopTimer stops a guest spinning for ever, and any run started after its deadline, until disarmed", () => {

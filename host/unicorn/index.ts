@@ -212,6 +212,7 @@ interface Native {
   timerDisarm: KFn;
   timerExpired: KFn;
   timerFree: KFn;
+  hugepages: KFn;
 }
 let nativeLib: Native | undefined;
 
@@ -232,6 +233,7 @@ function native(): Native {
       timerDisarm: handle.func("void stop_timer_disarm(uintptr_t t)"),
       timerExpired: handle.func("int32_t stop_timer_expired(uintptr_t t)"),
       timerFree: handle.func("void stop_timer_free(uintptr_t t)"),
+      hugepages: handle.func("int ram_hugepages(uint8_t *p, uint64_t len)"),
     };
   }
   return nativeLib;
@@ -240,6 +242,15 @@ function native(): Native {
 /** The host's time-stamp counter, which Unicorn's RDTSC returns (host/unicorn/native.c). */
 export function hostRdtsc(): bigint {
   return BigInt(native().rdtsc());
+}
+
+/**
+ * Asks the kernel for transparent huge pages behind `ram` before it is first touched
+ * (host/unicorn/native.c ram_hugepages): fewer page faults while a guest fills it. A
+ * hint: where THP is off it changes nothing.
+ */
+export function adviseHugePages(ram: Uint8Array): void {
+  native().hugepages(ram, ram.byteLength);
 }
 
 /** The loaded library: path, where it came from, version. */

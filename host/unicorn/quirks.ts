@@ -5,7 +5,16 @@
 // header: each is found by experiment on the loaded library, by running a few
 // instructions whose effect on the field is known and looking for the one int32 of the
 // context that changed exactly so.
-import { Unicorn, consts as C } from "./index.ts";
+//
+// The probes cost about 20 ms of start-up (three throwaway engines), so their results
+// are kept in .cache/unicorn/quirks.json, keyed by the library's identity (path, inode,
+// size, modification time, version): a different or rebuilt library is probed afresh.
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { ROOT } from "../paths.ts";
+import { Unicorn, consts as C, libraryInfo } from "./index.ts";
+
+export const QUIRKS_CACHE = join(ROOT, ".cache/unicorn/quirks.json");
 
 /**
  * Runs `experiment` on a throwaway engine; it returns context snapshots. The field is
@@ -26,9 +35,51 @@ function findField(field: string, experiment: (uc: Unicorn, snap: () => DataView
   }
 }
 
-const once = <T>(f: () => T): (() => T) => {
-  let v: T | undefined;
-  return () => (v ??= f());
+/** The loaded library's identity: what the cached offsets are valid for. */
+function libraryKey(): string {
+  const { path, version } = libraryInfo();
+  try {
+    const st = statSync(path);
+    return `${path} ${st.ino} ${st.size} ${st.mtimeMs} ${version}`;
+  } catch {
+    return `${path} ${version}`; // a bare soname: found by the loader, not by path
+  }
+}
+
+type Offsets = Record<string, number>;
+
+function readCache(): Record<string, Offsets> {
+  try {
+    const c = JSON.parse(readFileSync(QUIRKS_CACHE, "utf8"));
+    return c && typeof c === "object" ? c : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Written whole or not at all (a temporary file renamed); a cache that cannot be written is only slower. */
+function writeCache(c: Record<string, Offsets>): void {
+  try {
+    mkdirSync(dirname(QUIRKS_CACHE), { recursive: true });
+    const tmp = `${QUIRKS_CACHE}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(c, null, 1) + "\n");
+    renameSync(tmp, QUIRKS_CACHE);
+  } catch {}
+}
+
+/** `probe`'s result for this library: from the cache, or probed once and cached. */
+const cached = (field: string, probe: () => number): (() => number) => {
+  let v: number | undefined;
+  return () => {
+    if (v !== undefined) return v;
+    const key = libraryKey();
+    const cache = readCache();
+    const hit = cache[key]?.[field];
+    if (typeof hit === "number" && Number.isInteger(hit) && hit >= 0) return (v = hit);
+    v = probe();
+    writeCache({ ...cache, [key]: { ...cache[key], [field]: v } });
+    return v;
+  };
 };
 
 const CODE = 0x1000;
@@ -69,7 +120,7 @@ function pagingOn(uc: Unicorn, flags: (page: number) => number): number {
  * Found with the quirk itself: two divide errors in a row are reported as #DE (0) then
  * #DF (8); the field is the one int32 that reads -1, then 0, then 8.
  */
-export const oldExceptionOffset = once(() =>
+export const probeOldException = (): number =>
   findField("old_exception", (uc, snap) => {
     uc.memMap(0, 0x10000);
     // xor ecx, ecx ; div rcx ; div rcx ; hlt
@@ -85,8 +136,7 @@ export const oldExceptionOffset = once(() =>
     uc.emuStart(CODE, CODE + 8);
     if (vectors.join() !== "0,8") throw new Error(`expected exceptions 0 then 8, Unicorn reported ${vectors.join(", ") || "none"}`);
     return snaps;
-  }, ([a, b, c]) => a === -1 && b === 0 && c === 8),
-);
+  }, ([a, b, c]) => a === -1 && b === 0 && c === 8);
 
 /**
  * Byte offset, in a saved context, of QEMU's `env->error_code`: the error code of the
@@ -99,7 +149,7 @@ export const oldExceptionOffset = once(() =>
  * paging with CR0.WP: a write to a present read-only page (P|W = 3), a write to a
  * not-present page (W = 2), a read of it (0).
  */
-export const errorCodeOffset = once(() =>
+export const probeErrorCode = (): number =>
   findField("error_code", (uc, snap) => {
     // 0x5000 read-only, 0x6000 absent.
     let at = pagingOn(uc, (p) => (p === 6 ? 0 : p === 5 ? 1 : 3));
@@ -127,8 +177,7 @@ export const errorCodeOffset = once(() =>
     uc.emuStart(CODE, 0n);
     if (snaps.length !== faults.length) throw new Error(`expected ${faults.length} page faults, saw ${snaps.length}`);
     return snaps;
-  }, ([a, b, c]) => a === 3 && b === 2 && c === 0),
-);
+  }, ([a, b, c]) => a === 3 && b === 2 && c === 0);
 
 /**
  * Byte offset, in a saved context, of QEMU's `env->hflags`, whose low two bits are the
@@ -139,7 +188,7 @@ export const errorCodeOffset = once(() =>
  * Found with an iretq to a 64-bit user code segment and a page fault there: the field
  * is the one int32 whose low bits read 0 before the iretq and 3 after, all else equal.
  */
-export const hflagsOffset = once(() =>
+export const probeHflags = (): number =>
   findField("hflags", (uc, snap) => {
     const at = pagingOn(uc, (p) => (p === 0x30 ? 0 : 7)); // user pages; 0x30000 absent
     const q = (at: number, v: bigint) => uc.memWrite(at, new Uint8Array(new BigUint64Array([v]).buffer));
@@ -164,5 +213,8 @@ export const hflagsOffset = once(() =>
     uc.emuStart(CODE, 0n);
     if (snaps.length !== 2 || (uc.regRead(C.UC_X86_REG_CS) & 3n) !== 3n) throw new Error("the probe did not fault in ring 3");
     return snaps;
-  }, ([before, after]) => (before & 3) === 0 && (before ^ after) === 3),
-);
+  }, ([before, after]) => (before & 3) === 0 && (before ^ after) === 3);
+
+export const oldExceptionOffset = cached("old_exception", probeOldException);
+export const errorCodeOffset = cached("error_code", probeErrorCode);
+export const hflagsOffset = cached("hflags", probeHflags);
