@@ -166,7 +166,7 @@ async function main(argv: string[]): Promise<number> {
   const code = exitCode(r);
   if (json) {
     const ending = Object.fromEntries(Object.entries(r.ending).map(([k, v]) => [k, typeof v === "bigint" ? `0x${v.toString(16)}` : v]));
-    out(JSON.stringify({ image, ending, exitCode: code, console: r.console, serial: r.serial, summary: r.summary, wallMs: r.wallMs, entryMs: r.entryMs, instructions: r.instructions }, null, 2));
+    out(JSON.stringify({ image, ending, exitCode: code, console: r.console, serial: r.serial, summary: r.summary, wallMs: r.wallMs, entryMs: r.entryMs, startupMs: r.startupMs, instructions: r.instructions }, null, 2));
   } else {
     if (r.ending.kind === "error") process.stderr.write(`ueficorn: ${r.ending.error}\n`);
     if (o.summary || o.trace || boot) printSummary(r, out);

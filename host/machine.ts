@@ -6,12 +6,13 @@
 // the firmware's dispatch(id), and the gate loads the status it left there into RAX.
 // Firmware callbacks into the guest (StartImage, later event notifications) are nested
 // emulator runs that return to a sentinel address.
-import { adviseHugePages, Unicorn, UnicornError, consts as C, type Context } from "./unicorn/index.ts";
+import { adviseHugePages, Unicorn, UnicornError, type Context } from "./unicorn/index.ts";
+import * as C from "./unicorn/consts.ts";
 import { errorCodeOffset, hflagsOffset, oldExceptionOffset } from "./unicorn/quirks.ts";
 import { Firmware, VarStoreError } from "./firmware.ts";
 import { TableWatch, type TablesRead } from "./table-watch.ts";
 import { ARG_SLOTS, SERVICES, TRAP_PORT, argSlot, serviceByName } from "../firmware/spec/services.ts";
-import { MEMORY_TYPE, RESET_TYPE } from "../firmware/spec/uefi.ts";
+import { MEMORY_TYPE, RESET_TYPE, STATUS } from "../firmware/spec/uefi.ts";
 import { pcDevices, type PcDevices } from "./devices/index.ts";
 import { identityMap, pagingBytes } from "./x86/paging.ts";
 import { efiGdt, gdtBytes, gdtr } from "./x86/gdt.ts";
@@ -29,6 +30,7 @@ import { CR0_PG, EFER_SCE, MSR_EFER, MSR_FMASK, MSR_LSTAR, MSR_STAR, SYSCALL_BYT
 import { enterPvh } from "./pvh/enter.ts";
 import type { PvhBoot } from "./pvh/start-info.ts";
 import { readVarStore, writeVarStore } from "./vars.ts";
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 
 const PAGE = 4096;
 // In the order of the firmware's ARGS area (firmware/abi.ts).
@@ -37,6 +39,10 @@ const STATUS_SLOT = argSlot("STATUS");
 const NESTED_CALL_GAP = 0x100n;
 const EXIT_BOOT_SERVICES = serviceByName("BS.ExitBootServices").id;
 const SET_VARIABLE = serviceByName("RT.SetVariable").id;
+/** The register behind each argument slot but STATUS, which the gate loads into RAX. */
+const ARG_REGISTERS: Record<Exclude<(typeof ARG_SLOTS)[number], "STATUS">, number> = {
+  RCX: C.UC_X86_REG_RCX, RDX: C.UC_X86_REG_RDX, R8: C.UC_X86_REG_R8, R9: C.UC_X86_REG_R9, RSP: C.UC_X86_REG_RSP, CR3: C.UC_X86_REG_CR3,
+};
 const CPUID_REGS = [C.UC_X86_REG_EAX, C.UC_X86_REG_EBX, C.UC_X86_REG_ECX, C.UC_X86_REG_EDX];
 const SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
@@ -161,6 +167,8 @@ export class Machine {
   instructionsAtEntry: bigint | undefined;
   /** performance.now() when the guest's kernel was entered, as for instructionsAtEntry. */
   enteredAt: number | undefined;
+  /** performance.now() (milliseconds since the process started) when the guest's first instruction ran. */
+  firstRunAt: number | undefined;
 
   constructor(options: MachineOptions = {}) {
     this.opts = {
@@ -301,7 +309,7 @@ export class Machine {
       this.uc.hookOutGate({
         trapPort: TRAP_PORT,
         memory: new Uint8Array(fw.memory.buffer),
-        ids: ARG_SLOTS.slice(0, STATUS_SLOT).map((name) => C[`UC_X86_REG_${name}` as keyof typeof C] as number),
+        ids: ARG_SLOTS.slice(0, STATUS_SLOT).map((name) => ARG_REGISTERS[name as keyof typeof ARG_REGISTERS]),
         offsets: ARG_SLOTS.slice(0, STATUS_SLOT).map((_, i) => fw.args.byteOffset + 8 * i),
         resultId: C.UC_X86_REG_RAX,
         resultOffset: fw.args.byteOffset + 8 * STATUS_SLOT,
@@ -561,6 +569,7 @@ export class Machine {
     // The outermost run arms the stop timer (host/unicorn/native.c): it also stops a
     // nested call that runs away, and costs nothing while the guest runs.
     const timed = outermost && deadline !== Infinity;
+    this.firstRunAt ??= performance.now();
     if (timed) uc.armStopTimer(this.opts.timeBudgetMs * 1000);
     try {
       for (;;) {
@@ -703,10 +712,33 @@ export class Machine {
 
   /** Copy an image into guest memory and load it; throws a LoadError naming the field. */
   loadImage(bytes: Uint8Array, cmdline?: string): bigint {
-    const pages = Math.ceil(bytes.length / PAGE) || 1;
+    return this.loadStaged(bytes.length, (ram) => ram.set(bytes), cmdline);
+  }
+
+  /** loadImage for a file, read straight into guest memory (no copy of a kernel-sized buffer). */
+  loadImageFile(path: string, cmdline?: string): bigint {
+    const fd = openSync(path, "r");
+    try {
+      const size = fstatSync(fd).size;
+      if (size > this.ram.length) throw new LoadError(STATUS.LOAD_ERROR, `the file (${size} bytes) is larger than guest RAM`, 0n);
+      return this.loadStaged(size, (ram) => {
+        for (let at = 0; at < size;) {
+          const n = readSync(fd, ram, at, size - at, at);
+          if (n === 0) throw new Error(`${path}: ended at byte ${at} of ${size} while reading`);
+          at += n;
+        }
+      }, cmdline);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Pages for `size` bytes, filled by `fill`, loaded by the firmware's PE loader, then freed. */
+  private loadStaged(size: number, fill: (ram: Uint8Array) => void, cmdline?: string): bigint {
+    const pages = Math.ceil(size / PAGE) || 1;
     const buf = this.fw.allocPages(MEMORY_TYPE.BootServicesData, pages);
-    this.fw.ram.set(bytes, Number(buf));
-    const r = this.fw.loadImage(buf, bytes.length);
+    fill(this.fw.ram.subarray(Number(buf), Number(buf) + size));
+    const r = this.fw.loadImage(buf, size);
     this.fw.freePages(buf, pages);
     if (r.status !== 0n) throw new LoadError(r.status, r.error, r.offset);
     if (cmdline !== undefined) {

@@ -57,6 +57,11 @@ export interface RunResult {
    * host's work, decompressing and laying out the kernel). Undefined if never entered.
    */
   entryMs?: number;
+  /**
+   * Milliseconds from the process's start (performance.timeOrigin) to the guest's first
+   * instruction: Node's start, loading the host, the machine's set-up and the image's.
+   */
+  startupMs?: number;
   /** With countInstructions. */
   instructions?: InstructionCounts;
   /** With watchTables. */
@@ -106,7 +111,6 @@ export function describeEnding(e: RunEnding): string {
 }
 
 export function runImage(path: string, opts: RunOptions = {}): RunResult {
-  const bytes = readFileSync(path);
   const initrd = opts.initrd ? readFileSync(opts.initrd) : undefined;
   const symbols = SymbolMap.load(opts.systemMap);
   const tracer = new Tracer(opts.trace ?? false, opts.onTrace, opts.keepCalls);
@@ -123,11 +127,11 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
     });
     const machine = m;
     if (opts.entry === "pvh") {
-      const { boot } = preparePvh(bytes, { ramBytes: (opts.ramMiB ?? 256) << 20, cmdline: opts.cmdline ?? "", initrd });
+      const { boot } = preparePvh(readFileSync(path), { ramBytes: (opts.ramMiB ?? 256) << 20, cmdline: opts.cmdline ?? "", initrd });
       ending = m.bootPvh(boot);
     } else {
       tracer.stubbed = (id) => machine.fw.stubbed(id);
-      const handle = m.loadImage(bytes, opts.cmdline);
+      const handle = m.loadImageFile(path, opts.cmdline);
       ending = m.start(handle);
     }
   } catch (e) {
@@ -144,7 +148,7 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
   const total = m?.instructions();
   const instructions = total === undefined ? undefined : { total: Number(total), kernelEntry: num(m!.instructionsAtEntry), linuxVersion: num(m!.instructionsAtLine(/Linux version/)) };
   const entryMs = m?.enteredAt === undefined ? undefined : m.enteredAt - t0;
-  return { ending, console: m?.console ?? "", serial: m?.serial ?? [], summary: tracer.summary(), calls: tracer.records, wallMs, entryMs, instructions, tablesRead: m?.tablesRead() };
+  return { ending, console: m?.console ?? "", serial: m?.serial ?? [], summary: tracer.summary(), calls: tracer.records, wallMs, entryMs, startupMs: m?.firstRunAt, instructions, tablesRead: m?.tablesRead() };
 }
 
 /**

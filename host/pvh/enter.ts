@@ -22,7 +22,8 @@
 // Measured with the Debian 6.1 cloud kernel: pvh_start_xen runs, enters long mode
 // itself and reaches "Linux version" (tests/pvh.test.ts checks the kernel's own copy of
 // the boot parameters right after xen_prepare_pvh).
-import { consts as C, type Unicorn } from "../unicorn/index.ts";
+import type { Unicorn } from "../unicorn/index.ts";
+import * as C from "../unicorn/consts.ts";
 import { CR0_PG, CR4_PAE, EFER_LMA, EFER_LME, MSR_EFER } from "../x86/regs.ts";
 import type { PvhEntryState } from "./start-info.ts";
 

@@ -12,7 +12,8 @@
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ROOT } from "../paths.ts";
-import { Unicorn, consts as C, libraryInfo } from "./index.ts";
+import { Unicorn, libraryInfo } from "./index.ts";
+import * as C from "./consts.ts";
 
 export const QUIRKS_CACHE = join(ROOT, ".cache/unicorn/quirks.json");
 
