@@ -48,9 +48,12 @@ export function fw_init(ramBytes: u64): u64 {
 export function fw_system_table(): u64 { return systemTable; }
 export function fw_thunks(): u64 { return thunks; }
 
-/** Pages for the host's own CPU structures (stack, GDT, page tables); NONE on failure. */
-export function fw_alloc_pages(type: u32, pages: u64): u64 {
-  return allocPages(type, pages, FLAG_FIRMWARE);
+/**
+ * Pages for the host's own use (stack, GDT, page tables, a file it copies in); NONE on
+ * failure. Zeroed unless `zero` is false: the host then overwrites every byte it uses.
+ */
+export function fw_alloc_pages(type: u32, pages: u64, zero: bool): u64 {
+  return allocPages(type, pages, FLAG_FIRMWARE, zero);
 }
 
 /** Return host-allocated pages (fw_alloc_pages) to free memory. */

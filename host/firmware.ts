@@ -30,7 +30,7 @@ interface Exports {
   fw_init(ram: bigint): bigint;
   fw_system_table(): bigint;
   fw_thunks(): bigint;
-  fw_alloc_pages(type: number, pages: bigint): bigint;
+  fw_alloc_pages(type: number, pages: bigint, zero: number): bigint;
   fw_free_pages(addr: bigint, pages: bigint): void;
   fw_load_image(src: bigint, size: bigint): bigint;
   fw_loaded_handle(): bigint;
@@ -105,8 +105,9 @@ export class Firmware {
   /** Guest address of the thunk page (one 8-byte thunk per service id). */
   get thunks(): bigint { return u64(this.x.fw_thunks()); }
 
-  allocPages(type: number, pages: number): bigint {
-    const p = u64(this.x.fw_alloc_pages(type, BigInt(pages)));
+  /** Zeroed pages; `contents: "copied"` leaves them as they are, for a caller that overwrites them. */
+  allocPages(type: number, pages: number, contents: "zeroed" | "copied" = "zeroed"): bigint {
+    const p = u64(this.x.fw_alloc_pages(type, BigInt(pages), contents === "zeroed" ? 1 : 0));
     if (p === 2n ** 64n - 1n) throw new Error(`firmware has no ${pages} free pages for the host`);
     return p;
   }

@@ -205,7 +205,7 @@ export class Machine {
       if (saved) fw.loadVars(saved);
       this.varsSaved = fw.varsGeneration;
       if (options.initrd) {
-        const at = fw.allocPages(MEMORY_TYPE.BootServicesData, Math.ceil(options.initrd.length / PAGE) || 1);
+        const at = fw.allocPages(MEMORY_TYPE.BootServicesData, Math.ceil(options.initrd.length / PAGE) || 1, "copied");
         fw.ram.set(options.initrd, Number(at));
         fw.setInitrd(at, options.initrd.length);
       }
@@ -736,7 +736,7 @@ export class Machine {
   /** Pages for `size` bytes, filled by `fill`, loaded by the firmware's PE loader, then freed. */
   private loadStaged(size: number, fill: (ram: Uint8Array) => void, cmdline?: string): bigint {
     const pages = Math.ceil(size / PAGE) || 1;
-    const buf = this.fw.allocPages(MEMORY_TYPE.BootServicesData, pages);
+    const buf = this.fw.allocPages(MEMORY_TYPE.BootServicesData, pages, "copied");
     fill(this.fw.ram.subarray(Number(buf), Number(buf) + size));
     const r = this.fw.loadImage(buf, size);
     this.fw.freePages(buf, pages);

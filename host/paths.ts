@@ -1,5 +1,5 @@
 // Where the project's files are, whether the host runs from its TypeScript sources
-// (host/) or from the bundle the setup builds (build/ueficorn.mjs).
+// (host/) or from the bundle the setup builds (build/cli.cjs).
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";

@@ -8,6 +8,7 @@ import { Machine, GuestError, LoadError, type Ending } from "./machine.ts";
 import { VarStoreError } from "./firmware.ts";
 import { Tracer, type CallRecord, type TraceSummary } from "./trace.ts";
 import { SymbolMap } from "./symbols.ts";
+import { libraryInfo } from "./unicorn/index.ts";
 import type { TablesRead } from "./table-watch.ts";
 import { preparePvh, KernelImageError } from "./pvh/index.ts";
 import { ERROR_BIT, statusName } from "../firmware/spec/uefi.ts";
@@ -126,6 +127,8 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
       watchTables: opts.watchTables, firmwareWasm: opts.firmware,
     });
     const machine = m;
+    const warning = libraryInfo().warning;
+    if (warning) opts.onLog?.(warning);
     if (opts.entry === "pvh") {
       const { boot } = preparePvh(readFileSync(path), { ramBytes: (opts.ramMiB ?? 256) << 20, cmdline: opts.cmdline ?? "", initrd });
       ending = m.bootPvh(boot);
@@ -159,7 +162,7 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
  * process counts the same every time.
  */
 export function countInFreshProcess(kernel: string, entry: "efi" | "pvh", until: string, cmdline?: string): InstructionCounts {
-  const args = [join(ROOT, "build/ueficorn.mjs"), "boot", "--entry", entry, "--kernel", kernel, "--until", until, "--count-instructions", "--json"];
+  const args = [join(ROOT, "build/ueficorn.cjs"), "boot", "--entry", entry, "--kernel", kernel, "--until", until, "--count-instructions", "--json"];
   if (cmdline !== undefined) args.push("--cmdline", cmdline);
   const r = spawnSync(process.execPath, args, { encoding: "utf8", maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`counting ${entry} boot failed (exit ${r.status}): ${r.stderr.trim().split("\n")[0]}`);

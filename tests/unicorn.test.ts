@@ -4,7 +4,7 @@ import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Unicorn, UnicornError, hostRdtsc, libraryInfo, consts as C } from "../host/unicorn/index.ts";
+import { Unicorn, UnicornError, hostRdtsc, libraryInfo, versionWarning, consts as C } from "../host/unicorn/index.ts";
 import { tscKhz } from "../host/unicorn/tsc.ts";
 import { errorCodeOffset, hflagsOffset, oldExceptionOffset, probeErrorCode, probeHflags, probeOldException, QUIRKS_CACHE } from "../host/unicorn/quirks.ts";
 import { readFileSync } from "node:fs";
@@ -44,6 +44,12 @@ test("library is Unicorn >= 2.1", () => {
   assert.is(uc.version(), info.version);
   assert.is(uc.query(C.UC_QUERY_MODE), C.UC_MODE_64);
   uc.close();
+});
+
+test("versions from 2.1.2 on are warned about (Notdirty write, #2031), 2.1.1 and before are not", () => {
+  for (const [a, b, c] of [[2, 1, 0], [2, 1, 1]]) assert.is(versionWarning(a, b, c), undefined, `${a}.${b}.${c}`);
+  for (const [a, b, c] of [[2, 1, 2], [2, 1, 4], [2, 2, 0], [3, 0, 0]]) assert.match(versionWarning(a, b, c) ?? "", /#2031/, `${a}.${b}.${c}`);
+  if (libraryInfo().source === ".cache/unicorn") assert.is(libraryInfo().warning, undefined, `setup's library ${libraryInfo().version} is not one of them`);
 });
 
 test("memMapPtr: guest and JS see the same bytes, in place", () => {

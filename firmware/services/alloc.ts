@@ -150,11 +150,14 @@ export function allocAligned(type: u32, pages: u64, align: u64): u64 {
   return addr;
 }
 
-/** The firmware's own page allocation (top-down, below 4 GiB). */
-export function allocPages(type: u32, pages: u64, flags: u32): u64 {
+/**
+ * The firmware's own page allocation (top-down, below 4 GiB), zeroed unless the caller
+ * overwrites all of it (zeroing a kernel-sized buffer first would touch every page twice).
+ */
+export function allocPages(type: u32, pages: u64, flags: u32, zero: bool = true): u64 {
   const addr = findFree(pages, 1 << 32);
   if (addr == NONE || !retype(addr, pages, type, flags)) return NONE;
-  memory.fill(gp(addr), 0, <usize>(pages * PAGE));
+  if (zero) memory.fill(gp(addr), 0, <usize>(pages * PAGE));
   return addr;
 }
 

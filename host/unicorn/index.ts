@@ -14,10 +14,15 @@
 //   only when uc_emu_start returns, after the guest ran on). Every hook wrapper
 //   therefore catches, records the first error, calls uc_emu_stop, and emuStart
 //   rethrows it.
-import koffi, { type TypeObject } from "koffi";
+import { createRequire } from "node:module";
+import type { TypeObject } from "koffi";
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import * as C from "./consts.ts";
+
+// Required, not imported: koffi's ESM entry reaches the same native module through more
+// of Node's loader, about 3 ms more of every start-up (Node 20).
+const koffi = createRequire(import.meta.url)("koffi") as typeof import("koffi");
 
 export * as consts from "./consts.ts";
 
@@ -56,6 +61,21 @@ export interface LibraryInfo {
   source: "UEFICORN_LIBUNICORN" | ".cache/unicorn" | "system";
   /** "MAJOR.MINOR.PATCH" as reported by uc_version(). */
   version: string;
+  /** Why this version is a poor choice, if it is one (it still works). */
+  warning?: string;
+}
+
+/**
+ * Unicorn 2.1.2 took "Optimize Notdirty write" (unicorn-engine/unicorn#2031): pages that
+ * are also executable keep QEMU's not-dirty flag, so every guest store to them takes the
+ * slow path. Debian sid's 2.1.4 boots the kernel about 10 times slower than 2.1.1.
+ */
+export function versionWarning(maj: number, min: number, pat: number): string | undefined {
+  if (maj > 2 || (maj === 2 && (min > 1 || pat >= 2))) {
+    return `Unicorn ${maj}.${min}.${pat} makes guest stores to executable pages take its slow path ` +
+      `(its "Optimize Notdirty write", #2031, since 2.1.2): kernels boot about 10 times slower than on 2.1.1, which setup fetches`;
+  }
+  return undefined;
 }
 
 type KFn = (...args: any[]) => any;
@@ -157,7 +177,7 @@ export function loadUnicorn(): Bound {
     }
     const f = (decl: string) => lib.func(decl);
     bound = {
-      info: { ...c, version },
+      info: { ...c, version, warning: versionWarning(maj, min, pat) },
       version: ucVersion,
       open: f("int uc_open(int arch, int mode, _Out_ uintptr_t *uc)"),
       close: f("int uc_close(uintptr_t uc)"),
