@@ -4,7 +4,6 @@ import { parseArgs } from "node:util";
 import { existsSync, statSync } from "node:fs";
 import { runImage, exitCode, describeEnding, EXIT, type RunResult } from "./run.ts";
 import { DEFAULT_CMDLINE, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP } from "./defaults.ts";
-import { measureAll } from "./report.ts";
 
 
 const HELP = `ueficorn — run x86-64 EFI images under Unicorn, served by a WASM firmware
@@ -114,6 +113,8 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = positionals;
   if (cmd === "measure") {
     const out = o.out ?? "build/report";
+    // Imported here: the report's modules (and node:child_process, node:zlib) cost a boot's start-up ~4 ms.
+    const { measureAll } = await import("./report.ts");
     const report = await measureAll({ out, ablation: !o["no-ablation"], progress: (m) => process.stderr.write(`measure: ${m}\n`) });
     const required = report.ablation.rows.filter((r) => r.verdict === "required").map((r) => r.service);
     process.stdout.write(`wrote ${out}/report.md, report.json, report.html\n`);

@@ -9,7 +9,8 @@ import {
 } from "./measure.ts";
 import { OVMF_CODE, runUnderOvmf } from "./ovmf.ts";
 import type { TablesRead } from "./table-watch.ts";
-import { countInFreshProcess, runImage, describeEnding, type InstructionCounts } from "./run.ts";
+import { runImage, describeEnding, type InstructionCounts } from "./run.ts";
+import { countInFreshProcess } from "./fresh.ts";
 import { ROOT } from "./paths.ts";
 import { DEFAULT_KERNEL, TEST_INITRD } from "./defaults.ts";
 

@@ -1,9 +1,6 @@
 // Run one EFI image (an application, or a kernel through its EFI stub) to its end: the
 // library entry behind `ueficorn run` and `ueficorn boot`.
 import { readFileSync } from "node:fs";
-import { spawnSync } from "node:child_process";
-import { join } from "node:path";
-import { ROOT } from "./paths.ts";
 import { Machine, GuestError, LoadError, type Ending } from "./machine.ts";
 import { VarStoreError } from "./firmware.ts";
 import { Tracer, type CallRecord, type TraceSummary } from "./trace.ts";
@@ -154,17 +151,3 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
   return { ending, console: m?.console ?? "", serial: m?.serial ?? [], summary: tracer.summary(), calls: tracer.records, wallMs, entryMs, startupMs: m?.firstRunAt, instructions, tablesRead: m?.tablesRead() };
 }
 
-/**
- * Guest instructions of a kernel boot to the first serial line matching `until`, counted
- * by the bundled CLI in a process of its own. In a process where an engine has run
- * before, Unicorn 2.1.1 sometimes goes on running a translation of code the kernel has
- * since patched (the PVH count then reads 18,450,151 instead of 18,423,894); a fresh
- * process counts the same every time.
- */
-export function countInFreshProcess(kernel: string, entry: "efi" | "pvh", until: string, cmdline?: string): InstructionCounts {
-  const args = [join(ROOT, "build/ueficorn.cjs"), "boot", "--entry", entry, "--kernel", kernel, "--until", until, "--count-instructions", "--json"];
-  if (cmdline !== undefined) args.push("--cmdline", cmdline);
-  const r = spawnSync(process.execPath, args, { encoding: "utf8", maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`counting ${entry} boot failed (exit ${r.status}): ${r.stderr.trim().split("\n")[0]}`);
-  return JSON.parse(r.stdout).instructions;
-}

@@ -19,7 +19,8 @@ import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { extractVmlinux } from "../host/pvh/index.ts";
 import { DEFAULT_CMDLINE, DEFAULT_KERNEL, TEST_INITRD } from "../host/defaults.ts";
-import { countInFreshProcess, runImage } from "../host/run.ts";
+import { runImage } from "../host/run.ts";
+import { countInFreshProcess } from "../host/fresh.ts";
 import { libraryInfo } from "../host/unicorn/index.ts";
 
 const { values: o } = parseArgs({

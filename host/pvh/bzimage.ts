@@ -8,18 +8,20 @@
 // is built with `size_append` (scripts/Makefile.lib, arch/x86/boot/compressed/Makefile):
 // the last 4 payload bytes are the uncompressed size, little endian, which the kernel's
 // own decompressor reads as its output length (lib/decompress_unlz4.c, PREBOOT).
-import * as zlib from "node:zlib";
 import { createRequire } from "node:module";
 import { field } from "../../firmware/spec/decl.ts";
 import { BOOT_PROTOCOL, SETUP_HEADER } from "../../firmware/spec/pvh.ts";
 import { ELF } from "../../firmware/spec/elf.ts";
 import { hex, KernelImageError } from "./error.ts";
 
-// lz4-napi is a native module (~7 ms to load): loaded when an LZ4 payload is met, so
-// that the EFI path, which never decompresses in the host, does not pay for it.
+// lz4-napi is a native module (~7 ms to load) and node:zlib costs ~2 ms: each is loaded
+// when its payload is met, so that the EFI path, which never decompresses in the host,
+// does not pay for them.
 const require = createRequire(import.meta.url);
 let lz4: typeof import("lz4-napi") | undefined;
 const lz4Napi = () => (lz4 ??= require("lz4-napi") as typeof import("lz4-napi"));
+let zlibModule: typeof import("node:zlib") | undefined;
+const zlib = () => (zlibModule ??= require("node:zlib") as typeof import("node:zlib"));
 
 export type Compression = "gzip" | "bzip2" | "lzma" | "xz" | "lzo" | "lz4" | "zstd";
 
@@ -44,7 +46,7 @@ export const lz4CompressBound = (n: number) => n + Math.floor(n / 255) + 16;
 export const MAX_VMLINUX_BYTES = 1 << 30;
 
 /** Node ≥ 22.15 has zstd in node:zlib; Node 20 does not. */
-const zstdDecompressSync = (zlib as unknown as { zstdDecompressSync?: (b: Uint8Array) => Buffer }).zstdDecompressSync;
+const zstdDecompressSync = () => (zlib() as unknown as { zstdDecompressSync?: (b: Uint8Array) => Buffer }).zstdDecompressSync;
 
 export interface Vmlinux {
   /** The ELF vmlinux bytes. */
@@ -138,11 +140,12 @@ function decompress(compression: Compression, payload: Uint8Array, fileOffset: n
     case "gzip":
       return gunzipVmlinux(payload, fileOffset);
     case "zstd":
-      if (zstdDecompressSync) {
+      const zstd = zstdDecompressSync();
+      if (zstd) {
         const { body, size } = sizeTrailer(payload, fileOffset, compression);
         let out: Buffer;
         try {
-          out = zstdDecompressSync(body);
+          out = zstd(body);
         } catch (e) {
           throw new KernelImageError("bzImage", "payload", fileOffset, `corrupt zstd payload (${(e as Error).message})`);
         }
@@ -151,7 +154,7 @@ function decompress(compression: Compression, payload: Uint8Array, fileOffset: n
       }
       throw new KernelImageError("bzImage", "payload", fileOffset, `zstd-compressed payload is not supported on Node ${process.versions.node} (node:zlib has zstd from Node 22.15); give the vmlinux ELF instead`);
     default:
-      throw new KernelImageError("bzImage", "payload", fileOffset, `${compression}-compressed payload is not supported (supported: lz4, gzip${zstdDecompressSync ? ", zstd" : ""}); give the vmlinux ELF instead (scripts/extract-vmlinux in the kernel tree)`);
+      throw new KernelImageError("bzImage", "payload", fileOffset, `${compression}-compressed payload is not supported (supported: lz4, gzip${zstdDecompressSync() ? ", zstd" : ""}); give the vmlinux ELF instead (scripts/extract-vmlinux in the kernel tree)`);
   }
 }
 
@@ -162,7 +165,7 @@ function decompress(compression: Compression, payload: Uint8Array, fileOffset: n
  */
 export function gunzipVmlinux(payload: Uint8Array, fileOffset: number, maxBytes = MAX_VMLINUX_BYTES): Uint8Array {
   try {
-    return zlib.gunzipSync(payload, { maxOutputLength: maxBytes });
+    return zlib().gunzipSync(payload, { maxOutputLength: maxBytes });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
       throw new KernelImageError("bzImage", "payload", fileOffset, `gzip payload inflates past ${hex(maxBytes)} bytes, more than a vmlinux can be`);
