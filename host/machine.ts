@@ -28,7 +28,7 @@ import { deliver, DeliveryError, gateTarget, HAS_ERROR_CODE, RFLAGS_IF, RFLAGS_R
 import { translate } from "./x86/walk.ts";
 import { CR0_PG, EFER_SCE, MSR_EFER, MSR_FMASK, MSR_LSTAR, MSR_STAR, SYSCALL_BYTES } from "./x86/regs.ts";
 import { enterPvh } from "./pvh/enter.ts";
-import type { PvhBoot } from "./pvh/start-info.ts";
+import { writeRegions, type PvhBoot } from "./pvh/start-info.ts";
 import { readVarStore, writeVarStore } from "./vars.ts";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 
@@ -762,7 +762,7 @@ export class Machine {
    */
   bootPvh(boot: PvhBoot): Ending {
     if (this.firmware) throw new Error("bootPvh needs a machine made with entry: \"pvh\"");
-    for (const r of boot.regions) this.ram.set(r.bytes, r.paddr);
+    writeRegions(this.ram, boot);
     enterPvh(this.uc, boot.entry);
     this.enteredAt = performance.now();
     // The kernel never returns: run "until" an address it cannot reach.

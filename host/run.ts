@@ -7,7 +7,7 @@ import { Tracer, type CallRecord, type TraceSummary } from "./trace.ts";
 import { SymbolMap } from "./symbols.ts";
 import { libraryInfo } from "./unicorn/index.ts";
 import type { TablesRead } from "./table-watch.ts";
-import { preparePvh, KernelImageError } from "./pvh/index.ts";
+import { preparePvhFile, KernelImageError } from "./pvh/index.ts";
 import { ERROR_BIT, statusName } from "../firmware/spec/uefi.ts";
 
 export interface RunOptions {
@@ -127,7 +127,7 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
     const warning = libraryInfo().warning;
     if (warning) opts.onLog?.(warning);
     if (opts.entry === "pvh") {
-      const { boot } = preparePvh(readFileSync(path), { ramBytes: (opts.ramMiB ?? 256) << 20, cmdline: opts.cmdline ?? "", initrd });
+      const { boot } = preparePvhFile(path, { ramBytes: (opts.ramMiB ?? 256) << 20, cmdline: opts.cmdline ?? "", initrd });
       ending = m.bootPvh(boot);
     } else {
       tracer.stubbed = (id) => machine.fw.stubbed(id);

@@ -3,7 +3,9 @@
 // Debian kernel's own PVH entry code reading that layout in Unicorn.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { compressSync } from "lz4-napi";
 import { field, type Struct } from "../firmware/spec/decl.ts";
@@ -14,7 +16,8 @@ import {
 import { ELF, ELF64_EHDR, ELF64_NHDR, ELF64_PHDR } from "../firmware/spec/elf.ts";
 import {
   buildPvhBoot, cmdlineBytes, encodeStruct, extractVmlinux, identifyCompression, KernelImageError,
-  layout, lz4LegacyDecompress, parseElf, preparePvh, pvhEntry, type ElfImage, type PvhBoot, type Vmlinux,
+  layout, lz4LegacyDecompress, parseElf, parseElfSource, fileSource, preparePvh, preparePvhFile, pvhEntry, writeRegions,
+  type ElfImage, type ElfSource, type PvhBoot, type Vmlinux,
 } from "../host/pvh/index.ts";
 import { gunzipVmlinux, LZ4_LEGACY_BLOCK_SIZE, LZ4_LEGACY_MAGIC } from "../host/pvh/bzimage.ts";
 import { enterPvh } from "../host/pvh/enter.ts";
@@ -368,6 +371,54 @@ test("ELF: the fixture parses, and each corruption is named by field and offset"
   // The real vmlinux cut short: its program headers now point past the end.
   const { elf: deb } = debian();
   throwsImage(() => parseElf(deb.bytes.subarray(0, 0x1000)), /Elf64_Phdr\[0\]\.p_(offset|filesz)/, deb.phoff + off(ELF64_PHDR, "p_offset"));
+});
+
+/** An in-memory ElfSource that records the byte ranges read. */
+function recordingSource(bytes: Uint8Array): ElfSource & { read: number } {
+  const s = { size: bytes.length, read: 0, copy(offset: number, dest: Uint8Array) { dest.set(bytes.subarray(offset, offset + dest.length)); s.read += dest.length; } };
+  return s;
+}
+
+test("ELF from a file (parseElfSource): the same image and the same errors as from memory, reading only headers and notes", () => {
+  const fixture = makeElf();
+  const a = parseElf(fixture), b = parseElfSource(recordingSource(fixture));
+  assert.equal(b.loads, a.loads);
+  assert.equal(b.notes.map((n) => [n.name, n.type, n.offset, [...n.desc]]), a.notes.map((n) => [n.name, n.type, n.offset, [...n.desc]]));
+  assert.is(pvhEntry(b), pvhEntry(a));
+  const mutate = (f: (b: Uint8Array) => void) => { const b = makeElf(); f(b); return b; };
+  const ph1 = ELF64_EHDR.size + ELF64_PHDR.size;
+  throwsImage(() => parseElfSource(recordingSource(fixture.subarray(0, 40))), /^Elf64_Ehdr$/, 0, /truncated/);
+  throwsImage(() => parseElfSource(recordingSource(mutate((x) => put(x, ELF64_EHDR, 0, "e_phoff", 2n ** 62n)))), /e_phoff/, 32);
+  throwsImage(() => parseElfSource(recordingSource(mutate((x) => put(x, ELF64_PHDR, ph1, "p_filesz", 0x2000)))), /Elf64_Phdr\[1\]\.p_filesz/, ph1 + 32, /runs past the end/);
+  throwsImage(() => parseElfSource(recordingSource(mutate((x) => put(x, ELF64_NHDR, FIX.notes, "n_descsz", 0x40)))), /Elf64_Nhdr\.n_descsz/, FIX.notes + 4);
+  throwsImage(() => parseElfSource({ size: 2 ** 31, copy() { throw new Error("not read"); } }), /^file$/, 0, /larger than any vmlinux/);
+
+  // The Debian vmlinux from a file: a few KB read to parse it, the same guest RAM after writeRegions.
+  const { elf } = debian();
+  const src = recordingSource(elf.bytes);
+  const fromFile = parseElfSource(src);
+  assert.ok(src.read < 64 * 1024, `${src.read} bytes read to parse`);
+  assert.equal(fromFile.loads, elf.loads);
+  assert.is(pvhEntry(fromFile), pvhEntry(elf));
+  const o = { ramBytes: 128 * MiB, cmdline: "console=ttyS0", initrd: pattern(5000) };
+  const ramA = new Uint8Array(o.ramBytes), ramB = new Uint8Array(o.ramBytes);
+  writeRegions(ramA, buildPvhBoot({ ...o, elf }));
+  writeRegions(ramB, buildPvhBoot({ ...o, elf: fromFile }));
+  assert.ok(Buffer.from(ramA).equals(Buffer.from(ramB)), "the same guest RAM");
+  const dir = mkdtempSync(join(tmpdir(), "ueficorn-pvh-"));
+  try {
+    const path = join(dir, "vmlinux");
+    writeFileSync(path, elf.bytes);
+    const k = preparePvhFile(path, o);
+    assert.ok(k.elf.source, "a vmlinux file is parsed in place");
+    const ramC = new Uint8Array(o.ramBytes);
+    writeRegions(ramC, k.boot);
+    assert.ok(Buffer.from(ramA).equals(Buffer.from(ramC)), "the same guest RAM from the file");
+    writeFileSync(path, elf.bytes.subarray(0, 0x1000));
+    throwsImage(() => preparePvhFile(path, o), /Elf64_Phdr\[0\]\.p_(offset|filesz)/, elf.phoff + off(ELF64_PHDR, "p_offset"));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("ELF without the PVH note, or with a bad one: a clear error", () => {

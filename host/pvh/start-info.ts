@@ -15,20 +15,30 @@ import {
 } from "../../firmware/spec/pvh.ts";
 import { efiGdt, gdtBytes, SEL_CODE32, SEL_DATA } from "../x86/gdt.ts";
 import { CR0_PE } from "../x86/regs.ts";
-import { pvhEntry, type ElfImage } from "./elf.ts";
+import { pvhEntry, type ElfImage, type ElfSource } from "./elf.ts";
 import { hex } from "./error.ts";
 import {
   HIGH_MEMORY_START, INITRD_ALIGN, ISA_HOLE_START, PVH_CMDLINE_START, PVH_GDT_START,
   PVH_LOW_END, PVH_MAX_RAM, PVH_MEMMAP_START, PVH_MODLIST_START, PVH_START_INFO_START,
 } from "./layout.ts";
 
-/** Bytes for guest RAM: `bytes` at `paddr`, and zeros from there to `paddr + size`. */
+/** Bytes for guest RAM: `bytes` (or `file`) at `paddr`, and zeros from there to `paddr + size`. */
 export interface PvhRegion {
   name: string;
   paddr: number;
   bytes: Uint8Array;
-  /** Bytes the region owns, ≥ bytes.length; the rest is zero (a segment's .bss, a slot's tail). */
+  /** Bytes the region owns, ≥ its bytes; the rest is zero (a segment's .bss, a slot's tail). */
   size: number;
+  /** A segment of a vmlinux parsed from its file: `length` bytes at `offset`, read when written (`bytes` is then empty). */
+  file?: { source: ElfSource; offset: number; length: number };
+}
+
+/** Write a boot's regions into guest RAM (fresh, so already zero beyond their bytes). */
+export function writeRegions(ram: Uint8Array, boot: PvhBoot): void {
+  for (const r of boot.regions) {
+    if (r.file) r.file.source.copy(r.file.offset, ram.subarray(r.paddr, r.paddr + r.file.length));
+    else ram.set(r.bytes, r.paddr);
+  }
 }
 
 export interface MemmapEntry { addr: number; size: number; type: number }
@@ -130,7 +140,9 @@ export function buildPvhBoot(input: PvhBootInput): PvhBoot {
       throw new RangeError(`PT_LOAD segment ${s.index} at ${hex(s.paddr)}+${hex(s.memsz)} overlaps the low layout or the legacy hole below 1 MiB`);
     }
     if (end > ramBytes) throw new RangeError(`PT_LOAD segment ${s.index} ends at ${hex(end)}, past the end of RAM at ${hex(ramBytes)}`);
-    regions.push({ name: `PT_LOAD[${s.index}]`, paddr: s.paddr, bytes: elf.bytes.subarray(s.offset, s.offset + s.filesz), size: s.memsz });
+    const name = `PT_LOAD[${s.index}]`;
+    if (elf.source) regions.push({ name, paddr: s.paddr, bytes: new Uint8Array(0), size: s.memsz, file: { source: elf.source, offset: s.offset, length: s.filesz } });
+    else regions.push({ name, paddr: s.paddr, bytes: elf.bytes.subarray(s.offset, s.offset + s.filesz), size: s.memsz });
     kStart = Math.min(kStart, s.paddr);
     kEnd = Math.max(kEnd, end);
   }
