@@ -152,10 +152,10 @@ async function benchKernel(kernel: string, n: number, qemu: boolean): Promise<Ke
   const initrd = ["--initrd", TEST_INITRD];
   const r: KernelResult = { kernel, pairs: [], startupMs: [], breakdown: [] };
   if (qemu) {
-    r.pairs.push(await pair(LINUX_VERSION, ["ueficorn EFI", efi()], ["QEMU direct", qemuCmd(kernel)], n, TARGETS.efiVsDirect));
-    r.pairs.push(await pair(LINUX_VERSION, ["ueficorn PVH", pvh()], ["QEMU PVH", qemuCmd(vmlinux)], n, TARGETS.pvhVsQemuPvh));
-    r.pairs.push(await pair(USERSPACE, ["ueficorn EFI", efi(...initrd)], ["QEMU direct", qemuCmd(kernel, "-initrd", TEST_INITRD)], n));
-    r.pairs.push(await pair(USERSPACE, ["ueficorn PVH", pvh(...initrd)], ["QEMU PVH", qemuCmd(vmlinux, "-initrd", TEST_INITRD)], n));
+    r.pairs.push(await pair(LINUX_VERSION, ["ueficorn EFI (bzImage)", efi()], ["QEMU direct (bzImage)", qemuCmd(kernel)], n, TARGETS.efiVsDirect));
+    r.pairs.push(await pair(LINUX_VERSION, ["ueficorn PVH (vmlinux)", pvh()], ["QEMU PVH (vmlinux)", qemuCmd(vmlinux)], n, TARGETS.pvhVsQemuPvh));
+    r.pairs.push(await pair(USERSPACE, ["ueficorn EFI (bzImage)", efi(...initrd)], ["QEMU direct (bzImage)", qemuCmd(kernel, "-initrd", TEST_INITRD)], n));
+    r.pairs.push(await pair(USERSPACE, ["ueficorn PVH (vmlinux)", pvh(...initrd)], ["QEMU PVH (vmlinux)", qemuCmd(vmlinux, "-initrd", TEST_INITRD)], n));
     if (existsSync(OVMF_CODE)) {
       // OVMF takes seconds a boot: three runs, beside the EFI path's, not paired.
       const ovmf: Side = { name: "QEMU OVMF", ms: [], rssKiB: [] };
@@ -232,7 +232,7 @@ function table(b: Bench): string {
     }
     if (k.ovmf) {
       const efi = k.pairs[0].a;
-      lines.push(`| \`Linux version\` | ueficorn EFI | QEMU OVMF (3 runs, not paired) | ${(median(efi.ms) / median(k.ovmf.ms)).toFixed(2)}× | | ${ms(median(efi.ms))}, ${mib(efi.rssKiB)} | ${ms(median(k.ovmf.ms))}, ${mib(k.ovmf.rssKiB)} |`);
+      lines.push(`| \`Linux version\` | ${efi.name} | QEMU OVMF (3 runs, not paired) | ${(median(efi.ms) / median(k.ovmf.ms)).toFixed(2)}× | | ${ms(median(efi.ms))}, ${mib(efi.rssKiB)} | ${ms(median(k.ovmf.ms))}, ${mib(k.ovmf.rssKiB)} |`);
     }
     const s = median(k.startupMs);
     lines.push(
