@@ -7,10 +7,10 @@ import type { InstructionCounts } from "./run.ts";
 
 /**
  * Guest instructions of a kernel boot to the first serial line matching `until`, counted
- * by the bundled CLI in a process of its own. In a process where an engine has run
- * before, Unicorn 2.1.1 sometimes goes on running a translation of code the kernel has
- * since patched (the PVH count then reads 18,450,151 instead of 18,423,894); a fresh
- * process counts the same every time.
+ * by the bundled CLI in a process of its own, as a user's run would. The PVH count
+ * reads 18,450,151 or 18,423,894 depending on how long the host took before the
+ * kernel's first instruction (README, "Speed"); a fresh process, with the same input,
+ * counts the same every time.
  */
 export function countInFreshProcess(kernel: string, entry: "efi" | "pvh", until: string, cmdline?: string): InstructionCounts {
   const args = [join(ROOT, "build/ueficorn.cjs"), "boot", "--entry", entry, "--kernel", kernel, "--until", until, "--count-instructions", "--json"];

@@ -74,9 +74,12 @@ export function identifyCompression(payload: Uint8Array): Compression | undefine
   return COMPRESSION_MAGIC.find((c) => startsWith(payload, 0, c.magic))?.name;
 }
 
+/** True when the bytes start as an ELF file does ("\x7fELF"). */
+export const isElf = (bytes: Uint8Array) => startsWith(bytes, 0, ELF.MAGIC);
+
 /** An ELF vmlinux as is, or the vmlinux decompressed from a bzImage's payload. */
 export function extractVmlinux(file: Uint8Array): Vmlinux {
-  if (startsWith(file, 0, ELF.MAGIC)) return { elf: file, source: "elf" };
+  if (isElf(file)) return { elf: file, source: "elf" };
   const err = (name: string, what: string) => new KernelImageError("bzImage", `setup_header.${name}`, off(name), what);
   const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
 

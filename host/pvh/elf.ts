@@ -8,6 +8,7 @@ import { field, type Struct } from "../../firmware/spec/decl.ts";
 import { EI, ELF, ELF64_EHDR, ELF64_NHDR, ELF64_PHDR } from "../../firmware/spec/elf.ts";
 import { XEN_ELFNOTE_NAME, XEN_ELFNOTE_PHYS32_ENTRY } from "../../firmware/spec/pvh.ts";
 import { hex, KernelImageError } from "./error.ts";
+import { MAX_VMLINUX_BYTES } from "./bzimage.ts";
 
 export interface ElfSegment {
   /** Index in the program header table. */
@@ -86,7 +87,7 @@ export function fileSource(path: string): ElfSource {
  * kernel-sized buffer (a PVH boot of a 53 MB vmlinux: its start ~30 ms sooner).
  */
 export function parseElfSource(source: ElfSource, file = "vmlinux"): ElfImage {
-  if (source.size > MAX_FILE) throw new KernelImageError(file, "file", 0, `is ${hex(source.size)} bytes, larger than any vmlinux (at most ${hex(MAX_FILE)})`);
+  if (source.size > MAX_VMLINUX_BYTES) throw new KernelImageError(file, "file", 0, `is ${hex(source.size)} bytes, larger than any vmlinux (at most ${hex(MAX_VMLINUX_BYTES)})`);
   const bytes = new Uint8Array(source.size);
   const view = new DataView(bytes.buffer);
   const fill = (offset: number, length: number) => {
@@ -112,9 +113,6 @@ export function parseElfSource(source: ElfSource, file = "vmlinux"): ElfImage {
   }
   return { ...parseElf(bytes, file), source };
 }
-
-/** Largest vmlinux file parseElfSource takes (Debian's are ~50 MB, with symbols). */
-const MAX_FILE = 1 << 30;
 
 /** Largest address or size this reader keeps as a number (exact in a double). */
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);

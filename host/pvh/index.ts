@@ -1,6 +1,6 @@
 // The PVH path's pure front end: kernel file in, guest-physical layout and entry state
 // out. bzimage.ts finds the vmlinux, elf.ts reads it, start-info.ts lays the boot out.
-import { extractVmlinux, type Vmlinux } from "./bzimage.ts";
+import { extractVmlinux, isElf, type Vmlinux } from "./bzimage.ts";
 import { readFileSync } from "node:fs";
 import { fileSource, parseElf, parseElfSource, type ElfImage } from "./elf.ts";
 import { buildPvhBoot, type PvhBoot } from "./start-info.ts";
@@ -29,7 +29,7 @@ export function preparePvhFile(path: string, o: { ramBytes: number; cmdline: str
   const source = fileSource(path);
   const magic = new Uint8Array(Math.min(ELF.MAGIC.length, source.size));
   source.copy(0, magic);
-  if (magic.length < ELF.MAGIC.length || !ELF.MAGIC.every((b, i) => magic[i] === b)) return preparePvh(readFileSync(path), o);
+  if (!isElf(magic)) return preparePvh(readFileSync(path), o);
   const elf = parseElfSource(source);
   return { vmlinux: { elf: elf.bytes, source: "elf" }, elf, boot: buildPvhBoot({ ramBytes: o.ramBytes, elf, cmdline: o.cmdline, initrd: o.initrd }) };
 }
