@@ -46,9 +46,13 @@ declare function hostCallGuest(fn: u64, a0: u64, a1: u64): u64;
 @external("host", "unwind_guest")
 export declare function hostUnwindGuest(): void;
 
-/** Host wall clock, nanoseconds since the Unix epoch. */
+/** The machine's clock (host/clock.ts): guest time, nanoseconds since the Unix epoch. */
 @external("host", "time_ns")
 export declare function hostTimeNs(): u64;
+
+/** Guest time moves on to `ns` (since the epoch) at once: Stall and WaitForEvent skip, not wait. */
+@external("host", "time_skip")
+export declare function hostTimeSkip(ns: u64): void;
 
 /** The firmware wrote code at [base, base + bytes): the CPU must drop stale translations. */
 @external("host", "code_written")

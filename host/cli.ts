@@ -3,6 +3,7 @@
 import { parseArgs } from "node:util";
 import { existsSync, statSync } from "node:fs";
 import { runImage, exitCode, describeEnding, EXIT, type RunResult } from "./run.ts";
+import { GUEST_EPOCH_MS } from "./clock.ts";
 import { DEFAULT_CMDLINE, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP } from "./defaults.ts";
 
 
@@ -35,6 +36,9 @@ options:
   --max-instructions N   instruction budget per guest run (default 0: none; slows emulation)
   --count-instructions   count guest instructions (to the kernel's entry and its banner too);
                          a native hook, 3-4 ns per instruction
+  --deterministic        guest time from the instruction count (1 ns each, TSC 1 GHz, the
+                         clock starting at ${new Date(GUEST_EPOCH_MS).toISOString()}) and skipped while the
+                         guest halts: two runs print the same output and make the same calls
   -h, --help             this text
 
 exit status:
@@ -99,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
         timeout: { type: "string" },
         "max-instructions": { type: "string" },
         "count-instructions": { type: "boolean" },
+        deterministic: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -158,6 +163,7 @@ async function main(argv: string[]): Promise<number> {
     timeBudgetMs: num(o.timeout, "timeout", boot ? 120000 : 30000),
     instructionBudget: num(o["max-instructions"], "max-instructions", 0),
     countInstructions: o["count-instructions"],
+    deterministic: o.deterministic,
     trace: o.trace,
     onConsole: json ? undefined : (t) => process.stdout.write(t.replace(/\r\n/g, "\n")),
     onSerial: json ? undefined : (line) => process.stdout.write(line + "\n"),

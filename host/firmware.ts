@@ -17,7 +17,10 @@ export interface FirmwareHost {
   resetSystem(type: number, status: bigint): void;
   callGuest(fn: bigint, a0: bigint, a1: bigint): bigint;
   unwindGuest(): void;
+  /** Guest time, ns since the Unix epoch (host/clock.ts). */
   timeNs(): bigint;
+  /** Guest time moves on to `ns` since the epoch at once. */
+  timeSkip(ns: bigint): void;
   codeWritten(base: bigint, bytes: bigint): void;
   /** The WASM memory, before the firmware first touches it (e.g. to advise huge pages). */
   memoryCreated?(memory: Uint8Array): void;
@@ -86,6 +89,7 @@ export class Firmware {
         call_guest: (fn: bigint, a0: bigint, a1: bigint) => host.callGuest(u64(fn), u64(a0), u64(a1)),
         unwind_guest: () => host.unwindGuest(),
         time_ns: () => host.timeNs(),
+        time_skip: (ns: bigint) => host.timeSkip(u64(ns)),
         code_written: (base: bigint, bytes: bigint) => host.codeWritten(u64(base), u64(bytes)),
       },
     });

@@ -6,9 +6,9 @@
 // the firmware's dispatch(id), and the gate loads the status it left there into RAX.
 // Firmware callbacks into the guest (StartImage, later event notifications) are nested
 // emulator runs that return to a sentinel address.
-import { adviseHugePages, Unicorn, UnicornError, type Context } from "./unicorn/index.ts";
+import { adviseHugePages, NO_LIMIT, Unicorn, UnicornError, type Context, type InstructionCounter } from "./unicorn/index.ts";
 import * as C from "./unicorn/consts.ts";
-import { errorCodeOffset, hflagsOffset, oldExceptionOffset } from "./unicorn/quirks.ts";
+import { errorCodeOffset, exceptionIsIntOffset, hflagsOffset, oldExceptionOffset, svmInterceptOffset } from "./unicorn/quirks.ts";
 import { Firmware, VarStoreError } from "./firmware.ts";
 import { TableWatch, type TablesRead } from "./table-watch.ts";
 import { ARG_SLOTS, SERVICES, TRAP_PORT, argSlot, serviceByName } from "../firmware/spec/services.ts";
@@ -23,7 +23,7 @@ import { Tracer } from "./trace.ts";
 import { kernelSlide, type SymbolMap } from "./symbols.ts";
 import { Lapic, LAPIC_BASE, LAPIC_SIZE } from "./devices/lapic.ts";
 import { cpuidOverride, CRYSTAL_HZ } from "./x86/cpuid.ts";
-import { startTscClock, tscKhz } from "./unicorn/tsc.ts";
+import { guestClock, hostClock, wallMs, type Clock } from "./clock.ts";
 import { deliver, DeliveryError, gateTarget, HAS_ERROR_CODE, RFLAGS_IF, RFLAGS_RF } from "./x86/interrupts.ts";
 import { translate } from "./x86/walk.ts";
 import { CR0_PG, EFER_SCE, MSR_EFER, MSR_FMASK, MSR_LSTAR, MSR_STAR, SYSCALL_BYTES } from "./x86/regs.ts";
@@ -43,8 +43,17 @@ const SET_VARIABLE = serviceByName("RT.SetVariable").id;
 const ARG_REGISTERS: Record<Exclude<(typeof ARG_SLOTS)[number], "STATUS">, number> = {
   RCX: C.UC_X86_REG_RCX, RDX: C.UC_X86_REG_RDX, R8: C.UC_X86_REG_R8, R9: C.UC_X86_REG_R9, RSP: C.UC_X86_REG_RSP, CR3: C.UC_X86_REG_CR3,
 };
+/** QEMU's hflags bit for SVM guest mode (target/i386/cpu.h HF_GUEST_MASK), and its exception number for an SVM exit, to which Unicorn adds the exit code. */
+const HF_GUEST_MASK = 1 << 21;
+const EXCP_VMEXIT = 0x100;
+/** SVM exit codes (AMD APM vol. 2 appendix C); intercept bit n is exit code SVM_EXIT_INTR + n. */
+const SVM_EXIT_INTR = 0x60, SVM_EXIT_RDTSC = 0x6e, SVM_EXIT_RDTSCP = 0x87;
+/** IA32_TSC_AUX (Intel SDM vol. 4 table 2-2): what RDTSCP loads into ECX. */
+const MSR_TSC_AUX = 0xc000_0103;
+/** Instructions between looks at an interrupt that IF = 0 holds back: from 1,000 up to 1,000,000 (1 ms of a guest clock). */
+const MIN_HELD_POLL = 1000n;
+const MAX_HELD_POLL = 1_000_000n;
 const CPUID_REGS = [C.UC_X86_REG_EAX, C.UC_X86_REG_EBX, C.UC_X86_REG_ECX, C.UC_X86_REG_EDX];
-const SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
 export interface MachineOptions {
   /** How the guest is entered: through the EFI firmware (default) or Xen's PVH entry, with no firmware at all. */
@@ -79,6 +88,13 @@ export interface MachineOptions {
   varsPath?: string;
   /** Count guest instructions (Unicorn.countInstructions: a native hook, a few ns each). */
   countInstructions?: boolean;
+  /**
+   * Guest time (host/clock.ts): the host's clock (default), "deterministic" (time from
+   * the instruction count: every run of a boot sees the same times at the same
+   * instructions; counts instructions, has no TSC, delivers timer interrupts while the
+   * guest runs, guards code writes: about 4x slower), or a clock of the caller's.
+   */
+  clock?: "host" | "deterministic" | Clock;
   /** Record which table fields the guest reads (host/table-watch.ts; each access a host callback). */
   watchTables?: boolean;
   /** Another build of the firmware (default build/firmware.wasm), e.g. scripts/minimal-firmware.ts's. */
@@ -144,8 +160,8 @@ export class Machine {
   private reset: { resetType: number; status: bigint; source: string } | undefined;
   devices!: PcDevices;
   private lapic!: Lapic;
-  /** Machine time for devices: nanoseconds since the machine was made. */
-  private timeNs!: () => number;
+  /** Guest time, for the firmware, the devices and the TSC. */
+  readonly clock: Clock;
   /** Lines the guest wrote to COM1. */
   readonly serial: string[] = [];
   private readonly onSerial: (line: string) => void;
@@ -155,7 +171,7 @@ export class Machine {
   private readonly disabled: Map<number, bigint>;
   private milestone: string | undefined;
   console = "";
-  private icount: (() => bigint) | undefined;
+  private icount: InstructionCounter | undefined;
   /** The count after the host's own bring-up code, which is not the guest's. */
   private icountBase = 0n;
   /** With countInstructions: the count when each line of `serial` was complete. */
@@ -187,7 +203,12 @@ export class Machine {
     // Runs end at the sentinel's HLT, never at an exit address (see noExitAddress).
     this.uc.noExitAddress();
     // Before any code runs, so that every translation block carries the hook.
-    if (options.countInstructions) this.icount = this.uc.countInstructions();
+    if (options.countInstructions || options.clock === "deterministic") this.icount = this.uc.countInstructions();
+    // Code patched while interrupts arrive mid-run must not keep running as it was
+    // (Unicorn.guardCodeWrites): a deterministic boot pays that, the default one has not needed it.
+    if (options.clock === "deterministic") this.uc.guardCodeWrites();
+    const clock = options.clock ?? "host";
+    this.clock = clock === "host" ? hostClock() : clock === "deterministic" ? guestClock({ progress: this.icount!.count }) : clock;
     const ramBytes = this.opts.ramMiB << 20;
     if (options.entry === "pvh") {
       this.firmware = undefined;
@@ -215,12 +236,12 @@ export class Machine {
     this.wire();
     if (this.firmware) this.bringUp();
     else if (this.icount) this.instructionsAtEntry = 0n;
-    this.icountBase = this.icount?.() ?? 0n;
+    this.icountBase = this.icount?.count() ?? 0n;
   }
 
   /** Guest instructions executed so far, with the countInstructions option. */
   instructions(): bigint | undefined {
-    return this.icount && this.icount() - this.icountBase;
+    return this.icount && this.icount.count() - this.icountBase;
   }
 
   /** With countInstructions: the count when the first serial line matching `re` was complete. */
@@ -252,6 +273,7 @@ export class Machine {
   }
 
   private makeFirmware(ramBytes: number, wasmPath?: string): Firmware {
+    const epochNs = BigInt(this.clock.epochMs) * 1_000_000n;
     return new Firmware(ramBytes, {
       consoleOut: (text) => {
         this.console += text;
@@ -266,7 +288,8 @@ export class Machine {
         this.unwinding = true;
         this.uc.emuStop();
       },
-      timeNs: () => BigInt(Date.now()) * 1_000_000n,
+      timeNs: () => epochNs + BigInt(Math.floor(this.clock.now())),
+      timeSkip: (ns) => this.clock.skipTo(Number(ns - epochNs)),
       codeWritten: (base, bytes) => this.uc.removeCache(base, base + bytes),
       memoryCreated: adviseHugePages,
     }, wasmPath);
@@ -274,11 +297,11 @@ export class Machine {
 
   /** Devices, hooks and the CPU model: the same for both entries. */
   private wire(): void {
-    const t0 = process.hrtime.bigint();
-    this.timeNs = () => Number(process.hrtime.bigint() - t0);
+    const clock = this.clock;
     const rip = () => this.uc.regRead(C.UC_X86_REG_RIP);
     this.devices = pcDevices({
-      timeNs: this.timeNs,
+      timeNs: () => clock.now(),
+      clockMs: () => wallMs(clock),
       ramBytes: this.ram.length,
       onLine: (line) => {
         this.serial.push(line);
@@ -298,7 +321,12 @@ export class Machine {
     });
     const bus = this.devices.bus;
     this.uc.hookInsnIn((port, size) => bus.read(port, size as 1 | 2 | 4, rip));
-    const onPort = (port: number, size: number, value: number) => bus.write(port, size as 1 | 2 | 4, value, rip);
+    // A guest that programs a timer, unmasks or acknowledges an interrupt moves the
+    // next point the paced run stops at.
+    const onPort = (port: number, size: number, value: number) => {
+      bus.write(port, size as 1 | 2 | 4, value, rip);
+      if (this.paced) this.rearm(this.paced);
+    };
     const fw = this.firmware;
     if (!fw) {
       this.uc.hookInsnOut(onPort); // PVH: no firmware, every port a device's
@@ -319,16 +347,19 @@ export class Machine {
     }
     this.uc.hookIntr((vector) => this.onException(vector));
     this.uc.hookSyscall(() => this.onSyscall());
-    const lapic = (this.lapic = new Lapic(() => this.timeNs(), CRYSTAL_HZ));
-    startTscClock();
+    const lapic = (this.lapic = new Lapic(() => clock.now(), CRYSTAL_HZ));
+    if (clock.tsc) this.trapRdtsc();
     this.uc.hookCpuid(() => {
       const leaf = Number(this.uc.regRead(C.UC_X86_REG_EAX) & 0xffffffffn);
-      const r = cpuidOverride(leaf, Number(this.uc.regRead(C.UC_X86_REG_ECX) & 0xffffffffn), tscKhz);
+      const r = cpuidOverride(leaf, Number(this.uc.regRead(C.UC_X86_REG_ECX) & 0xffffffffn), clock.tscKhz);
       if (!r) return false;
       this.uc.regWriteBatch(CPUID_REGS, r.map(BigInt));
       return true;
     });
-    this.uc.mmioMap(LAPIC_BASE, LAPIC_SIZE, (off) => BigInt(lapic.read(Number(off))), (off, _size, v) => lapic.write(Number(off), Number(v & 0xffffffffn)));
+    this.uc.mmioMap(LAPIC_BASE, LAPIC_SIZE, (off) => BigInt(lapic.read(Number(off))), (off, _size, v) => {
+      lapic.write(Number(off), Number(v & 0xffffffffn));
+      if (this.paced) this.rearm(this.paced);
+    });
     // The rest of the 32-bit physical space nobody emulates (IO-APIC, HPET, ROM...) is an
     // open bus, as on a PC: reads are all ones, writes vanish, each page logged once.
     // (Mapping lazily from Unicorn's invalid-memory hook recursed inside the engine.)
@@ -430,16 +461,45 @@ export class Machine {
   private readonly oldExceptionOffset = oldExceptionOffset();
   private readonly errorCodeOffset = errorCodeOffset();
   private readonly hflagsOffset = hflagsOffset();
+  private readonly isIntOffset = exceptionIsIntOffset();
   private exceptionRepeats = 0;
+
+  /**
+   * RDTSC answered from the machine's clock (Clock.tsc): SVM guest mode with only the
+   * RDTSC and RDTSCP intercepts set (AMD APM vol. 2 §15.9), so that Unicorn hands each
+   * one to the interrupt hook as an SVM exit (host/unicorn/quirks.ts svmInterceptOffset).
+   * Nothing else in Unicorn 2.1.1 looks at guest mode unless an intercept asks it to.
+   */
+  private trapRdtsc(): void {
+    const intercept = svmInterceptOffset();
+    this.editCpuState((env) => {
+      env.setInt32(this.hflagsOffset, env.getInt32(this.hflagsOffset, true) | HF_GUEST_MASK, true);
+      env.setBigUint64(intercept, (1n << BigInt(SVM_EXIT_RDTSC - SVM_EXIT_INTR)) | (1n << BigInt(SVM_EXIT_RDTSCP - SVM_EXIT_INTR)), true);
+      env.setInt32(this.isIntOffset, 0, true);
+    });
+  }
+
+  /** An intercepted RDTSC or RDTSCP (trapRdtsc), RIP at it: do what it does with the clock's TSC. */
+  private answerRdtsc(exit: number): void {
+    const uc = this.uc;
+    const tsc = this.clock.tsc!();
+    const regs = [C.UC_X86_REG_RAX, C.UC_X86_REG_RDX], values = [tsc & 0xffffffffn, (tsc >> 32n) & 0xffffffffn];
+    if (exit === SVM_EXIT_RDTSCP) regs.push(C.UC_X86_REG_RCX), values.push(uc.msrRead(MSR_TSC_AUX) & 0xffffffffn);
+    regs.push(C.UC_X86_REG_RIP), values.push(uc.regRead(C.UC_X86_REG_RIP) + (exit === SVM_EXIT_RDTSCP ? 3n : 2n));
+    uc.regWriteBatch(regs, values);
+  }
 
   /** Unicorn stops at CPU exceptions; deliver them through the guest's IDT as the CPU would. */
   private onException(vector: number): void {
     const uc = this.uc;
+    if (vector === EXCP_VMEXIT + SVM_EXIT_RDTSC || vector === EXCP_VMEXIT + SVM_EXIT_RDTSCP) return this.answerRdtsc(vector - EXCP_VMEXIT);
     const rip = uc.regRead(C.UC_X86_REG_RIP);
     // The error code QEMU computed (Unicorn's hook gets only the vector), then clear its
-    // exception-in-flight marker: the host delivers the exception (host/unicorn/quirks.ts).
+    // exception-in-flight marker and its software-interrupt flag: the host delivers the
+    // exception (host/unicorn/quirks.ts).
     const errorCode = this.editCpuState((env) => {
       env.setInt32(this.oldExceptionOffset, -1, true);
+      env.setInt32(this.isIntOffset, 0, true);
       return HAS_ERROR_CODE.has(vector) ? env.getInt32(this.errorCodeOffset, true) >>> 0 : undefined;
     });
     let what = `exception ${vector}`;
@@ -571,15 +631,26 @@ export class Machine {
     const timed = outermost && deadline !== Infinity;
     this.firstRunAt ??= performance.now();
     if (timed) uc.armStopTimer(this.opts.timeBudgetMs * 1000);
+    // A clock paced by the instruction count: the outermost run stops at the next timer's
+    // deadline to deliver its interrupt while the guest runs (host/clock.ts).
+    const paced = outermost && this.icount ? this.clock.stepsAt : undefined;
+    this.paced = paced;
     try {
       for (;;) {
+        if (paced) this.rearm(paced);
         if (!uc.stopTimerExpired()) this.emulate(pc);
         const rip = uc.regRead(C.UC_X86_REG_RIP);
         if (this.milestone !== undefined) throw new MilestoneReached(this.milestone);
+        if (this.icount?.reached()) {
+          // At an instruction boundary, the instruction at RIP not yet run.
+          if (paced && this.interruptible()) this.deliverPending();
+          pc = uc.regRead(C.UC_X86_REG_RIP);
+          continue;
+        }
         // Back at the sentinel: its hlt has run.
         if (this.unwinding || this.reset || (returnTo !== undefined && rip === returnTo + 1n)) return;
         if (this.haltedAt(rip)) {
-          const interruptible = (uc.regRead(C.UC_X86_REG_RFLAGS) & RFLAGS_IF) !== 0n;
+          const interruptible = this.interruptible();
           if (outermost && interruptible && this.waitForInterrupt(deadline)) {
             pc = uc.regRead(C.UC_X86_REG_RIP);
             continue;
@@ -591,7 +662,20 @@ export class Machine {
       }
     } finally {
       if (timed) uc.disarmStopTimer();
+      if (paced) this.icount!.stopAt(NO_LIMIT);
+      this.paced = undefined;
     }
+  }
+
+  /** In a run paced by the instruction count: guest time to the count it reaches it at. */
+  private paced: ((ns: number) => bigint) | undefined;
+
+  private rearm(stepsAt: (ns: number) => bigint): void {
+    this.icount!.stopAt(this.nextInterruptStep(stepsAt));
+  }
+
+  private interruptible(): boolean {
+    return (this.uc.regRead(C.UC_X86_REG_RFLAGS) & RFLAGS_IF) !== 0n;
   }
 
   private emulate(pc: bigint): void {
@@ -642,38 +726,68 @@ export class Machine {
   }
 
   private lastPollNs = 0;
+  /** Steps between looks at an interrupt held back by IF = 0, doubling up to MAX_HELD_POLL. */
+  private heldPoll = MIN_HELD_POLL;
 
   /**
-   * HLT with interrupts on: wait (really: the guest's TSC is the host's) for the next
-   * timer, the local APIC's or the PIT's through the 8259A, and enter its handler.
-   * False when no interrupt will come before the deadline.
+   * HLT with interrupts on: let guest time pass (host clock: really wait, the guest's TSC
+   * is the host's) to the next timer, the local APIC's or the PIT's through the 8259A,
+   * and enter its handler. False when no interrupt will come before the deadline.
    */
   private waitForInterrupt(deadline: number): boolean {
-    const { pit, pic, com1 } = this.devices;
     for (;;) {
-      const now = this.timeNs();
-      const apic = this.lapic.timerDue();
-      if (apic && apic.at <= now) {
-        this.lapic.take();
-        this.deliverVector(apic.vector, undefined, "local APIC timer interrupt");
-        return true;
-      }
-      const edge = pit.counters[0].nextRiseNs(this.lastPollNs);
-      if (edge !== undefined && edge <= now) {
-        pic.raise(0);
-        pic.lower(0);
-      }
-      pic.setIrq(4, com1.irq);
-      this.lastPollNs = now;
-      if (pic.intr) {
-        this.deliverVector(pic.acknowledge(), undefined, "interrupt");
-        return true;
-      }
-      const next = Math.min(apic?.at ?? Infinity, pit.counters[0].nextRiseNs(now) ?? Infinity);
-      const waitMs = Math.min((next - now) / 1e6, deadline - performance.now());
-      if (next === Infinity || waitMs <= 0) return false;
-      Atomics.wait(SLEEP, 0, 0, waitMs);
+      if (this.deliverPending()) return true;
+      const next = this.nextTimerNs(this.clock.now());
+      if (next === Infinity || performance.now() >= deadline) return false;
+      this.clock.idleUntil(next, deadline);
     }
+  }
+
+  /** Raise the lines of the timers due by now, then enter the handler of the interrupt pending, if any. */
+  private deliverPending(): boolean {
+    const { pit, pic, com1 } = this.devices;
+    const now = this.clock.now();
+    const apic = this.lapic.timerDue();
+    if (apic && apic.at <= now) {
+      this.lapic.take();
+      this.deliverVector(apic.vector, undefined, "local APIC timer interrupt");
+      return true;
+    }
+    const edge = pit.counters[0].nextRiseNs(this.lastPollNs);
+    if (edge !== undefined && edge <= now) {
+      pic.raise(0);
+      pic.lower(0);
+    }
+    pic.setIrq(4, com1.irq);
+    this.lastPollNs = now;
+    if (!pic.intr) return false;
+    this.deliverVector(pic.acknowledge(), undefined, "interrupt");
+    return true;
+  }
+
+  /** When the next timer (local APIC, PIT counter 0) fires, in guest ns; Infinity: none armed. */
+  private nextTimerNs(now: number): number {
+    return Math.min(this.lapic.timerDue()?.at ?? Infinity, this.devices.pit.counters[0].nextRiseNs(now) ?? Infinity);
+  }
+
+  /**
+   * The instruction count to stop at next: the next timer's deadline, or, while an
+   * interrupt is held back (IF = 0, or one is pending now), a look again a little later.
+   */
+  private nextInterruptStep(stepsAt: (ns: number) => bigint): bigint {
+    const count = this.icount!.count();
+    const now = this.clock.now();
+    const { pic, pit, com1 } = this.devices;
+    const due = (at: number | undefined) => at !== undefined && at <= now;
+    const held = pic.intr || com1.irq || due(this.lapic.timerDue()?.at) || due(pit.counters[0].nextRiseNs(this.lastPollNs));
+    if (!held) {
+      this.heldPoll = MIN_HELD_POLL;
+      const next = this.nextTimerNs(now);
+      return next === Infinity ? NO_LIMIT : stepsAt(next);
+    }
+    const at = count + this.heldPoll;
+    this.heldPoll = this.heldPoll * 2n < MAX_HELD_POLL ? this.heldPoll * 2n : MAX_HELD_POLL;
+    return at;
   }
 
   private readonly openBusPages = new Set<bigint>();

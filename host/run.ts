@@ -26,6 +26,8 @@ export interface RunOptions {
   keepCalls?: boolean;
   /** Count guest instructions into the result's `instructions` (a native hook; slows the run, see the README). */
   countInstructions?: boolean;
+  /** Guest time from guest progress: two runs print the same output at the same instructions (MachineOptions.clock). */
+  deterministic?: boolean;
   /** Record the table fields and configuration tables the guest reads into `tablesRead` (EFI entry). */
   watchTables?: boolean;
   /** Another build of the firmware (default build/firmware.wasm). */
@@ -121,7 +123,7 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
       ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,
       onConsole: opts.onConsole, onSerial: opts.onSerial, onLog: opts.onLog, tracer, initrd, varsPath: opts.vars,
       symbols, stopOnSerial: opts.stopOnSerial, disabled: opts.disabled, countInstructions: opts.countInstructions,
-      watchTables: opts.watchTables, firmwareWasm: opts.firmware,
+      watchTables: opts.watchTables, firmwareWasm: opts.firmware, clock: opts.deterministic ? "deterministic" : "host",
     });
     const machine = m;
     const warning = libraryInfo().warning;

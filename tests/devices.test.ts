@@ -586,6 +586,21 @@ test("pit: counter latch command freezes the value read while time moves", () =>
   assert.is(pit.counters[2].value(), 0x07f0, "and it resumes where it stopped");
 });
 
+test("pit: Linux's i8254() (arch/x86/lib/kaslr.c) reads counter 0 never programmed: read-back status without null count", () => {
+  const bus = new PortBus();
+  bus.add(new Pit(() => 0));
+  const { inb, outb } = io(bus);
+  outb(0xc2, 0x43); // read-back: latch counter 0's status
+  assert.is(inb(0x40) & 0x40, 0, "no null count: the loop ends");
+  outb(0x34, 0x43); // a control word: null count until the count is written
+  outb(0xc2, 0x43);
+  assert.is(inb(0x40) & 0x40, 0x40);
+  outb(0x00, 0x40);
+  outb(0x10, 0x40);
+  outb(0xc2, 0x43);
+  assert.is(inb(0x40) & 0x40, 0, "taken");
+});
+
 test("pit: i8253 periodic (0x34, mode 2) and one-shot (0x38, mode 4) on counter 0", () => {
   let t = 0;
   const bus = new PortBus();

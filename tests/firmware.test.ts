@@ -15,6 +15,7 @@ const fake: FirmwareHost = {
   callGuest: () => 0n,
   unwindGuest: () => {},
   timeNs: () => 0n,
+  timeSkip: () => {},
   codeWritten: () => {},
 };
 

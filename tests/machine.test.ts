@@ -56,6 +56,23 @@ test("countInstructions: the guest's own instructions, each EFI call 3 more (its
   assert.is(m.instructions(), 2n * 16n, "the count outlives the engine");
 });
 
+test("deterministic clock: RDTSC reads the clock's TSC, one tick per instruction, and CPUID reports its 1 GHz", () => {
+  const m = new Machine({ ramMiB: 32, clock: "deterministic" });
+  // rdtsc ; shl rdx, 32 ; or rax, rdx ; ret
+  const at = m.fw.allocPages(MT.LoaderCode, 1);
+  m.fw.ram.set([0x0f, 0x31, 0x48, 0xc1, 0xe2, 0x20, 0x48, 0x09, 0xd0, 0xc3], Number(at));
+  const first = m.callGuest(at, 0n, 0n);
+  const second = m.callGuest(at, 0n, 0n);
+  // Between the two RDTSCs: shl, or, ret, the sentinel's hlt, then the second rdtsc itself.
+  assert.is(second - first, 5n);
+  assert.is(second, m.clock.tsc!() - 4n, "the clock's own reading at the second RDTSC (shl, or, ret, hlt since)");
+  // cpuid leaf 0x15: EBX/EAX * ECX = the TSC rate in Hz.
+  m.fw.ram.set([0xb8, 0x15, 0, 0, 0, 0x0f, 0xa2, 0x48, 0x89, 0xd8, 0xc3], Number(at)); // mov eax, 0x15 ; cpuid ; mov rax, rbx ; ret
+  m.uc.removeCache(at, at + 4096n);
+  assert.is(m.callGuest(at, 0n, 0n), 1_000_000n, "EBX: TSC kHz over EAX = 1000");
+  m.close();
+});
+
 test("SYSCALL as the SDM has it: RCX the next RIP, R11 the RFLAGS, RFLAGS masked by FMASK, CS and SS from STAR, RIP from LSTAR", () => {
   const m = new Machine({ ramMiB: 32 });
   const page = m.fw.allocPages(MT.LoaderCode, 1);

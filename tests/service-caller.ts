@@ -2,6 +2,7 @@
 // the argument area (RCX, RDX, R8, R9, RSP, CR3 = 0: pointers are physical) and reads
 // results from guest memory. Shared by the service tests.
 import { Machine, type MachineOptions } from "../host/machine.ts";
+import { guestClock } from "../host/clock.ts";
 import { serviceByName } from "../firmware/spec/services.ts";
 import { MEMORY_TYPE as MT } from "../firmware/spec/uefi.ts";
 
@@ -20,9 +21,13 @@ export class ServiceCaller {
   private next = 0n;
   private readonly stack: bigint;
 
-  /** On a new machine made with `options`, or on an existing machine. */
+  /**
+   * On a new machine made with `options`, or on an existing machine. A new machine's
+   * clock is by default a guest clock with no progress: time moves only where a service
+   * skips it (Stall, WaitForEvent), so tests of time assert exact values.
+   */
   constructor(options: MachineOptions | Machine = {}) {
-    this.m = options instanceof Machine ? options : new Machine(options);
+    this.m = options instanceof Machine ? options : new Machine({ clock: guestClock(), ...options });
     this.ramBytes = BigInt(this.m.fw.ram.length);
     this.scratch = this.m.fw.allocPages(MT.BootServicesData, SCRATCH_PAGES);
     this.stack = this.buf(0x100);

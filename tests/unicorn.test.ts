@@ -5,8 +5,8 @@ import { spawnSync } from "node:child_process";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Unicorn, UnicornError, hostRdtsc, libraryInfo, versionWarning, consts as C } from "../host/unicorn/index.ts";
-import { tscKhz } from "../host/unicorn/tsc.ts";
-import { errorCodeOffset, hflagsOffset, oldExceptionOffset, probeErrorCode, probeHflags, probeOldException, QUIRKS_CACHE } from "../host/unicorn/quirks.ts";
+import { hostTscKhz } from "../host/unicorn/tsc.ts";
+import { errorCodeOffset, exceptionIsIntOffset, hflagsOffset, oldExceptionOffset, probeErrorCode, probeExceptionIsInt, probeHflags, probeOldException, probeSvmIntercept, QUIRKS_CACHE, svmInterceptOffset } from "../host/unicorn/quirks.ts";
 import { readFileSync } from "node:fs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -340,7 +340,7 @@ test("code, block, interrupt and CPUID hooks", () => {
 
 test("countInstructions: a native hook counts each executed instruction exactly; the count outlives close()", () => {
   const { view, uc } = machine();
-  const count = uc.countInstructions();
+  const { count } = uc.countInstructions();
   const N = 1000;
   const loop = place(view, CODE, [
     0xb9, N & 0xff, N >> 8, 0x00, 0x00, // mov ecx, N
@@ -382,6 +382,50 @@ test("countInstructions: a native hook counts each executed instruction exactly;
   assert.is(count(), last);
 });
 
+test("countInstructions' stopAt: the engine stops before the instruction past the limit, which is counted once, when it runs", () => {
+  const { view, uc } = machine();
+  const counter = uc.countInstructions();
+  const N = 1000;
+  const end = place(view, CODE, [
+    0xb9, N & 0xff, N >> 8, 0x00, 0x00, // mov ecx, N
+    0xff, 0xc9, //                         1: dec ecx
+    0x75, 0xfc, //                         jnz 1b
+    0x90, //                               nop
+  ]);
+  counter.stopAt(500n); // mov, 249 turns of dec/jnz, a dec: 500 run; it stops before the jnz
+  uc.emuStart(CODE, end);
+  assert.ok(counter.reached());
+  assert.not.ok(counter.reached(), "once");
+  assert.is(counter.count(), 500n);
+  assert.is(uc.regRead(C.UC_X86_REG_RIP), BigInt(CODE + 7));
+  assert.is(uc.regRead(C.UC_X86_REG_RCX), BigInt(N - 250));
+  uc.emuStart(CODE + 7, end);
+  assert.not.ok(counter.reached(), "no limit set: the run ends at its end");
+  assert.is(counter.count(), BigInt(1 + 2 * N + 1), "the same count as an uninterrupted run");
+  uc.close();
+});
+
+test("guardCodeWrites: a write to code after a write elsewhere on its page reaches the code (Unicorn 2.1.1 runs the old translation without it)", () => {
+  const run = (guard: boolean) => {
+    const { view, uc } = machine();
+    if (guard) uc.guardCodeWrites();
+    place(view, 0x5000, [0xb8, 1, 0, 0, 0, 0xc3]); // f: mov eax, 1 ; ret
+    const rel = (next: number) => [...new Uint8Array(new Int32Array([0x5000 - next]).buffer)];
+    const end = place(view, CODE, [
+      0xe8, ...rel(CODE + 5), //                              call f (translates it)
+      0xc6, 0x04, 0x25, 0x00, 0x58, 0x00, 0x00, 0x00, //    mov byte [0x5800], 0: f's page, not f
+      0xc6, 0x04, 0x25, 0x01, 0x50, 0x00, 0x00, 0x02, //    mov byte [0x5001], 2: f's immediate
+      0xe8, ...rel(CODE + 0x1a), //                         call f
+    ]);
+    uc.emuStart(CODE, end);
+    const eax = uc.regRead(C.UC_X86_REG_RAX);
+    uc.close();
+    return eax;
+  };
+  assert.is(run(true), 2n);
+  if (libraryInfo().version === "2.1.1") assert.is(run(false), 1n, "the quirk the guard is for (if this fails, the library no longer has it)");
+});
+
 test("hookOutGate: the trap port's registers land in memory before the handler, RAX comes from memory after; other ports go to onPort", () => {
   const { mem, view, uc } = machine();
   const block = new BigUint64Array(mem.buffer, 0x100, 4); // below the guest window: private memory
@@ -412,7 +456,7 @@ test("hookOutGate: the trap port's registers land in memory before the handler, 
   uc.close();
 });
 
-test("the host TSC read natively ticks with the guest's RDTSC: tscKhz() is the rate the guest sees", () => {
+test("the host TSC read natively ticks with the guest's RDTSC: hostTscKhz() is the rate the guest sees", () => {
   const { view, uc } = machine();
   const end = place(view, CODE, [0x0f, 0x31]); // rdtsc
   const guestTsc = () => {
@@ -421,12 +465,12 @@ test("the host TSC read natively ticks with the guest's RDTSC: tscKhz() is the r
   };
   const h0 = hostRdtsc(), g0 = guestTsc(), h1 = hostRdtsc();
   assert.ok(h0 <= g0 && g0 <= h1, "the guest's RDTSC lies between two native readings: the same counter");
-  const khz = tscKhz();
+  const khz = hostTscKhz();
   const t0 = process.hrtime.bigint(), c0 = guestTsc();
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30);
   const c1 = guestTsc(), t1 = process.hrtime.bigint();
   const seen = Number(c1 - c0) / (Number(t1 - t0) / 1e6);
-  assert.ok(Math.abs(seen - khz) / khz < 0.05, `guest rate ${seen.toFixed(0)} kHz, tscKhz ${khz}`);
+  assert.ok(Math.abs(seen - khz) / khz < 0.05, `guest rate ${seen.toFixed(0)} kHz, hostTscKhz ${khz}`);
   uc.close();
 });
 
@@ -456,19 +500,20 @@ test("noExitAddress: with an exit address the guest has unmapped, the end of a r
   assert.equal(vectors(true), [14]);
 });
 
-test("quirks: old_exception, error_code and hflags are each found at one offset of the saved context, all distinct", () => {
-  const offsets = [oldExceptionOffset(), errorCodeOffset(), hflagsOffset()];
+test("quirks: old_exception, error_code, hflags, exception_is_int and the SVM intercept vector are each found at one offset of the saved context, all distinct", () => {
+  const names = ["old_exception", "error_code", "hflags", "exception_is_int", "svm_intercept"];
+  const offsets = [oldExceptionOffset(), errorCodeOffset(), hflagsOffset(), exceptionIsIntOffset(), svmInterceptOffset()];
   const size = new Unicorn(C.UC_MODE_64);
   const bytes = size.contextBytes(size.contextSave()).length;
   size.close();
-  assert.is(new Set(offsets).size, 3);
+  assert.is(new Set(offsets).size, offsets.length);
   for (const o of offsets) assert.ok(o >= 0 && o + 4 <= bytes && o % 4 === 0, `offset ${o} in a ${bytes}-byte context`);
   // Probed afresh, on throwaway engines, they are where the cache says.
-  assert.equal([probeOldException(), probeErrorCode(), probeHflags()], offsets);
+  assert.equal([probeOldException(), probeErrorCode(), probeHflags(), probeExceptionIsInt(), probeSvmIntercept()], offsets);
   const cache = JSON.parse(readFileSync(QUIRKS_CACHE, "utf8"));
   const entry = Object.entries(cache).find(([key]) => key.startsWith(libraryInfo().path + " "));
   assert.ok(entry, `${QUIRKS_CACHE} has an entry for ${libraryInfo().path}`);
-  assert.equal(entry![1], { old_exception: offsets[0], error_code: offsets[1], hflags: offsets[2] });
+  assert.equal(entry![1], Object.fromEntries(names.map((n, i) => [n, offsets[i]])));
 });
 
 test("armStopTimer stops a guest spinning for ever, and any run started after its deadline, until disarmed", () => {

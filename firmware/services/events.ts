@@ -1,5 +1,5 @@
 // Events, timers and task priority levels (UEFI 2.10 §7.1), Stall and the watchdog
-// (§7.5), on a virtual clock.
+// (§7.5), on the machine's clock.
 //
 // An EFI_EVENT is the guest address of a 16-byte cell in a boot-services page the
 // firmware owns, as a handle is; the record behind it is private:
@@ -20,13 +20,13 @@
 // event of the group, as §7.1 SignalEvent says (EDK2 only notifies the group's
 // EVT_NOTIFY_SIGNAL members and leaves the others unsignalled).
 //
-// Time: the virtual clock is the host clock plus the time Stall and WaitForEvent skip,
-// so waiting costs no host time. Timers fire when a service call finds them due (the
+// Time: the machine's clock (host time_ns); Stall and WaitForEvent skip it forward
+// (host time_skip), so waiting costs no host time and the devices see the same time. Timers fire when a service call finds them due (the
 // dispatcher calls tick() after every call), and while Stall or WaitForEvent skip time,
 // at each deadline in order (up to MAX_STEPS of them). A periodic timer fires at most
 // once per timer tick, as on firmware whose timer interrupt comes every TIMER_TICK.
 import { gp, guest, guidEq, reserve } from "../mem";
-import { callGuest, hostResetSystem, hostTimeNs } from "../abi";
+import { callGuest, hostResetSystem, hostTimeNs, hostTimeSkip } from "../abi";
 import { allocPages, FLAG_FIRMWARE } from "./alloc";
 import { Evt, Guid, MemoryType, ResetType, Status, TimerDelay, Tpl } from "../spec/gen";
 
@@ -81,22 +81,13 @@ export function eventSerial(e: u64): u64 {
 
 // ---------------------------------------------------------------- the clock --
 
-let skipped: u64 = 0; // ns skipped by Stall and WaitForEvent
-let last: u64 = 0;
-
-/** Virtual time in ns: host time plus skipped time, never going back. */
+/** Guest time in ns since the epoch; the host's clock never goes back. */
 export function now(): u64 {
-  const t = hostTimeNs() + skipped;
-  if (t > last) last = t;
-  return last;
+  return hostTimeNs();
 }
 
 function skipTo(t: u64): void {
-  const n = now();
-  if (t > n) {
-    skipped += t - n;
-    last = t;
-  }
+  if (t > now()) hostTimeSkip(t);
 }
 
 @inline function saturatingAdd(a: u64, b: u64): u64 { return a + b < a ? u64.MAX_VALUE : a + b; }

@@ -1,4 +1,4 @@
-// Time and reset (UEFI 2.10 §8.3, §8.5.1). The clock is the virtual clock of events.ts
+// Time and reset (UEFI 2.10 §8.3, §8.5.1). The clock is the machine's (events.ts now())
 // plus whatever SetTime moved it by; there is no wake-up alarm (Get/SetWakeupTime answer
 // UNSUPPORTED, as §8.3 allows) and no capsule support.
 import { guest } from "../mem";
@@ -30,7 +30,7 @@ function days(y: i64, m: i64, d: i64): i64 {
   return era * 146097 + doe - 719468;
 }
 
-// What SetTime set, as an offset from the virtual clock, and the zone fields it gave
+// What SetTime set, as an offset from the machine's clock, and the zone fields it gave
 // (kept as given: GetTime returns the time in the caller's own frame).
 let offsetSeconds: i64 = 0;
 let timeZone: i16 = 0x7ff; // EFI_UNSPECIFIED_TIMEZONE
@@ -55,7 +55,7 @@ export function RT_SetTime(time: u64): u64 {
 export function RT_GetTime(time: u64, capabilities: u64): u64 {
   const t = guest(time, TIME.SIZE);
   if (!t) return Status.INVALID_PARAMETER;
-  // The virtual clock: time that Stall and WaitForEvent skipped has passed here too.
+  // The machine's clock: time that Stall and WaitForEvent skipped has passed here too.
   const ns = now();
   const secs = <i64>(ns / 1000000000) + offsetSeconds;
   const ymd = civil(secs / 86400);

@@ -71,8 +71,13 @@ export class PitCounter {
   private tcDone = false;
   /** OUT while not counting. */
   private idleOut = false;
-  /** Count written but not yet taken (null count, and modes 1 and 5 awaiting a trigger). */
-  private nullCount = true;
+  /**
+   * Count written but not yet taken (null count, and modes 1 and 5 awaiting a trigger).
+   * Clear at power-on, as in QEMU: Linux's i8254() (arch/x86/lib/kaslr.c, its entropy
+   * on a CPU without TSC or RDRAND) polls the read-back status until it is, whether or
+   * not the counter was ever programmed.
+   */
+  private nullCount = false;
   /** A whole count has been written since the control word: a gate edge may use it. */
   private hasCount = false;
 

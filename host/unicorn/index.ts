@@ -318,7 +318,18 @@ export interface UnicornOptions {
   cpuModel?: number;
 }
 
-/** A countInstructions() counter: native uint64 at `ptr`; at close its value moves to `final` and `view` goes. */
+/** What countInstructions() gives. */
+export interface InstructionCounter {
+  /** Instructions executed so far; still readable after close(). */
+  count(): bigint;
+  /** Stop the engine before the instruction that would make the count exceed `n` (NO_LIMIT: never). */
+  stopAt(n: bigint): void;
+  /** True once after the engine stopped at the stopAt limit. */
+  reached(): boolean;
+}
+export const NO_LIMIT = 2n ** 64n - 1n;
+
+/** A countInstructions() counter: native struct icount at `ptr`; at close its count moves to `final` and `view` goes. */
 interface Counter {
   ptr: bigint;
   view?: BigUint64Array;
@@ -818,7 +829,7 @@ export class Unicorn {
   hookCode(begin: Addr, end: Addr, cb: (address: bigint, size: number) => void): Hook {
     const fn = (_uc: number, address: number | bigint, size: number) => {
       try {
-        cb(BigInt(address), size);
+        cb(BigInt.asUintN(64, BigInt(address)), size);
       } catch (e) {
         this.fail(e);
       }
@@ -830,7 +841,7 @@ export class Unicorn {
   hookBlock(begin: Addr, end: Addr, cb: (address: bigint, size: number) => void): Hook {
     const fn = (_uc: number, address: number | bigint, size: number) => {
       try {
-        cb(BigInt(address), size);
+        cb(BigInt.asUintN(64, BigInt(address)), size);
       } catch (e) {
         this.fail(e);
       }
@@ -889,6 +900,28 @@ export class Unicorn {
   }
 
   /**
+   * Makes every guest write to code it has run invalidate that code, as on a CPU.
+   * Unicorn 2.1.1 misses some: a write that does not overlap any translated block of its
+   * page still clears its TLB entry's not-dirty flag (cputlb.c notdirty_write calls
+   * tlb_set_dirty whatever code is left on the page, cpu_physical_memory_is_clean being
+   * stubbed to true), and translating a block re-arms the flag only for the block's own
+   * virtual page (translate-all.c tb_gen_code); a later write through that entry to the
+   * surviving code takes the fast path and the old translation keeps running (tests:
+   * ten instructions show it; Linux's text_poke_early patching _raw_spin_lock_irqsave
+   * between two timer interrupts ran its old call). With any UC_HOOK_MEM_WRITE present
+   * Unicorn never clears the flag; this adds one, native and never called (an address
+   * range nothing writes), so every RAM write takes the slow path: measured 4x the
+   * time of a kernel boot. Unicorn 2.1.2's fix (#2031) costs the same way (the warning
+   * in libraryInfo).
+   */
+  guardCodeWrites(): void {
+    const out: [number | bigint | null] = [null];
+    const top = 0xffff_ffff_ffff_f000n; // above every mapping
+    this.check("uc_hook_add(write guard)", this.lib.hookAdd(this.handle, out, C.UC_HOOK_MEM_WRITE, this.lib.nopCallback, 0, top, top));
+    this.hooks.add({ handle: out[0]!, callback: null });
+  }
+
+  /**
    * Counts every guest instruction from now on, with a native UC_HOOK_CODE callback
    * over all addresses (host/unicorn/native.c: `++*counter`, no JS per instruction) and
    * returns a reader of the count, still valid after close(). It counts instructions
@@ -899,13 +932,16 @@ export class Unicorn {
    * hook call if the hook is there when it is translated: add it before the code to
    * count first runs. As a side effect
    * a stop requested from a hook takes effect after the current instruction
-   * everywhere, so a later preciseStops() adds nothing.
+   * everywhere, so a later preciseStops() adds nothing. stopAt() stops the guest at an
+   * exact count (a deterministic point to deliver an interrupt at); the instruction it
+   * stops before is counted once, when it runs.
    */
-  countInstructions(): () => bigint {
+  countInstructions(): InstructionCounter {
     const callback = native().icountHook;
-    const ptr = koffi.alloc("uint64_t", 1) as bigint;
-    const view = new BigUint64Array(koffi.view(ptr, 8));
-    view[0] = 0n;
+    // struct icount (native.c): count, limit, uc_emu_stop.
+    const ptr = koffi.alloc("uint64_t", 3) as bigint;
+    const view = new BigUint64Array(koffi.view(ptr, 24));
+    view.set([0n, NO_LIMIT, this.lib.emuStopPtr]);
     const counter: Counter = { ptr, view, final: 0n };
     const out: [number | bigint | null] = [null];
     const err = this.lib.hookAdd(this.handle, out, C.UC_HOOK_CODE, callback, Number(ptr), 1, 0);
@@ -915,7 +951,19 @@ export class Unicorn {
     }
     this.hooks.add({ handle: out[0]!, callback: null });
     this.counters.push(counter);
-    return () => (counter.view ? counter.view[0] : counter.final);
+    let armed = false;
+    return {
+      count: () => (counter.view ? counter.view[0] : counter.final),
+      stopAt: (n) => {
+        armed = n !== NO_LIMIT;
+        if (counter.view) counter.view[1] = n;
+      },
+      reached: () => {
+        if (!armed || counter.view?.[1] !== NO_LIMIT) return false;
+        armed = false;
+        return true;
+      },
+    };
   }
 
   hookDel(hook: Hook): void {

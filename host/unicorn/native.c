@@ -16,12 +16,27 @@
 // Unicorn 2.1.1 has no readable instruction counter: uc_emu_start's `count` makes every
 // later hook exit flush the translation cache, and a JS code hook costs ~130 ns per
 // instruction. This UC_HOOK_CODE callback (uc_cb_hookcode_t), added over all addresses
-// with user_data = &counter, costs a few ns.
-void icount_hook(void *uc, uint64_t address, uint32_t size, void *user_data) {
-  (void)uc;
+// with user_data = a struct icount, costs a few ns. When the count reaches `limit`, it
+// stops the engine before that instruction (the hook runs first, with RIP synced, and
+// Unicorn checks for a stop right after it) without counting it: it is counted when it
+// runs after the restart. The limit is then spent (UINT64_MAX) until the host sets one.
+typedef int (*emu_stop_fn)(void *uc);
+
+struct icount {
+  uint64_t count; // read and written by the host at offset 0
+  uint64_t limit; // offset 8
+  emu_stop_fn stop;
+};
+
+void icount_hook(void *uc, uint64_t address, uint32_t size, struct icount *c) {
   (void)address;
   (void)size;
-  ++*(uint64_t *)user_data;
+  if (c->count >= c->limit) {
+    c->limit = UINT64_MAX;
+    c->stop(uc);
+    return;
+  }
+  ++c->count;
 }
 
 // ---- the trap gate -------------------------------------------------------------------
@@ -92,8 +107,6 @@ void trap_gate_free(struct trap_gate *g) { free(g); }
 // after the deadline (between two uc_emu_start, Unicorn clears a stop request made
 // while no run was under way) is stopped too; the host also checks `expired` before it
 // starts one.
-typedef int (*emu_stop_fn)(void *uc);
-
 struct stop_timer {
   pthread_t thread;
   pthread_mutex_t lock;

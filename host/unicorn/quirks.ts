@@ -1,12 +1,12 @@
 // Work-arounds for Unicorn 2.1 behaviour the host depends on, each measured, not assumed.
 //
-// Three fields of QEMU's CPU state that Unicorn does not expose are reached in a saved
+// Fields of QEMU's CPU state that Unicorn does not expose are reached in a saved
 // context (uc_context_save / uc_context_restore). Their offsets are not guessed from a
 // header: each is found by experiment on the loaded library, by running a few
 // instructions whose effect on the field is known and looking for the one int32 of the
 // context that changed exactly so.
 //
-// The probes cost about 20 ms of start-up (three throwaway engines), so their results
+// The probes cost about 7 ms each (a throwaway engine), so their results
 // are kept in .cache/unicorn/quirks.json, keyed by the library's identity (path, inode,
 // size, modification time, version): a different or rebuilt library is probed afresh.
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
@@ -85,6 +85,8 @@ const cached = (field: string, probe: () => number): (() => number) => {
 
 const CODE = 0x1000;
 const PT_PML4 = 0x10000;
+const MSR_EFER = 0xc000_0080;
+const EFER_SVME = 1n << 12n;
 
 /**
  * 4-level paging over the first 256 KiB in 4 KiB pages, identity, with `flags` per page
@@ -216,6 +218,84 @@ export const probeHflags = (): number =>
     return snaps;
   }, ([before, after]) => (before & 3) === 0 && (before ^ after) === 3);
 
+/**
+ * Byte offset, in a saved context, of QEMU's `env->exception_is_int`: set by a software
+ * interrupt (INT n, INT3), left set until the next exception. Unicorn moves RIP to
+ * `exception_next_eip` before calling the interrupt hook whenever it is set, for any
+ * exception, including the SVM exit the host uses to answer RDTSC (rdtscInterceptOffset),
+ * which would then be reported at a stale RIP. The host clears it after each exception.
+ *
+ * Found with INT3, a divide error, INT3: the one int32 that reads 0, 1, 0, 1.
+ */
+export const probeExceptionIsInt = (): number =>
+  findField("exception_is_int", (uc, snap) => {
+    uc.memMap(0, 0x10000);
+    // int3 ; xor ecx, ecx ; div rcx ; int3 ; hlt
+    uc.memWrite(CODE, Uint8Array.from([0xcc, 0x31, 0xc9, 0x48, 0xf7, 0xf1, 0xcc, 0xf4]));
+    const exceptionAt = oldExceptionOffset();
+    const snaps = [snap()];
+    const vectors: number[] = [];
+    uc.hookIntr((vector) => {
+      vectors.push(vector);
+      snaps.push(snap());
+      uc.editContext((env) => env.setInt32(exceptionAt, -1, true));
+      if (vector === 0) uc.regWrite(C.UC_X86_REG_RIP, CODE + 6); // past the div
+    });
+    uc.emuStart(CODE, CODE + 7);
+    if (vectors.join() !== "3,0,3") throw new Error(`expected exceptions 3, 0, 3, Unicorn reported ${vectors.join(", ") || "none"}`);
+    return snaps;
+  }, ([a, b, c, d]) => a === 0 && b === 1 && c === 0 && d === 1);
+
+/**
+ * Byte offset, in a saved context, of QEMU's `env->intercept`: the SVM intercept bits
+ * (AMD APM vol. 2 §15.9, the VMCB's intercept vector at 0x0C) checked while the CPU is
+ * in guest mode (hflags HF_GUEST_MASK). Unicorn 2.1.1 has no hook for RDTSC (a
+ * UC_HOOK_INSN for it is refused) and returns the host's counter; with guest mode on and
+ * the RDTSC intercept set, helper_rdtsc raises an SVM exit instead, which Unicorn hands
+ * to the interrupt hook as EXCP_VMEXIT + the exit code, RIP at the RDTSC: the host
+ * answers it from the machine's clock.
+ *
+ * Found with a VMRUN (which loads the field from the VMCB) on a VMCB whose intercept
+ * vector holds a pattern: the one offset holding it afterwards.
+ */
+export const probeSvmIntercept = (): number => {
+  const uc = new Unicorn(C.UC_MODE_64);
+  try {
+    const at = pagingOn(uc, () => 3);
+    const vmcb = 0x21000;
+    const pattern = 0x0123_4567_89ab_cdefn;
+    uc.memWrite(vmcb + 0x0c, new Uint8Array(new BigUint64Array([pattern]).buffer));
+    uc.memWrite(at, Uint8Array.from([0x48, 0xc7, 0xc0, vmcb & 0xff, (vmcb >> 8) & 0xff, vmcb >> 16, 0x00, 0x0f, 0x01, 0xd8])); // mov rax, vmcb ; vmrun
+    uc.msrWrite(MSR_EFER, uc.msrRead(MSR_EFER) | EFER_SVME);
+    if (!(uc.msrRead(MSR_EFER) & EFER_SVME)) throw new Error("the CPU model has no SVM (EFER.SVME stays clear)");
+    let snap: DataView | undefined;
+    const take = () => {
+      snap ??= new DataView(uc.contextBytes(uc.contextSave()).slice().buffer);
+      uc.emuStop();
+    };
+    // The guest state VMRUN loads (all zero) runs nowhere useful: stop at its first instruction or fault.
+    uc.hookCode(0n, BigInt(CODE - 1), take);
+    uc.hookIntr(take);
+    try {
+      uc.emuStart(CODE, 0n);
+    } catch (e) {
+      if (!snap) throw e;
+    }
+    if (!snap) throw new Error("VMRUN did not run");
+    const found: number[] = [];
+    for (let i = 0; i + 8 <= snap.byteLength; i += 4) if (snap.getBigUint64(i, true) === pattern) found.push(i);
+    if (found.length !== 1) throw new Error(`candidates ${found.join(", ") || "none"}`);
+    return found[0];
+  } catch (e) {
+    throw new Error(`cannot locate intercept in Unicorn's saved context: ${(e as Error).message}`);
+  } finally {
+    uc.close();
+  }
+};
+
 export const oldExceptionOffset = cached("old_exception", probeOldException);
 export const errorCodeOffset = cached("error_code", probeErrorCode);
 export const hflagsOffset = cached("hflags", probeHflags);
+export const exceptionIsIntOffset = cached("exception_is_int", probeExceptionIsInt);
+export const svmInterceptOffset = cached("svm_intercept", probeSvmIntercept);
+

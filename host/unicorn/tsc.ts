@@ -19,7 +19,7 @@ export function startTscClock(): void {
 }
 
 /** TSC ticks per millisecond (kHz), over at least 10 ms since startTscClock (sleeping out the rest). */
-export function tscKhz(): number {
+export function hostTscKhz(): number {
   if (cached !== undefined) return cached;
   startTscClock();
   const left = MIN_NS - (process.hrtime.bigint() - start!.ns);
