@@ -93,8 +93,6 @@ interface Bound {
   regWriteBatch: KFn;
   memMap: KFn;
   memMapPtr: KFn;
-  memUnmap: KFn;
-  memProtect: KFn;
   memRead: KFn;
   memWrite: KFn;
   emuStart: KFn;
@@ -191,8 +189,6 @@ export function loadUnicorn(): Bound {
       regWriteBatch: f("int uc_reg_write_batch(uintptr_t uc, uintptr_t regs, uintptr_t vals, int count)"),
       memMap: f("int uc_mem_map(uintptr_t uc, uint64_t address, size_t size, uint32_t perms)"),
       memMapPtr: f("int uc_mem_map_ptr(uintptr_t uc, uint64_t address, size_t size, uint32_t perms, void *ptr)"),
-      memUnmap: f("int uc_mem_unmap(uintptr_t uc, uint64_t address, size_t size)"),
-      memProtect: f("int uc_mem_protect(uintptr_t uc, uint64_t address, size_t size, uint32_t perms)"),
       memRead: f("int uc_mem_read(uintptr_t uc, uint64_t address, void *bytes, size_t size)"),
       memWrite: f("int uc_mem_write(uintptr_t uc, uint64_t address, const void *bytes, size_t size)"),
       emuStart: f("int uc_emu_start(uintptr_t uc, uint64_t begin, uint64_t until, uint64_t timeout, size_t count)"),
@@ -313,11 +309,6 @@ export interface Mmr {
   flags: number;
 }
 
-export interface UnicornOptions {
-  /** UC_CPU_X86_* model, set right after uc_open (uc_ctl_set_cpu_model). */
-  cpuModel?: number;
-}
-
 /** What countInstructions() gives. */
 export interface InstructionCounter {
   /** Instructions executed so far; still readable after close(). */
@@ -368,7 +359,7 @@ export class Unicorn {
   private readonly sIds: Int32Array;
 
   /** Opens an x86 engine. `mode` (UC_MODE_64, UC_MODE_32, UC_MODE_16) is the CPU's initial mode. */
-  constructor(mode: number = C.UC_MODE_64, opts: UnicornOptions = {}) {
+  constructor(mode: number = C.UC_MODE_64) {
     this.lib = loadUnicorn();
     this.mode = mode;
     const out: [number | null] = [null];
@@ -383,9 +374,6 @@ export class Unicorn {
     this.s16 = new Uint16Array(ab);
     this.sIds = new Int32Array(ab, BATCH_IDS, BATCH_MAX);
     for (let i = 0; i < BATCH_MAX; i++) this.s64[BATCH_PTRS / 8 + i] = this.scratchPtr + BigInt(BATCH_VALS + 8 * i);
-    if (opts.cpuModel !== undefined) {
-      this.check("uc_ctl(CPU_MODEL)", this.lib.ctl(this.h, ctlWrite(C.UC_CTL_CPU_MODEL, 1), "int", opts.cpuModel));
-    }
   }
 
   /** Library version "MAJOR.MINOR.PATCH". */
@@ -420,14 +408,6 @@ export class Unicorn {
       this.lib.memMapPtr(this.handle, addr, view.byteLength, perms, view),
       ` (addr ${hex(addr)}, size ${hex(view.byteLength)})`,
     );
-  }
-
-  memUnmap(addr: Addr, size: number): void {
-    this.check("uc_mem_unmap", this.lib.memUnmap(this.handle, addr, size));
-  }
-
-  memProtect(addr: Addr, size: number, perms: number): void {
-    this.check("uc_mem_protect", this.lib.memProtect(this.handle, addr, size, perms));
   }
 
   /** Reads guest memory by physical address (see the report: uc_mem_read does not walk page tables). */
@@ -612,19 +592,9 @@ export class Unicorn {
     this.check("uc_ctl(USE_EXITS)", this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_UC_USE_EXITS, 1), "int", 1));
   }
 
-  /** Drops all translated code: call after the host rewrote guest code behind Unicorn's back. */
-  flushTb(): void {
-    this.check("uc_ctl(TB_FLUSH)", this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_TB_FLUSH, 0)));
-  }
-
   /** Drops translated code for [begin, end) only (uc_ctl_remove_cache); a full flush costs ~100 ms. */
   removeCache(begin: Addr, end: Addr): void {
     this.check("uc_ctl(TB_REMOVE_CACHE)", this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_TB_REMOVE_CACHE, 2), "uint64_t", BigInt(begin), "uint64_t", BigInt(end)));
-  }
-
-  /** Drops the TLB and translated code (uc_ctl_flush_tlb). */
-  flushTlb(): void {
-    this.check("uc_ctl(TLB_FLUSH)", this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_TLB_FLUSH, 0)));
   }
 
   // ---- contexts (for calling back into the guest from a hook) --------------------------
