@@ -22,6 +22,7 @@ import { GDT_OFFSET, GDTR_OFFSET, TRAMPOLINE_OFFSET, STACK_SIZE } from "./x86/la
 import { Tracer } from "./trace.ts";
 import { kernelSlide, type SymbolMap } from "./symbols.ts";
 import { Lapic, LAPIC_BASE, LAPIC_SIZE } from "./devices/lapic.ts";
+import { InterruptRouter } from "./interrupts.ts";
 import { cpuidOverride, CRYSTAL_HZ } from "./x86/cpuid.ts";
 import { guestClock, hostClock, wallMs, type Clock } from "./clock.ts";
 import { deliver, DeliveryError, gateTarget, HAS_ERROR_CODE, RFLAGS_IF, RFLAGS_RF } from "./x86/interrupts.ts";
@@ -159,7 +160,7 @@ export class Machine {
   private unwinding = false;
   private reset: { resetType: number; status: bigint; source: string } | undefined;
   devices!: PcDevices;
-  private lapic!: Lapic;
+  private interrupts!: InterruptRouter;
   /** Guest time, for the firmware, the devices and the TSC. */
   readonly clock: Clock;
   /** Lines the guest wrote to COM1. */
@@ -347,7 +348,8 @@ export class Machine {
     }
     this.uc.hookIntr((vector) => this.onException(vector));
     this.uc.hookSyscall(() => this.onSyscall());
-    const lapic = (this.lapic = new Lapic(() => clock.now(), CRYSTAL_HZ));
+    const lapic = new Lapic(() => clock.now(), CRYSTAL_HZ);
+    this.interrupts = new InterruptRouter(this.devices.pic, lapic, this.devices.irqs);
     if (clock.tsc) this.trapRdtsc();
     this.uc.hookCpuid(() => {
       const leaf = Number(this.uc.regRead(C.UC_X86_REG_EAX) & 0xffffffffn);
@@ -725,67 +727,42 @@ export class Machine {
     return true;
   }
 
-  private lastPollNs = 0;
   /** Steps between looks at an interrupt held back by IF = 0, doubling up to MAX_HELD_POLL. */
   private heldPoll = MIN_HELD_POLL;
 
   /**
    * HLT with interrupts on: let guest time pass (host clock: really wait, the guest's TSC
-   * is the host's) to the next timer, the local APIC's or the PIT's through the 8259A,
-   * and enter its handler. False when no interrupt will come before the deadline.
+   * is the host's) to the next interrupt a device raises, and enter its handler. False
+   * when none will come before the deadline.
    */
   private waitForInterrupt(deadline: number): boolean {
     for (;;) {
       if (this.deliverPending()) return true;
-      const next = this.nextTimerNs(this.clock.now());
+      const next = this.interrupts.nextEventNs(this.clock.now());
       if (next === Infinity || performance.now() >= deadline) return false;
       this.clock.idleUntil(next, deadline);
     }
   }
 
-  /** Raise the lines of the timers due by now, then enter the handler of the interrupt pending, if any. */
+  /** Enter the handler of the interrupt the CPU takes now, if there is one. */
   private deliverPending(): boolean {
-    const { pit, pic, com1 } = this.devices;
-    const now = this.clock.now();
-    const apic = this.lapic.timerDue();
-    if (apic && apic.at <= now) {
-      this.lapic.take();
-      this.deliverVector(apic.vector, undefined, "local APIC timer interrupt");
-      return true;
-    }
-    const edge = pit.counters[0].nextRiseNs(this.lastPollNs);
-    if (edge !== undefined && edge <= now) {
-      pic.raise(0);
-      pic.lower(0);
-    }
-    pic.setIrq(4, com1.irq);
-    this.lastPollNs = now;
-    if (!pic.intr) return false;
-    this.deliverVector(pic.acknowledge(), undefined, "interrupt");
-    return true;
-  }
-
-  /** When the next timer (local APIC, PIT counter 0) fires, in guest ns; Infinity: none armed. */
-  private nextTimerNs(now: number): number {
-    return Math.min(this.lapic.timerDue()?.at ?? Infinity, this.devices.pit.counters[0].nextRiseNs(now) ?? Infinity);
+    const i = this.interrupts.take(this.clock.now());
+    if (i) this.deliverVector(i.vector, undefined, i.what);
+    return i !== undefined;
   }
 
   /**
-   * The instruction count to stop at next: the next timer's deadline, or, while an
-   * interrupt is held back (IF = 0, or one is pending now), a look again a little later.
+   * The instruction count to stop at next: the next device's interrupt, or, while one
+   * is held back (IF = 0, or pending now), a look again a little later.
    */
   private nextInterruptStep(stepsAt: (ns: number) => bigint): bigint {
-    const count = this.icount!.count();
     const now = this.clock.now();
-    const { pic, pit, com1 } = this.devices;
-    const due = (at: number | undefined) => at !== undefined && at <= now;
-    const held = pic.intr || com1.irq || due(this.lapic.timerDue()?.at) || due(pit.counters[0].nextRiseNs(this.lastPollNs));
-    if (!held) {
+    if (!this.interrupts.waiting(now)) {
       this.heldPoll = MIN_HELD_POLL;
-      const next = this.nextTimerNs(now);
+      const next = this.interrupts.nextEventNs(now);
       return next === Infinity ? NO_LIMIT : stepsAt(next);
     }
-    const at = count + this.heldPoll;
+    const at = this.icount!.count() + this.heldPoll;
     this.heldPoll = this.heldPoll * 2n < MAX_HELD_POLL ? this.heldPoll * 2n : MAX_HELD_POLL;
     return at;
   }

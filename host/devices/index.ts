@@ -9,6 +9,7 @@ import { PciHost } from "./pci.ts";
 import { Pic8259Pair } from "./pic.ts";
 import { Pit } from "./pit.ts";
 import { COM1, Uart16550A } from "./uart.ts";
+import type { IrqSource } from "../interrupts.ts";
 
 export { type AccessKind, type PortDevice, PortBus, POST_PORT } from "./bus.ts";
 export { Cmos } from "./cmos.ts";
@@ -35,6 +36,8 @@ export interface PcDevicesOptions {
 
 export interface PcDevices {
   bus: PortBus;
+  /** What drives each 8259A input: PIT counter 0 IRQ 0 (edges), COM1 IRQ 4 (level). */
+  irqs: IrqSource[];
   com1: Uart16550A;
   pit: Pit;
   cmos: Cmos;
@@ -46,10 +49,16 @@ export interface PcDevices {
 export function pcDevices(o: PcDevicesOptions): PcDevices {
   const onReset = o.onReset ?? (() => {});
   const bus = new PortBus(o.onUnknown);
+  const com1 = bus.add(new Uart16550A(COM1, { name: "com1", onLine: o.onLine, onByte: o.onByte }));
+  const pit = bus.add(new Pit(o.timeNs));
   return {
     bus,
-    com1: bus.add(new Uart16550A(COM1, { name: "com1", onLine: o.onLine, onByte: o.onByte })),
-    pit: bus.add(new Pit(o.timeNs)),
+    irqs: [
+      { irq: 0, nextRiseNs: (since) => pit.counters[0].nextRiseNs(since) },
+      { irq: 4, level: () => com1.irq },
+    ],
+    com1,
+    pit,
     cmos: bus.add(new Cmos({ clock: o.clockMs, ramBytes: o.ramBytes })),
     kbc: bus.add(new Kbc8042({ onReset })),
     pic: bus.add(new Pic8259Pair()),

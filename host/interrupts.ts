@@ -1,0 +1,67 @@
+// Interrupts on the PC platform: which device drives which input of the 8259A pair, the
+// local APIC's own timer beside them, and when the next one falls due. The machine asks
+// at each point where the CPU can take an interrupt (a HLT with IF set; on a clock paced
+// by the instruction count, the counts of the deadlines) and names no device itself: a
+// new device adds its IrqSource where the devices are made (host/devices/index.ts).
+import type { Lapic } from "./devices/lapic.ts";
+import type { Pic8259Pair } from "./devices/pic.ts";
+
+/** A device wired to an input (IRQ) of the interrupt controller. */
+export interface IrqSource {
+  readonly irq: number;
+  /** Level-triggered: the line as the device drives it now. */
+  level?(): boolean;
+  /** Edge-triggered (a timer): when the line next rises after `since`, guest ns; undefined: it will not by itself. */
+  nextRiseNs?(since: number): number | undefined;
+}
+
+export interface Interrupt {
+  vector: number;
+  what: string;
+}
+
+export class InterruptRouter {
+  /** Guest time of the last look: edges after it are still to be latched. */
+  private lastPollNs = 0;
+
+  constructor(private readonly pic: Pic8259Pair, private readonly lapic: Lapic, private readonly sources: readonly IrqSource[]) {}
+
+  /**
+   * The interrupt the CPU takes now, acknowledged: the local APIC timer's if due (it
+   * does not go through the 8259A), else the 8259A's highest after the lines are
+   * driven as they are at `now` (the edges since the last look latched).
+   */
+  take(now: number): Interrupt | undefined {
+    const apic = this.lapic.timerDue();
+    if (apic && apic.at <= now) {
+      this.lapic.take();
+      return { vector: apic.vector, what: "local APIC timer interrupt" };
+    }
+    for (const s of this.sources) {
+      if (s.level) this.pic.setIrq(s.irq, s.level());
+      else if (this.due(s.nextRiseNs?.(this.lastPollNs), now)) {
+        this.pic.raise(s.irq);
+        this.pic.lower(s.irq);
+      }
+    }
+    this.lastPollNs = now;
+    return this.pic.intr ? { vector: this.pic.acknowledge(), what: "interrupt" } : undefined;
+  }
+
+  /** Whether something is due or pending at `now` that the CPU has not taken (IF = 0 holds it back). */
+  waiting(now: number): boolean {
+    if (this.pic.intr || this.due(this.lapic.timerDue()?.at, now)) return true;
+    return this.sources.some((s) => (s.level ? s.level() : this.due(s.nextRiseNs?.(this.lastPollNs), now)));
+  }
+
+  /** When a device next raises an interrupt by itself, guest ns; Infinity: none will. */
+  nextEventNs(now: number): number {
+    let next = this.lapic.timerDue()?.at ?? Infinity;
+    for (const s of this.sources) next = Math.min(next, s.nextRiseNs?.(now) ?? Infinity);
+    return next;
+  }
+
+  private due(at: number | undefined, now: number): boolean {
+    return at !== undefined && at <= now;
+  }
+}
