@@ -7,6 +7,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./paths.ts";
 import { ARG_SLOTS } from "../firmware/spec/services.ts";
+import { VarStoreError } from "./errors.ts";
 
 export const FIRMWARE_WASM = join(ROOT, "build/firmware.wasm");
 const WASM_PAGE = 65536;
@@ -171,13 +172,5 @@ export class Firmware {
   private readAsString(p: number): string {
     const bytes = new DataView(this.memory.buffer).getUint32(p - 4, true);
     return Buffer.from(this.memory.buffer, p, bytes).toString("utf16le");
-  }
-}
-
-/** The store file is refused (with the first bad byte's offset) or could not be saved (offset undefined). */
-export class VarStoreError extends Error {
-  constructor(what: string, readonly offset?: number) {
-    super(`variable store ${what}${offset === undefined ? "" : ` (at byte offset ${offset})`}`);
-    this.name = "VarStoreError";
   }
 }

@@ -9,7 +9,8 @@
 import { adviseHugePages, NO_LIMIT, Unicorn, UnicornError, type Context, type InstructionCounter } from "./unicorn/index.ts";
 import * as C from "./unicorn/consts.ts";
 import { errorCodeOffset, exceptionIsIntOffset, hflagsOffset, oldExceptionOffset, svmInterceptOffset } from "./unicorn/quirks.ts";
-import { Firmware, VarStoreError } from "./firmware.ts";
+import { Firmware } from "./firmware.ts";
+import { GuestError, LoadError, VarStoreError } from "./errors.ts";
 import { TableWatch, type TablesRead } from "./table-watch.ts";
 import { ARG_SLOTS, SERVICES, TRAP_PORT, argSlot, serviceByName } from "../firmware/spec/services.ts";
 import { MEMORY_TYPE, RESET_TYPE, STATUS } from "../firmware/spec/uefi.ts";
@@ -108,23 +109,6 @@ export type Ending =
   | { kind: "halted"; rip: bigint; symbol?: string }
   | { kind: "milestone"; line: string }
   | { kind: "reset"; resetType: number; status: bigint; source: string };
-
-/** A run the host stopped: guest fault, budget spent, or a rule broken. */
-export class GuestError extends Error {
-  constructor(
-    readonly kind: "fault" | "budget" | "boot-service-after-exit" | "firmware",
-    message: string,
-    readonly rip: bigint,
-    readonly lastCalls: string[],
-    symbol?: string,
-    /** "at" the faulting instruction; "from" a service's call site (its return address). */
-    where: "at" | "from" = "at",
-  ) {
-    super(`${message} ${where} RIP 0x${rip.toString(16)}${symbol ? ` (${symbol})` : ""}` +
-      (lastCalls.length ? `\nlast EFI calls:\n  ${lastCalls.join("\n  ")}` : ""));
-    this.name = "GuestError";
-  }
-}
 
 /** A stopOnSerial line appeared: the run ends there. */
 class MilestoneReached extends Error {
@@ -876,12 +860,5 @@ export class Machine {
 
   close(): void {
     this.uc.close();
-  }
-}
-
-export class LoadError extends Error {
-  constructor(readonly status: bigint, readonly field: string, readonly offset: bigint) {
-    super(`image rejected: ${field} (at offset 0x${offset.toString(16)})`);
-    this.name = "LoadError";
   }
 }

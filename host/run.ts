@@ -1,13 +1,13 @@
 // Run one EFI image (an application, or a kernel through its EFI stub) to its end: the
 // library entry behind `ueficorn run` and `ueficorn boot`.
 import { readFileSync } from "node:fs";
-import { Machine, GuestError, LoadError, type Ending } from "./machine.ts";
-import { VarStoreError } from "./firmware.ts";
+import { Machine, type Ending } from "./machine.ts";
+import { EXIT, GuestError, LoadError, RunError, VarStoreError, type ErrorKind } from "./errors.ts";
 import { Tracer, type CallRecord, type TraceSummary } from "./trace.ts";
 import { SymbolMap } from "./symbols.ts";
 import { libraryInfo } from "./unicorn/index.ts";
 import type { TablesRead } from "./table-watch.ts";
-import { preparePvhFile, KernelImageError } from "./pvh/index.ts";
+import { preparePvhFile } from "./pvh/index.ts";
 import { ERROR_BIT, statusName } from "../firmware/spec/uefi.ts";
 
 export interface RunOptions {
@@ -42,7 +42,7 @@ export interface RunOptions {
   onLog?: (message: string) => void;
 }
 
-export type RunEnding = Ending | { kind: "error"; error: string; errorKind: string; rip?: string; symbol?: string };
+export type RunEnding = Ending | { kind: "error"; error: string; errorKind: ErrorKind; exit: number; rip?: string; symbol?: string };
 
 export interface RunResult {
   ending: RunEnding;
@@ -83,17 +83,11 @@ export interface InstructionCounts {
 
 const num = (v: bigint | undefined) => (v === undefined ? null : Number(v));
 
-/** Process exit codes: EFI_SUCCESS 0, a warning 1, EFI error N 64 + N; host-side ends below. */
-export const EXIT = { USAGE: 2, LOAD: 3, FAULT: 4, BUDGET: 5, BOOT_SERVICE_AFTER_EXIT: 6, HALTED: 7 } as const;
+export { EXIT };
 
 export function exitCode(r: RunResult): number {
   const e = r.ending;
-  if (e.kind === "error") {
-    const byKind: Record<string, number> = {
-      load: EXIT.LOAD, vars: EXIT.LOAD, fault: EXIT.FAULT, firmware: EXIT.FAULT, budget: EXIT.BUDGET, "boot-service-after-exit": EXIT.BOOT_SERVICE_AFTER_EXIT,
-    };
-    return byKind[e.errorKind] ?? EXIT.FAULT;
-  }
+  if (e.kind === "error") return e.exit;
   if (e.kind === "halted") return EXIT.HALTED;
   if (e.kind === "milestone") return 0;
   const s = e.status;
@@ -137,12 +131,12 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
       ending = m.start(handle);
     }
   } catch (e) {
-    if (e instanceof LoadError) ending = { kind: "error", errorKind: "load", error: `${path}: ${e.message}, status ${statusName(e.status)}` };
-    else if (e instanceof KernelImageError) ending = { kind: "error", errorKind: "load", error: `${path}: ${e.message}` };
-    else if (e instanceof VarStoreError) ending = { kind: "error", errorKind: "vars", error: `${opts.vars}: ${e.message}` };
-    else if (e instanceof GuestError) {
-      ending = { kind: "error", errorKind: e.kind, error: e.message, rip: `0x${e.rip.toString(16)}`, symbol: m?.symbolize(e.rip) };
-    } else throw e;
+    if (!(e instanceof RunError)) throw e;
+    // The error says what and where; the run adds which file (the image, or the store).
+    const file = e instanceof VarStoreError ? opts.vars : path;
+    const error = e instanceof GuestError ? e.message : `${file}: ${e.message}${e instanceof LoadError ? `, status ${statusName(e.status)}` : ""}`;
+    ending = { kind: "error", errorKind: e.kind, exit: e.exit, error };
+    if (e instanceof GuestError) Object.assign(ending, { rip: `0x${e.rip.toString(16)}`, symbol: m?.symbolize(e.rip) });
   } finally {
     m?.close();
   }

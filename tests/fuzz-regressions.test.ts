@@ -9,7 +9,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ServiceCaller } from "./service-caller.ts";
 import { guestClock, type Clock } from "../host/clock.ts";
-import { LoadError } from "../host/machine.ts";
+import { LoadError } from "../host/errors.ts";
 import { serviceByName } from "../firmware/spec/services.ts";
 import { field, guidBytes } from "../firmware/spec/decl.ts";
 import { IMAGE_SECTION_HEADER } from "../firmware/spec/pe.ts";

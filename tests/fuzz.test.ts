@@ -23,7 +23,7 @@ import { gzipSync } from "node:zlib";
 import { compressSync as lz4CompressSync } from "lz4-napi";
 import { ServiceCaller } from "./service-caller.ts";
 import { parsePe, rvaToOffset } from "./pe-fixtures.ts";
-import { LoadError } from "../host/machine.ts";
+import { LoadError } from "../host/errors.ts";
 import { extractVmlinux, KernelImageError, parseElf, pvhEntry } from "../host/pvh/index.ts";
 import { LZ4_LEGACY_MAGIC } from "../host/pvh/bzimage.ts";
 import { SERVICES, type Service } from "../firmware/spec/services.ts";

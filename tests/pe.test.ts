@@ -10,7 +10,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ServiceCaller } from "./service-caller.ts";
-import { Machine, LoadError } from "../host/machine.ts";
+import { Machine } from "../host/machine.ts";
+import { LoadError } from "../host/errors.ts";
 import { field, guidBytes } from "../firmware/spec/decl.ts";
 import {
   ALLOCATE_TYPE as AT, GUIDS, LOADED_IMAGE_PROTOCOL, LOADED_IMAGE_PROTOCOL_REVISION, MEMORY_DESCRIPTOR,

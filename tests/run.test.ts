@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runImage, exitCode, EXIT } from "../host/run.ts";
+import { GuestError, KernelImageError, LoadError, RunError, VarStoreError } from "../host/errors.ts";
 import { Unicorn } from "../host/unicorn/index.ts";
 import { parsePe, wrongMachine } from "./pe-fixtures.ts";
 
@@ -55,6 +56,22 @@ function ripIn(text: string, [start, end]: [bigint, bigint]): bigint {
 }
 
 // ---- the guests exist ----
+
+test("every host-side error is a RunError that carries its kind and exit status (README: exit status)", () => {
+  const cases: [RunError, string, number][] = [
+    [new LoadError(0x8000_0000_0000_0001n, "IMAGE_NT_HEADERS64.Signature", 0x80n), "load", EXIT.LOAD],
+    [new KernelImageError("vmlinux", "Elf64_Ehdr.e_machine", 0x12, "not x86-64"), "load", EXIT.LOAD],
+    [new VarStoreError("is corrupt", 7), "vars", EXIT.LOAD],
+    [new GuestError("fault", "guest fault", 0x1000n, []), "fault", EXIT.FAULT],
+    [new GuestError("firmware", "firmware trapped", 0x1000n, []), "firmware", EXIT.FAULT],
+    [new GuestError("budget", "ran past its budget", 0x1000n, []), "budget", EXIT.BUDGET],
+    [new GuestError("boot-service-after-exit", "BS.AllocatePool called after ExitBootServices", 0x1000n, []), "boot-service-after-exit", EXIT.BOOT_SERVICE_AFTER_EXIT],
+  ];
+  for (const [e, kind, exit] of cases) {
+    assert.ok(e instanceof RunError, e.name);
+    assert.equal([e.kind, e.exit], [kind, exit], e.name);
+  }
+});
 
 test("guests/build.sh built every guests/*.c into build/guests/NAME.efi", () => {
   const sources = readdirSync(join(ROOT, "guests")).filter((f) => f.endsWith(".c"));

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, exist
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ServiceCaller } from "./service-caller.ts";
-import { VarStoreError } from "../host/firmware.ts";
+import { VarStoreError } from "../host/errors.ts";
 import { guidBytes } from "../firmware/spec/decl.ts";
 import { GUIDS, STATUS, statusName } from "../firmware/spec/uefi.ts";
 

@@ -12,7 +12,8 @@ import { createRequire } from "node:module";
 import { field } from "../../firmware/spec/decl.ts";
 import { BOOT_PROTOCOL, SETUP_HEADER } from "../../firmware/spec/pvh.ts";
 import { ELF } from "../../firmware/spec/elf.ts";
-import { hex, KernelImageError } from "./error.ts";
+import { hex } from "./error.ts";
+import { KernelImageError } from "../errors.ts";
 
 // lz4-napi is a native module (~7 ms to load) and node:zlib costs ~2 ms: each is loaded
 // when its payload is met, so that the EFI path, which never decompresses in the host,

@@ -7,7 +7,8 @@ import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { field, type Struct } from "../../firmware/spec/decl.ts";
 import { EI, ELF, ELF64_EHDR, ELF64_NHDR, ELF64_PHDR } from "../../firmware/spec/elf.ts";
 import { XEN_ELFNOTE_NAME, XEN_ELFNOTE_PHYS32_ENTRY } from "../../firmware/spec/pvh.ts";
-import { hex, KernelImageError } from "./error.ts";
+import { hex } from "./error.ts";
+import { KernelImageError } from "../errors.ts";
 import { MAX_VMLINUX_BYTES } from "./bzimage.ts";
 
 export interface ElfSegment {

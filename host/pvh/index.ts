@@ -8,7 +8,7 @@ import { ELF } from "../../firmware/spec/elf.ts";
 
 export { extractVmlinux, identifyCompression, lz4LegacyDecompress, type Compression, type Vmlinux } from "./bzimage.ts";
 export { fileSource, parseElf, parseElfSource, pvhEntry, type ElfImage, type ElfNote, type ElfSegment, type ElfSource } from "./elf.ts";
-export { KernelImageError } from "./error.ts";
+export { KernelImageError } from "../errors.ts";
 export { buildPvhBoot, cmdlineBytes, encodeStruct, writeRegions, type MemmapEntry, type PvhBoot, type PvhEntryState, type PvhRegion } from "./start-info.ts";
 export * as layout from "./layout.ts";
 
