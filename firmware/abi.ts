@@ -10,24 +10,24 @@ export const ARGS: usize = reserve(Arg.SLOTS << 3);
  * Run guest code fn(a0, a1) through the host (a notify function, an image's entry) and
  * return its RAX. The guest's own EFI calls in there refill the argument block, so the
  * current call's block is put back afterwards: its stack arguments, the trace of it and
- * CR3 for its pointers stay the caller's.
+ * page-table root for its pointers stay the caller's.
  */
 export function callGuest(fn: u64, a0: u64, a1: u64): u64 {
-  const rcx = load<u64>(ARGS + (Arg.RCX << 3)), rdx = load<u64>(ARGS + (Arg.RDX << 3));
-  const r8 = load<u64>(ARGS + (Arg.R8 << 3)), r9 = load<u64>(ARGS + (Arg.R9 << 3));
-  const rsp = load<u64>(ARGS + (Arg.RSP << 3)), cr3 = load<u64>(ARGS + (Arg.CR3 << 3));
+  const r0 = load<u64>(ARGS + (Arg.ARG0 << 3)), r1 = load<u64>(ARGS + (Arg.ARG1 << 3));
+  const r2 = load<u64>(ARGS + (Arg.ARG2 << 3)), r3 = load<u64>(ARGS + (Arg.ARG3 << 3));
+  const stack = load<u64>(ARGS + (Arg.STACK << 3)), root = load<u64>(ARGS + (Arg.PAGE_ROOT << 3));
   const status = hostCallGuest(fn, a0, a1);
-  store<u64>(ARGS + (Arg.RCX << 3), rcx); store<u64>(ARGS + (Arg.RDX << 3), rdx);
-  store<u64>(ARGS + (Arg.R8 << 3), r8); store<u64>(ARGS + (Arg.R9 << 3), r9);
-  store<u64>(ARGS + (Arg.RSP << 3), rsp); store<u64>(ARGS + (Arg.CR3 << 3), cr3);
+  store<u64>(ARGS + (Arg.ARG0 << 3), r0); store<u64>(ARGS + (Arg.ARG1 << 3), r1);
+  store<u64>(ARGS + (Arg.ARG2 << 3), r2); store<u64>(ARGS + (Arg.ARG3 << 3), r3);
+  store<u64>(ARGS + (Arg.STACK << 3), stack); store<u64>(ARGS + (Arg.PAGE_ROOT << 3), root);
   return status;
 }
 
 /** Argument i of the current call: registers, then the stack above the 32-byte shadow space. */
 export function arg(i: i32): u64 {
   if (i < 4) return load<u64>(ARGS + (<usize>i << 3));
-  // [RSP] return address, [RSP+8..+0x28) shadow space, then argument 5 onwards.
-  const at = guest(load<u64>(ARGS + (Arg.RSP << 3)) + 0x28 + (<u64>(i - 4) << 3), 8);
+  // Microsoft x64: [RSP] return address, [RSP+8..+0x28) shadow space, then argument 5 onwards.
+  const at = guest(load<u64>(ARGS + (Arg.STACK << 3)) + 0x28 + (<u64>(i - 4) << 3), 8);
   return at ? load<u64>(at) : 0;
 }
 

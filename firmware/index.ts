@@ -17,7 +17,7 @@ import { dispatch as serve } from "./spec/dispatch";
 /** Serve service `id` with the arguments and CR3 the host put in ARGS. */
 export function dispatch(id: u32): u64 {
   const outer = currentCr3();
-  setCr3(load<u64>(ARGS + (Arg.CR3 << 3)));
+  setCr3(load<u64>(ARGS + (Arg.PAGE_ROOT << 3)));
   const status = serve(id);
   // The timer interrupt, in effect: due timers fire between the guest's calls; and
   // whatever the service signalled runs its notify functions before the guest resumes.
@@ -89,7 +89,7 @@ export function fw_stubbed(id: u32): u32 { return load<u8>(STUBBED + id); }
 /** Argument i of the current call, as the dispatcher sees it (for traces). */
 export function fw_arg(i: i32): u64 {
   const outer = currentCr3();
-  setCr3(load<u64>(ARGS + (Arg.CR3 << 3)));
+  setCr3(load<u64>(ARGS + (Arg.PAGE_ROOT << 3)));
   const v = arg(i);
   setCr3(outer);
   return v;

@@ -37,8 +37,8 @@ interface RawCall { svc: Service; args: bigint[]; status: bigint; cr3: bigint }
  */
 const EAGER = SERVICES.map((s) => s.sig.params.some((p) => p.pointer === 1 && (p.type === "EFI_GUID" || p.type === "CHAR16")));
 
-// A ring slot, u64s: the firmware's argument block as the call left it (RCX, RDX, R8,
-// R9, RSP, CR3, STATUS: firmware/spec/services.ts ARG_SLOTS), then the stack arguments of
+// A ring slot, u64s: the firmware's argument block as the call left it (ARG0-ARG3,
+// STACK, PAGE_ROOT, STATUS: firmware/spec/services.ts ARG_SLOTS), then the stack arguments of
 // services with more than four.
 const SLOT_STATUS = argSlot("STATUS"), SLOT_STACK = ARG_SLOTS.length, MAX_PARAMS = 10;
 const SLOT = SLOT_STACK + MAX_PARAMS - 4;
@@ -84,14 +84,14 @@ export class Tracer {
 
   /** The call being made now, from the firmware's argument block. */
   private raw(svc: Service, fw: Firmware): RawCall {
-    return { svc, args: svc.sig.params.map((_, i) => fw.arg(i)), status: fw.args[SLOT_STATUS], cr3: fw.args[argSlot("CR3")] };
+    return { svc, args: svc.sig.params.map((_, i) => fw.arg(i)), status: fw.args[SLOT_STATUS], cr3: fw.args[argSlot("PAGE_ROOT")] };
   }
 
   /** The call in ring slot `slot`, as recorded. */
   private slotCall(slot: number): RawCall {
     const svc = SERVICES[this.ringIds[slot]];
     const v = (k: number) => this.ringVals[slot * SLOT + k];
-    return { svc, args: svc.sig.params.map((_, i) => (i < 4 ? v(i) : v(SLOT_STACK + i - 4))), status: v(SLOT_STATUS), cr3: v(argSlot("CR3")) };
+    return { svc, args: svc.sig.params.map((_, i) => (i < 4 ? v(i) : v(SLOT_STACK + i - 4))), status: v(SLOT_STATUS), cr3: v(argSlot("PAGE_ROOT")) };
   }
 
   /** The last calls, oldest first, for error reports (GUIDs and strings as they were passed). */

@@ -544,12 +544,12 @@ export const THUNK_TEMPLATE: u64 = 0xc3efe700000000b8;
 export const SERVICE_COUNT: u32 = 80;
 /** Slots of the argument block (firmware/spec/services.ts ARG_SLOTS), u64 each. */
 export namespace Arg {
-  export const RCX: usize = 0;
-  export const RDX: usize = 1;
-  export const R8: usize = 2;
-  export const R9: usize = 3;
-  export const RSP: usize = 4;
-  export const CR3: usize = 5;
+  export const ARG0: usize = 0;
+  export const ARG1: usize = 1;
+  export const ARG2: usize = 2;
+  export const ARG3: usize = 3;
+  export const STACK: usize = 4;
+  export const PAGE_ROOT: usize = 5;
   export const STATUS: usize = 6;
   export const SLOTS: usize = 7;
 }

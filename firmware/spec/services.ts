@@ -31,13 +31,15 @@ export const TRAP_PORT = 0xef;
 export const THUNK_SIZE = 8;
 
 /**
- * The argument block (firmware/abi.ts ARGS), u64 slots in this order: the first four
- * Microsoft x64 argument registers, RSP at the `out` (the thunk's return address, above
- * it the stack arguments), CR3 (whose tables translate the pointers), all read by the
- * host's trap gate before the dispatch; then STATUS, where the host leaves the result
- * for the gate to load into RAX. Register slots are named as Unicorn's UC_X86_REG_*.
+ * The argument block (firmware/abi.ts ARGS), u64 slots in this order: the register
+ * arguments (Microsoft x64: RCX, RDX, R8, R9), the stack pointer at the trap (the
+ * thunk's return address, above it the stack arguments), the page-table root whose
+ * tables translate the pointers (CR3), all filled by the host's trap gate before the
+ * dispatch; then STATUS, where the host leaves the result for the gate to load into the
+ * return register (RAX). The names are the calling convention's, not one CPU's: the host
+ * maps each to its architecture's register (host/machine.ts ARG_REGISTERS).
  */
-export const ARG_SLOTS = ["RCX", "RDX", "R8", "R9", "RSP", "CR3", "STATUS"] as const;
+export const ARG_SLOTS = ["ARG0", "ARG1", "ARG2", "ARG3", "STACK", "PAGE_ROOT", "STATUS"] as const;
 export type ArgSlot = (typeof ARG_SLOTS)[number];
 export const argSlot = (name: ArgSlot): number => ARG_SLOTS.indexOf(name);
 

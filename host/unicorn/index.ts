@@ -358,12 +358,16 @@ export class Unicorn {
   private readonly s16: Uint16Array;
   private readonly sIds: Int32Array;
 
-  /** Opens an x86 engine. `mode` (UC_MODE_64, UC_MODE_32, UC_MODE_16) is the CPU's initial mode. */
-  constructor(mode: number = C.UC_MODE_64) {
+  /**
+   * Opens an engine for `arch` (default x86, whose `mode` UC_MODE_64, UC_MODE_32 or
+   * UC_MODE_16 is the CPU's initial mode). The register, MSR and instruction-hook helpers
+   * below are x86's.
+   */
+  constructor(mode: number = C.UC_MODE_64, readonly arch: number = C.UC_ARCH_X86) {
     this.lib = loadUnicorn();
     this.mode = mode;
     const out: [number | null] = [null];
-    this.check("uc_open", this.lib.open(C.UC_ARCH_X86, mode, out));
+    this.check("uc_open", this.lib.open(arch, mode, out));
     this.h = out[0] as number;
     Unicorn.live++;
     this.scratchPtr = koffi.alloc("uint8_t", SCRATCH_SIZE) as bigint;
