@@ -298,12 +298,16 @@ build_firmware() {
 }
 
 # The CLI as one JavaScript file (build/cli.cjs), started by build/ueficorn.cjs through
-# V8's code cache (host/launch.cts): ~60 ms to the guest's first instruction, ~0.4 s through tsx.
-HOST_OUT=build/ueficorn.cjs
+# V8's code cache (host/launch.cts): ~60 ms to the guest's first instruction, ~0.4 s
+# through tsx; and the library (`import ... from "ueficorn"`: build/lib.mjs, build/lib.cjs
+# for require, its types in build/types/). Rebuilt when any of them is missing or older than the sources.
+HOST_OUTS=(build/ueficorn.cjs build/cli.cjs build/lib.mjs build/lib.cjs build/types/host/index.d.ts)
 build_host() {
   grep -q '"build:host"' package.json || return 0
-  newer_than "$HOST_OUT" host firmware/spec package.json || return 0
-  say "bundling the host CLI (npm run build:host)"
+  local out stale=
+  for out in "${HOST_OUTS[@]}"; do newer_than "$out" host firmware/spec package.json tsconfig.json tsconfig.lib.json && stale=1; done
+  [[ -n $stale ]] || return 0
+  say "bundling the host CLI and library (npm run build:host)"
   run build-host npm run --silent build:host
 }
 
