@@ -54,6 +54,10 @@ export declare function hostTimeNs(): u64;
 @external("host", "time_skip")
 export declare function hostTimeSkip(ns: u64): void;
 
+/** Fill [p, p + bytes) of WASM memory with random bytes: the machine's entropy (host/machine.ts). */
+@external("host", "random_fill")
+export declare function hostRandomFill(p: usize, bytes: u32): void;
+
 /** The firmware wrote code at [base, base + bytes): the CPU must drop stale translations. */
 @external("host", "code_written")
 export declare function hostCodeWritten(base: u64, bytes: u64): void;

@@ -11,6 +11,7 @@ import { loadError, loadErrorOffset } from "./loader";
 import { Arg, STUBBED, Status, MemoryType } from "./spec/gen";
 import { varsInit, varsLoad, STORE, STORE_SIZE, nvGeneration } from "./services/variables";
 import { initrdInit } from "./services/initrd";
+import { rngInit } from "./services/rng";
 
 import { dispatch as serve } from "./spec/dispatch";
 
@@ -42,7 +43,7 @@ export function fw_init(ramBytes: u64): u64 {
   handlesInit();
   eventsInit();
   varsInit();
-  return systemInit() && bootDeviceInit() ? Status.SUCCESS : Status.OUT_OF_RESOURCES;
+  return systemInit() && bootDeviceInit() && rngInit() ? Status.SUCCESS : Status.OUT_OF_RESOURCES;
 }
 
 export function fw_system_table(): u64 { return systemTable; }

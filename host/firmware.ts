@@ -22,6 +22,8 @@ export interface FirmwareHost {
   timeNs(): bigint;
   /** Guest time moves on to `ns` since the epoch at once. */
   timeSkip(ns: bigint): void;
+  /** Random bytes for EFI_RNG_PROTOCOL, written into `out` (a view of the firmware's memory). */
+  randomFill(out: Uint8Array): void;
   codeWritten(base: bigint, bytes: bigint): void;
   /** The WASM memory, before the firmware first touches it (e.g. to advise huge pages). */
   memoryCreated?(memory: Uint8Array): void;
@@ -91,6 +93,7 @@ export class Firmware {
         unwind_guest: () => host.unwindGuest(),
         time_ns: () => host.timeNs(),
         time_skip: (ns: bigint) => host.timeSkip(u64(ns)),
+        random_fill: (p: number, bytes: number) => host.randomFill(new Uint8Array(this.memory.buffer, p, bytes)),
         code_written: (base: bigint, bytes: bigint) => host.codeWritten(u64(base), u64(bytes)),
       },
     });

@@ -48,6 +48,11 @@ export class InterruptRouter {
     return this.pic.intr ? { vector: this.pic.acknowledge(), what: "interrupt" } : undefined;
   }
 
+  /** Drive the controller's inputs from the level-triggered devices as they are now. */
+  driveLevels(): void {
+    for (const s of this.sources) if (s.level) this.pic.setIrq(s.irq, s.level());
+  }
+
   /** Whether something is due or pending at `now` that the CPU has not taken (IF = 0 holds it back). */
   waiting(now: number): boolean {
     if (this.pic.intr || this.due(this.lapic.timerDue()?.at, now)) return true;

@@ -26,6 +26,7 @@ import { Lapic, LAPIC_BASE, LAPIC_SIZE } from "./devices/lapic.ts";
 import { InterruptRouter } from "./interrupts.ts";
 import { cpuidOverride, CRYSTAL_HZ } from "./x86/cpuid.ts";
 import { guestClock, hostClock, wallMs, type Clock } from "./clock.ts";
+import { hostEntropy, seededEntropy, type Entropy } from "./entropy.ts";
 import { deliver, DeliveryError, gateTarget, HAS_ERROR_CODE, RFLAGS_IF, RFLAGS_RF } from "./x86/interrupts.ts";
 import { translate } from "./x86/walk.ts";
 import { CR0_PG, EFER_SCE, MSR_EFER, MSR_FMASK, MSR_LSTAR, MSR_STAR, SYSCALL_BYTES } from "./x86/regs.ts";
@@ -97,6 +98,8 @@ export interface MachineOptions {
    * guest runs, guards code writes: about 4x slower), or a clock of the caller's.
    */
   clock?: "host" | "deterministic" | Clock;
+  /** Bytes for the firmware's EFI_RNG_PROTOCOL (host/entropy.ts): the host's, or a fixed stream with clock "deterministic". */
+  entropy?: Entropy;
   /** Record which table fields the guest reads (host/table-watch.ts; each access a host callback). */
   watchTables?: boolean;
   /** Another build of the firmware (default build/firmware.wasm), e.g. scripts/minimal-firmware.ts's. */
@@ -203,7 +206,7 @@ export class Machine {
       this.ramView = new DataView(this.ram.buffer);
       this.uc.memMapPtr(0, this.ram);
     } else {
-      const fw = (this.firmware = this.makeFirmware(ramBytes, options.firmwareWasm));
+      const fw = (this.firmware = this.makeFirmware(ramBytes, options.entropy ?? (options.clock === "deterministic" ? seededEntropy() : hostEntropy), options.firmwareWasm));
       this.ram = fw.ram;
       this.ramView = fw.ramView;
       this.varsPath = options.varsPath;
@@ -257,7 +260,7 @@ export class Machine {
     return this.firmware;
   }
 
-  private makeFirmware(ramBytes: number, wasmPath?: string): Firmware {
+  private makeFirmware(ramBytes: number, entropy: Entropy, wasmPath?: string): Firmware {
     const epochNs = BigInt(this.clock.epochMs) * 1_000_000n;
     return new Firmware(ramBytes, {
       consoleOut: (text) => {
@@ -275,6 +278,7 @@ export class Machine {
       },
       timeNs: () => epochNs + BigInt(Math.floor(this.clock.now())),
       timeSkip: (ns) => this.clock.skipTo(Number(ns - epochNs)),
+      randomFill: entropy,
       codeWritten: (base, bytes) => this.uc.removeCache(base, base + bytes),
       memoryCreated: adviseHugePages,
     }, wasmPath);
@@ -305,11 +309,19 @@ export class Machine {
       onUnknown: (port, kind, at) => this.log(`io: ${kind} of unemulated port 0x${port.toString(16)} at RIP 0x${at.toString(16)}`),
     });
     const bus = this.devices.bus;
-    this.uc.hookInsnIn((port, size) => bus.read(port, size as 1 | 2 | 4, rip));
+    // A device's level-triggered line can fall and rise again at any access (a UART's
+    // IIR read drops THRE, the next THR write raises it): the controller sees each
+    // level as it is after every access, so no edge is lost between two looks.
+    this.uc.hookInsnIn((port, size) => {
+      const v = bus.read(port, size as 1 | 2 | 4, rip);
+      this.interrupts.driveLevels();
+      return v;
+    });
     // A guest that programs a timer, unmasks or acknowledges an interrupt moves the
     // next point the paced run stops at.
     const onPort = (port: number, size: number, value: number) => {
       bus.write(port, size as 1 | 2 | 4, value, rip);
+      this.interrupts.driveLevels();
       if (this.paced) this.rearm(this.paced);
     };
     const fw = this.firmware;

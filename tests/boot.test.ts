@@ -41,7 +41,10 @@ test("EFI stub → ExitBootServices → Linux version 6.1 → EFI v2.70 by uefic
   const map = r.serial.slice(at).filter((l) => /efi: mem\d+: \[/.test(l));
   assert.ok(map.length >= 8, `${map.length} memory map lines`);
   assert.ok(map.some((l) => /Runtime Code\|RUN\|/.test(l)), "a runtime-code range with the RUNTIME attribute");
-  assert.match(serial, /efi: RTPROP=0x[0-9a-f]+ INITRD=0x[0-9a-f]+/);
+  assert.match(serial, /efi: RTPROP=0x[0-9a-f]+ INITRD=0x[0-9a-f]+ RNG=0x[0-9a-f]+/);
+  // The stub's seed from EFI_RNG_PROTOCOL (the RNG table) makes the CRNG ready at once.
+  assert.ok(trace.some((l) => /Rng\.GetRNG\(.*RNGAlgorithm=RNG_ALGORITHM_RAW.*\) = SUCCESS/.test(l)), "the stub asked for a raw seed");
+  assert.match(serial, /\[\s+0\.000000\] random: crng init done/);
   // 4. SetVirtualAddressMap, once, after ExitBootServices; then runtime services at
   //    the kernel's virtual addresses (its stack is in vmalloc space, 0xffffc9.. and up)
   const svam = trace.filter((l) => /RT\.SetVirtualAddressMap\(/.test(l));
@@ -59,6 +62,7 @@ test("EFI stub → ExitBootServices → Linux version 6.1 → EFI v2.70 by uefic
   assert.match(serial, /Calibrating delay loop \(skipped\), value calculated using timer frequency/);
   assert.match(serial, /Run \/init as init process/);
   assert.match(serial, USERSPACE);
+  assert.match(serial, /^init: getrandom gave 16 bytes$/m);
   assert.match(serial, /reboot: Restarting system/);
 });
 
@@ -92,6 +96,9 @@ test("the same kernel through Xen's PVH entry: no firmware, no EFI call, the sam
   assert.match(serial, /Trying to unpack rootfs image as initramfs/);
   assert.not.match(serial, /efi: EFI v2/);
   assert.match(serial, USERSPACE);
+  // No firmware, no seed: the CRNG is not ready by /init's time (issue 12; /init asks
+  // with GRND_NONBLOCK so that the boot ends either way).
+  assert.match(serial, /^init: getrandom (gave 16 bytes|would block)$/m);
 });
 
 test("a run stopped by its budget reports RIP, the nearest symbol and the last EFI calls", () => {

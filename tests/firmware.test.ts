@@ -16,6 +16,7 @@ const fake: FirmwareHost = {
   unwindGuest: () => {},
   timeNs: () => 0n,
   timeSkip: () => {},
+  randomFill: () => {},
   codeWritten: () => {},
 };
 

@@ -6,6 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ServiceCaller } from "./service-caller.ts";
 import { counter } from "./guest-asm.ts";
+import { serviceByName, THUNK_SIZE } from "../firmware/spec/services.ts";
 import { guidBytes, guidText } from "../firmware/spec/decl.ts";
 import { EVT, GUIDS, STATUS, TPL, OPEN_PROTOCOL as OP, LOCATE_SEARCH_TYPE as LS, statusName } from "../firmware/spec/uefi.ts";
 
@@ -242,6 +243,32 @@ test("ConnectController and DisconnectController with no drivers", () => {
   is(c.call("BS.DisconnectController", h, 0n, c.cell()), "INVALID_PARAMETER", "bad child");
   is(c.call("BS.DisconnectController", h, 0n, 0n), "SUCCESS", "nothing manages it");
   is(c.call("BS.DisconnectController", h, other, 0n), "INVALID_PARAMETER", "not a driver");
+  c.close();
+});
+
+test("EFI_RNG_PROTOCOL: one handle, GetInfo lists RAW, GetRNG fills from the machine's entropy, by RAW or the default", () => {
+  let calls = 0;
+  const c = new ServiceCaller({ ramMiB: 32, entropy: (out) => { calls++; out.forEach((_, i) => (out[i] = 0xa0 + i)); } });
+  const db = new Db(c);
+  const iface = c.cell();
+  is(c.call("BS.LocateProtocol", db.guid(GUIDS.RNG_PROTOCOL), 0n, iface), "SUCCESS");
+  const rng = c.u64(iface);
+  // Its two slots are the thunks of Rng.GetInfo and Rng.GetRNG.
+  const thunk = (name: string) => c.m.fw.thunks + BigInt(serviceByName(name).id * THUNK_SIZE);
+  assert.equal([c.u64(rng), c.u64(rng + 8n)], [thunk("Rng.GetInfo"), thunk("Rng.GetRNG")]);
+  const size = c.cell(8n), list = c.buf(32);
+  is(c.call("Rng.GetInfo", rng, size, list), "BUFFER_TOO_SMALL", "GetInfo with room for less than one GUID");
+  assert.is(c.u64(size), 16n);
+  is(c.call("Rng.GetInfo", rng, size, list), "SUCCESS");
+  assert.is(guidText(c.m.fw.ram.subarray(Number(list), Number(list) + 16)), GUIDS.RNG_ALGORITHM_RAW);
+  const value = c.buf(24);
+  is(c.call("Rng.GetRNG", rng, 0n, 24n, value), "SUCCESS", "the default algorithm");
+  assert.equal([...c.m.fw.ram.subarray(Number(value), Number(value) + 24)], Array.from({ length: 24 }, (_, i) => 0xa0 + i));
+  is(c.call("Rng.GetRNG", rng, list, 8n, value), "SUCCESS", "RAW by name");
+  is(c.call("Rng.GetRNG", rng, db.guid(P1), 8n, value), "UNSUPPORTED", "an algorithm it does not have");
+  is(c.call("Rng.GetRNG", rng, 0n, 0n, value), "INVALID_PARAMETER", "no length");
+  is(c.call("Rng.GetRNG", rng, 0n, 8n, 0n), "INVALID_PARAMETER", "no buffer");
+  assert.is(calls, 2);
   c.close();
 });
 

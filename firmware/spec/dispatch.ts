@@ -7,6 +7,7 @@ import * as handles from "../services/handles";
 import * as image from "../services/image";
 import * as initrd from "../services/initrd";
 import * as misc from "../services/misc";
+import * as rng from "../services/rng";
 import * as runtime from "../services/runtime";
 import * as system from "../services/system";
 import * as text from "../services/text";
@@ -93,6 +94,8 @@ export function dispatch(id: u32): u64 {
     case 77: return devpath.DevicePathUtilities_CreateDeviceNode(<u8>arg(0), <u8>arg(1), <u16>arg(2));
     case 78: return devpath.DevicePathToText_ConvertDeviceNodeToText(arg(0), <u8>arg(1), <u8>arg(2));
     case 79: return devpath.DevicePathToText_ConvertDevicePathToText(arg(0), <u8>arg(1), <u8>arg(2));
+    case 80: return rng.Rng_GetInfo(arg(0), arg(1), arg(2));
+    case 81: return rng.Rng_GetRNG(arg(0), arg(1), arg(2), arg(3));
     default: return Status.UNSUPPORTED;
   }
 }

@@ -144,6 +144,13 @@ export namespace OPEN_PROTOCOL_INFORMATION_ENTRY {
   export const SIZE: usize = 24;
 }
 
+/** EFI_RNG_PROTOCOL, 16 bytes */
+export namespace RNG_PROTOCOL {
+  export const GetInfo: usize = 0;
+  export const GetRNG: usize = 8;
+  export const SIZE: usize = 16;
+}
+
 /** EFI_RT_PROPERTIES_TABLE, 8 bytes */
 export namespace RT_PROPERTIES_TABLE {
   export const Version: usize = 0;
@@ -521,6 +528,7 @@ export namespace Guid {
   export const PCI_IO_PROTOCOL: usize = memory.data<u8>([0x0, 0xb2, 0xf5, 0x4c, 0xb8, 0x68, 0xa5, 0x4c, 0x9e, 0xec, 0xb2, 0x3e, 0x3f, 0x50, 0x2, 0x9a]); // 4cf5b200-68b8-4ca5-9eec-b23e3f50029a
   export const TCG2_PROTOCOL: usize = memory.data<u8>([0x6c, 0x76, 0x7f, 0x60, 0x55, 0x74, 0xbe, 0x42, 0x93, 0xb, 0xe4, 0xd7, 0x6d, 0xb2, 0x72, 0xf]); // 607f766c-7455-42be-930b-e4d76db2720f
   export const RNG_PROTOCOL: usize = memory.data<u8>([0xa5, 0xbc, 0x52, 0x31, 0xde, 0xea, 0x3d, 0x43, 0x86, 0x2e, 0xc0, 0x1c, 0xdc, 0x29, 0x1f, 0x44]); // 3152bca5-eade-433d-862e-c01cdc291f44
+  export const RNG_ALGORITHM_RAW: usize = memory.data<u8>([0xd7, 0x76, 0x31, 0xe4, 0xe8, 0xb6, 0x27, 0x48, 0xb7, 0x84, 0x7f, 0xfd, 0xc4, 0xb6, 0x85, 0x61]); // e43176d7-b6e8-4827-b784-7ffdc4b68561
   export const GLOBAL_VARIABLE: usize = memory.data<u8>([0x61, 0xdf, 0xe4, 0x8b, 0xca, 0x93, 0xd2, 0x11, 0xaa, 0xd, 0x0, 0xe0, 0x98, 0x3, 0x2b, 0x8c]); // 8be4df61-93ca-11d2-aa0d-00e098032b8c
   export const DRIVER_BINDING_PROTOCOL: usize = memory.data<u8>([0xab, 0x31, 0xa0, 0x18, 0x43, 0xb4, 0x1a, 0x4d, 0xa5, 0xc0, 0xc, 0x9, 0x26, 0x1e, 0x9f, 0x71]); // 18a031ab-b443-4d1a-a5c0-0c09261e9f71
   export const EVENT_GROUP_EXIT_BOOT_SERVICES: usize = memory.data<u8>([0x55, 0xf0, 0xab, 0x27, 0xb8, 0xb1, 0x26, 0x4c, 0x80, 0x48, 0x74, 0x8f, 0x37, 0xba, 0xa2, 0xdf]); // 27abf055-b1b8-4c26-8048-748f37baa2df
@@ -541,7 +549,7 @@ export const TRAP_PORT: u32 = 0xef;
 export const THUNK_SIZE: usize = 8;
 /** mov eax, id ; out 0xef, eax ; ret, with the id at byte 1. */
 export const THUNK_TEMPLATE: u64 = 0xc3efe700000000b8;
-export const SERVICE_COUNT: u32 = 80;
+export const SERVICE_COUNT: u32 = 82;
 /** Slots of the argument block (firmware/spec/services.ts ARG_SLOTS), u64 each. */
 export namespace Arg {
   export const ARG0: usize = 0;
@@ -561,8 +569,9 @@ export namespace Table {
   export const LoadFile2: u32 = 4;
   export const DevicePathUtilities: u32 = 5;
   export const DevicePathToText: u32 = 6;
+  export const Rng: u32 = 7;
 }
 /** Per service id: table index (u16) and slot offset (u16). */
-export const SLOT_TABLE: usize = memory.data<u16>([0, 24, 0, 32, 0, 40, 0, 48, 0, 56, 0, 64, 0, 72, 0, 80, 0, 88, 0, 96, 0, 104, 0, 112, 0, 120, 0, 128, 0, 136, 0, 144, 0, 152, 0, 160, 0, 168, 0, 176, 0, 184, 0, 192, 0, 200, 0, 208, 0, 216, 0, 224, 0, 232, 0, 240, 0, 248, 0, 256, 0, 264, 0, 272, 0, 280, 0, 288, 0, 296, 0, 304, 0, 312, 0, 320, 0, 328, 0, 336, 0, 344, 0, 352, 0, 360, 0, 368, 1, 24, 1, 32, 1, 40, 1, 48, 1, 56, 1, 64, 1, 72, 1, 80, 1, 88, 1, 96, 1, 104, 1, 112, 1, 120, 1, 128, 2, 0, 2, 8, 2, 16, 2, 24, 2, 32, 2, 40, 2, 48, 2, 56, 2, 64, 3, 0, 3, 8, 4, 0, 5, 0, 5, 8, 5, 16, 5, 24, 5, 32, 5, 40, 5, 48, 5, 56, 6, 0, 6, 8]);
+export const SLOT_TABLE: usize = memory.data<u16>([0, 24, 0, 32, 0, 40, 0, 48, 0, 56, 0, 64, 0, 72, 0, 80, 0, 88, 0, 96, 0, 104, 0, 112, 0, 120, 0, 128, 0, 136, 0, 144, 0, 152, 0, 160, 0, 168, 0, 176, 0, 184, 0, 192, 0, 200, 0, 208, 0, 216, 0, 224, 0, 232, 0, 240, 0, 248, 0, 256, 0, 264, 0, 272, 0, 280, 0, 288, 0, 296, 0, 304, 0, 312, 0, 320, 0, 328, 0, 336, 0, 344, 0, 352, 0, 360, 0, 368, 1, 24, 1, 32, 1, 40, 1, 48, 1, 56, 1, 64, 1, 72, 1, 80, 1, 88, 1, 96, 1, 104, 1, 112, 1, 120, 1, 128, 2, 0, 2, 8, 2, 16, 2, 24, 2, 32, 2, 40, 2, 48, 2, 56, 2, 64, 3, 0, 3, 8, 4, 0, 5, 0, 5, 8, 5, 16, 5, 24, 5, 32, 5, 40, 5, 48, 5, 56, 6, 0, 6, 8, 7, 0, 7, 8]);
 /** Per service id: 1 when the firmware has no handler for it (it answers UNSUPPORTED). */
-export const STUBBED: usize = memory.data<u8>([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+export const STUBBED: usize = memory.data<u8>([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);

@@ -105,6 +105,12 @@ export const LOAD_FILE2_PROTOCOL = struct("EFI_LOAD_FILE2_PROTOCOL", `
   EFI_STATUS LoadFile(EFI_LOAD_FILE2_PROTOCOL *This, EFI_DEVICE_PATH_PROTOCOL *FilePath, BOOLEAN BootPolicy, UINTN *BufferSize, VOID *Buffer);
 `);
 
+// §37.5 EFI_RNG_PROTOCOL. (EFI_RNG_ALGORITHM is an EFI_GUID.)
+export const RNG_PROTOCOL = struct("EFI_RNG_PROTOCOL", `
+  EFI_STATUS GetInfo(EFI_RNG_PROTOCOL *This, UINTN *RNGAlgorithmListSize, EFI_GUID *RNGAlgorithmList);
+  EFI_STATUS GetRNG(EFI_RNG_PROTOCOL *This, EFI_GUID *RNGAlgorithm, UINTN RNGValueLength, UINT8 *RNGValue);
+`);
+
 // §4.6 EFI_RT_PROPERTIES_TABLE: bit i of RuntimeServicesSupported is runtime service i
 // in table order (GetTime = bit 0 ... QueryVariableInfo = bit 13).
 export const RT_PROPERTIES_TABLE = struct("EFI_RT_PROPERTIES_TABLE", `
@@ -268,7 +274,7 @@ export const OPEN_PROTOCOL_INFORMATION_ENTRY = struct("EFI_OPEN_PROTOCOL_INFORMA
 /** Every struct, for generators and layout tests. */
 export const STRUCTS: Struct[] = [
   TABLE_HEADER, GUID, SIMPLE_TEXT_OUTPUT_MODE, SIMPLE_TEXT_OUTPUT_PROTOCOL, INPUT_KEY,
-  SIMPLE_TEXT_INPUT_PROTOCOL, CONFIGURATION_TABLE, DEVICE_PATH_PROTOCOL, LOAD_FILE2_PROTOCOL,
+  SIMPLE_TEXT_INPUT_PROTOCOL, CONFIGURATION_TABLE, DEVICE_PATH_PROTOCOL, LOAD_FILE2_PROTOCOL, RNG_PROTOCOL,
   DEVICE_PATH_UTILITIES_PROTOCOL, DEVICE_PATH_TO_TEXT_PROTOCOL,
   RT_PROPERTIES_TABLE, MEMORY_DESCRIPTOR, LOADED_IMAGE_PROTOCOL,
   BOOT_SERVICES, TIME, TIME_CAPABILITIES, RUNTIME_SERVICES, SYSTEM_TABLE,
@@ -287,6 +293,7 @@ export const INTERFACES: { table: string; struct: Struct }[] = [
   { table: "LoadFile2", struct: LOAD_FILE2_PROTOCOL },
   { table: "DevicePathUtilities", struct: DEVICE_PATH_UTILITIES_PROTOCOL },
   { table: "DevicePathToText", struct: DEVICE_PATH_TO_TEXT_PROTOCOL },
+  { table: "Rng", struct: RNG_PROTOCOL },
 ];
 
 // Appendix D. Error codes have the high bit set; warnings do not.
@@ -396,6 +403,8 @@ export const GUIDS = {
   PCI_IO_PROTOCOL: "4cf5b200-68b8-4ca5-9eec-b23e3f50029a",
   TCG2_PROTOCOL: "607f766c-7455-42be-930b-e4d76db2720f",
   RNG_PROTOCOL: "3152bca5-eade-433d-862e-c01cdc291f44",
+  // §37.5.1: the one algorithm ueficorn's RNG offers: the host's bytes as they come.
+  RNG_ALGORITHM_RAW: "e43176d7-b6e8-4827-b784-7ffdc4b68561",
   GLOBAL_VARIABLE: "8be4df61-93ca-11d2-aa0d-00e098032b8c",
   DRIVER_BINDING_PROTOCOL: "18a031ab-b443-4d1a-a5c0-0c09261e9f71",
   EVENT_GROUP_EXIT_BOOT_SERVICES: "27abf055-b1b8-4c26-8048-748f37baa2df",

@@ -286,6 +286,21 @@ struct _EFI_LOAD_FILE2_PROTOCOL {
                                 IN VOID *Buffer OPTIONAL);
 };
 
+/* ------------------------------------------------------------------ 37.5 -- */
+
+typedef EFI_GUID EFI_RNG_ALGORITHM;
+
+typedef struct _EFI_RNG_PROTOCOL EFI_RNG_PROTOCOL;
+struct _EFI_RNG_PROTOCOL {
+  EFI_STATUS (EFIAPI *GetInfo)(IN EFI_RNG_PROTOCOL *This,
+                               IN OUT UINTN *RNGAlgorithmListSize,
+                               OUT EFI_RNG_ALGORITHM *RNGAlgorithmList);
+  EFI_STATUS (EFIAPI *GetRNG)(IN EFI_RNG_PROTOCOL *This,
+                              IN EFI_RNG_ALGORITHM *RNGAlgorithm OPTIONAL,
+                              IN UINTN RNGValueLength,
+                              OUT UINT8 *RNGValue);
+};
+
 /* ------------------------------------------------------------------- 4.6 -- */
 
 typedef struct {

@@ -7,13 +7,22 @@
  * and a clean restart through the kernel's reboot path.
  *
  * Prints "init: hello from userspace, pid 1, 65536 bytes of fresh memory sum to N"
- * on the console (ttyS0), then reboot(LINUX_REBOOT_CMD_RESTART).
+ * on the console (ttyS0); then "init: getrandom gave 16 bytes" if the kernel's CRNG
+ * is ready (seeded by the firmware's EFI_RNG_PROTOCOL, say), or "init: getrandom would
+ * block" if a blocking getrandom() would wait for entropy (asked with GRND_NONBLOCK, so
+ * that the boot always ends); then, once the console has drained,
+ * reboot(LINUX_REBOOT_CMD_RESTART).
  * Linux x86-64 system call ABI: number in RAX, arguments in RDI, RSI, RDX; SYSCALL
  * clobbers RCX and R11.
  */
 #define SYS_write 1
+#define SYS_ioctl 16
+#define TCSBRK 0x5409 /* with a non-zero argument: tcdrain() */
 #define SYS_getpid 39
 #define SYS_reboot 169
+#define SYS_getrandom 318
+#define GRND_NONBLOCK 1
+#define EAGAIN 11
 #define LINUX_REBOOT_MAGIC1 0xfee1dead
 #define LINUX_REBOOT_MAGIC2 672274793
 #define LINUX_REBOOT_CMD_RESTART 0x01234567
@@ -54,6 +63,18 @@ void _start(void) {
   put(" bytes of fresh memory sum to ");
   put_number(sum);
   put("\n");
+  unsigned char random[16];
+  long got = sys3(SYS_getrandom, (long)random, sizeof random, GRND_NONBLOCK);
+  if (got == -EAGAIN) {
+    put("init: getrandom would block\n");
+  } else {
+    put("init: getrandom gave ");
+    put_number(got < 0 ? 0 : (unsigned long)got);
+    put(" bytes\n");
+  }
+  /* The console's output is written out by the tty layer later; a restart now could
+     cut it off. Wait until it has left the UART. */
+  sys3(SYS_ioctl, 1, TCSBRK, 1);
   sys3(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_RESTART);
   for (;;) {}
 }

@@ -114,20 +114,21 @@ interface Bound {
   emuStopPtr: bigint;
 }
 
-// Callback prototypes (unicorn.h / x86.h typedefs), declared once per process.
+// Callback prototypes (unicorn.h / x86.h typedefs). Registered without their names: koffi
+// refuses a name twice, and a process may hold two copies of this module (the library's
+// ESM and CommonJS builds, or its bundle beside the sources in the test suite).
+const callback = (typedef: string) => koffi.pointer(koffi.proto(typedef.replace(/^(\w+) \w+\(/, "$1 (")));
 const P = {
-  port: koffi.pointer(koffi.proto("void ueficorn_port_t(uint32_t port, int32_t size, uint32_t value)")),
-  out: koffi.pointer(koffi.proto("void uc_cb_insn_out_t(uintptr_t uc, uint32_t port, int size, uint32_t value, uintptr_t ud)")),
-  in: koffi.pointer(koffi.proto("uint32_t uc_cb_insn_in_t(uintptr_t uc, uint32_t port, int size, uintptr_t ud)")),
-  cpuid: koffi.pointer(koffi.proto("int uc_cb_insn_cpuid_t(uintptr_t uc, uintptr_t ud)")),
-  syscall: koffi.pointer(koffi.proto("void uc_cb_insn_syscall_t(uintptr_t uc, uintptr_t ud)")),
-  code: koffi.pointer(koffi.proto("void uc_cb_hookcode_t(uintptr_t uc, uint64_t address, uint32_t size, uintptr_t ud)")),
-  intr: koffi.pointer(koffi.proto("void uc_cb_hookintr_t(uintptr_t uc, uint32_t intno, uintptr_t ud)")),
-  mmioRead: koffi.pointer(koffi.proto("uint64_t uc_cb_mmio_read_t(uintptr_t uc, uint64_t offset, uint32_t size, uintptr_t ud)")),
-  mmioWrite: koffi.pointer(koffi.proto("void uc_cb_mmio_write_t(uintptr_t uc, uint64_t offset, uint32_t size, uint64_t value, uintptr_t ud)")),
-  mem: koffi.pointer(
-    koffi.proto("bool uc_cb_eventmem_t(uintptr_t uc, int type, uint64_t address, int size, int64_t value, uintptr_t ud)"),
-  ),
+  port: callback("void ueficorn_port_t(uint32_t port, int32_t size, uint32_t value)"),
+  out: callback("void uc_cb_insn_out_t(uintptr_t uc, uint32_t port, int size, uint32_t value, uintptr_t ud)"),
+  in: callback("uint32_t uc_cb_insn_in_t(uintptr_t uc, uint32_t port, int size, uintptr_t ud)"),
+  cpuid: callback("int uc_cb_insn_cpuid_t(uintptr_t uc, uintptr_t ud)"),
+  syscall: callback("void uc_cb_insn_syscall_t(uintptr_t uc, uintptr_t ud)"),
+  code: callback("void uc_cb_hookcode_t(uintptr_t uc, uint64_t address, uint32_t size, uintptr_t ud)"),
+  intr: callback("void uc_cb_hookintr_t(uintptr_t uc, uint32_t intno, uintptr_t ud)"),
+  mmioRead: callback("uint64_t uc_cb_mmio_read_t(uintptr_t uc, uint64_t offset, uint32_t size, uintptr_t ud)"),
+  mmioWrite: callback("void uc_cb_mmio_write_t(uintptr_t uc, uint64_t offset, uint32_t size, uint64_t value, uintptr_t ud)"),
+  mem: callback("bool uc_cb_eventmem_t(uintptr_t uc, int type, uint64_t address, int size, int64_t value, uintptr_t ud)"),
 };
 
 let bound: Bound | undefined;
