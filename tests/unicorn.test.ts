@@ -338,16 +338,20 @@ test("code, block, interrupt and CPUID hooks", () => {
   uc.close();
 });
 
+const LOOP_TURNS = 1000;
+/** At CODE: mov ecx, LOOP_TURNS ; 1: dec ecx ; jnz 1b ; nop. Returns the address after it. */
+const placeLoop = (view: Uint8Array) => place(view, CODE, [
+  0xb9, LOOP_TURNS & 0xff, LOOP_TURNS >> 8, 0x00, 0x00, // mov ecx, LOOP_TURNS
+  0xff, 0xc9, //                                         1: dec ecx
+  0x75, 0xfc, //                                         jnz 1b
+  0x90, //                                               nop
+]);
+
 test("countInstructions: a native hook counts each executed instruction exactly; the count outlives close()", () => {
   const { view, uc } = machine();
   const { count } = uc.countInstructions();
-  const N = 1000;
-  const loop = place(view, CODE, [
-    0xb9, N & 0xff, N >> 8, 0x00, 0x00, // mov ecx, N
-    0xff, 0xc9, //                         1: dec ecx
-    0x75, 0xfc, //                         jnz 1b
-    0x90, //                               nop
-  ]);
+  const N = LOOP_TURNS;
+  const loop = placeLoop(view);
   uc.emuStart(CODE, loop);
   assert.is(count(), BigInt(1 + 2 * N + 1));
   // A rep string instruction counts once per iteration and once more for the check
@@ -385,13 +389,8 @@ test("countInstructions: a native hook counts each executed instruction exactly;
 test("countInstructions' stopAt: the engine stops before the instruction past the limit, which is counted once, when it runs", () => {
   const { view, uc } = machine();
   const counter = uc.countInstructions();
-  const N = 1000;
-  const end = place(view, CODE, [
-    0xb9, N & 0xff, N >> 8, 0x00, 0x00, // mov ecx, N
-    0xff, 0xc9, //                         1: dec ecx
-    0x75, 0xfc, //                         jnz 1b
-    0x90, //                               nop
-  ]);
+  const N = LOOP_TURNS;
+  const end = placeLoop(view);
   counter.stopAt(500n); // mov, 249 turns of dec/jnz, a dec: 500 run; it stops before the jnz
   uc.emuStart(CODE, end);
   assert.ok(counter.reached());
