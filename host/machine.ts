@@ -94,8 +94,9 @@ export interface MachineOptions {
   /**
    * Guest time (host/clock.ts): the host's clock (default), "deterministic" (time from
    * the instruction count: every run of a boot sees the same times at the same
-   * instructions; counts instructions, has no TSC, delivers timer interrupts while the
-   * guest runs, guards code writes: about 4x slower), or a clock of the caller's.
+   * instructions; counts instructions, answers RDTSC from it at 1 GHz, delivers timer
+   * interrupts while the guest runs, guards code writes: about 4x slower), or a clock of
+   * the caller's.
    */
   clock?: "host" | "deterministic" | Clock;
   /** Bytes for the firmware's EFI_RNG_PROTOCOL (host/entropy.ts): the host's, or a fixed stream with clock "deterministic". */
@@ -191,10 +192,11 @@ export class Machine {
     // Runs end at the sentinel's HLT, never at an exit address (see noExitAddress).
     this.uc.noExitAddress();
     // Before any code runs, so that every translation block carries the hook.
-    if (options.countInstructions || options.clock === "deterministic") this.icount = this.uc.countInstructions();
+    const deterministic = options.clock === "deterministic";
+    if (options.countInstructions || deterministic) this.icount = this.uc.countInstructions();
     // Code patched while interrupts arrive mid-run must not keep running as it was
     // (Unicorn.guardCodeWrites): a deterministic boot pays that, the default one has not needed it.
-    if (options.clock === "deterministic") this.uc.guardCodeWrites();
+    if (deterministic) this.uc.guardCodeWrites();
     const clock = options.clock ?? "host";
     this.clock = clock === "host" ? hostClock() : clock === "deterministic" ? guestClock({ progress: this.icount!.count }) : clock;
     const ramBytes = this.opts.ramMiB << 20;
@@ -206,7 +208,7 @@ export class Machine {
       this.ramView = new DataView(this.ram.buffer);
       this.uc.memMapPtr(0, this.ram);
     } else {
-      const fw = (this.firmware = this.makeFirmware(ramBytes, options.entropy ?? (options.clock === "deterministic" ? seededEntropy() : hostEntropy), options.firmwareWasm));
+      const fw = (this.firmware = this.makeFirmware(ramBytes, options.entropy ?? (deterministic ? seededEntropy() : hostEntropy), options.firmwareWasm));
       this.ram = fw.ram;
       this.ramView = fw.ramView;
       this.varsPath = options.varsPath;
