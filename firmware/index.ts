@@ -8,10 +8,11 @@ import { systemInit, systemTable, thunks } from "./services/system";
 import { loadBootImage, bootDeviceInit, setLoadOptions, BS_StartImage, bootServicesExited, exiting } from "./services/image";
 import { eventsInit, tick } from "./services/events";
 import { loadError, loadErrorOffset } from "./loader";
-import { Arg, STUBBED, Status, MemoryType } from "./spec/gen";
+import { Arg, Guid, STUBBED, Status, MemoryType } from "./spec/gen";
 import { varsInit, varsLoad, STORE, STORE_SIZE, nvGeneration } from "./services/variables";
 import { initrdInit } from "./services/initrd";
 import { rngInit } from "./services/rng";
+import { installConfigTable } from "./services/system";
 
 import { dispatch as serve } from "./spec/dispatch";
 
@@ -104,6 +105,11 @@ export function fw_vars_used(): u32 { return load<u32>(STORE, 8); }
 /** Check a store the host copied in; 0 or (offset of the first bad byte + 1). */
 export function fw_vars_load(bytes: u32): u32 { return varsLoad(bytes); }
 export function fw_vars_generation(): u32 { return nvGeneration; }
+
+/** The machine's ACPI tables (host/acpi.ts), already in guest memory: their RSDP becomes the ACPI 2.0 configuration table. */
+export function fw_set_acpi(rsdp: u64): u64 {
+  return installConfigTable(Guid.ACPI_20_TABLE, rsdp);
+}
 
 /** Offer guest memory [base, base + size), filled by the host, as the initrd (LoadFile2). */
 export function fw_set_initrd(base: u64, size: u64): u64 {

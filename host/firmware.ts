@@ -53,6 +53,7 @@ interface Exports {
   fw_vars_load(bytes: number): number;
   fw_vars_generation(): number;
   fw_set_initrd(base: bigint, size: bigint): bigint;
+  fw_set_acpi(rsdp: bigint): bigint;
   dispatch(id: number): bigint;
   fw_trap(id: number): void;
 }
@@ -169,6 +170,12 @@ export class Firmware {
   setInitrd(base: bigint, size: number): void {
     const st = u64(this.x.fw_set_initrd(base, BigInt(size)));
     if (st !== 0n) throw new Error(`offering the initrd failed: 0x${st.toString(16)}`);
+  }
+
+  /** Publish ACPI tables already in guest memory: the ACPI 2.0 configuration table points at `rsdp`. */
+  setAcpi(rsdp: bigint): void {
+    const st = u64(this.x.fw_set_acpi(rsdp));
+    if (st !== 0n) throw new Error(`publishing the ACPI tables failed: 0x${st.toString(16)}`);
   }
 
   /** An AssemblyScript string: UTF-16 code units, byte length in the word before it. */

@@ -24,6 +24,7 @@ import { Tracer } from "./trace.ts";
 import { kernelSlide, type SymbolMap } from "./symbols.ts";
 import { Lapic, LAPIC_BASE, LAPIC_SIZE } from "./devices/lapic.ts";
 import { InterruptRouter } from "./interrupts.ts";
+import { acpiTables } from "./acpi.ts";
 import { cpuidOverride, CRYSTAL_HZ } from "./x86/cpuid.ts";
 import { guestClock, hostClock, wallMs, type Clock } from "./clock.ts";
 import { hostEntropy, seededEntropy, type Entropy } from "./entropy.ts";
@@ -112,7 +113,9 @@ export type Ending =
   | { kind: "returned"; status: bigint }
   | { kind: "halted"; rip: bigint; symbol?: string }
   | { kind: "milestone"; line: string }
-  | { kind: "reset"; resetType: number; status: bigint; source: string };
+  | { kind: "reset"; resetType: number; status: bigint; source: string }
+  /** Switched off through ACPI (the PM1 control block's soft-off, host/devices/acpi-pm.ts). */
+  | { kind: "poweroff"; source: string };
 
 /** A stopOnSerial line appeared: the run ends there. */
 class MilestoneReached extends Error {
@@ -146,7 +149,8 @@ export class Machine {
   private efiCr3 = -1n;
   private depth = 0;
   private unwinding = false;
-  private reset: { resetType: number; status: bigint; source: string } | undefined;
+  /** A reset or power-off the guest asked for: every run level stops, and this is how the machine ended. */
+  private ended: Extract<Ending, { kind: "reset" | "poweroff" }> | undefined;
   devices!: PcDevices;
   private interrupts!: InterruptRouter;
   /** Guest time, for the firmware, the devices and the TSC. */
@@ -215,6 +219,11 @@ export class Machine {
       const saved = this.varsPath ? readVarStore(this.varsPath) : undefined;
       if (saved) fw.loadVars(saved);
       this.varsSaved = fw.varsGeneration;
+      // The ACPI tables (host/acpi.ts) in a page of their own, as firmware reports them.
+      const acpiAt = fw.allocPages(MEMORY_TYPE.ACPIReclaimMemory, 1);
+      const acpi = acpiTables(Number(acpiAt));
+      fw.ram.set(acpi.bytes, Number(acpiAt));
+      fw.setAcpi(BigInt(acpi.rsdp));
       if (options.initrd) {
         const at = fw.allocPages(MEMORY_TYPE.BootServicesData, Math.ceil(options.initrd.length / PAGE) || 1, "copied");
         fw.ram.set(options.initrd, Number(at));
@@ -270,7 +279,7 @@ export class Machine {
         this.onConsole(text);
       },
       resetSystem: (resetType, status) => {
-        this.reset = { resetType, status, source: "ResetSystem" };
+        this.ended = { kind: "reset", resetType, status, source: "ResetSystem" };
         this.uc.emuStop();
       },
       callGuest: (fn, a0, a1) => this.callGuest(fn, a0, a1),
@@ -304,7 +313,11 @@ export class Machine {
         }
       },
       onReset: (source) => {
-        this.reset = { resetType: RESET_TYPE.EfiResetCold, status: 0n, source };
+        this.ended = { kind: "reset", resetType: RESET_TYPE.EfiResetCold, status: 0n, source };
+        this.uc.emuStop();
+      },
+      onPowerOff: () => {
+        this.ended = { kind: "poweroff", source: "acpi" };
         this.uc.emuStop();
       },
       // RIP is read at the first access only (and may be stale inside an I/O hook).
@@ -442,7 +455,7 @@ export class Machine {
     }
     else if (id === SET_VARIABLE) this.saveVarsIfChanged();
     // ResetSystem or an error inside a nested run stops every level, not just the innermost.
-    if (this.reset) this.uc.emuStop();
+    if (this.ended) this.uc.emuStop();
   }
 
   /** Ends the run over the EFI call being made, reported from the guest's call site. */
@@ -648,7 +661,7 @@ export class Machine {
           continue;
         }
         // Back at the sentinel: its hlt has run.
-        if (this.unwinding || this.reset || (returnTo !== undefined && rip === returnTo + 1n)) return;
+        if (this.unwinding || this.ended || (returnTo !== undefined && rip === returnTo + 1n)) return;
         if (this.haltedAt(rip)) {
           const interruptible = this.interruptible();
           if (outermost && interruptible && this.waitForInterrupt(deadline)) {
@@ -864,7 +877,7 @@ export class Machine {
   private ending(go: () => Ending): Ending {
     try {
       const e = go();
-      return this.reset ? { kind: "reset", ...this.reset } : e;
+      return this.ended ?? e;
     } catch (e) {
       if (e instanceof Halted) return { kind: "halted", rip: e.rip - 1n, symbol: this.symbolize(e.rip - 1n) };
       if (e instanceof MilestoneReached) return { kind: "milestone", line: e.line };

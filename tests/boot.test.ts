@@ -5,7 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { runImage } from "../host/run.ts";
+import { exitCode, runImage } from "../host/run.ts";
 import { DEFAULT_CMDLINE, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP, TEST_INITRD } from "../host/defaults.ts";
 import { ROOT } from "../host/paths.ts";
 
@@ -41,7 +41,7 @@ test("EFI stub → ExitBootServices → Linux version 6.1 → EFI v2.70 by uefic
   const map = r.serial.slice(at).filter((l) => /efi: mem\d+: \[/.test(l));
   assert.ok(map.length >= 8, `${map.length} memory map lines`);
   assert.ok(map.some((l) => /Runtime Code\|RUN\|/.test(l)), "a runtime-code range with the RUNTIME attribute");
-  assert.match(serial, /efi: RTPROP=0x[0-9a-f]+ INITRD=0x[0-9a-f]+ RNG=0x[0-9a-f]+/);
+  assert.match(serial, /efi: RTPROP=0x[0-9a-f]+ ACPI 2\.0=0x[0-9a-f]+ INITRD=0x[0-9a-f]+ RNG=0x[0-9a-f]+/);
   // The stub's seed from EFI_RNG_PROTOCOL (the RNG table) makes the CRNG ready at once.
   assert.ok(trace.some((l) => /Rng\.GetRNG\(.*RNGAlgorithm=RNG_ALGORITHM_RAW.*\) = SUCCESS/.test(l)), "the stub asked for a raw seed");
   assert.match(serial, /\[\s+0\.000000\] random: crng init done/);
@@ -99,6 +99,20 @@ test("the same kernel through Xen's PVH entry: no firmware, no EFI call, the sam
   // No firmware, no seed: the CRNG is not ready by /init's time (issue 12; /init asks
   // with GRND_NONBLOCK so that the boot ends either way).
   assert.match(serial, /^init: getrandom (gave 16 bytes|would block)$/m);
+});
+
+test("poweroff from userspace switches the machine off through ACPI, through either entry, and the run ends with status 0", () => {
+  for (const entry of ["efi", "pvh"] as const) {
+    // "poweroff" on the command line: the kernel passes it to /init, which then powers off.
+    const r = runImage(kernel, { entry, cmdline: `${DEFAULT_CMDLINE} poweroff`, initrd: INITRD, timeBudgetMs: 90000 });
+    assert.equal(r.ending, { kind: "poweroff", source: "acpi" }, entry);
+    assert.is(exitCode(r), 0);
+    const serial = r.serial.join("\n");
+    assert.match(serial, /ACPI: RSDP 0x[0-9A-F]+ 000024 \(v02 UEFICN\)/);
+    assert.match(serial, /ACPI: PM: \(supports S0 S5\)/);
+    assert.match(serial, USERSPACE);
+    assert.match(serial, /reboot: Power down/);
+  }
 });
 
 test("a run stopped by its budget reports RIP, the nearest symbol and the last EFI calls", () => {

@@ -221,7 +221,7 @@ export function BS_InstallConfigurationTable(guidPtr: u64, table: u64): u64 {
   return st;
 }
 
-function installConfigTable(guid: usize, table: u64): u64 {
+export function installConfigTable(guid: usize, table: u64): u64 {
   for (let i: u64 = 0; i < configCount; i++) {
     const e = CONFIG + <usize>(i * CONFIGURATION_TABLE.SIZE);
     if (!guidEq(e + CONFIGURATION_TABLE.VendorGuid, guid)) continue;

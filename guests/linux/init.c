@@ -11,7 +11,9 @@
  * is ready (seeded by the firmware's EFI_RNG_PROTOCOL, say), or "init: getrandom would
  * block" if a blocking getrandom() would wait for entropy (asked with GRND_NONBLOCK, so
  * that the boot always ends); then, once the console has drained,
- * reboot(LINUX_REBOOT_CMD_RESTART).
+ * reboot(LINUX_REBOOT_CMD_RESTART), or, with the word "poweroff" on the kernel's command
+ * line (which the kernel passes on as an argument to init),
+ * reboot(LINUX_REBOOT_CMD_POWER_OFF): what `poweroff -f` does.
  * Linux x86-64 system call ABI: number in RAX, arguments in RDI, RSI, RDX; SYSCALL
  * clobbers RCX and R11.
  */
@@ -26,6 +28,7 @@
 #define LINUX_REBOOT_MAGIC1 0xfee1dead
 #define LINUX_REBOOT_MAGIC2 672274793
 #define LINUX_REBOOT_CMD_RESTART 0x01234567
+#define LINUX_REBOOT_CMD_POWER_OFF 0x4321fedc
 
 static long sys3(long n, long a, long b, long c) {
   long r;
@@ -52,7 +55,20 @@ static void put_number(unsigned long v) {
   put(buf + i);
 }
 
-void _start(void) {
+/* The process starts with RSP at argc, then argv[], NULL, envp[] (the System V x86-64
+   ABI's initial stack): hand that to main with the stack 16-byte aligned for a call. */
+__asm__(".globl _start\n_start:\n  mov %rsp, %rdi\n  and $-16, %rsp\n  call main\n  ud2\n");
+
+static int same(const char *a, const char *b) {
+  while (*a && *a == *b) a++, b++;
+  return *a == *b;
+}
+
+void main(long *stack) {
+  long argc = stack[0];
+  char **argv = (char **)(stack + 1);
+  int poweroff = 0;
+  for (long i = 1; i < argc; i++) poweroff |= same(argv[i], "poweroff");
   for (unsigned long i = 0; i < sizeof fresh; i++) fresh[i] = (unsigned char)i;
   unsigned long sum = 0;
   for (unsigned long i = 0; i < sizeof fresh; i++) sum += fresh[i];
@@ -75,6 +91,6 @@ void _start(void) {
   /* The console's output is written out by the tty layer later; a restart now could
      cut it off. Wait until it has left the UART. */
   sys3(SYS_ioctl, 1, TCSBRK, 1);
-  sys3(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, LINUX_REBOOT_CMD_RESTART);
+  sys3(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, poweroff ? LINUX_REBOOT_CMD_POWER_OFF : LINUX_REBOOT_CMD_RESTART);
   for (;;) {}
 }

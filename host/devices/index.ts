@@ -1,11 +1,12 @@
-// The port-I/O devices of a PC without ACPI, on one bus, as the host's machine wires
-// them: COM1, the PIT and port 0x61, the CMOS RTC, the i8042, both 8259As with ELCR,
-// and PCI configuration mechanism #1 with its reset register.
+// The port-I/O devices of a PC, on one bus, as the host's machine wires them: COM1, the
+// PIT and port 0x61, the CMOS RTC, the i8042, both 8259As with ELCR, PCI configuration
+// mechanism #1 with its reset register, and the ACPI PM1 registers (power-off only).
 
 import { type AccessKind, PortBus } from "./bus.ts";
 import { Cmos } from "./cmos.ts";
 import { Kbc8042 } from "./kbc.ts";
 import { PciHost } from "./pci.ts";
+import { AcpiPm } from "./acpi-pm.ts";
 import { Pic8259Pair } from "./pic.ts";
 import { Pit } from "./pit.ts";
 import { COM1, Uart16550A } from "./uart.ts";
@@ -31,6 +32,8 @@ export interface PcDevicesOptions {
   onLine?: (line: string) => void;
   onByte?: (b: number) => void;
   onReset?: (source: ResetSource) => void;
+  /** The guest switched the machine off (ACPI soft-off). */
+  onPowerOff?: () => void;
   onUnknown?: (port: number, kind: AccessKind, rip: bigint) => void;
 }
 
@@ -44,6 +47,7 @@ export interface PcDevices {
   kbc: Kbc8042;
   pic: Pic8259Pair;
   pci: PciHost;
+  acpi: AcpiPm;
 }
 
 export function pcDevices(o: PcDevicesOptions): PcDevices {
@@ -63,5 +67,6 @@ export function pcDevices(o: PcDevicesOptions): PcDevices {
     kbc: bus.add(new Kbc8042({ onReset })),
     pic: bus.add(new Pic8259Pair()),
     pci: bus.add(new PciHost({ onReset })),
+    acpi: bus.add(new AcpiPm(o.onPowerOff ?? (() => {}))),
   };
 }

@@ -37,6 +37,8 @@ export const PVH_LOW_END = 0x1_0000;
 
 /** Start of the legacy hole (VGA memory, option and system ROMs): reserved in the memory map. */
 export const ISA_HOLE_START = 0xa_0000;
+/** The ACPI tables (host/acpi.ts): in the legacy hole's system-ROM area, reserved, where a PC BIOS keeps them. */
+export const PVH_ACPI_START = 0xe_0000;
 /** End of the legacy hole: RAM again from 1 MiB. */
 export const HIGH_MEMORY_START = 0x10_0000;
 /**

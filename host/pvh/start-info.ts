@@ -17,9 +17,10 @@ import { efiGdt, gdtBytes, SEL_CODE32, SEL_DATA } from "../x86/gdt.ts";
 import { CR0_PE } from "../x86/regs.ts";
 import { pvhEntry, type ElfImage, type ElfSource } from "./elf.ts";
 import { hex } from "./error.ts";
+import { acpiTables } from "../acpi.ts";
 import {
   HIGH_MEMORY_START, INITRD_ALIGN, ISA_HOLE_START, PVH_CMDLINE_START, PVH_GDT_START,
-  PVH_LOW_END, PVH_MAX_RAM, PVH_MEMMAP_START, PVH_MODLIST_START, PVH_START_INFO_START,
+  PVH_ACPI_START, PVH_LOW_END, PVH_MAX_RAM, PVH_MEMMAP_START, PVH_MODLIST_START, PVH_START_INFO_START,
 } from "./layout.ts";
 
 /** Bytes for guest RAM: `bytes` (or `file`) at `paddr`, and zeros from there to `paddr + size`. */
@@ -178,6 +179,9 @@ export function buildPvhBoot(input: PvhBootInput): PvhBoot {
     regions.push({ name: "hvm_modlist", paddr: PVH_MODLIST_START, bytes: mod, size: PVH_MEMMAP_START - PVH_MODLIST_START });
   }
 
+  const acpi = acpiTables(PVH_ACPI_START);
+  regions.push({ name: "acpi", paddr: PVH_ACPI_START, bytes: acpi.bytes, size: acpi.bytes.length });
+
   const cmd = cmdlineBytes(input.cmdline);
   regions.push({ name: "cmdline", paddr: PVH_CMDLINE_START, bytes: cmd, size: BOOT_PROTOCOL.COMMAND_LINE_SIZE });
 
@@ -188,7 +192,7 @@ export function buildPvhBoot(input: PvhBootInput): PvhBoot {
     nr_modules: initrdAt ? 1 : 0,
     modlist_paddr: initrdAt ? BigInt(PVH_MODLIST_START) : 0n, // 0 = not present
     cmdline_paddr: BigInt(PVH_CMDLINE_START),
-    rsdp_paddr: 0n, // no ACPI tables, as on the EFI path
+    rsdp_paddr: BigInt(acpi.rsdp),
     memmap_paddr: BigInt(PVH_MEMMAP_START),
     memmap_entries: memmap.length,
     reserved: 0,
