@@ -226,14 +226,14 @@ test("SetWatchdogTimer: firmware codes refused when arming, any code disarms; ex
   is(c.call("BS.SetWatchdogTimer", 0n, 0n, 0n, 0n), "SUCCESS", "disarming, with code 0 as GRUB does");
   is(c.call("BS.SetWatchdogTimer", 5n, 0x10000n, 0n, 0n), "SUCCESS");
   is(c.call("BS.Stall", 4_000_000n), "SUCCESS");
-  const reset = () => (c.m as unknown as { reset?: { resetType: number; status: bigint } }).reset;
+  const reset = () => (c.m as unknown as { ended?: { kind: string; resetType: number; status: bigint } }).ended;
   assert.is(reset(), undefined, "not yet");
   is(c.call("BS.SetWatchdogTimer", 0n, 0x10000n, 0n, 0n), "SUCCESS");
   is(c.call("BS.Stall", 4_000_000n), "SUCCESS");
   assert.is(reset(), undefined, "disarmed");
   is(c.call("BS.SetWatchdogTimer", 1n, 0x10000n, 0n, 0n), "SUCCESS");
   c.call("BS.Stall", 2_000_000n);
-  assert.equal(reset(), { resetType: 0, status: STATUS.TIMEOUT, source: "ResetSystem" }, "EfiResetCold, EFI_TIMEOUT");
+  assert.equal(reset(), { kind: "reset", resetType: 0, status: STATUS.TIMEOUT, source: "ResetSystem" }, "EfiResetCold, EFI_TIMEOUT");
   c.close();
 });
 
