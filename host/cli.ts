@@ -4,6 +4,7 @@ import { parseArgs } from "node:util";
 import { existsSync, statSync } from "node:fs";
 import { runImage, exitCode, describeEnding, EXIT, type RunResult } from "./run.ts";
 import { GUEST_EPOCH_MS } from "./clock.ts";
+import { systemMapFor } from "./symbols.ts";
 import { DEFAULT_CMDLINE, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP } from "./defaults.ts";
 
 
@@ -27,7 +28,8 @@ options:
   --firmware FILE        another build of the firmware (default build/firmware.wasm), e.g.
                          build/firmware.minimal.wasm from scripts/minimal-firmware.ts
   --until REGEX          end the run (status 0) when a serial line matches, e.g. "Linux version"
-  --system-map PATH      symbols for reports (boot default: ${DEFAULT_SYSTEM_MAP} when present)
+  --system-map PATH      symbols for reports (boot default: the kernel's own: ${DEFAULT_SYSTEM_MAP} for
+                         the default kernel, System.map-VERSION beside any other, VERSION from its header)
   --trace                print every EFI call: service, decoded arguments, status, time
   --summary              print calls per service and stubbed services hit at the end
   --json                 print one JSON object (console, ending, summary) instead of text
@@ -158,7 +160,7 @@ async function main(argv: string[]): Promise<number> {
     vars: o.vars,
     firmware: o.firmware,
     stopOnSerial: o.until === undefined ? undefined : regex(o.until),
-    systemMap: o["system-map"] ?? (boot ? DEFAULT_SYSTEM_MAP : undefined),
+    systemMap: o["system-map"] ?? (boot ? systemMapFor(image, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP) : undefined),
     ramMiB: num(o.ram, "ram", 256),
     timeBudgetMs: num(o.timeout, "timeout", boot ? 120000 : 30000),
     instructionBudget: num(o["max-instructions"], "max-instructions", 0),

@@ -1,5 +1,8 @@
 // Nearest-symbol lookup from a System.map ("ADDRESS TYPE NAME" per line), for reports.
-import { existsSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { field } from "../firmware/spec/decl.ts";
+import { BOOT_PROTOCOL, SETUP_HEADER } from "../firmware/spec/pvh.ts";
 
 export class SymbolMap {
   private parsed: { addrs: bigint[]; names: string[] } | undefined;
@@ -73,4 +76,42 @@ export function kernelSlide(symbols: SymbolMap, pageFaultHandler: bigint | undef
     if ((slide & 0x1fffffn) === 0n) return slide;
   }
   return 0n;
+}
+
+/**
+ * A bzImage's version, as its setup header names it (boot.rst: kernel_version, a
+ * pointer to a NUL-terminated string, 0x200 before its file offset): the first word,
+ * "6.1.0-57-cloud-amd64". Undefined for anything else, or a header that says nothing.
+ */
+export function bzImageVersion(path: string): string | undefined {
+  const head = new Uint8Array(0x8000);
+  const fd = openSync(path, "r");
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const v = new DataView(head.buffer, 0, n);
+  const at = (name: string) => field(SETUP_HEADER, name).offset;
+  if (n < SETUP_HEADER.size || v.getUint32(at("header"), true) !== BOOT_PROTOCOL.HEADER_MAGIC) return undefined;
+  const ptr = v.getUint16(at("kernel_version"), true);
+  if (!ptr) return undefined;
+  const start = ptr + 0x200;
+  const end = head.indexOf(0, start);
+  if (start >= n || end < 0) return undefined;
+  return Buffer.from(head.subarray(start, end)).toString("latin1").split(" ")[0] || undefined;
+}
+
+/**
+ * The System.map that belongs to `kernel`, never another kernel's: `defaultMap` for the
+ * default kernel, else System.map-VERSION beside it (Debian's /boot layout), VERSION
+ * from its own header. Undefined when there is none: a report then names no symbols
+ * rather than plausible wrong ones.
+ */
+export function systemMapFor(kernel: string, defaultKernel: string, defaultMap: string): string | undefined {
+  if (resolve(kernel) === resolve(defaultKernel)) return defaultMap;
+  const version = bzImageVersion(kernel);
+  const beside = version && join(dirname(kernel), `System.map-${version}`);
+  return beside && basename(beside) !== basename(kernel) && existsSync(beside) ? beside : undefined;
 }

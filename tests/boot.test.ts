@@ -3,8 +3,10 @@
 // the restart that guests/linux/init.c asks for, so it stays bounded.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { bzImageVersion, systemMapFor } from "../host/symbols.ts";
 import { exitCode, runImage } from "../host/run.ts";
 import { DEFAULT_CMDLINE, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP, TEST_INITRD } from "../host/defaults.ts";
 import { ROOT } from "../host/paths.ts";
@@ -112,6 +114,22 @@ test("poweroff from userspace switches the machine off through ACPI, through eit
     assert.match(serial, /ACPI: PM: \(supports S0 S5\)/);
     assert.match(serial, USERSPACE);
     assert.match(serial, /reboot: Power down/);
+  }
+});
+
+test("a kernel's symbols are its own System.map: the default's for the default kernel, System.map-VERSION beside any other, else none", () => {
+  assert.match(bzImageVersion(kernel)!, /^6\.1\.0-\d+-cloud-amd64$/);
+  assert.is(systemMapFor(kernel, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP), DEFAULT_SYSTEM_MAP);
+  const dir = mkdtempSync(join(tmpdir(), "ueficorn-map-"));
+  try {
+    const other = join(dir, "vmlinuz-copy");
+    symlinkSync(resolve(kernel), other);
+    assert.is(systemMapFor(other, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP), undefined, "no map of its own: none, not the default's");
+    const own = join(dir, `System.map-${bzImageVersion(kernel)}`);
+    writeFileSync(own, "ffffffff81000000 T _text\n");
+    assert.is(systemMapFor(other, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP), own);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
