@@ -54,6 +54,14 @@ export declare function hostTimeNs(): u64;
 @external("host", "time_skip")
 export declare function hostTimeSkip(ns: u64): void;
 
+/** The next keystroke's guest time (ns since the epoch, as time_ns), or u64 max when none is coming. */
+@external("host", "key_next")
+export declare function hostKeyNext(): u64;
+
+/** Take the keystroke due by now: ScanCode << 16 | UnicodeChar, or 0xffffffff when none is. */
+@external("host", "key_take")
+export declare function hostKeyTake(): u32;
+
 /** Fill [p, p + bytes) of WASM memory with random bytes: the machine's entropy (host/machine.ts). */
 @external("host", "random_fill")
 export declare function hostRandomFill(p: usize, bytes: u32): void;

@@ -5,6 +5,7 @@ import { existsSync, statSync } from "node:fs";
 import { runImage, exitCode, describeEnding, EXIT, type RunResult } from "./run.ts";
 import { GUEST_EPOCH_MS } from "./clock.ts";
 import { systemMapFor } from "./symbols.ts";
+import { parseKeys, type Key } from "./keys.ts";
 import { DEFAULT_CMDLINE, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP } from "./defaults.ts";
 
 
@@ -38,6 +39,8 @@ options:
   --max-instructions N   instruction budget per guest run (default 0: none; slows emulation)
   --count-instructions   count guest instructions (to the kernel's entry and its banner too);
                          a native hook, 3-4 ns per instruction
+  --keys TEXT            keystrokes for ConIn, typed as the guest runs: text as it is, {enter},
+                         {esc}, {up}, {down}, {left}, {right}, {f1}..{f12}, {wait MS}, {{ for "{"
   --deterministic        guest time from the instruction count (1 ns each, TSC 1 GHz, the
                          clock starting at ${new Date(GUEST_EPOCH_MS).toISOString()}) and skipped while the
                          guest halts: two runs print the same output and make the same calls
@@ -58,6 +61,14 @@ function num(v: string | undefined, name: string, def: number): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) usage(`--${name} wants a whole number, not "${v}"`);
   return n;
+}
+
+function keys(script: string): Key[] {
+  try {
+    return parseKeys(script);
+  } catch (e) {
+    usage((e as Error).message);
+  }
 }
 
 function regex(text: string): RegExp {
@@ -106,6 +117,7 @@ async function main(argv: string[]): Promise<number> {
         "max-instructions": { type: "string" },
         "count-instructions": { type: "boolean" },
         deterministic: { type: "boolean" },
+        keys: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -166,6 +178,7 @@ async function main(argv: string[]): Promise<number> {
     instructionBudget: num(o["max-instructions"], "max-instructions", 0),
     countInstructions: o["count-instructions"],
     deterministic: o.deterministic,
+    keys: o.keys === undefined ? undefined : keys(o.keys),
     trace: o.trace,
     onConsole: json ? undefined : (t) => process.stdout.write(t.replace(/\r\n/g, "\n")),
     onSerial: json ? undefined : (line) => process.stdout.write(line + "\n"),

@@ -22,6 +22,10 @@ export interface FirmwareHost {
   timeNs(): bigint;
   /** Guest time moves on to `ns` since the epoch at once. */
   timeSkip(ns: bigint): void;
+  /** The next keystroke's guest time, ns since the epoch; undefined when none is coming. */
+  keyNext(): bigint | undefined;
+  /** The keystroke due now, as ScanCode << 16 | UnicodeChar; undefined when none is. */
+  keyTake(): number | undefined;
   /** Random bytes for EFI_RNG_PROTOCOL, written into `out` (a view of the firmware's memory). */
   randomFill(out: Uint8Array): void;
   codeWritten(base: bigint, bytes: bigint): void;
@@ -94,6 +98,8 @@ export class Firmware {
         unwind_guest: () => host.unwindGuest(),
         time_ns: () => host.timeNs(),
         time_skip: (ns: bigint) => host.timeSkip(u64(ns)),
+        key_next: () => host.keyNext() ?? 2n ** 64n - 1n,
+        key_take: () => host.keyTake() ?? 0xffff_ffff,
         random_fill: (p: number, bytes: number) => host.randomFill(new Uint8Array(this.memory.buffer, p, bytes)),
         code_written: (base: bigint, bytes: bigint) => host.codeWritten(u64(base), u64(bytes)),
       },

@@ -25,6 +25,7 @@ import { kernelSlide, type SymbolMap } from "./symbols.ts";
 import { Lapic, LAPIC_BASE, LAPIC_SIZE } from "./devices/lapic.ts";
 import { InterruptRouter } from "./interrupts.ts";
 import { acpiTables } from "./acpi.ts";
+import { KeyQueue, type Key } from "./keys.ts";
 import { cpuidOverride, CRYSTAL_HZ } from "./x86/cpuid.ts";
 import { guestClock, hostClock, wallMs, type Clock } from "./clock.ts";
 import { hostEntropy, seededEntropy, type Entropy } from "./entropy.ts";
@@ -100,6 +101,8 @@ export interface MachineOptions {
    * the caller's.
    */
   clock?: "host" | "deterministic" | Clock;
+  /** Keystrokes for ConIn (host/keys.ts), each due at a guest time. */
+  keys?: readonly Key[];
   /** Bytes for the firmware's EFI_RNG_PROTOCOL (host/entropy.ts): the host's, or a fixed stream with clock "deterministic". */
   entropy?: Entropy;
   /** Record which table fields the guest reads (host/table-watch.ts; each access a host callback). */
@@ -212,7 +215,7 @@ export class Machine {
       this.ramView = new DataView(this.ram.buffer);
       this.uc.memMapPtr(0, this.ram);
     } else {
-      const fw = (this.firmware = this.makeFirmware(ramBytes, options.entropy ?? (deterministic ? seededEntropy() : hostEntropy), options.firmwareWasm));
+      const fw = (this.firmware = this.makeFirmware(ramBytes, options.entropy ?? (deterministic ? seededEntropy() : hostEntropy), new KeyQueue(options.keys ?? []), options.firmwareWasm));
       this.ram = fw.ram;
       this.ramView = fw.ramView;
       this.varsPath = options.varsPath;
@@ -271,7 +274,7 @@ export class Machine {
     return this.firmware;
   }
 
-  private makeFirmware(ramBytes: number, entropy: Entropy, wasmPath?: string): Firmware {
+  private makeFirmware(ramBytes: number, entropy: Entropy, keys: KeyQueue, wasmPath?: string): Firmware {
     const epochNs = BigInt(this.clock.epochMs) * 1_000_000n;
     return new Firmware(ramBytes, {
       consoleOut: (text) => {
@@ -290,6 +293,14 @@ export class Machine {
       timeNs: () => epochNs + BigInt(Math.floor(this.clock.now())),
       timeSkip: (ns) => this.clock.skipTo(Number(ns - epochNs)),
       randomFill: entropy,
+      keyNext: () => {
+        const at = keys.nextAt();
+        return at === undefined ? undefined : epochNs + BigInt(Math.ceil(at));
+      },
+      keyTake: () => {
+        const k = keys.take(this.clock.now());
+        return k && ((k.scan << 16) | k.unicode) >>> 0;
+      },
       codeWritten: (base, bytes) => this.uc.removeCache(base, base + bytes),
       memoryCreated: adviseHugePages,
     }, wasmPath);

@@ -2,6 +2,7 @@
 // library entry behind `ueficorn run` and `ueficorn boot`.
 import { readFileSync } from "node:fs";
 import { Machine, type Ending } from "./machine.ts";
+import type { Key } from "./keys.ts";
 import { EXIT, GuestError, LoadError, RunError, VarStoreError, type ErrorKind } from "./errors.ts";
 import { Tracer, type CallRecord, type TraceSummary } from "./trace.ts";
 import { SymbolMap } from "./symbols.ts";
@@ -26,6 +27,8 @@ export interface RunOptions {
   keepCalls?: boolean;
   /** Count guest instructions into the result's `instructions` (a native hook; slows the run, see the README). */
   countInstructions?: boolean;
+  /** Keystrokes for ConIn (host/keys.ts parseKeys). */
+  keys?: readonly Key[];
   /** Guest time from guest progress: two runs print the same output at the same instructions (MachineOptions.clock). */
   deterministic?: boolean;
   /** Record the table fields and configuration tables the guest reads into `tablesRead` (EFI entry). */
@@ -118,7 +121,7 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
       ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,
       onConsole: opts.onConsole, onSerial: opts.onSerial, onLog: opts.onLog, tracer, initrd, varsPath: opts.vars,
       symbols, stopOnSerial: opts.stopOnSerial, disabled: opts.disabled, countInstructions: opts.countInstructions,
-      watchTables: opts.watchTables, firmwareWasm: opts.firmware, clock: opts.deterministic ? "deterministic" : "host",
+      watchTables: opts.watchTables, firmwareWasm: opts.firmware, clock: opts.deterministic ? "deterministic" : "host", keys: opts.keys,
     });
     const machine = m;
     const warning = libraryInfo().warning;

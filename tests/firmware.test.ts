@@ -17,6 +17,8 @@ const fake: FirmwareHost = {
   timeNs: () => 0n,
   timeSkip: () => {},
   randomFill: () => {},
+  keyNext: () => undefined,
+  keyTake: () => undefined,
   codeWritten: () => {},
 };
 

@@ -27,6 +27,7 @@
 // once per timer tick, as on firmware whose timer interrupt comes every TIMER_TICK.
 import { gp, guest, guidEq, reserve } from "../mem";
 import { callGuest, hostResetSystem, hostTimeNs, hostTimeSkip } from "../abi";
+import { nextKeyAt, waitForKey } from "./text";
 import { allocPages, FLAG_FIRMWARE } from "./alloc";
 import { Evt, Guid, MemoryType, ResetType, Status, TimerDelay, Tpl } from "../spec/gen";
 
@@ -320,6 +321,8 @@ export function BS_SignalEvent(e: u64): u64 {
 function check(e: u64): u64 {
   const i = eventIndex(e);
   if (i < 0 || evType(i) & Evt.NOTIFY_SIGNAL) return Status.INVALID_PARAMETER;
+  // ConIn's WaitForKey: signalled once a keystroke is due (§12.3 WaitForKey).
+  if (e == waitForKey && !(flags(i) & SIGNALED) && nextKeyAt() <= now()) signalOne(i);
   if (!(flags(i) & SIGNALED) && evType(i) & Evt.NOTIFY_WAIT) {
     // A wait event's function runs each time it is checked unsignalled; it may signal it.
     enqueue(i);
@@ -359,9 +362,10 @@ export function BS_WaitForEvent(count: u64, events: u64, indexOut: u64): u64 {
     // function must poll again.
     let d = nextDeadline();
     if (polling) d = min(d, saturatingAdd(now(), TIMER_TICK));
-    // No timer and nothing polling: nothing can ever signal these events (there is no
-    // keyboard behind ConIn). Nor after WAIT_ROUNDS of idling with no watchdog to end
-    // it. The guest waits for ever: trap, rather than spin where the host cannot stop it.
+    if (waits(list, count, waitForKey)) d = min(d, nextKeyAt());
+    // No timer, no key to come and nothing polling: nothing can ever signal these events.
+    // Nor after WAIT_ROUNDS of idling with no watchdog to end it. The guest waits for
+    // ever: trap, rather than spin where the host cannot stop it.
     if (d == NONE || (rounds == WAIT_ROUNDS && watchdogAt == NONE)) unreachable();
     advanceTo(d);
     if (watchdogFired) return Status.TIMEOUT;
@@ -370,6 +374,12 @@ export function BS_WaitForEvent(count: u64, events: u64, indexOut: u64): u64 {
 }
 
 // ------------------------------------------------------------------ timers --
+
+/** Whether event `e` is among the `count` events at `list`. */
+function waits(list: usize, count: u64, e: u64): bool {
+  for (let n: u64 = 0; n < count; n++) if (load<u64>(list + <usize>(n << 3)) == e) return true;
+  return false;
+}
 
 function disarm(i: i32): void {
   if (!(flags(i) & ARMED)) return;

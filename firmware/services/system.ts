@@ -19,7 +19,7 @@ import { allocPages, FLAG_FIRMWARE, NONE } from "./alloc";
 import { crc32 } from "./misc";
 import { install, newHandle } from "./handles";
 import { createEvent, signalGroup, dispatchPending } from "./events";
-import { textInit } from "./text";
+import { setWaitForKey, textInit } from "./text";
 import {
   SYSTEM_TABLE, BOOT_SERVICES, RUNTIME_SERVICES, TABLE_HEADER, CONFIGURATION_TABLE,
   SIMPLE_TEXT_OUTPUT_PROTOCOL, SIMPLE_TEXT_INPUT_PROTOCOL, Signature, MemoryType, Status, Guid, Table,
@@ -107,10 +107,11 @@ export function systemInit(): bool {
   store<u64>(gp(conOut) + SIMPLE_TEXT_OUTPUT_PROTOCOL.Mode, bs + MODE_OFFSET);
   textInit(bs + MODE_OFFSET);
   fillSlots(Table.ConIn, conIn);
-  // No keyboard: nothing ever signals WaitForKey, but it is a real event the guest may
-  // check, wait on (with a timer beside it) or signal itself.
+  // WaitForKey: signalled when a keystroke is due (events.ts check, text.ts); the guest
+  // may also check, wait on (with a timer beside it) or signal it itself.
   const waitForKey = createEvent(0, 0, 0, 0, 0);
   if (!waitForKey) return false;
+  setWaitForKey(waitForKey);
   store<u64>(gp(conIn) + SIMPLE_TEXT_INPUT_PROTOCOL.WaitForKey, waitForKey);
   const console = newHandle();
   install(console, Guid.SIMPLE_TEXT_OUTPUT_PROTOCOL, conOut);

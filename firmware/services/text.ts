@@ -1,8 +1,9 @@
 // Console: EFI_SIMPLE_TEXT_OUTPUT_PROTOCOL on ConOut/StdErr and
 // EFI_SIMPLE_TEXT_INPUT_PROTOCOL on ConIn (UEFI 2.10 §12.3, §12.4). Output goes to the
-// host; there is no keyboard, so input never has a key.
+// host; keystrokes come from it (host key_next/key_take: a script of keys, each due at a
+// guest time), and WaitForKey is signalled when one is due (events.ts asks keyDue()).
 import { guest, gp, ucs2Len } from "../mem";
-import { hostConsoleOut } from "../abi";
+import { hostConsoleOut, hostKeyNext, hostKeyTake } from "../abi";
 import { SIMPLE_TEXT_OUTPUT_MODE, INPUT_KEY, Status } from "../spec/gen";
 
 // Mode 0 is the 80x25 mode every console must offer (§12.4 QueryMode).
@@ -108,11 +109,24 @@ export function ConOut_EnableCursor(self: u64, visible: u8): u64 {
   return Status.SUCCESS;
 }
 
+/** ConIn's WaitForKey event (system.ts makes it). */
+export let waitForKey: u64 = 0;
+export function setWaitForKey(e: u64): void { waitForKey = e; }
+
+/** Guest time (ns since the epoch) of the next keystroke; u64 max: none is coming. */
+export function nextKeyAt(): u64 { return hostKeyNext(); }
+
+// Reset leaves the keys to come alone: they are typed over time, not buffered yet.
 export function ConIn_Reset(self: u64, extended: u8): u64 {
   return Status.SUCCESS;
 }
 
 export function ConIn_ReadKeyStroke(self: u64, key: u64): u64 {
-  if (!guest(key, INPUT_KEY.SIZE)) return Status.INVALID_PARAMETER;
-  return Status.NOT_READY;
+  const k = guest(key, INPUT_KEY.SIZE);
+  if (!k) return Status.INVALID_PARAMETER;
+  const v = hostKeyTake();
+  if (v == 0xffff_ffff) return Status.NOT_READY;
+  store<u16>(k + INPUT_KEY.ScanCode, <u16>(v >> 16));
+  store<u16>(k + INPUT_KEY.UnicodeChar, <u16>v);
+  return Status.SUCCESS;
 }
