@@ -54,6 +54,14 @@ export declare function hostTimeNs(): u64;
 @external("host", "time_skip")
 export declare function hostTimeSkip(ns: u64): void;
 
+/**
+ * The guest waits for events nothing will signal (no timer, no key to come, or only a
+ * wait function polling with no watchdog to end it): the host ends the run there, as a
+ * CPU halted with nothing to wake it. Does not return.
+ */
+@external("host", "wait_forever")
+export declare function hostWaitForever(): void;
+
 /** The next keystroke's guest time (ns since the epoch, as time_ns), or u64 max when none is coming. */
 @external("host", "key_next")
 export declare function hostKeyNext(): u64;

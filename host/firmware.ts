@@ -22,6 +22,8 @@ export interface FirmwareHost {
   timeNs(): bigint;
   /** Guest time moves on to `ns` since the epoch at once. */
   timeSkip(ns: bigint): void;
+  /** The guest waits for events nothing will signal: end the run (throws). */
+  waitForever(): never;
   /** The next keystroke's guest time, ns since the epoch; undefined when none is coming. */
   keyNext(): bigint | undefined;
   /** The keystroke due now, as ScanCode << 16 | UnicodeChar; undefined when none is. */
@@ -98,6 +100,7 @@ export class Firmware {
         unwind_guest: () => host.unwindGuest(),
         time_ns: () => host.timeNs(),
         time_skip: (ns: bigint) => host.timeSkip(u64(ns)),
+        wait_forever: () => host.waitForever(),
         key_next: () => host.keyNext() ?? 2n ** 64n - 1n,
         key_take: () => host.keyTake() ?? 0xffff_ffff,
         random_fill: (p: number, bytes: number) => host.randomFill(new Uint8Array(this.memory.buffer, p, bytes)),

@@ -118,12 +118,21 @@ export type Ending =
   | { kind: "milestone"; line: string }
   | { kind: "reset"; resetType: number; status: bigint; source: string }
   /** Switched off through ACPI (the PM1 control block's soft-off, host/devices/acpi-pm.ts). */
-  | { kind: "poweroff"; source: string };
+  | { kind: "poweroff"; source: string }
+  /** Waiting in WaitForEvent on events nothing will signal, called from `rip`: halted for good. */
+  | { kind: "waiting"; rip: bigint; symbol?: string };
 
 /** A stopOnSerial line appeared: the run ends there. */
 class MilestoneReached extends Error {
   constructor(readonly line: string) {
     super("milestone reached");
+  }
+}
+
+/** The guest waits in WaitForEvent for events nothing will signal: the run is over. */
+class WaitingForever extends Error {
+  constructor(readonly rip: bigint) {
+    super("waiting for ever");
   }
 }
 
@@ -293,6 +302,9 @@ export class Machine {
       timeNs: () => epochNs + BigInt(Math.floor(this.clock.now())),
       timeSkip: (ns) => this.clock.skipTo(Number(ns - epochNs)),
       randomFill: entropy,
+      waitForever: () => {
+        throw new WaitingForever(this.callSite());
+      },
       keyNext: () => {
         const at = keys.nextAt();
         return at === undefined ? undefined : epochNs + BigInt(Math.ceil(at));
@@ -471,10 +483,14 @@ export class Machine {
 
   /** Ends the run over the EFI call being made, reported from the guest's call site. */
   private serviceError(kind: "boot-service-after-exit" | "firmware", message: string): never {
-    // In a thunk, [RSP] is the return address: the guest's call site, the RIP to report.
-    const uc = this.uc;
-    const at = this.read64(uc.regRead(C.UC_X86_REG_CR3), uc.regRead(C.UC_X86_REG_RSP)) ?? uc.regRead(C.UC_X86_REG_RIP);
+    const at = this.callSite();
     throw new GuestError(kind, message, at, this.tracer.last(), this.symbolize(at), "from");
+  }
+
+  /** During an EFI call: the guest's call site. In a thunk, [RSP] is the return address. */
+  private callSite(): bigint {
+    const uc = this.uc;
+    return this.read64(uc.regRead(C.UC_X86_REG_CR3), uc.regRead(C.UC_X86_REG_RSP)) ?? uc.regRead(C.UC_X86_REG_RIP);
   }
 
   /** Mirrors the firmware's flag, read once per ExitBootServices instead of per call. */
@@ -891,6 +907,7 @@ export class Machine {
       return this.ended ?? e;
     } catch (e) {
       if (e instanceof Halted) return { kind: "halted", rip: e.rip - 1n, symbol: this.symbolize(e.rip - 1n) };
+      if (e instanceof WaitingForever) return { kind: "waiting", rip: e.rip, symbol: this.symbolize(e.rip) };
       if (e instanceof MilestoneReached) return { kind: "milestone", line: e.line };
       throw e;
     }

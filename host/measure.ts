@@ -63,7 +63,7 @@ export function firmwareSize(namesWasm?: string) {
       group(g).functions++;
     }
   }
-  const fw = new Firmware(16 << 20, { consoleOut() {}, resetSystem() {}, callGuest: () => 0n, unwindGuest() {}, timeNs: () => 0n, timeSkip() {}, keyNext: () => undefined, keyTake: () => undefined, randomFill() {}, codeWritten() {} });
+  const fw = new Firmware(16 << 20, { consoleOut() {}, resetSystem() {}, callGuest: () => 0n, unwindGuest() {}, timeNs: () => 0n, timeSkip() {}, waitForever: () => { throw new Error("waits for ever"); }, keyNext: () => undefined, keyTake: () => undefined, randomFill() {}, codeWritten() {} });
   for (const s of SERVICES) if (!fw.stubbed(s.id)) {
     const mod = Object.keys(groups).find((g) => g.startsWith("services/") && readFileSync(join(ROOT, "firmware", g + ".ts"), "utf8").includes(`export function ${s.handler}(`));
     if (mod) groups[mod].services++;

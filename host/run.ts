@@ -91,7 +91,7 @@ export { EXIT };
 export function exitCode(r: RunResult): number {
   const e = r.ending;
   if (e.kind === "error") return e.exit;
-  if (e.kind === "halted") return EXIT.HALTED;
+  if (e.kind === "halted" || e.kind === "waiting") return EXIT.HALTED;
   if (e.kind === "milestone" || e.kind === "poweroff") return 0;
   const s = e.status;
   if (s === 0n) return 0;
@@ -104,6 +104,7 @@ export function describeEnding(e: RunEnding): string {
   if (e.kind === "reset") return `reset (${e.source}, type ${e.resetType}, ${statusName(e.status)})`;
   if (e.kind === "milestone") return `stopped at the awaited serial line: ${e.line}`;
   if (e.kind === "poweroff") return `powered off (${e.source}, soft-off S5)`;
+  if (e.kind === "waiting") return `waiting for ever (WaitForEvent on events nothing will signal: no timer, no key to come) from RIP 0x${e.rip.toString(16)}${e.symbol ? ` (${e.symbol})` : ""}`;
   if (e.kind === "halted") return `CPU halted with interrupts off at RIP 0x${e.rip.toString(16)}${e.symbol ? ` (${e.symbol})` : ""}`;
   return `stopped: ${e.error.split("\n")[0]}`;
 }

@@ -17,6 +17,7 @@ const fake: FirmwareHost = {
   timeNs: () => 0n,
   timeSkip: () => {},
   randomFill: () => {},
+  waitForever: () => { throw new Error("waits for ever"); },
   keyNext: () => undefined,
   keyTake: () => undefined,
   codeWritten: () => {},

@@ -5,7 +5,7 @@ import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { KeyQueue, parseKeys } from "../host/keys.ts";
-import { runImage, EXIT } from "../host/run.ts";
+import { describeEnding, exitCode, runImage, EXIT } from "../host/run.ts";
 import { ROOT } from "../host/paths.ts";
 
 const KEYS = join(ROOT, "build/guests/keys.efi");
@@ -37,6 +37,14 @@ test("a guest waiting on WaitForKey gets each scripted key, in order, then NOT_R
     "key: U+0x0000 scan 2", "key: U+0x0000 scan 23", "after Esc: EFI_NOT_READY",
   ]);
   assert.is(r.summary.perService["ConIn.ReadKeyStroke"], 6);
+});
+
+test("a guest waiting for a key that will never come ends the run as waiting for ever, from its call site, with the halted status", () => {
+  const r = runImage(KEYS, { keys: parseKeys("x"), timeBudgetMs: 30_000 });
+  assert.is(r.ending.kind, "waiting");
+  assert.is(exitCode(r), EXIT.HALTED);
+  assert.match(describeEnding(r.ending), /^waiting for ever \(WaitForEvent on events nothing will signal: no timer, no key to come\) from RIP 0x[0-9a-f]+$/);
+  assert.equal(r.console.trim().split(/\r?\n/), ["key: U+0x0078 scan 0"]);
 });
 
 test("cli: --keys with a key it does not know is a usage error naming it", () => {

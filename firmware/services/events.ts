@@ -26,7 +26,7 @@
 // at each deadline in order (up to MAX_STEPS of them). A periodic timer fires at most
 // once per timer tick, as on firmware whose timer interrupt comes every TIMER_TICK.
 import { gp, guest, guidEq, reserve } from "../mem";
-import { callGuest, hostResetSystem, hostTimeNs, hostTimeSkip } from "../abi";
+import { callGuest, hostResetSystem, hostTimeNs, hostTimeSkip, hostWaitForever } from "../abi";
 import { nextKeyAt, waitForKey } from "./text";
 import { allocPages, FLAG_FIRMWARE } from "./alloc";
 import { Evt, Guid, MemoryType, ResetType, Status, TimerDelay, Tpl } from "../spec/gen";
@@ -365,8 +365,11 @@ export function BS_WaitForEvent(count: u64, events: u64, indexOut: u64): u64 {
     if (waits(list, count, waitForKey)) d = min(d, nextKeyAt());
     // No timer, no key to come and nothing polling: nothing can ever signal these events.
     // Nor after WAIT_ROUNDS of idling with no watchdog to end it. The guest waits for
-    // ever: trap, rather than spin where the host cannot stop it.
-    if (d == NONE || (rounds == WAIT_ROUNDS && watchdogAt == NONE)) unreachable();
+    // ever: the host ends the run, rather than spin where it cannot stop it.
+    if (d == NONE || (rounds == WAIT_ROUNDS && watchdogAt == NONE)) {
+      hostWaitForever();
+      return Status.ABORTED;
+    }
     advanceTo(d);
     if (watchdogFired) return Status.TIMEOUT;
   }
