@@ -49,7 +49,7 @@ options:
 exit status:
   0 EFI_SUCCESS, 1 an EFI warning, 64+N EFI error N (e.g. 85 = EFI_ABORTED),
   ${EXIT.USAGE} usage, ${EXIT.LOAD} image rejected, ${EXIT.FAULT} guest fault, ${EXIT.BUDGET} budget spent,
-  ${EXIT.BOOT_SERVICE_AFTER_EXIT} boot service called after ExitBootServices, ${EXIT.HALTED} CPU halted (HLT, nothing to wake it)`;
+  ${EXIT.BOOT_SERVICE_AFTER_EXIT} boot service called after ExitBootServices, ${EXIT.HALTED} CPU halted (HLT, or WaitForEvent, with nothing to wake it)`;
 
 function usage(msg: string): never {
   process.stderr.write(`ueficorn: ${msg} (see ueficorn --help)\n`);
