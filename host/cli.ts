@@ -32,6 +32,8 @@ options:
   --system-map PATH      symbols for reports (boot default: the kernel's own: ${DEFAULT_SYSTEM_MAP} for
                          the default kernel, System.map-VERSION beside any other, VERSION from its header)
   --trace                print every EFI call: service, decoded arguments, status, time
+  --trace-out FILE.json  write the run's timeline (Chrome trace events; open it in Perfetto): each
+                         EFI call with its arguments and status, the boot's phases, the serial lines
   --summary              print calls per service and stubbed services hit at the end
   --json                 print one JSON object (console, ending, summary) instead of text
   --ram MIB              guest RAM in MiB (default 256)
@@ -110,6 +112,7 @@ async function main(argv: string[]): Promise<number> {
         out: { type: "string" },
         "no-ablation": { type: "boolean" },
         trace: { type: "boolean" },
+        "trace-out": { type: "string" },
         summary: { type: "boolean" },
         json: { type: "boolean" },
         ram: { type: "string" },
@@ -180,6 +183,7 @@ async function main(argv: string[]): Promise<number> {
     deterministic: o.deterministic,
     keys: o.keys === undefined ? undefined : keys(o.keys),
     trace: o.trace,
+    traceOut: o["trace-out"],
     onConsole: json ? undefined : (t) => process.stdout.write(t.replace(/\r\n/g, "\n")),
     onSerial: json ? undefined : (line) => process.stdout.write(line + "\n"),
     onTrace: json ? undefined : (line) => process.stderr.write(line + "\n"),

@@ -453,7 +453,7 @@ export class Machine {
       throw new GuestError("fault", `trap with unknown service id ${id}`, rip, this.tracer.last(), this.symbolize(rip));
     }
     if (this.bootServicesExited && svc.table === "BS") this.serviceError("boot-service-after-exit", `BS.${svc.name} called after ExitBootServices`);
-    const t0 = this.tracer.enabled ? process.hrtime.bigint() : 0n;
+    const t0 = this.tracer.timed ? process.hrtime.bigint() : 0n;
     const fw = this.fw;
     // The status goes to the argument block's STATUS slot, which the gate loads into RAX.
     const disabled = this.disabled.size ? this.disabled.get(id) : undefined;

@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { Machine, type Ending } from "./machine.ts";
 import type { Key } from "./keys.ts";
+import { Timeline } from "./timeline.ts";
 import { EXIT, GuestError, LoadError, RunError, VarStoreError, type ErrorKind } from "./errors.ts";
 import { Tracer, type CallRecord, type TraceSummary } from "./trace.ts";
 import { SymbolMap } from "./symbols.ts";
@@ -27,6 +28,8 @@ export interface RunOptions {
   keepCalls?: boolean;
   /** Count guest instructions into the result's `instructions` (a native hook; slows the run, see the README). */
   countInstructions?: boolean;
+  /** Write the run's timeline here (host/timeline.ts: Chrome trace event JSON, for Perfetto). */
+  traceOut?: string;
   /** Keystrokes for ConIn (host/keys.ts parseKeys). */
   keys?: readonly Key[];
   /** Guest time from guest progress: two runs print the same output at the same instructions (MachineOptions.clock). */
@@ -112,15 +115,24 @@ export function describeEnding(e: RunEnding): string {
 export function runImage(path: string, opts: RunOptions = {}): RunResult {
   const initrd = opts.initrd ? readFileSync(opts.initrd) : undefined;
   const symbols = SymbolMap.load(opts.systemMap);
-  const tracer = new Tracer(opts.trace ?? false, opts.onTrace, opts.keepCalls);
   const t0 = performance.now();
+  const timeline = opts.traceOut ? new Timeline(t0) : undefined;
+  const tracer = new Tracer(opts.trace ?? false, opts.onTrace, opts.keepCalls, timeline && ((c, s, e) => timeline.call(c, s, e)));
+  let userspaceAt: number | undefined;
   let m: Machine | undefined;
+  const onSerial = timeline
+    ? (line: string) => {
+        timeline.serial(line, m?.instructions());
+        if (userspaceAt === undefined && /Run .* as init process/.test(line)) userspaceAt = performance.now();
+        opts.onSerial?.(line);
+      }
+    : opts.onSerial;
   let ending: RunEnding;
   try {
     m = new Machine({
       entry: opts.entry,
       ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,
-      onConsole: opts.onConsole, onSerial: opts.onSerial, onLog: opts.onLog, tracer, initrd, varsPath: opts.vars,
+      onConsole: opts.onConsole, onSerial, onLog: opts.onLog, tracer, initrd, varsPath: opts.vars,
       symbols, stopOnSerial: opts.stopOnSerial, disabled: opts.disabled, countInstructions: opts.countInstructions,
       watchTables: opts.watchTables, firmwareWasm: opts.firmware, clock: opts.deterministic ? "deterministic" : "host", keys: opts.keys,
     });
@@ -149,6 +161,16 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
   const total = m?.instructions();
   const instructions = total === undefined ? undefined : { total: Number(total), kernelEntry: num(m!.instructionsAtEntry), linuxVersion: num(m!.instructionsAtLine(/Linux version/)) };
   const entryMs = m?.enteredAt === undefined ? undefined : m.enteredAt - t0;
+  if (timeline) {
+    const end = t0 + wallMs;
+    const first = m?.firstRunAt ?? end, entered = m?.enteredAt;
+    timeline.phase("set-up (host, machine, image)", t0, first);
+    const counts = instructions ? { instructions: instructions.kernelEntry ?? instructions.total } : undefined;
+    if (opts.entry !== "pvh") timeline.phase(entered === undefined ? "EFI application" : "EFI stub (to ExitBootServices)", first, entered ?? end, counts);
+    if (entered !== undefined) timeline.phase("kernel", entered, userspaceAt ?? end);
+    if (userspaceAt !== undefined) timeline.phase("userspace", userspaceAt, end);
+    timeline.write(opts.traceOut!);
+  }
   return { ending, console: m?.console ?? "", serial: m?.serial ?? [], summary: tracer.summary(), calls: tracer.records, wallMs, entryMs, startupMs: m?.firstRunAt, instructions, tablesRead: m?.tablesRead() };
 }
 

@@ -60,7 +60,18 @@ export class Tracer {
   /** Guest-code stubs the firmware does not implement, by service id. */
   stubbed: (id: number) => boolean = () => false;
 
-  constructor(readonly enabled = false, private readonly sink: (line: string) => void = () => {}, private readonly keep = false) {}
+  constructor(
+    readonly enabled = false,
+    private readonly sink: (line: string) => void = () => {},
+    private readonly keep = false,
+    /** Each call, decoded, with when it started and ended (process.hrtime.bigint()): a timeline's. */
+    private readonly onCall?: (call: CallRecord, startHr: bigint, endHr: bigint) => void,
+  ) {}
+
+  /** Whether calls need their start time (record's t0). */
+  get timed(): boolean {
+    return this.enabled || this.onCall !== undefined;
+  }
 
   /** Call `svc` has been served: its arguments and status are in the firmware's argument block. */
   record(svc: Service, fw: Firmware, t0: bigint): void {
@@ -70,7 +81,7 @@ export class Tracer {
       this.fw = fw;
       this.argBytes = new Uint8Array(fw.args.buffer, fw.args.byteOffset, SLOT_STACK * 8);
     }
-    const decoded = EAGER[svc.id] || this.keep || this.enabled ? decode(this.raw(svc, fw), fw) : undefined;
+    const decoded = EAGER[svc.id] || this.keep || this.timed ? decode(this.raw(svc, fw), fw) : undefined;
     this.ringIds[slot] = svc.id;
     this.ringDecoded[slot] = decoded;
     if (!decoded) {
@@ -79,6 +90,7 @@ export class Tracer {
       return;
     }
     if (this.keep) this.records.push(decoded);
+    this.onCall?.(decoded, t0, process.hrtime.bigint());
     if (this.enabled) this.sink(`efi: ${format(decoded)}  ${(Number(process.hrtime.bigint() - t0) / 1000).toFixed(1)} µs`);
   }
 
