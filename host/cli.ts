@@ -1,7 +1,8 @@
 #!/usr/bin/env -S npx tsx
 // ueficorn command line.
 import { parseArgs } from "node:util";
-import { existsSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
+import { MAX_RAM_MIB, MIN_RAM_MIB } from "./machine.ts";
 import { runImage, exitCode, describeEnding, EXIT, type RunResult } from "./run.ts";
 import { GUEST_EPOCH_MS } from "./clock.ts";
 import { systemMapFor } from "./symbols.ts";
@@ -70,6 +71,28 @@ function keys(script: string): Key[] {
     return parseKeys(script);
   } catch (e) {
     usage((e as Error).message);
+  }
+}
+
+/** `path` is a regular file, or the run ends with a usage error saying what it is instead. */
+function regularFile(path: string, what: string): void {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    usage(`${what}: no such file: ${path}`);
+  }
+  if (st.isDirectory()) usage(`${what}: ${path} is a directory, not a file`);
+  if (!st.isFile()) usage(`${what}: ${path} is not a regular file`);
+}
+
+function isWasm(path: string): boolean {
+  const head = new Uint8Array(4);
+  const fd = openSync(path, "r");
+  try {
+    return readSync(fd, head, 0, 4, 0) === 4 && head.every((b, i) => b === [0x00, 0x61, 0x73, 0x6d][i]);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -154,15 +177,21 @@ async function main(argv: string[]): Promise<number> {
     if (rest.length) usage(`unexpected arguments: ${rest.join(" ")}`);
     image = o.kernel ?? DEFAULT_KERNEL;
     if (!existsSync(image)) usage(`no kernel at ${image}${o.kernel ? "" : " (run `npm run setup` to fetch the Debian cloud kernel)"}`);
+    regularFile(image, "--kernel");
   } else {
     if (!rest[0]) usage("run needs an image path");
     if (rest.length > 1) usage(`unexpected arguments: ${rest.slice(1).join(" ")}`);
     image = rest[0];
-    if (!existsSync(image)) usage(`no such file: ${image}`);
+    regularFile(image, "the image");
   }
   for (const [name, path] of [["initrd", o.initrd], ["system-map", o["system-map"]], ["firmware", o.firmware]] as const) {
-    if (path !== undefined && !existsSync(path)) usage(`--${name}: no such file: ${path}`);
+    if (path !== undefined) regularFile(path, `--${name}`);
   }
+  // The store may not exist yet (it is made at the first save), but it is a file.
+  if (o.vars !== undefined && existsSync(o.vars)) regularFile(o.vars, "--vars");
+  if (o.firmware !== undefined && !isWasm(o.firmware)) usage(`--firmware: ${o.firmware} is not a WebAssembly module (no "\\0asm" at offset 0)`);
+  const ramMiB = num(o.ram, "ram", 256);
+  if (ramMiB < MIN_RAM_MIB || ramMiB > MAX_RAM_MIB) usage(`--ram takes ${MIN_RAM_MIB} to ${MAX_RAM_MIB} MiB: guest RAM ends below the 32-bit MMIO hole at 3 GiB, not ${o.ram}`);
   if (o.initrd !== undefined && statSync(o.initrd).size === 0) usage(`--initrd: ${o.initrd} is empty`);
   if (o.entry !== undefined && (!boot || (o.entry !== "efi" && o.entry !== "pvh"))) usage(`--entry takes efi or pvh, with boot`);
 
@@ -176,7 +205,7 @@ async function main(argv: string[]): Promise<number> {
     firmware: o.firmware,
     stopOnSerial: o.until === undefined ? undefined : regex(o.until),
     systemMap: o["system-map"] ?? (boot ? systemMapFor(image, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP) : undefined),
-    ramMiB: num(o.ram, "ram", 256),
+    ramMiB,
     timeBudgetMs: num(o.timeout, "timeout", boot ? 120000 : 30000),
     instructionBudget: num(o["max-instructions"], "max-instructions", 0),
     countInstructions: o["count-instructions"],

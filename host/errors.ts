@@ -51,6 +51,16 @@ export class VarStoreError extends RunError {
   }
 }
 
+/** A firmware file (--firmware) that is not a build of ueficorn's firmware this host can run. */
+export class FirmwareError extends RunError {
+  readonly kind = "load";
+  readonly exit = EXIT.LOAD;
+  constructor(readonly file: string, what: string) {
+    super(`firmware ${file}: ${what}`);
+    this.name = "FirmwareError";
+  }
+}
+
 const GUEST_EXIT = { fault: EXIT.FAULT, firmware: EXIT.FAULT, budget: EXIT.BUDGET, "boot-service-after-exit": EXIT.BOOT_SERVICE_AFTER_EXIT } as const;
 
 /** A run the host stopped: guest fault, budget spent, or a rule broken; where, and the last EFI calls. */

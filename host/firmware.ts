@@ -7,7 +7,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./paths.ts";
 import { ARG_SLOTS } from "../firmware/spec/services.ts";
-import { VarStoreError } from "./errors.ts";
+import { FirmwareError, VarStoreError } from "./errors.ts";
 
 export const FIRMWARE_WASM = join(ROOT, "build/firmware.wasm");
 const WASM_PAGE = 65536;
@@ -63,8 +63,20 @@ interface Exports {
   dispatch(id: number): bigint;
   fw_trap(id: number): void;
 }
+/** What the host calls, checked when a firmware file is loaded. */
+const EXPORTS: (keyof Exports)[] = ["fw_guest_base", "fw_private_end", "fw_args", "fw_init", "fw_system_table", "fw_thunks", "fw_alloc_pages", "fw_free_pages", "fw_load_image", "fw_loaded_handle", "fw_load_error", "fw_load_error_offset", "fw_set_load_options", "fw_start_image", "fw_boot_services_exited", "fw_stubbed", "fw_arg", "fw_vars_store", "fw_vars_capacity", "fw_vars_used", "fw_vars_load", "fw_vars_generation", "fw_set_initrd", "fw_set_acpi", "dispatch", "fw_trap"];
+
 
 const u64 = (v: bigint) => BigInt.asUintN(64, v);
+
+/** The module instantiated, or a FirmwareError: another program's WASM asks for imports this host does not give. */
+function instantiate(path: string, module: WebAssembly.Module, imports: WebAssembly.Imports): WebAssembly.Instance {
+  try {
+    return new WebAssembly.Instance(module, imports);
+  } catch (e) {
+    throw new FirmwareError(path, `not ueficorn's firmware, or built for another host (${(e as Error).message})`);
+  }
+}
 /** Compiled firmware modules, by file and version: each build compiled once per process. */
 const modules = new Map<string, WebAssembly.Module>();
 
@@ -83,15 +95,23 @@ export class Firmware {
     const { mtimeMs, size } = statSync(wasmPath);
     const key = `${wasmPath} ${mtimeMs} ${size}`;
     let module = modules.get(key);
-    if (!module) modules.set(key, (module = new WebAssembly.Module(readFileSync(wasmPath))));
+    if (!module) {
+      try {
+        module = new WebAssembly.Module(readFileSync(wasmPath));
+      } catch (e) {
+        throw new FirmwareError(wasmPath, `not a WebAssembly module (${(e as Error).message})`);
+      }
+      modules.set(key, module);
+    }
     // GUEST_BASE is fixed in firmware/mem.ts; checked against the module below.
     const guestBase = 16 << 20;
     const pages = (guestBase + ramBytes) / WASM_PAGE;
     if (pages > 65536) throw new Error(`guest RAM of ${ramBytes >> 20} MiB does not fit in 4 GiB of WASM memory`);
     this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
     host.memoryCreated?.(new Uint8Array(this.memory.buffer));
-    const text = (p: number, bytes: number) => Buffer.from(this.memory.buffer, p, bytes).toString("utf16le");
-    const instance = new WebAssembly.Instance(module, {
+    // WASM passes a usize as an i32: addresses past 2 GiB (guest RAM above 2 GiB - 16 MiB) arrive negative.
+    const text = (p: number, bytes: number) => Buffer.from(this.memory.buffer, p >>> 0, bytes >>> 0).toString("utf16le");
+    const instance = instantiate(wasmPath, module, {
       env: { memory: this.memory },
       host: {
         console_out: (p: number, bytes: number) => host.consoleOut(text(p, bytes)),
@@ -103,13 +123,15 @@ export class Firmware {
         wait_forever: () => host.waitForever(),
         key_next: () => host.keyNext() ?? 2n ** 64n - 1n,
         key_take: () => host.keyTake() ?? 0xffff_ffff,
-        random_fill: (p: number, bytes: number) => host.randomFill(new Uint8Array(this.memory.buffer, p, bytes)),
+        random_fill: (p: number, bytes: number) => host.randomFill(new Uint8Array(this.memory.buffer, p >>> 0, bytes >>> 0)),
         code_written: (base: bigint, bytes: bigint) => host.codeWritten(u64(base), u64(bytes)),
       },
     });
     this.x = instance.exports as unknown as Exports;
+    const missing = EXPORTS.filter((name) => typeof (instance.exports as Record<string, unknown>)[name] !== "function");
+    if (missing.length) throw new FirmwareError(wasmPath, `not ueficorn's firmware: no ${missing.join(", ")}`);
     this.guestBase = this.x.fw_guest_base();
-    if (this.guestBase !== guestBase) throw new Error(`firmware GUEST_BASE ${this.guestBase} differs from the host's ${guestBase}`);
+    if (this.guestBase !== guestBase) throw new FirmwareError(wasmPath, `GUEST_BASE ${this.guestBase} differs from the host's ${guestBase}`);
     const end = this.x.fw_private_end();
     if (end > this.guestBase) throw new Error(`firmware private state (${end} bytes) reaches into guest RAM at ${this.guestBase}`);
     this.ram = new Uint8Array(this.memory.buffer, this.guestBase, ramBytes);

@@ -38,6 +38,10 @@ import { readVarStore, writeVarStore } from "./vars.ts";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 
 const PAGE = 4096;
+const MIB = 1 << 20;
+/** Guest RAM ends below the 32-bit MMIO hole at 3 GiB (the local APIC at 0xfee00000), as on a PC with no RAM above 4 GiB. */
+export const MAX_RAM_MIB = 3072;
+export const MIN_RAM_MIB = 16;
 // In the order of the firmware's ARGS area (firmware/abi.ts).
 const STATUS_SLOT = argSlot("STATUS");
 /** Room a nested call leaves below the interrupted guest's RSP (red zone, alignment). */
@@ -192,8 +196,12 @@ export class Machine {
   firstRunAt: number | undefined;
 
   constructor(options: MachineOptions = {}) {
+    const ramMiB = options.ramMiB ?? 256;
+    if (!Number.isInteger(ramMiB) || ramMiB < MIN_RAM_MIB || ramMiB > MAX_RAM_MIB) {
+      throw new RangeError(`guest RAM is ${MIN_RAM_MIB} to ${MAX_RAM_MIB} MiB (it ends below the 32-bit MMIO hole at 3 GiB), not ${ramMiB}`);
+    }
     this.opts = {
-      ramMiB: options.ramMiB ?? 256,
+      ramMiB,
       instructionBudget: options.instructionBudget ?? 0,
       timeBudgetMs: options.timeBudgetMs ?? 0,
     };
@@ -215,7 +223,7 @@ export class Machine {
     if (deterministic) this.uc.guardCodeWrites();
     const clock = options.clock ?? "host";
     this.clock = clock === "host" ? hostClock() : clock === "deterministic" ? guestClock({ progress: this.icount!.count }) : clock;
-    const ramBytes = this.opts.ramMiB << 20;
+    const ramBytes = this.opts.ramMiB * MIB; // not << 20: 2 GiB and more overflow an int32
     if (options.entry === "pvh") {
       this.firmware = undefined;
       // Never resized, so its backing store stays where Unicorn maps it.

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { Machine, type Ending } from "./machine.ts";
 import type { Key } from "./keys.ts";
 import { Timeline } from "./timeline.ts";
-import { EXIT, GuestError, LoadError, RunError, VarStoreError, type ErrorKind } from "./errors.ts";
+import { EXIT, FirmwareError, GuestError, LoadError, RunError, VarStoreError, type ErrorKind } from "./errors.ts";
 import { Tracer, type CallRecord, type TraceSummary } from "./trace.ts";
 import { SymbolMap } from "./symbols.ts";
 import { libraryInfo } from "./unicorn/index.ts";
@@ -140,7 +140,7 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
     const warning = libraryInfo().warning;
     if (warning) opts.onLog?.(warning);
     if (opts.entry === "pvh") {
-      const { boot } = preparePvhFile(path, { ramBytes: (opts.ramMiB ?? 256) << 20, cmdline: opts.cmdline ?? "", initrd });
+      const { boot } = preparePvhFile(path, { ramBytes: (opts.ramMiB ?? 256) * 2 ** 20, cmdline: opts.cmdline ?? "", initrd });
       ending = m.bootPvh(boot);
     } else {
       tracer.stubbed = (id) => machine.fw.stubbed(id);
@@ -151,7 +151,8 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
     if (!(e instanceof RunError)) throw e;
     // The error says what and where; the run adds which file (the image, or the store).
     const file = e instanceof VarStoreError ? opts.vars : path;
-    const error = e instanceof GuestError ? e.message : `${file}: ${e.message}${e instanceof LoadError ? `, status ${statusName(e.status)}` : ""}`;
+    // A GuestError says where in the guest; a FirmwareError names its own file.
+    const error = e instanceof GuestError || e instanceof FirmwareError ? e.message : `${file}: ${e.message}${e instanceof LoadError ? `, status ${statusName(e.status)}` : ""}`;
     ending = { kind: "error", errorKind: e.kind, exit: e.exit, error };
     if (e instanceof GuestError) Object.assign(ending, { rip: `0x${e.rip.toString(16)}`, symbol: m?.symbolize(e.rip) });
   } finally {
