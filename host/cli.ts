@@ -17,6 +17,8 @@ usage:
   ueficorn boot [--kernel PATH] [--initrd PATH] [--entry efi|pvh] [options]
                           a Linux kernel through its EFI stub, or its Xen PVH entry
   ueficorn measure [--out DIR] [--no-ablation]             the ABI-size report (Markdown, JSON, HTML)
+  ueficorn inspect KERNEL|IMAGE [--json]                  which entries an image offers (EFI, handover,
+                          mixed mode, x86 boot protocol, PVH...), read from its headers
 
 options:
   --cmdline TEXT         LoadOptions for the image (UCS-2 command line); for boot the default
@@ -169,6 +171,27 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`a firmware with ${m.services.length} services: ${m.wasmBytes} bytes of WASM (${m.gzipBytes} gzipped); the kernel ${m.boots ? "boots" : "does not boot"} on it (${m.outcome})\n`);
     }
     return 0;
+  }
+  if (cmd === "inspect") {
+    if (rest.length !== 1) usage("inspect takes one file");
+    regularFile(rest[0], "inspect");
+    const { inspectFile } = await import("./inspect.ts");
+    const { KernelImageError } = await import("./errors.ts");
+    try {
+      const r = inspectFile(rest[0]);
+      if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + "\n");
+      else {
+        process.stdout.write(`${r.file}: ${r.format}${r.version ? `, Linux ${r.version}` : ""}, ${r.size} bytes\n`);
+        for (const e of r.entries) process.stdout.write(`  ${e}\n`);
+        if (Array.isArray(r.xenNotes) && r.xenNotes.length) process.stdout.write(`  Xen notes: ${r.xenNotes.map((n) => `${n.name}=${n.value}`).join(", ")}\n`);
+        if (r.pe) process.stdout.write(`  sections: ${r.pe.sections.map((s) => s.name).join(" ")}\n`);
+      }
+      return 0;
+    } catch (e) {
+      if (!(e instanceof KernelImageError)) throw e;
+      process.stderr.write(`ueficorn: ${e.message}\n`);
+      return EXIT.LOAD;
+    }
   }
   if (cmd !== "run" && cmd !== "boot") usage(cmd ? `unknown command "${cmd}"` : "no command");
   const boot = cmd === "boot";
