@@ -7,22 +7,11 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { ROOT } from "../host/paths.ts";
 import { EXIT } from "../host/errors.ts";
+import { mulberry32 } from "./prng.ts";
 
 const CLI = join(ROOT, "build/ueficorn.cjs");
 const SEED = Number(process.env.FUZZ_SEED ?? 20261206);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 24);
-
-/** Mulberry32: small, seeded, good enough to pick test inputs. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PATHS = ["/tmp", "/dev/null", "/nonexistent/x", "", join(ROOT, "build/guests/hello.efi"), join(ROOT, "build/guests/linux/initrd.cpio"), join(ROOT, "package.json"), join(ROOT, "build/firmware.wasm")];
 const NUMBERS = ["0", "1", "16", "64", "3072", "3073", "4096", "99999999", "-5", "1.5", "abc", "", "0x20", "1e3"];
@@ -34,7 +23,7 @@ const OPTIONS: [string, string[]][] = [
 ];
 
 test(`random command lines end in a named error or a run, never a stack trace (seed ${SEED}, ${RUNS} runs)`, () => {
-  const r = rng(SEED);
+  const r = mulberry32(SEED);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)];
   for (let run = 0; run < RUNS; run++) {
     const args = [pick(["run", "boot", "measure-typo"])];

@@ -13,6 +13,7 @@
 // (8000) search longer; FUZZ_STATS=1 prints what each service returned, FUZZ_TRACE=1
 // every call before it is made (to find a hang). A failure prints the seed, the shrunk
 // counterexample and the concrete mutations or calls, ready for a regression test.
+import { mulberry32 } from "./prng.ts";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
@@ -382,17 +383,8 @@ const FUZZ_GUIDS = Object.entries(GUIDS)
   .map(([, text]) => guidBytes(text)).concat([VENDOR]);
 const FUZZ_STRINGS = ["X", "Boot0000", "SecureBoot", "PlatformLang", "FuzzVariable", "\u00e9\u4e2d"];
 
-/** mulberry32: the per-run filler for the bench's memory, from a seed fast-check chooses. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The per-run filler for the bench's memory, from a seed fast-check chooses. */
+const prng = mulberry32;
 
 const KINDS = [
   "zero", "small", "pages", "out", "outOdd", "cell", "random", "guid", "string", "path", "pe", "peSize",
