@@ -11,6 +11,8 @@ export interface IrqSource {
   readonly irq: number;
   /** Level-triggered: the line as the device drives it now. */
   level?(): boolean;
+  /** Level-triggered, optional: a count of the times the device raised its line anew, for the falls too short to see. */
+  raised?(): number;
   /** Edge-triggered (a timer): when the line next rises after `since`, guest ns; undefined: it will not by itself. */
   nextRiseNs?(since: number): number | undefined;
 }
@@ -23,8 +25,12 @@ export interface Interrupt {
 export class InterruptRouter {
   /** Guest time of the last look: edges after it are still to be latched. */
   private lastPollNs = 0;
+  /** Each source's raised() at the last look. */
+  private readonly raisedSeen: number[];
 
-  constructor(private readonly pic: Pic8259Pair, private readonly lapic: Lapic, private readonly sources: readonly IrqSource[]) {}
+  constructor(private readonly pic: Pic8259Pair, private readonly lapic: Lapic, private readonly sources: readonly IrqSource[]) {
+    this.raisedSeen = sources.map((s) => s.raised?.() ?? 0);
+  }
 
   /**
    * The interrupt the CPU takes now, acknowledged: the local APIC timer's if due (it
@@ -37,9 +43,9 @@ export class InterruptRouter {
       this.lapic.take();
       return { vector: apic.vector, what: "local APIC timer interrupt" };
     }
+    this.driveLevels();
     for (const s of this.sources) {
-      if (s.level) this.pic.setIrq(s.irq, s.level());
-      else if (this.due(s.nextRiseNs?.(this.lastPollNs), now)) {
+      if (!s.level && this.due(s.nextRiseNs?.(this.lastPollNs), now)) {
         this.pic.raise(s.irq);
         this.pic.lower(s.irq);
       }
@@ -50,7 +56,15 @@ export class InterruptRouter {
 
   /** Drive the controller's inputs from the level-triggered devices as they are now. */
   driveLevels(): void {
-    for (const s of this.sources) if (s.level) this.pic.setIrq(s.irq, s.level());
+    this.sources.forEach((s, i) => {
+      if (!s.level) return;
+      const level = s.level();
+      const raised = s.raised?.() ?? 0;
+      // Raised again since the last look with the line still up: it fell in between.
+      if (raised !== this.raisedSeen[i] && level) this.pic.setIrq(s.irq, false);
+      this.raisedSeen[i] = raised;
+      this.pic.setIrq(s.irq, level);
+    });
   }
 
   /** Whether something is due or pending at `now` that the CPU has not taken (IF = 0 holds it back). */

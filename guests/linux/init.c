@@ -10,16 +10,13 @@
  * on the console (ttyS0); then "init: getrandom gave 16 bytes" if the kernel's CRNG
  * is ready (seeded by the firmware's EFI_RNG_PROTOCOL, say), or "init: getrandom would
  * block" if a blocking getrandom() would wait for entropy (asked with GRND_NONBLOCK, so
- * that the boot always ends); then, once the console has drained,
- * reboot(LINUX_REBOOT_CMD_RESTART), or, with the word "poweroff" on the kernel's command
+ * that the boot always ends); then reboot(LINUX_REBOOT_CMD_RESTART), or, with the word "poweroff" on the kernel's command
  * line (which the kernel passes on as an argument to init),
  * reboot(LINUX_REBOOT_CMD_POWER_OFF): what `poweroff -f` does.
  * Linux x86-64 system call ABI: number in RAX, arguments in RDI, RSI, RDX; SYSCALL
  * clobbers RCX and R11.
  */
 #define SYS_write 1
-#define SYS_ioctl 16
-#define TCSBRK 0x5409 /* with a non-zero argument: tcdrain() */
 #define SYS_getpid 39
 #define SYS_reboot 169
 #define SYS_getrandom 318
@@ -88,9 +85,6 @@ void main(long *stack) {
     put_number(got < 0 ? 0 : (unsigned long)got);
     put(" bytes\n");
   }
-  /* The console's output is written out by the tty layer later; a restart now could
-     cut it off. Wait until it has left the UART. */
-  sys3(SYS_ioctl, 1, TCSBRK, 1);
   sys3(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, poweroff ? LINUX_REBOOT_CMD_POWER_OFF : LINUX_REBOOT_CMD_RESTART);
   for (;;) {}
 }

@@ -59,7 +59,7 @@ export function pcDevices(o: PcDevicesOptions): PcDevices {
     bus,
     irqs: [
       { irq: 0, nextRiseNs: (since) => pit.counters[0].nextRiseNs(since) },
-      { irq: 4, level: () => com1.irq },
+      { irq: 4, level: () => com1.irq, raised: () => com1.raised },
     ],
     com1,
     pit,

@@ -136,6 +136,13 @@ export class Uart16550A implements PortDevice {
 
   /** The interrupt request output: a pending interrupt, gated by MCR.OUT2 as PC boards
    *  wire it (in loopback the OUT2 pin is held inactive). ISA IRQ 4 for COM1, 3 for COM2. */
+  /**
+   * How many times an interrupt was raised anew. A real UART's line falls for a character
+   * time after a THR write before THRE raises it again; this one transmits at once, so a
+   * controller that looks at the level only would miss that edge (host/interrupts.ts).
+   */
+  raised = 0;
+
   get irq(): boolean {
     return (this.mcr & (UART_MCR_OUT2 | UART_MCR_LOOP)) === UART_MCR_OUT2 && !(this.iir() & UART_IIR_NO_INT);
   }
@@ -193,6 +200,7 @@ export class Uart16550A implements PortDevice {
           // Turning ETBEI on with THR empty raises the THRE interrupt again, even if an
           // IIR read had cleared it; 8250_port.c's UART_BUG_THRE test depends on it.
           if (changed) this.thrIpending = (this.ier & UART_IER_THRI) !== 0;
+          if (changed && this.thrIpending) this.raised++;
         }
         return;
       case UART_FCR: {
@@ -236,8 +244,9 @@ export class Uart16550A implements PortDevice {
 
   private transmit(b: number): void {
     // The shift register takes the byte at once, so THR is empty again and, with ETBEI
-    // set, the THRE interrupt is pending.
+    // set, the THRE interrupt is pending: raised anew, though the line never fell.
     this.thrIpending = true;
+    this.raised++;
     if (this.mcr & UART_MCR_LOOP) {
       this.receive(b); // loopback: the serial output is held marking, the byte comes back
       return;
