@@ -12,7 +12,7 @@ import { SETUP_HEADER, BOOT_PROTOCOL, XEN_ELFNOTE_NAME, XEN_ELFNOTE_PHYS32_ENTRY
 import { KernelImageError } from "./errors.ts";
 import { extractVmlinux, identifyCompression, isElf } from "./pvh/bzimage.ts";
 import { parseElf, pvhEntry } from "./pvh/elf.ts";
-import { bzImageVersion } from "./symbols.ts";
+import { kernelVersion } from "./symbols.ts";
 
 export interface PeInfo {
   machine: string;
@@ -101,7 +101,7 @@ export function inspect(bytes: Uint8Array, file: string): Inspection {
   }
   if (u32(field(SETUP_HEADER, "header").offset) !== BOOT_PROTOCOL.HEADER_MAGIC) return out; // a plain EFI application
   out.format = "bzImage";
-  out.version = bzImageVersion(file) ?? undefined;
+  out.version = kernelVersion(bytes);
   const at = (name: string) => field(SETUP_HEADER, name).offset;
   const version = u16(at("version"));
   const xlf = u16(at("xloadflags"));

@@ -368,7 +368,7 @@ export class Machine {
     const onPort = (port: number, size: number, value: number) => {
       bus.write(port, size as 1 | 2 | 4, value, rip);
       this.interrupts.driveLevels();
-      if (this.paced) this.rearm(this.paced);
+      this.rearm();
     };
     const fw = this.firmware;
     if (!fw) {
@@ -402,7 +402,7 @@ export class Machine {
     });
     this.uc.mmioMap(LAPIC_BASE, LAPIC_SIZE, (off) => BigInt(lapic.read(Number(off))), (off, _size, v) => {
       lapic.write(Number(off), Number(v & 0xffffffffn));
-      if (this.paced) this.rearm(this.paced);
+      this.rearm();
     });
     // The rest of the 32-bit physical space nobody emulates (IO-APIC, HPET, ROM...) is an
     // open bus, as on a PC: reads are all ones, writes vanish, each page logged once.
@@ -685,7 +685,7 @@ export class Machine {
     this.paced = paced;
     try {
       for (;;) {
-        if (paced) this.rearm(paced);
+        this.rearm();
         if (!uc.stopTimerExpired()) this.emulate(pc);
         const rip = uc.regRead(C.UC_X86_REG_RIP);
         if (this.milestone !== undefined) throw new MilestoneReached(this.milestone);
@@ -718,8 +718,9 @@ export class Machine {
   /** In a run paced by the instruction count: guest time to the count it reaches it at. */
   private paced: ((ns: number) => bigint) | undefined;
 
-  private rearm(stepsAt: (ns: number) => bigint): void {
-    this.icount!.stopAt(this.nextInterruptStep(stepsAt));
+  /** In a paced run: stop at the next point an interrupt can be due (nothing otherwise). */
+  private rearm(): void {
+    if (this.paced) this.icount!.stopAt(this.nextInterruptStep(this.paced));
   }
 
   private interruptible(): boolean {

@@ -82,25 +82,29 @@ export function kernelSlide(symbols: SymbolMap, pageFaultHandler: bigint | undef
  * A bzImage's version, as its setup header names it (boot.rst: kernel_version, a
  * pointer to a NUL-terminated string, 0x200 before its file offset): the first word,
  * "6.1.0-57-cloud-amd64". Undefined for anything else, or a header that says nothing.
+ * `bytes`: the file, or as much of its start as holds the string.
  */
-export function bzImageVersion(path: string): string | undefined {
-  const head = new Uint8Array(0x8000);
-  const fd = openSync(path, "r");
-  let n: number;
-  try {
-    n = readSync(fd, head, 0, head.length, 0);
-  } finally {
-    closeSync(fd);
-  }
-  const v = new DataView(head.buffer, 0, n);
+export function kernelVersion(bytes: Uint8Array): string | undefined {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const at = (name: string) => field(SETUP_HEADER, name).offset;
-  if (n < SETUP_HEADER.size || v.getUint32(at("header"), true) !== BOOT_PROTOCOL.HEADER_MAGIC) return undefined;
+  if (bytes.length < SETUP_HEADER.size || v.getUint32(at("header"), true) !== BOOT_PROTOCOL.HEADER_MAGIC) return undefined;
   const ptr = v.getUint16(at("kernel_version"), true);
   if (!ptr) return undefined;
   const start = ptr + 0x200;
-  const end = head.indexOf(0, start);
-  if (start >= n || end < 0) return undefined;
-  return Buffer.from(head.subarray(start, end)).toString("latin1").split(" ")[0] || undefined;
+  const end = bytes.indexOf(0, start);
+  if (start >= bytes.length || end < 0) return undefined;
+  return Buffer.from(bytes.subarray(start, end)).toString("latin1").split(" ")[0] || undefined;
+}
+
+/** kernelVersion of the file at `path`, from its first 32 KiB. */
+export function bzImageVersion(path: string): string | undefined {
+  const head = new Uint8Array(0x8000);
+  const fd = openSync(path, "r");
+  try {
+    return kernelVersion(head.subarray(0, readSync(fd, head, 0, head.length, 0)));
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
