@@ -77,3 +77,11 @@ export declare function hostRandomFill(p: usize, bytes: u32): void;
 /** The firmware wrote code at [base, base + bytes): the CPU must drop stale translations. */
 @external("host", "code_written")
 export declare function hostCodeWritten(base: u64, bytes: u64): void;
+
+/** Read `bytes` at byte `offset` of host disk `disk` into WASM memory at p; false on a host error. */
+@external("host", "disk_read")
+export declare function hostDiskRead(disk: u32, offset: u64, p: usize, bytes: u32): bool;
+
+/** Write `bytes` from WASM memory at p to host disk `disk` at byte `offset`; false on a host error. */
+@external("host", "disk_write")
+export declare function hostDiskWrite(disk: u32, offset: u64, p: usize, bytes: u32): bool;

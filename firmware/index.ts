@@ -13,6 +13,9 @@ import { varsInit, varsLoad, STORE, STORE_SIZE, nvGeneration } from "./services/
 import { initrdInit } from "./services/initrd";
 import { rngInit } from "./services/rng";
 import { installConfigTable } from "./services/system";
+import { addDisk, devices, hasPartitions } from "./services/disk";
+import { mountFat } from "./services/fat";
+import { bootManager, bootHandle } from "./services/boot";
 
 import { dispatch as serve } from "./spec/dispatch";
 
@@ -114,4 +117,22 @@ export function fw_set_acpi(rsdp: u64): u64 {
 /** Offer guest memory [base, base + size), filled by the host, as the initrd (LoadFile2). */
 export function fw_set_initrd(base: u64, size: u64): u64 {
   return initrdInit(base, size) ? Status.SUCCESS : Status.OUT_OF_RESOURCES;
+}
+
+/**
+ * A host disk (sectors through the host's disk_read/disk_write): its handle, a handle per
+ * partition, and a file system on each that holds FAT. Returns the handles made (0: none).
+ */
+export function fw_add_disk(blocks: u64, blockSize: u32, readOnly: bool): i32 {
+  const first = devices();
+  const n = addDisk(blocks, blockSize, readOnly);
+  for (let d = first; d < first + n; d++) if (!hasPartitions(d)) mountFat(d);
+  return n;
+}
+
+/** The boot manager: load the first bootable option (its handle via fw_loaded_handle). */
+export function fw_boot(): u64 {
+  const st = bootManager();
+  lastHandle = st == Status.SUCCESS ? bootHandle : 0;
+  return st;
 }

@@ -14,6 +14,9 @@ const HELP = `ueficorn — run x86-64 EFI images under Unicorn, served by a WASM
 
 usage:
   ueficorn run IMAGE.efi [options]
+  ueficorn run --disk IMAGE... | --esp DIR [options]
+                          boot as firmware does: BootNext, BootOrder, then \EFI\BOOT\BOOTX64.EFI
+                          on each disk's file systems (GRUB, systemd-boot, shim... from an ESP)
   ueficorn boot [--kernel PATH] [--initrd PATH] [--entry efi|pvh] [options]
                           a Linux kernel through its EFI stub, or its Xen PVH entry
   ueficorn measure [--out DIR] [--no-ablation]             the ABI-size report (Markdown, JSON, HTML)
@@ -28,6 +31,14 @@ options:
                          Xen's PVH entry with hvm_start_info and no firmware (the comparison)
   --initrd PATH          EFI: offered through LoadFile2 on Linux's initrd device path; PVH: module 0
                          (build/guests/linux/initrd.cpio: a /init that prints from userspace and reboots)
+  --disk IMAGE           a raw disk image (GPT, MBR or one bare FAT file system), as a Block I/O
+                         device with a child per partition and a file system on each FAT one;
+                         repeat for more disks. Read-only unless --disk-writable
+  --esp DIR              a host folder as a read-only FAT file system: an ESP on a disk of its own
+                         (after the --disk ones), built on the fly, e.g. a folder holding
+                         EFI/BOOT/BOOTX64.EFI, loader/ entries and a kernel for systemd-boot
+  --disk-writable        the guest may write the disks: its writes are kept aside and saved into
+                         the images atomically when it ends by itself (returns, resets, powers off)
   --vars FILE            variable store: loaded if it exists, saved atomically on change
   --firmware FILE        another build of the firmware (default build/firmware.wasm), e.g.
                          build/firmware.minimal.wasm from scripts/minimal-firmware.ts
@@ -131,6 +142,9 @@ async function main(argv: string[]): Promise<number> {
         entry: { type: "string" },
         initrd: { type: "string" },
         vars: { type: "string" },
+        disk: { type: "string", multiple: true },
+        "disk-writable": { type: "boolean" },
+        esp: { type: "string", multiple: true },
         firmware: { type: "string" },
         "system-map": { type: "string" },
         until: { type: "string" },
@@ -195,17 +209,26 @@ async function main(argv: string[]): Promise<number> {
   }
   if (cmd !== "run" && cmd !== "boot") usage(cmd ? `unknown command "${cmd}"` : "no command");
   const boot = cmd === "boot";
-  let image: string;
+  let image: string | undefined;
   if (boot) {
     if (rest.length) usage(`unexpected arguments: ${rest.join(" ")}`);
     image = o.kernel ?? DEFAULT_KERNEL;
     if (!existsSync(image)) usage(`no kernel at ${image}${o.kernel ? "" : " (run `npm run setup` to fetch the Debian cloud kernel)"}`);
     regularFile(image, "--kernel");
   } else {
-    if (!rest[0]) usage("run needs an image path");
+    if (!rest[0] && !o.disk?.length && !o.esp?.length) usage("run needs an image path, or a --disk or --esp to boot from");
     if (rest.length > 1) usage(`unexpected arguments: ${rest.slice(1).join(" ")}`);
     image = rest[0];
-    regularFile(image, "the image");
+    if (image !== undefined) regularFile(image, "the image");
+  }
+  for (const d of o.disk ?? []) {
+    regularFile(d, "--disk");
+    const size = statSync(d).size;
+    if (size === 0 || size % 512) usage(`--disk: ${d} is ${size} bytes, not a whole number of 512-byte sectors`);
+  }
+  if (o["disk-writable"] && !o.disk?.length) usage("--disk-writable needs a --disk");
+  for (const d of o.esp ?? []) {
+    if (!existsSync(d) || !statSync(d).isDirectory()) usage(`--esp: ${d} is not a folder`);
   }
   for (const [name, path] of [["initrd", o.initrd], ["system-map", o["system-map"]], ["firmware", o.firmware]] as const) {
     if (path !== undefined) regularFile(path, `--${name}`);
@@ -225,11 +248,14 @@ async function main(argv: string[]): Promise<number> {
     cmdline: o.cmdline ?? (boot ? DEFAULT_CMDLINE : undefined),
     initrd: o.initrd,
     vars: o.vars,
+    disks: o.disk,
+    diskWritable: o["disk-writable"],
+    esp: o.esp,
     firmware: o.firmware,
     stopOnSerial: o.until === undefined ? undefined : regex(o.until),
     systemMap: o["system-map"] ?? (boot ? systemMapFor(image, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP) : undefined),
     ramMiB,
-    timeBudgetMs: num(o.timeout, "timeout", boot ? 120000 : 30000),
+    timeBudgetMs: num(o.timeout, "timeout", boot || image === undefined ? 120000 : 30000),
     instructionBudget: num(o["max-instructions"], "max-instructions", 0),
     countInstructions: o["count-instructions"],
     deterministic: o.deterministic,
@@ -244,7 +270,7 @@ async function main(argv: string[]): Promise<number> {
   const code = exitCode(r);
   if (json) {
     const ending = Object.fromEntries(Object.entries(r.ending).map(([k, v]) => [k, typeof v === "bigint" ? `0x${v.toString(16)}` : v]));
-    out(JSON.stringify({ image, ending, exitCode: code, console: r.console, serial: r.serial, summary: r.summary, wallMs: r.wallMs, entryMs: r.entryMs, startupMs: r.startupMs, instructions: r.instructions }, null, 2));
+    out(JSON.stringify({ image: image ?? null, ending, exitCode: code, console: r.console, serial: r.serial, summary: r.summary, wallMs: r.wallMs, entryMs: r.entryMs, startupMs: r.startupMs, instructions: r.instructions }, null, 2));
   } else {
     if (r.ending.kind === "error") process.stderr.write(`ueficorn: ${r.ending.error}\n`);
     if (o.summary || o.trace || boot) printSummary(r, out);

@@ -6,7 +6,7 @@
 /** Process exit codes: EFI_SUCCESS 0, a warning 1, EFI error N 64 + N; host-side ends below. */
 export const EXIT = { USAGE: 2, LOAD: 3, FAULT: 4, BUDGET: 5, BOOT_SERVICE_AFTER_EXIT: 6, HALTED: 7 } as const;
 
-export type ErrorKind = "load" | "vars" | "fault" | "firmware" | "budget" | "boot-service-after-exit";
+export type ErrorKind = "load" | "vars" | "disk" | "fault" | "firmware" | "budget" | "boot-service-after-exit";
 
 export abstract class RunError extends Error {
   abstract readonly kind: ErrorKind;
@@ -58,6 +58,16 @@ export class FirmwareError extends RunError {
   constructor(readonly file: string, what: string) {
     super(`firmware ${file}: ${what}`);
     this.name = "FirmwareError";
+  }
+}
+
+/** A disk image refused (not whole sectors, unreadable), or what the guest wrote to it not saved (the image then unchanged). */
+export class DiskError extends RunError {
+  readonly kind = "disk";
+  readonly exit = EXIT.LOAD;
+  constructor(readonly file: string, what: string) {
+    super(`disk ${file}: ${what}`);
+    this.name = "DiskError";
   }
 }
 

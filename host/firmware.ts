@@ -31,6 +31,10 @@ export interface FirmwareHost {
   /** Random bytes for EFI_RNG_PROTOCOL, written into `out` (a view of the firmware's memory). */
   randomFill(out: Uint8Array): void;
   codeWritten(base: bigint, bytes: bigint): void;
+  /** Fill `out` from host disk `disk` at byte `offset`; false when it cannot (no such disk, outside it). */
+  diskRead?(disk: number, offset: number, out: Uint8Array): boolean;
+  /** Write `data` to host disk `disk` at byte `offset`; false when it cannot (read-only, outside). */
+  diskWrite?(disk: number, offset: number, data: Uint8Array): boolean;
   /** The WASM memory, before the firmware first touches it (e.g. to advise huge pages). */
   memoryCreated?(memory: Uint8Array): void;
 }
@@ -60,11 +64,13 @@ interface Exports {
   fw_vars_generation(): number;
   fw_set_initrd(base: bigint, size: bigint): bigint;
   fw_set_acpi(rsdp: bigint): bigint;
+  fw_add_disk(blocks: bigint, blockSize: number, readOnly: number): number;
+  fw_boot(): bigint;
   dispatch(id: number): bigint;
   fw_trap(id: number): void;
 }
 /** What the host calls, checked when a firmware file is loaded. */
-const EXPORTS: (keyof Exports)[] = ["fw_guest_base", "fw_private_end", "fw_args", "fw_init", "fw_system_table", "fw_thunks", "fw_alloc_pages", "fw_free_pages", "fw_load_image", "fw_loaded_handle", "fw_load_error", "fw_load_error_offset", "fw_set_load_options", "fw_start_image", "fw_boot_services_exited", "fw_stubbed", "fw_arg", "fw_vars_store", "fw_vars_capacity", "fw_vars_used", "fw_vars_load", "fw_vars_generation", "fw_set_initrd", "fw_set_acpi", "dispatch", "fw_trap"];
+const EXPORTS: (keyof Exports)[] = ["fw_guest_base", "fw_private_end", "fw_args", "fw_init", "fw_system_table", "fw_thunks", "fw_alloc_pages", "fw_free_pages", "fw_load_image", "fw_loaded_handle", "fw_load_error", "fw_load_error_offset", "fw_set_load_options", "fw_start_image", "fw_boot_services_exited", "fw_stubbed", "fw_arg", "fw_vars_store", "fw_vars_capacity", "fw_vars_used", "fw_vars_load", "fw_vars_generation", "fw_set_initrd", "fw_set_acpi", "fw_add_disk", "fw_boot", "dispatch", "fw_trap"];
 
 
 const u64 = (v: bigint) => BigInt.asUintN(64, v);
@@ -125,6 +131,8 @@ export class Firmware {
         key_take: () => host.keyTake() ?? 0xffff_ffff,
         random_fill: (p: number, bytes: number) => host.randomFill(new Uint8Array(this.memory.buffer, p >>> 0, bytes >>> 0)),
         code_written: (base: bigint, bytes: bigint) => host.codeWritten(u64(base), u64(bytes)),
+        disk_read: (disk: number, offset: bigint, p: number, bytes: number) => host.diskRead?.(disk, Number(u64(offset)), new Uint8Array(this.memory.buffer, p >>> 0, bytes >>> 0)) ?? false,
+        disk_write: (disk: number, offset: bigint, p: number, bytes: number) => host.diskWrite?.(disk, Number(u64(offset)), new Uint8Array(this.memory.buffer, p >>> 0, bytes >>> 0)) ?? false,
       },
     });
     this.x = instance.exports as unknown as Exports;
@@ -207,6 +215,20 @@ export class Firmware {
   setAcpi(rsdp: bigint): void {
     const st = u64(this.x.fw_set_acpi(rsdp));
     if (st !== 0n) throw new Error(`publishing the ACPI tables failed: 0x${st.toString(16)}`);
+  }
+
+  /** Attach a disk of `sectors` 512-byte sectors (host disk index = order of calls): the number of handles made for it and its partitions. */
+  addDisk(sectors: number, readOnly: boolean): number {
+    const n = this.x.fw_add_disk(BigInt(sectors), 512, readOnly ? 1 : 0);
+    if (n === 0) throw new Error("the firmware has no room for another disk");
+    return n;
+  }
+
+  /** The boot manager: load the first bootable option, as loadImage reports it. */
+  boot(): { status: bigint; handle: bigint; error: string; offset: bigint } {
+    const status = u64(this.x.fw_boot());
+    if (status === 0n) return { status, handle: u64(this.x.fw_loaded_handle()), error: "", offset: 0n };
+    return { status, handle: 0n, error: this.readAsString(this.x.fw_load_error()), offset: u64(this.x.fw_load_error_offset()) };
   }
 
   /** An AssemblyScript string: UTF-16 code units, byte length in the word before it. */

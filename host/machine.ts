@@ -36,6 +36,7 @@ import { enterPvh } from "./pvh/enter.ts";
 import { writeRegions, type PvhBoot } from "./pvh/start-info.ts";
 import { readVarStore, writeVarStore } from "./vars.ts";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import type { Disk } from "./disk.ts";
 
 const PAGE = 4096;
 const MIB = 1 << 20;
@@ -113,12 +114,18 @@ export interface MachineOptions {
   watchTables?: boolean;
   /** Another build of the firmware (default build/firmware.wasm), e.g. scripts/minimal-firmware.ts's. */
   firmwareWasm?: string;
+  /**
+   * Disks (host/disk.ts), in order: each a Block I/O handle with a child per partition and
+   * a file system on each FAT one. The machine closes them; commitDisks() saves writes.
+   */
+  disks?: Disk[];
 }
 
 /** How a run ended, when it ended by the guest's own doing. */
 export type Ending =
   | { kind: "returned"; status: bigint }
-  | { kind: "halted"; rip: bigint; symbol?: string }
+  /** HLT with interrupts off, or on with no device due to raise one ever: halted for good. */
+  | { kind: "halted"; rip: bigint; symbol?: string; interrupts: "off" | "none coming" }
   | { kind: "milestone"; line: string }
   | { kind: "reset"; resetType: number; status: bigint; source: string }
   /** Switched off through ACPI (the PM1 control block's soft-off, host/devices/acpi-pm.ts). */
@@ -142,7 +149,7 @@ class WaitingForever extends Error {
 
 /** The guest executed HLT with nothing to wake it: the run is over. */
 class Halted extends Error {
-  constructor(readonly rip: bigint) {
+  constructor(readonly rip: bigint, readonly interrupts: "off" | "none coming") {
     super("guest halted");
   }
 }
@@ -156,6 +163,7 @@ export class Machine {
   readonly tracer: Tracer;
   private readonly opts: Required<Pick<MachineOptions, "ramMiB" | "instructionBudget" | "timeBudgetMs">>;
   private readonly varsPath?: string;
+  private readonly disks: Disk[] = [];
   private varsSaved = 0;
   private readonly onConsole: (text: string) => void;
   private sentinel = 0n;
@@ -232,6 +240,7 @@ export class Machine {
       this.ramView = new DataView(this.ram.buffer);
       this.uc.memMapPtr(0, this.ram);
     } else {
+      this.disks = options.disks ?? [];
       const fw = (this.firmware = this.makeFirmware(ramBytes, options.entropy ?? (deterministic ? seededEntropy() : hostEntropy), new KeyQueue(options.keys ?? []), options.firmwareWasm));
       this.ram = fw.ram;
       this.ramView = fw.ramView;
@@ -249,6 +258,7 @@ export class Machine {
         fw.ram.set(options.initrd, Number(at));
         fw.setInitrd(at, options.initrd.length);
       }
+      for (const disk of this.disks) fw.addDisk(disk.sectors, !disk.writable);
       if (options.watchTables) this.mapWatchingTables(fw);
       else this.uc.memMapPtr(0, fw.ram);
     }
@@ -322,6 +332,8 @@ export class Machine {
         return k && ((k.scan << 16) | k.unicode) >>> 0;
       },
       codeWritten: (base, bytes) => this.uc.removeCache(base, base + bytes),
+      diskRead: (disk, offset, out) => this.disks[disk]?.read(offset, out) ?? false,
+      diskWrite: (disk, offset, data) => this.disks[disk]?.write(offset, data) ?? false,
       memoryCreated: adviseHugePages,
     }, wasmPath);
   }
@@ -662,9 +674,9 @@ export class Machine {
 
   /**
    * Runs from pc until the guest returns to `returnTo` (the sentinel, whose hlt then has
-   * run; never, for a kernel entered directly). The outermost run also resumes after a HLT
-   * with interrupts on, once the host has delivered the timer interrupt the guest waits
-   * for. (Runs are not cut into time slices to raise interrupts in between: when a
+   * run; never, for a kernel entered directly). A run resumes after a HLT with interrupts
+   * on, once the host has delivered the interrupt the guest waits for, at any depth: a
+   * kernel chain-loaded by a boot loader runs inside the loader's StartImage. (Runs are not cut into time slices to raise interrupts in between: when a
    * UC_HOOK_CODE hook exists anywhere, as preciseStops' does, Unicorn 2.1.1 does not set
    * RIP from the interrupted block on an asynchronous stop (cpu_tb_exec), so a run
    * resumed after a timeout starts from a stale RIP; sliced every 5 ms, the EFI stub's
@@ -679,9 +691,11 @@ export class Machine {
     const timed = outermost && deadline !== Infinity;
     this.firstRunAt ??= performance.now();
     if (timed) uc.armStopTimer(this.opts.timeBudgetMs * 1000);
-    // A clock paced by the instruction count: the outermost run stops at the next timer's
-    // deadline to deliver its interrupt while the guest runs (host/clock.ts).
-    const paced = outermost && this.icount ? this.clock.stepsAt : undefined;
+    // A clock paced by the instruction count: the run stops at the next timer's deadline
+    // to deliver its interrupt while the guest runs (host/clock.ts). Nested runs too: a
+    // kernel started by a boot loader (StartImage inside StartImage) runs nested.
+    const outerPaced = this.paced;
+    const paced = this.icount ? this.clock.stepsAt : undefined;
     this.paced = paced;
     try {
       for (;;) {
@@ -699,19 +713,20 @@ export class Machine {
         if (this.unwinding || this.ended || (returnTo !== undefined && rip === returnTo + 1n)) return;
         if (this.haltedAt(rip)) {
           const interruptible = this.interruptible();
-          if (outermost && interruptible && this.waitForInterrupt(deadline)) {
+          if (interruptible && this.waitForInterrupt(deadline)) {
             pc = uc.regRead(C.UC_X86_REG_RIP);
             continue;
           }
-          if (!interruptible || performance.now() < deadline) throw new Halted(rip);
+          if (!interruptible || performance.now() < deadline) throw new Halted(rip, interruptible ? "none coming" : "off");
         }
         const budget = this.opts.instructionBudget ? `${this.opts.instructionBudget} instructions` : `${this.opts.timeBudgetMs} ms`;
         throw new GuestError("budget", `guest ran past its budget of ${budget}`, rip, this.tracer.last(), this.symbolize(rip));
       }
     } finally {
       if (timed) uc.disarmStopTimer();
-      if (paced) this.icount!.stopAt(NO_LIMIT);
-      this.paced = undefined;
+      this.paced = outerPaced;
+      if (paced && !outerPaced) this.icount!.stopAt(NO_LIMIT);
+      this.rearm();
     }
   }
 
@@ -888,6 +903,21 @@ export class Machine {
     return r.handle;
   }
 
+  /**
+   * Load what the firmware's boot manager picks (BootNext, BootOrder, then
+   * \EFI\BOOT\BOOTX64.EFI on each file system); throws a LoadError when nothing loads.
+   */
+  loadBootOption(): bigint {
+    const r = this.fw.boot();
+    if (r.status !== 0n) throw new LoadError(r.status, r.error, r.offset);
+    return r.handle;
+  }
+
+  /** Save what the guest wrote to writable disks, each atomically (Disk.commit). */
+  commitDisks(): void {
+    for (const d of this.disks) d.commit();
+  }
+
   /** StartImage on a loaded image: how it ended. */
   start(handle: bigint): Ending {
     return this.ending(() => ({ kind: "returned", status: this.fw.startImage(handle) }));
@@ -915,7 +945,7 @@ export class Machine {
       const e = go();
       return this.ended ?? e;
     } catch (e) {
-      if (e instanceof Halted) return { kind: "halted", rip: e.rip - 1n, symbol: this.symbolize(e.rip - 1n) };
+      if (e instanceof Halted) return { kind: "halted", rip: e.rip - 1n, symbol: this.symbolize(e.rip - 1n), interrupts: e.interrupts };
       if (e instanceof WaitingForever) return { kind: "waiting", rip: e.rip, symbol: this.symbolize(e.rip) };
       if (e instanceof MilestoneReached) return { kind: "milestone", line: e.line };
       throw e;
@@ -924,5 +954,6 @@ export class Machine {
 
   close(): void {
     this.uc.close();
+    for (const d of this.disks) d.close();
   }
 }

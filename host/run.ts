@@ -4,7 +4,8 @@ import { readFileSync } from "node:fs";
 import { Machine, type Ending } from "./machine.ts";
 import type { Key } from "./keys.ts";
 import { Timeline } from "./timeline.ts";
-import { EXIT, FirmwareError, GuestError, LoadError, RunError, VarStoreError, type ErrorKind } from "./errors.ts";
+import { espFromDir, openDisk, type Disk } from "./disk.ts";
+import { DiskError, EXIT, FirmwareError, GuestError, LoadError, RunError, VarStoreError, type ErrorKind } from "./errors.ts";
 import { Tracer, type CallRecord, type TraceSummary } from "./trace.ts";
 import { SymbolMap } from "./symbols.ts";
 import { libraryInfo } from "./unicorn/index.ts";
@@ -38,6 +39,12 @@ export interface RunOptions {
   watchTables?: boolean;
   /** Another build of the firmware (default build/firmware.wasm). */
   firmware?: string;
+  /** Raw disk images (GPT, MBR or a bare file system), in order; read-only unless diskWritable. */
+  disks?: string[];
+  /** Host folders, each presented as an ESP (FAT, on a GPT disk of its own) after the disks; read-only. */
+  esp?: string[];
+  /** Let the guest write the disks: kept in an overlay, saved atomically when the guest ends by itself (returns, resets, powers off). */
+  diskWritable?: boolean;
   ramMiB?: number;
   instructionBudget?: number;
   timeBudgetMs?: number;
@@ -108,11 +115,15 @@ export function describeEnding(e: RunEnding): string {
   if (e.kind === "milestone") return `stopped at the awaited serial line: ${e.line}`;
   if (e.kind === "poweroff") return `powered off (${e.source}, soft-off S5)`;
   if (e.kind === "waiting") return `waiting for ever (WaitForEvent on events nothing will signal: no timer, no key to come) from RIP 0x${e.rip.toString(16)}${e.symbol ? ` (${e.symbol})` : ""}`;
-  if (e.kind === "halted") return `CPU halted with interrupts off at RIP 0x${e.rip.toString(16)}${e.symbol ? ` (${e.symbol})` : ""}`;
+  if (e.kind === "halted") return `CPU halted with ${e.interrupts === "off" ? "interrupts off" : "interrupts on but none to come (no timer armed)"} at RIP 0x${e.rip.toString(16)}${e.symbol ? ` (${e.symbol})` : ""}`;
   return `stopped: ${e.error.split("\n")[0]}`;
 }
 
-export function runImage(path: string, opts: RunOptions = {}): RunResult {
+/**
+ * Run the image at `path`; with no path, boot as firmware does: the boot manager picks
+ * an image from the disks' file systems (Machine.loadBootOption).
+ */
+export function runImage(path: string | undefined, opts: RunOptions = {}): RunResult {
   const initrd = opts.initrd ? readFileSync(opts.initrd) : undefined;
   const symbols = SymbolMap.load(opts.systemMap);
   const t0 = performance.now();
@@ -128,8 +139,12 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
       }
     : opts.onSerial;
   let ending: RunEnding;
+  const disks: Disk[] = [];
   try {
+    for (const d of opts.disks ?? []) disks.push(openDisk(d, opts.diskWritable ?? false));
+    for (const d of opts.esp ?? []) disks.push(espFromDir(d));
     m = new Machine({
+      disks,
       entry: opts.entry,
       ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,
       onConsole: opts.onConsole, onSerial, onLog: opts.onLog, tracer, initrd, varsPath: opts.vars,
@@ -140,23 +155,27 @@ export function runImage(path: string, opts: RunOptions = {}): RunResult {
     const warning = libraryInfo().warning;
     if (warning) opts.onLog?.(warning);
     if (opts.entry === "pvh") {
+      if (path === undefined) throw new Error("the PVH entry boots a kernel: give its path");
       const { boot } = preparePvhFile(path, { ramBytes: (opts.ramMiB ?? 256) * 2 ** 20, cmdline: opts.cmdline ?? "", initrd });
       ending = m.bootPvh(boot);
     } else {
       tracer.stubbed = (id) => machine.fw.stubbed(id);
-      const handle = m.loadImageFile(path, opts.cmdline);
+      const handle = path === undefined ? m.loadBootOption() : m.loadImageFile(path, opts.cmdline);
       ending = m.start(handle);
+      // The guest's own orderly end: what it wrote to its disks is kept.
+      if (ending.kind === "returned" || ending.kind === "reset" || ending.kind === "poweroff") m.commitDisks();
     }
   } catch (e) {
     if (!(e instanceof RunError)) throw e;
     // The error says what and where; the run adds which file (the image, or the store).
-    const file = e instanceof VarStoreError ? opts.vars : path;
+    const file = e instanceof VarStoreError ? opts.vars : path ?? "boot manager";
     // A GuestError says where in the guest; a FirmwareError names its own file.
-    const error = e instanceof GuestError || e instanceof FirmwareError ? e.message : `${file}: ${e.message}${e instanceof LoadError ? `, status ${statusName(e.status)}` : ""}`;
+    const error = e instanceof GuestError || e instanceof FirmwareError || e instanceof DiskError ? e.message : `${file}: ${e.message}${e instanceof LoadError ? `, status ${statusName(e.status)}` : ""}`;
     ending = { kind: "error", errorKind: e.kind, exit: e.exit, error };
     if (e instanceof GuestError) Object.assign(ending, { rip: `0x${e.rip.toString(16)}`, symbol: m?.symbolize(e.rip) });
   } finally {
-    m?.close();
+    if (m) m.close();
+    else for (const d of disks) d.close();
   }
   const wallMs = performance.now() - t0;
   const total = m?.instructions();

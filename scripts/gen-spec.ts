@@ -78,6 +78,16 @@ export function generate(keep?: Set<string>): string {
   constNs("Evt", uefi.EVT, "u32");
   constNs("TimerDelay", uefi.TIMER_DELAY, "u32");
   constNs("DevicePath", uefi.DEVICE_PATH, "u32");
+  constNs("FileMode", uefi.FILE_MODE, "u64");
+  constNs("FileAttribute", uefi.FILE_ATTRIBUTE, "u64");
+  constNs("PartitionInfo", uefi.PARTITION_INFO, "u32");
+  constNs("Revision", {
+    BLOCK_IO: uefi.BLOCK_IO_PROTOCOL_REVISION3,
+    DISK_IO: uefi.DISK_IO_PROTOCOL_REVISION,
+    FILE: uefi.FILE_PROTOCOL_REVISION,
+    SIMPLE_FILE_SYSTEM: uefi.SIMPLE_FILE_SYSTEM_PROTOCOL_REVISION,
+  }, "u64");
+  out.push(`export const LOAD_OPTION_ACTIVE: u32 = ${hex(uefi.LOAD_OPTION_ACTIVE)};`);
   constNs("Signature", {
     SYSTEM_TABLE: uefi.SYSTEM_TABLE_SIGNATURE,
     BOOT_SERVICES: uefi.BOOT_SERVICES_SIGNATURE,

@@ -9,7 +9,8 @@
 # only when a command fails.
 #
 # Steps: 1 Debian packages, 2 npm packages, 3 Unicorn >= 2.1 into .cache/unicorn/,
-#        4 build hooks (firmware, host CLI, instruction counter, guests), 5 the kernel.
+#        4 build hooks (firmware, host CLI, instruction counter, guests), 5 the kernel,
+#        6 EFI boot loaders (systemd-boot, GRUB, shim) into .cache/loaders/.
 # Environment: UEFICORN_LIBUNICORN=path uses that libunicorn.so.2 (checked >= 2.1)
 # instead of fetching one; UEFICORN_SETUP_KEYRING=path replaces the system keyring in
 # step 3 (to exercise the keyring fallback).
@@ -24,7 +25,7 @@ for arg in "$@"; do
   case $arg in
     --quiet|-q) QUIET=1 ;;
     --bench-tools) BENCH_TOOLS=1 ;;
-    -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup: unknown argument '$arg' (usage: bash scripts/setup.sh [--quiet])" >&2; exit 2 ;;
   esac
 done
@@ -52,8 +53,10 @@ run() {
 # ---------------------------------------------------------------------------------------
 # 1. Debian packages
 # clang + lld (lld-link) build the test guests; ca-certificates for https mirrors;
-# chromium renders the measurement report's HTML page in a test.
-APT_PACKAGES=(clang lld ca-certificates chromium)
+# chromium renders the measurement report's HTML page in a test; dosfstools (mkfs.fat,
+# fsck.fat), mtools (mmd, mcopy, mdir, mtype) and fdisk (sfdisk) build and check the disk
+# images of tests/disk-image.ts.
+APT_PACKAGES=(clang lld ca-certificates chromium dosfstools mtools fdisk)
 APT_UPDATED=0
 
 apt_update_once() {
@@ -386,6 +389,68 @@ setup_kernel() {
 }
 
 # ---------------------------------------------------------------------------------------
+# 6. EFI boot loaders for the disk-boot tests: Debian's systemd-boot, its signed GRUB and
+# (where the apt sources have it) its signed shim, fetched through the system's apt as
+# the kernel is. Only the .efi files are kept, in .cache/loaders/, with VERSIONS
+# (package=version, one a line). VERSIONS is written last: with it and every file of
+# the packages it names present, the step does nothing. A machine without shim-signed
+# gets a VERSIONS without it and is not asked again (rm -r .cache/loaders to retry).
+LOADERS_DIR=$CACHE/loaders
+# package, file in the package (checked with dpkg-deb -c), name in .cache/loaders/,
+# required or optional
+LOADERS=(
+  "systemd-boot-efi      usr/lib/systemd/boot/efi/systemd-bootx64.efi        systemd-bootx64.efi required"
+  "grub-efi-amd64-signed usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed grubx64.efi         required"
+  "shim-signed           usr/lib/shim/shimx64.efi.signed                     shimx64.efi         optional"
+)
+
+apt_candidate() {   # apt_candidate PACKAGE: the version apt would fetch; empty if none
+  apt-cache policy "$1" 2>/dev/null | awk '$1 == "Candidate:" && $2 != "(none)" {print $2; exit}'
+}
+
+loaders_current() {
+  local versions=$LOADERS_DIR/VERSIONS entry pkg path file need
+  [[ -f $versions ]] || return 1
+  for entry in "${LOADERS[@]}"; do
+    read -r pkg path file need <<<"$entry"
+    if [[ $need == required ]] || grep -q "^$pkg=" "$versions"; then
+      [[ -f $LOADERS_DIR/$file ]] || return 1
+    fi
+  done
+}
+
+setup_loaders() {
+  loaders_current && return 0
+  local entry pkg path file need wanted=()
+  for entry in "${LOADERS[@]}"; do
+    read -r pkg path file need <<<"$entry"
+    if [[ -z $(apt_candidate "$pkg") ]]; then apt_update_once; fi
+    if [[ -z $(apt_candidate "$pkg") ]]; then
+      [[ $need == optional ]] && continue
+      die "apt knows no package $pkg (apt-cache policy $pkg); it is in Debian 12's main"
+    fi
+    wanted+=("$pkg")
+  done
+  say "fetching EFI boot loaders (${wanted[*]}) into .cache/loaders/"
+  local tmp=$CACHE/loaders-tmp deb versions=
+  rm -rf "$tmp"; mkdir -p "$tmp/deb" "$LOADERS_DIR"
+  (cd "$tmp/deb" && run loaders apt-get download "${wanted[@]}")
+  for entry in "${LOADERS[@]}"; do
+    read -r pkg path file need <<<"$entry"
+    [[ " ${wanted[*]} " == *" $pkg "* ]] || continue
+    deb=$(echo "$tmp/deb/${pkg}"_*.deb)
+    run loaders dpkg-deb -x "$deb" "$tmp/$pkg"
+    [[ -f $tmp/$pkg/$path ]] || die "$deb has no $path (see dpkg-deb -c $deb)"
+    cp "$tmp/$pkg/$path" "$LOADERS_DIR/$file.tmp"
+    mv "$LOADERS_DIR/$file.tmp" "$LOADERS_DIR/$file"
+    versions+="$pkg=$(dpkg-deb -f "$deb" Version)"$'\n'
+  done
+  printf '%s' "$versions" >"$LOADERS_DIR/VERSIONS.tmp"
+  mv "$LOADERS_DIR/VERSIONS.tmp" "$LOADERS_DIR/VERSIONS"
+  rm -rf "$tmp"
+}
+
+# ---------------------------------------------------------------------------------------
 # --bench-tools: only QEMU, OVMF and mtools/dosfstools (to make the FAT disk OVMF boots
 # from), which `npm run bench` and `npm run measure` compare against.
 if [[ $BENCH_TOOLS == 1 ]]; then
@@ -403,6 +468,7 @@ build_native
 build_guests
 build_initrd
 setup_kernel
+setup_loaders
 
 if [[ $DID_WORK == 0 && $QUIET == 0 ]]; then
   echo "setup: everything is up to date" >&2

@@ -199,6 +199,13 @@ function putHex(v: u64, digits: i32): void {
   }
 }
 
+/** Hex digits v needs (at least one). */
+function hexDigits(v: u64): i32 {
+  let d = 1;
+  while (d < 16 && (v >> (<u64>d << 2))) d++;
+  return d;
+}
+
 function putDecimal(v: u32): void {
   if (v >= 10) putDecimal(v / 10);
   put(0x30 + v % 10);
@@ -234,6 +241,26 @@ function nodeText(n: usize): void {
       putBytes(n + <usize>END_LENGTH + 16, len - END_LENGTH - 16);
     }
     put(0x29);
+  } else if (type == DevicePath.ACPI_DEVICE_PATH && sub == DevicePath.ACPI_DP && len == 12) {
+    // §10.6.1.6: PciRoot(UID) for the PCI root bridge, Acpi(HID,UID) otherwise.
+    const hid = load<u32>(n + 4), uid = load<u32>(n + 8);
+    if (hid == 0x0a0341d0) {
+      putString("PciRoot(0x"); putHex(<u64>uid, hexDigits(<u64>uid));
+    } else {
+      putString("Acpi(0x"); putHex(<u64>hid, 8); putString(",0x"); putHex(<u64>uid, hexDigits(<u64>uid));
+    }
+    put(0x29);
+  } else if (type == DevicePath.HARDWARE_DEVICE_PATH && sub == DevicePath.HW_PCI_DP && len == 6) {
+    putString("Pci(0x"); putHex(<u64>load<u8>(n + 5), hexDigits(<u64>load<u8>(n + 5)));
+    putString(",0x"); putHex(<u64>load<u8>(n + 4), hexDigits(<u64>load<u8>(n + 4))); put(0x29);
+  } else if (type == DevicePath.MEDIA_DEVICE_PATH && sub == DevicePath.MEDIA_HARDDRIVE_DP && len == 42) {
+    // §10.6.1.6: HD(Partition,Type,Signature,Start,Size)
+    putString("HD("); putDecimal(load<u32>(n + 4)); put(0x2c);
+    const gpt = load<u8>(n + 41) == 2;
+    if (gpt) { putString("GPT,"); putGuid(n + 24); }
+    else { putString("MBR,0x"); putHex(<u64>load<u32>(n + 24), 8); }
+    const start = load<u64>(n + 8), size = load<u64>(n + 16);
+    putString(",0x"); putHex(start, hexDigits(start)); putString(",0x"); putHex(size, hexDigits(size)); put(0x29);
   } else if (type == DevicePath.MEDIA_DEVICE_PATH && sub == DevicePath.MEDIA_FILEPATH_DP) {
     // The path name itself.
     for (let i: u64 = END_LENGTH; i + 2 <= len; i += 2) {

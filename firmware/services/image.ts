@@ -18,6 +18,7 @@ import { install, uninstall, newHandle, lookup, locateDevice, locatedBytes, clos
 import { pathSize, duplicatePath, appendNode } from "./devpath";
 import { currentTpl, restoreTpl, signalGroup, dispatchPending, stopTimers } from "./events";
 import { systemTable, exitBootServicesTables } from "./system";
+import { loadFromPath } from "./boot";
 import {
   LOADED_IMAGE_PROTOCOL, LOADED_IMAGE_PROTOCOL_REVISION, DEVICE_PATH_PROTOCOL, DevicePath,
   MemoryType, Status, Guid,
@@ -123,10 +124,14 @@ function unloadImage(i: i32): void {
 export function BS_LoadImage(bootPolicy: u8, parent: u64, devicePath: u64, src: u64, size: u64, handleOut: u64): u64 {
   const out = guest(handleOut, 8);
   if (!out || findImage(parent) < 0) return Status.INVALID_PARAMETER;
-  // §7.4: NOT_FOUND when there is neither a buffer nor a path; loading from a path needs
-  // a file system or a LoadFile protocol behind it, and none is offered.
-  if (!src) return Status.NOT_FOUND;
   if (devicePath && !pathSize(devicePath)) return Status.INVALID_PARAMETER;
+  // §7.4: without a buffer the image is the file the path names (NOT_FOUND without either).
+  if (!src) {
+    if (!devicePath) return Status.NOT_FOUND;
+    const st = loadFromPath(parent, devicePath, bootPolicy != 0, out);
+    dispatchPending();
+    return st;
+  }
   if (size == 0) return Status.LOAD_ERROR; // EDK2's status for an empty buffer
   // Through the caller's page tables: the buffer is a virtual range.
   const bytes = guest(src, size);

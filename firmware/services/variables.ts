@@ -17,9 +17,9 @@ const HEADER: u32 = 16;
 const REC: u32 = 32; // fixed part of a record
 
 // §8.2 attributes
-const NON_VOLATILE: u32 = 0x1;
-const BOOTSERVICE_ACCESS: u32 = 0x2;
-const RUNTIME_ACCESS: u32 = 0x4;
+export const NON_VOLATILE: u32 = 0x1;
+export const BOOTSERVICE_ACCESS: u32 = 0x2;
+export const RUNTIME_ACCESS: u32 = 0x4;
 const HARDWARE_ERROR_RECORD: u32 = 0x8;
 const AUTHENTICATED_WRITE_ACCESS: u32 = 0x10;
 const TIME_BASED_AUTHENTICATED_WRITE_ACCESS: u32 = 0x20;
@@ -150,7 +150,8 @@ function readOnly(name: usize, nameBytes: u32, guid: usize): bool {
   if (!guidEq(guid, Guid.GLOBAL_VARIABLE)) return false;
   return isName(name, nameBytes, "SecureBoot") || isName(name, nameBytes, "SetupMode") ||
     isName(name, nameBytes, "AuditMode") || isName(name, nameBytes, "DeployedMode") ||
-    isName(name, nameBytes, "VendorKeys") || isName(name, nameBytes, "OsIndicationsSupported");
+    isName(name, nameBytes, "VendorKeys") || isName(name, nameBytes, "OsIndicationsSupported") ||
+    isName(name, nameBytes, "BootCurrent");
 }
 
 function isName(name: usize, nameBytes: u32, s: string): bool {
@@ -186,7 +187,12 @@ export function RT_SetVariable(namePtr: u64, guidPtr: u64, attrs: u32, dataSize:
   if (append && dataSize == 0) return Status.SUCCESS;
   const keep: u32 = r && append ? load<u32>(r, 8) : 0;
   if (<u64>nameBytes + <u64>keep + dataSize > <u64>MAX_VARIABLE) return Status.OUT_OF_RESOURCES;
-  const total = <u32>dataSize + keep;
+  return replace(r, name, nameBytes, guid, kind, keep, src, <u32>dataSize);
+}
+
+/** Write the record (name, guid): `keep` bytes of the old record r's data, then src's. */
+function replace(r: usize, name: usize, nameBytes: u32, guid: usize, kind: u32, keep: u32, src: usize, dataSize: u32): u64 {
+  const total = dataSize + keep;
   const newSize = (REC + nameBytes + total + 7) & ~7;
   const freed: u32 = r ? recSize(r) : 0;
   if (used() - freed + newSize > STORE_SIZE) return Status.OUT_OF_RESOURCES;
@@ -205,6 +211,41 @@ export function RT_SetVariable(namePtr: u64, guidPtr: u64, attrs: u32, dataSize:
   if (r) remove(r);
   if (kind & NON_VOLATILE) nvGeneration++;
   return Status.SUCCESS;
+}
+
+// The firmware's own access (the boot manager): names are firmware strings.
+const OWN_NAME: usize = reserve(64);
+
+function ownName(name: string): u32 {
+  const n = <u32>String.UTF16.byteLength(name);
+  memory.copy(OWN_NAME, changetype<usize>(name), n);
+  store<u16>(OWN_NAME + n, 0);
+  return n + 2;
+}
+
+/** Bytes of the data varData last found. */
+export let varBytes: u32 = 0;
+
+/** WASM address of the data of variable (name, guid), or 0 when there is none. */
+export function varData(name: string, guid: usize): usize {
+  const r = find(OWN_NAME, ownName(name), guid);
+  if (!r) return 0;
+  varBytes = load<u32>(r, 8);
+  return r + REC + load<u32>(r, 4);
+}
+
+/** Set (or, with 0 bytes, delete) variable (name, guid) as the firmware: no access checks. */
+export function setVar(name: string, guid: usize, attrs: u32, src: usize, bytes: u32): u64 {
+  const nameBytes = ownName(name);
+  const r = find(OWN_NAME, nameBytes, guid);
+  if (!bytes) {
+    if (r) {
+      if (load<u32>(r) & NON_VOLATILE) nvGeneration++;
+      remove(r);
+    }
+    return Status.SUCCESS;
+  }
+  return replace(r, OWN_NAME, nameBytes, guid, attrs, 0, src, bytes);
 }
 
 export function RT_QueryVariableInfo(attrs: u32, maxStorage: u64, remaining: u64, maxSize: u64): u64 {

@@ -2,7 +2,9 @@
 // `npm run gen` rewrites it and a test checks that it is current.
 import * as alloc from "../services/alloc";
 import * as devpath from "../services/devpath";
+import * as disk from "../services/disk";
 import * as events from "../services/events";
+import * as fat from "../services/fat";
 import * as handles from "../services/handles";
 import * as image from "../services/image";
 import * as initrd from "../services/initrd";
@@ -96,6 +98,23 @@ export function dispatch(id: u32): u64 {
     case 79: return devpath.DevicePathToText_ConvertDevicePathToText(arg(0), <u8>arg(1), <u8>arg(2));
     case 80: return rng.Rng_GetInfo(arg(0), arg(1), arg(2));
     case 81: return rng.Rng_GetRNG(arg(0), arg(1), arg(2), arg(3));
+    case 82: return disk.BlockIo_Reset(arg(0), <u8>arg(1));
+    case 83: return disk.BlockIo_ReadBlocks(arg(0), <u32>arg(1), arg(2), arg(3), arg(4));
+    case 84: return disk.BlockIo_WriteBlocks(arg(0), <u32>arg(1), arg(2), arg(3), arg(4));
+    case 85: return disk.BlockIo_FlushBlocks(arg(0));
+    case 86: return disk.DiskIo_ReadDisk(arg(0), <u32>arg(1), arg(2), arg(3), arg(4));
+    case 87: return disk.DiskIo_WriteDisk(arg(0), <u32>arg(1), arg(2), arg(3), arg(4));
+    case 88: return fat.SimpleFileSystem_OpenVolume(arg(0), arg(1));
+    case 89: return fat.File_Open(arg(0), arg(1), arg(2), arg(3), arg(4));
+    case 90: return fat.File_Close(arg(0));
+    case 91: return fat.File_Delete(arg(0));
+    case 92: return fat.File_Read(arg(0), arg(1), arg(2));
+    case 93: return fat.File_Write(arg(0), arg(1), arg(2));
+    case 94: return fat.File_GetPosition(arg(0), arg(1));
+    case 95: return fat.File_SetPosition(arg(0), arg(1));
+    case 96: return fat.File_GetInfo(arg(0), arg(1), arg(2), arg(3));
+    case 97: return fat.File_SetInfo(arg(0), arg(1), arg(2), arg(3));
+    case 98: return fat.File_Flush(arg(0));
     default: return Status.UNSUPPORTED;
   }
 }

@@ -75,7 +75,8 @@ export const DEVICE_PATH = {
   HARDWARE_DEVICE_PATH: 0x01, HW_VENDOR_DP: 0x04,
   ACPI_DEVICE_PATH: 0x02,
   MESSAGING_DEVICE_PATH: 0x03, MSG_VENDOR_DP: 0x0a,
-  MEDIA_DEVICE_PATH: 0x04, MEDIA_VENDOR_DP: 0x03, MEDIA_FILEPATH_DP: 0x04,
+  HW_PCI_DP: 0x01, ACPI_DP: 0x01,
+  MEDIA_DEVICE_PATH: 0x04, MEDIA_HARDDRIVE_DP: 0x01, MEDIA_VENDOR_DP: 0x03, MEDIA_FILEPATH_DP: 0x04,
   BBS_DEVICE_PATH: 0x05,
   END_DEVICE_PATH_TYPE: 0x7f, END_INSTANCE_DEVICE_PATH_SUBTYPE: 0x01, END_ENTIRE_DEVICE_PATH_SUBTYPE: 0xff,
 } as const;
@@ -110,6 +111,155 @@ export const RNG_PROTOCOL = struct("EFI_RNG_PROTOCOL", `
   EFI_STATUS GetInfo(EFI_RNG_PROTOCOL *This, UINTN *RNGAlgorithmListSize, EFI_GUID *RNGAlgorithmList);
   EFI_STATUS GetRNG(EFI_RNG_PROTOCOL *This, EFI_GUID *RNGAlgorithm, UINTN RNGValueLength, UINT8 *RNGValue);
 `);
+
+// §8 EFI_TIME, EFI_TIME_CAPABILITIES
+export const TIME = struct("EFI_TIME", `
+  UINT16 Year;
+  UINT8 Month;
+  UINT8 Day;
+  UINT8 Hour;
+  UINT8 Minute;
+  UINT8 Second;
+  UINT8 Pad1;
+  UINT32 Nanosecond;
+  INT16 TimeZone;
+  UINT8 Daylight;
+  UINT8 Pad2;
+`);
+
+export const TIME_CAPABILITIES = struct("EFI_TIME_CAPABILITIES", `
+  UINT32 Resolution;
+  UINT32 Accuracy;
+  BOOLEAN SetsToZero;
+`);
+
+// §13.9 EFI_BLOCK_IO_PROTOCOL (revision 3) and the media it describes.
+export const BLOCK_IO_MEDIA = struct("EFI_BLOCK_IO_MEDIA", `
+  UINT32 MediaId;
+  BOOLEAN RemovableMedia;
+  BOOLEAN MediaPresent;
+  BOOLEAN LogicalPartition;
+  BOOLEAN ReadOnly;
+  BOOLEAN WriteCaching;
+  UINT32 BlockSize;
+  UINT32 IoAlign;
+  EFI_LBA LastBlock;
+  EFI_LBA LowestAlignedLba;
+  UINT32 LogicalBlocksPerPhysicalBlock;
+  UINT32 OptimalTransferLengthGranularity;
+`);
+export const BLOCK_IO_PROTOCOL = struct("EFI_BLOCK_IO_PROTOCOL", `
+  UINT64 Revision;
+  EFI_BLOCK_IO_MEDIA *Media;
+  EFI_STATUS Reset(EFI_BLOCK_IO_PROTOCOL *This, BOOLEAN ExtendedVerification);
+  EFI_STATUS ReadBlocks(EFI_BLOCK_IO_PROTOCOL *This, UINT32 MediaId, EFI_LBA Lba, UINTN BufferSize, VOID *Buffer);
+  EFI_STATUS WriteBlocks(EFI_BLOCK_IO_PROTOCOL *This, UINT32 MediaId, EFI_LBA Lba, UINTN BufferSize, VOID *Buffer);
+  EFI_STATUS FlushBlocks(EFI_BLOCK_IO_PROTOCOL *This);
+`);
+export const BLOCK_IO_PROTOCOL_REVISION3 = (2 << 16) | 31;
+
+// §13.7 EFI_DISK_IO_PROTOCOL: byte-addressed access over a Block I/O.
+export const DISK_IO_PROTOCOL = struct("EFI_DISK_IO_PROTOCOL", `
+  UINT64 Revision;
+  EFI_STATUS ReadDisk(EFI_DISK_IO_PROTOCOL *This, UINT32 MediaId, UINT64 Offset, UINTN BufferSize, VOID *Buffer);
+  EFI_STATUS WriteDisk(EFI_DISK_IO_PROTOCOL *This, UINT32 MediaId, UINT64 Offset, UINTN BufferSize, VOID *Buffer);
+`);
+export const DISK_IO_PROTOCOL_REVISION = 0x00010000;
+
+// §13.18 EFI_PARTITION_INFO_PROTOCOL. Packed in the spec; natural alignment gives the
+// same offsets. Info is the partition's MBR record (16 bytes) or GPT entry (128).
+export const PARTITION_INFO_PROTOCOL = struct("EFI_PARTITION_INFO_PROTOCOL", `
+  UINT32 Revision;
+  UINT32 Type;
+  UINT8 System;
+  UINT8 Reserved[7];
+  UINT8 Info[128];
+`);
+export const PARTITION_INFO = { REVISION: 0x00010000, TYPE_OTHER: 0, TYPE_MBR: 1, TYPE_GPT: 2 } as const;
+
+// §13.5 EFI_FILE_PROTOCOL. Revision 2 adds the four asynchronous *Ex slots; ueficorn
+// serves revision 1 (Revision says so) and the Ex slots answer UNSUPPORTED.
+export const FILE_PROTOCOL = struct("EFI_FILE_PROTOCOL", `
+  UINT64 Revision;
+  EFI_STATUS Open(EFI_FILE_PROTOCOL *This, EFI_FILE_PROTOCOL **NewHandle, CHAR16 *FileName, UINT64 OpenMode, UINT64 Attributes);
+  EFI_STATUS Close(EFI_FILE_PROTOCOL *This);
+  EFI_STATUS Delete(EFI_FILE_PROTOCOL *This);
+  EFI_STATUS Read(EFI_FILE_PROTOCOL *This, UINTN *BufferSize, VOID *Buffer);
+  EFI_STATUS Write(EFI_FILE_PROTOCOL *This, UINTN *BufferSize, VOID *Buffer);
+  EFI_STATUS GetPosition(EFI_FILE_PROTOCOL *This, UINT64 *Position);
+  EFI_STATUS SetPosition(EFI_FILE_PROTOCOL *This, UINT64 Position);
+  EFI_STATUS GetInfo(EFI_FILE_PROTOCOL *This, EFI_GUID *InformationType, UINTN *BufferSize, VOID *Buffer);
+  EFI_STATUS SetInfo(EFI_FILE_PROTOCOL *This, EFI_GUID *InformationType, UINTN BufferSize, VOID *Buffer);
+  EFI_STATUS Flush(EFI_FILE_PROTOCOL *This);
+  EFI_STATUS OpenEx(EFI_FILE_PROTOCOL *This, EFI_FILE_PROTOCOL **NewHandle, CHAR16 *FileName, UINT64 OpenMode, UINT64 Attributes, VOID *Token);
+  EFI_STATUS ReadEx(EFI_FILE_PROTOCOL *This, VOID *Token);
+  EFI_STATUS WriteEx(EFI_FILE_PROTOCOL *This, VOID *Token);
+  EFI_STATUS FlushEx(EFI_FILE_PROTOCOL *This, VOID *Token);
+`);
+export const FILE_PROTOCOL_REVISION = 0x00010000;
+// §13.5.2 open modes, §13.5.2 file attributes (the same bits as a FAT directory entry's).
+export const FILE_MODE = { READ: 0x1n, WRITE: 0x2n, CREATE: 0x8000000000000000n } as const;
+export const FILE_ATTRIBUTE = { READ_ONLY: 0x01, HIDDEN: 0x02, SYSTEM: 0x04, RESERVED: 0x08, DIRECTORY: 0x10, ARCHIVE: 0x20, VALID: 0x37 } as const;
+
+// §13.4 EFI_SIMPLE_FILE_SYSTEM_PROTOCOL
+export const SIMPLE_FILE_SYSTEM_PROTOCOL = struct("EFI_SIMPLE_FILE_SYSTEM_PROTOCOL", `
+  UINT64 Revision;
+  EFI_STATUS OpenVolume(EFI_SIMPLE_FILE_SYSTEM_PROTOCOL *This, EFI_FILE_PROTOCOL **Root);
+`);
+export const SIMPLE_FILE_SYSTEM_PROTOCOL_REVISION = 0x00010000;
+
+// §13.5.16 EFI_FILE_INFO and §13.5.17 EFI_FILE_SYSTEM_INFO. Both end in a NUL-terminated
+// name whose offset is the fixed part's size (SIZE_OF_EFI_FILE_INFO = FileName's offset).
+export const FILE_INFO = struct("EFI_FILE_INFO", `
+  UINT64 Size;
+  UINT64 FileSize;
+  UINT64 PhysicalSize;
+  EFI_TIME CreateTime;
+  EFI_TIME LastAccessTime;
+  EFI_TIME ModificationTime;
+  UINT64 Attribute;
+  CHAR16 FileName[1];
+`);
+export const FILE_SYSTEM_INFO = struct("EFI_FILE_SYSTEM_INFO", `
+  UINT64 Size;
+  BOOLEAN ReadOnly;
+  UINT64 VolumeSize;
+  UINT64 FreeSpace;
+  UINT32 BlockSize;
+  CHAR16 VolumeLabel[1];
+`);
+
+// §10.3 device-path nodes the firmware builds for disks (all packed in the spec; each
+// declared here at its natural offsets, which match, and built with its length).
+export const ACPI_HID_DEVICE_PATH = struct("ACPI_HID_DEVICE_PATH", `
+  EFI_DEVICE_PATH_PROTOCOL Header;
+  UINT32 HID;
+  UINT32 UID;
+`);
+export const PCI_DEVICE_PATH = struct("PCI_DEVICE_PATH", `
+  EFI_DEVICE_PATH_PROTOCOL Header;
+  UINT8 Function;
+  UINT8 Device;
+`);
+// §10.3.5.1 Hard Drive media node: 42 bytes (SignatureType is the last).
+export const HARDDRIVE_DEVICE_PATH = struct("HARDDRIVE_DEVICE_PATH", `
+  EFI_DEVICE_PATH_PROTOCOL Header;
+  UINT32 PartitionNumber;
+  UINT64 PartitionStart;
+  UINT64 PartitionSize;
+  UINT8 Signature[16];
+  UINT8 MBRType;
+  UINT8 SignatureType;
+`);
+
+// §3.1.3 EFI_LOAD_OPTION (Boot####): Description (NUL-terminated) follows at its offset,
+// then FilePathListLength bytes of device paths, then the optional data.
+export const LOAD_OPTION = struct("EFI_LOAD_OPTION", `
+  UINT32 Attributes;
+  UINT16 FilePathListLength;
+  CHAR16 Description[1];
+`);
+export const LOAD_OPTION_ACTIVE = 0x1;
 
 // §4.6 EFI_RT_PROPERTIES_TABLE: bit i of RuntimeServicesSupported is runtime service i
 // in table order (GetTime = bit 0 ... QueryVariableInfo = bit 13).
@@ -201,27 +351,6 @@ export const BOOT_SERVICES = struct("EFI_BOOT_SERVICES", `
 `);
 export const BOOT_SERVICES_SIGNATURE = 0x56524553544f4f42n; // "BOOTSERV"
 
-// §8 EFI_TIME, EFI_TIME_CAPABILITIES
-export const TIME = struct("EFI_TIME", `
-  UINT16 Year;
-  UINT8 Month;
-  UINT8 Day;
-  UINT8 Hour;
-  UINT8 Minute;
-  UINT8 Second;
-  UINT8 Pad1;
-  UINT32 Nanosecond;
-  INT16 TimeZone;
-  UINT8 Daylight;
-  UINT8 Pad2;
-`);
-
-export const TIME_CAPABILITIES = struct("EFI_TIME_CAPABILITIES", `
-  UINT32 Resolution;
-  UINT32 Accuracy;
-  BOOLEAN SetsToZero;
-`);
-
 // §4.5 EFI_RUNTIME_SERVICES
 export const RUNTIME_SERVICES = struct("EFI_RUNTIME_SERVICES", `
   EFI_TABLE_HEADER Hdr;
@@ -276,6 +405,9 @@ export const STRUCTS: Struct[] = [
   TABLE_HEADER, GUID, SIMPLE_TEXT_OUTPUT_MODE, SIMPLE_TEXT_OUTPUT_PROTOCOL, INPUT_KEY,
   SIMPLE_TEXT_INPUT_PROTOCOL, CONFIGURATION_TABLE, DEVICE_PATH_PROTOCOL, LOAD_FILE2_PROTOCOL, RNG_PROTOCOL,
   DEVICE_PATH_UTILITIES_PROTOCOL, DEVICE_PATH_TO_TEXT_PROTOCOL,
+  BLOCK_IO_MEDIA, BLOCK_IO_PROTOCOL, DISK_IO_PROTOCOL, PARTITION_INFO_PROTOCOL, FILE_PROTOCOL,
+  SIMPLE_FILE_SYSTEM_PROTOCOL, FILE_INFO, FILE_SYSTEM_INFO, ACPI_HID_DEVICE_PATH, PCI_DEVICE_PATH,
+  HARDDRIVE_DEVICE_PATH, LOAD_OPTION,
   RT_PROPERTIES_TABLE, MEMORY_DESCRIPTOR, LOADED_IMAGE_PROTOCOL,
   BOOT_SERVICES, TIME, TIME_CAPABILITIES, RUNTIME_SERVICES, SYSTEM_TABLE,
   OPEN_PROTOCOL_INFORMATION_ENTRY,
@@ -294,6 +426,10 @@ export const INTERFACES: { table: string; struct: Struct }[] = [
   { table: "DevicePathUtilities", struct: DEVICE_PATH_UTILITIES_PROTOCOL },
   { table: "DevicePathToText", struct: DEVICE_PATH_TO_TEXT_PROTOCOL },
   { table: "Rng", struct: RNG_PROTOCOL },
+  { table: "BlockIo", struct: BLOCK_IO_PROTOCOL },
+  { table: "DiskIo", struct: DISK_IO_PROTOCOL },
+  { table: "SimpleFileSystem", struct: SIMPLE_FILE_SYSTEM_PROTOCOL },
+  { table: "File", struct: FILE_PROTOCOL },
 ];
 
 // Appendix D. Error codes have the high bit set; warnings do not.
@@ -403,6 +539,16 @@ export const GUIDS = {
   PCI_IO_PROTOCOL: "4cf5b200-68b8-4ca5-9eec-b23e3f50029a",
   TCG2_PROTOCOL: "607f766c-7455-42be-930b-e4d76db2720f",
   RNG_PROTOCOL: "3152bca5-eade-433d-862e-c01cdc291f44",
+  BLOCK_IO_PROTOCOL: "964e5b21-6459-11d2-8e39-00a0c969723b",
+  DISK_IO_PROTOCOL: "ce345171-ba0b-11d2-8e4f-00a0c969723b",
+  PARTITION_INFO_PROTOCOL: "8cf2f62c-bc9b-4821-808d-ec9ec421a1a0",
+  SIMPLE_FILE_SYSTEM_PROTOCOL: "964e5b22-6459-11d2-8e39-00a0c969723b",
+  FILE_INFO: "09576e92-6d3f-11d2-8e39-00a0c969723b",
+  FILE_SYSTEM_INFO: "09576e93-6d3f-11d2-8e39-00a0c969723b",
+  FILE_SYSTEM_VOLUME_LABEL: "db47d7d3-fe81-11d3-9a35-0090273fc14d",
+  // §5.3.3: the EFI system partition's type; EDK2 also installs it as a protocol (NULL
+  // interface) on the ESP's handle, and loaders search for it.
+  PART_TYPE_SYSTEM_PART: "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
   // §37.5.1: the one algorithm ueficorn's RNG offers: the host's bytes as they come.
   RNG_ALGORITHM_RAW: "e43176d7-b6e8-4827-b784-7ffdc4b68561",
   GLOBAL_VARIABLE: "8be4df61-93ca-11d2-aa0d-00e098032b8c",

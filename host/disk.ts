@@ -1,0 +1,143 @@
+// The machine's disks: what the firmware's Block I/O reads through the host (firmware
+// imports disk_read/disk_write). A disk is a source of sectors (a raw image file, or a
+// FAT volume made from a host folder: host/fat-image.ts) and, when writable, an overlay
+// of the blocks the guest wrote. The source is never written during the run: commit()
+// writes the overlay into a copy of the image and renames it over the original, so the
+// user's image is either as it was or as the guest left it, never half-written.
+import { closeSync, copyFileSync, constants, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { DiskError } from "./errors.ts";
+import { fatImageFromDir, FatImageError } from "./fat-image.ts";
+
+/** 512-byte sectors, the only block size offered (as virtio-blk's default). */
+export const SECTOR = 512;
+/** Overlay granule: a written byte range dirties whole chunks. */
+const CHUNK = 4096;
+
+/** Where a disk's bytes come from. */
+export interface DiskSource {
+  /** Bytes; a whole number of sectors. */
+  readonly bytes: number;
+  /** Fill `out` with the bytes at `offset`. */
+  read(offset: number, out: Uint8Array): void;
+  close?(): void;
+}
+
+export class Disk {
+  private readonly overlay = new Map<number, Uint8Array>();
+
+  /** `path`: the image file commit() replaces (none for a source that is not a file). */
+  constructor(readonly name: string, private readonly source: DiskSource, readonly writable: boolean, private readonly path?: string) {
+    if (!source.bytes || source.bytes % SECTOR) throw new DiskError(name, `a disk is a whole number of ${SECTOR}-byte sectors; this one is ${source.bytes} bytes`);
+    if (writable && !path) throw new DiskError(name, "only an image file can be writable");
+  }
+
+  get sectors(): number { return this.source.bytes / SECTOR; }
+  get dirty(): boolean { return this.overlay.size > 0; }
+
+  /** Bytes [offset, offset + out.length) into out; false when the range is outside the disk. */
+  read(offset: number, out: Uint8Array): boolean {
+    if (offset < 0 || offset + out.length > this.source.bytes) return false;
+    if (!this.overlay.size) {
+      this.source.read(offset, out);
+      return true;
+    }
+    for (let done = 0; done < out.length;) {
+      const at = offset + done;
+      const chunk = Math.floor(at / CHUNK);
+      const within = at - chunk * CHUNK;
+      const n = Math.min(CHUNK - within, out.length - done);
+      const o = this.overlay.get(chunk);
+      if (o) out.set(o.subarray(within, within + n), done);
+      else this.source.read(at, out.subarray(done, done + n));
+      done += n;
+    }
+    return true;
+  }
+
+  /** Write into the overlay; false when read-only or outside the disk. */
+  write(offset: number, data: Uint8Array): boolean {
+    if (!this.writable || offset < 0 || offset + data.length > this.source.bytes) return false;
+    for (let done = 0; done < data.length;) {
+      const at = offset + done;
+      const chunk = Math.floor(at / CHUNK);
+      const within = at - chunk * CHUNK;
+      const n = Math.min(CHUNK - within, data.length - done);
+      let o = this.overlay.get(chunk);
+      if (!o) {
+        o = new Uint8Array(Math.min(CHUNK, this.source.bytes - chunk * CHUNK));
+        this.source.read(chunk * CHUNK, o);
+        this.overlay.set(chunk, o);
+      }
+      o.set(data.subarray(done, done + n), within);
+      done += n;
+    }
+    return true;
+  }
+
+  /**
+   * Make what the guest wrote permanent, atomically: a copy of the image (a reflink where
+   * the file system has them) takes the overlay and is fsynced, then renamed over the image.
+   */
+  commit(): void {
+    if (!this.dirty || !this.path) return;
+    const tmp = join(dirname(this.path), `.${basename(this.path)}.ueficorn-${process.pid}.tmp`);
+    try {
+      copyFileSync(this.path, tmp, constants.COPYFILE_FICLONE);
+      const fd = openSync(tmp, "r+");
+      try {
+        for (const [chunk, bytes] of this.overlay) writeSync(fd, bytes, 0, bytes.length, chunk * CHUNK);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, this.path);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      throw new DiskError(this.name, `saving what the guest wrote failed; the image is unchanged (${(e as Error).message})`);
+    }
+    this.overlay.clear();
+  }
+
+  close(): void {
+    this.source.close?.();
+  }
+}
+
+/** A raw image file as a disk source (read with pread; the file is only opened for reading). */
+export function imageFile(path: string): DiskSource {
+  const fd = openSync(path, "r");
+  const bytes = fstatSync(fd).size;
+  return {
+    bytes,
+    read(offset, out) {
+      for (let done = 0; done < out.length;) {
+        const n = readSync(fd, out, done, out.length - done, offset + done);
+        if (n === 0) throw new DiskError(path, `the file ended at byte ${offset + done} of ${bytes} (changed while in use?)`);
+        done += n;
+      }
+    },
+    close: () => closeSync(fd),
+  };
+}
+
+/** `--disk PATH`: the image, read-only unless `writable` (then committed by Disk.commit). */
+export function openDisk(path: string, writable: boolean): Disk {
+  const source = imageFile(path);
+  try {
+    return new Disk(path, source, writable, path);
+  } catch (e) {
+    source.close?.();
+    throw e;
+  }
+}
+
+/** `--esp DIR`: the folder as the FAT file system of an ESP on a GPT disk, read-only (host/fat-image.ts). */
+export function espFromDir(dir: string): Disk {
+  try {
+    return new Disk(dir, fatImageFromDir(dir, { table: "gpt" }), false);
+  } catch (e) {
+    if (e instanceof FatImageError) throw new DiskError(dir, e.message);
+    throw e;
+  }
+}
