@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ServiceCaller } from "./service-caller.ts";
-import { makeDisk, defaultPartitionGuid, DEFAULT_DISK_GUID, SECTOR } from "./disk-image.ts";
+import { makeDisk, defaultPartitionGuid, SECTOR, tool } from "./disk-image.ts";
 import { mulberry32 } from "./prng.ts";
 import { openDisk } from "../host/disk.ts";
 import { GUIDS, LOCATE_SEARCH_TYPE as LS, FILE_INFO, FILE_SYSTEM_INFO, BLOCK_IO_MEDIA, BLOCK_IO_PROTOCOL, PARTITION_INFO_PROTOCOL, statusName, type GuidName } from "../firmware/spec/uefi.ts";
@@ -74,9 +74,9 @@ class Fs {
     is(this.c.call("SimpleFileSystem.OpenVolume", this.iface(h, "SIMPLE_FILE_SYSTEM_PROTOCOL"), out), "SUCCESS");
     return this.c.u64(out);
   }
-  open(from: bigint, name: string, mode = 1n): { status: bigint; file: bigint } {
+  open(from: bigint, name: string, mode = 1n, attributes = 0n): { status: bigint; file: bigint } {
     const out = this.c.cell();
-    const status = this.c.call("File.Open", from, out, this.c.ucs2(name), mode, 0n);
+    const status = this.c.call("File.Open", from, out, this.c.ucs2(name), mode, attributes);
     return { status, file: status === 0n ? this.c.u64(out) : 0n };
   }
   read(file: bigint, bytes: number): { status: bigint; data: Uint8Array } {
@@ -326,6 +326,90 @@ test("writable disks: BlockIo writes reach the image only when committed, atomic
   before.fill(0, at, at + SECTOR);
   assert.ok(after.equals(before), "nothing else changed");
   fs.close();
+});
+
+test("FAT writes on a writable disk: create, write, make folders, truncate, delete; fsck.fat and mtools agree", () => {
+  const w = join(dir, "fatwrite.img");
+  copyFileSync(image, w);
+  const fs = new Fs(w, true);
+  const c = fs.c;
+  const root = fs.root(fs.handles(SFS)[0]);
+  const vol = fs.info(root, "FILE_SYSTEM_INFO");
+  assert.is(c.m.fw.ram[Number(vol.at + BigInt(FILE_SYSTEM_INFO.fields.find((x) => x.name === "ReadOnly")!.offset))], 0);
+  const CREATE = 0x8000000000000003n;
+  // A new file with a long name, written in pieces across clusters.
+  const text = Uint8Array.from({ length: 10_000 }, (_, i) => 0x41 + (i % 26));
+  const made = fs.open(root, "A New Long File.txt", CREATE);
+  is(made.status, "SUCCESS");
+  for (let at = 0; at < text.length; at += 3000) {
+    const piece = text.subarray(at, at + 3000);
+    const size = c.cell(BigInt(piece.length));
+    is(c.scoped(() => c.call("File.Write", made.file, size, c.bytes(piece))), "SUCCESS");
+    assert.is(c.u64(size), BigInt(piece.length));
+  }
+  is(c.call("File.Close", made.file), "SUCCESS");
+  // A folder and an 8.3 lower-case file in it; a second create of the folder opens it.
+  const folder = fs.open(root, "newdir", CREATE, 0x10n);
+  is(folder.status, "SUCCESS");
+  const inner = fs.open(folder.file, "a.txt", CREATE);
+  is(inner.status, "SUCCESS");
+  is(c.call("File.Write", inner.file, c.cell(5n), c.bytes(new TextEncoder().encode("hello"))), "SUCCESS");
+  // The new file reads back through the firmware too.
+  is(c.call("File.SetPosition", inner.file, 0n), "SUCCESS");
+  assert.is(new TextDecoder().decode(fs.read(inner.file, 100).data), "hello");
+  is(c.call("File.Close", inner.file), "SUCCESS");
+  // Truncate deep.bin to 1000 bytes through SetInfo.
+  const deep = fs.open(root, "dir\\sub\\deep.bin", 3n).file;
+  const info = fs.info(deep);
+  c.setU64(info.at + BigInt(FILE_INFO.fields.find((x) => x.name === "FileSize")!.offset), 1000n);
+  is(c.call("File.SetInfo", deep, fs.guid("FILE_INFO"), info.size, info.at), "SUCCESS");
+  is(c.call("File.Close", deep), "SUCCESS");
+  // Delete read.me; a folder with something in it stays.
+  is(c.call("File.Delete", fs.open(root, "read.me", 3n).file), "SUCCESS");
+  is(c.call("File.Delete", fs.open(root, "newdir", 3n).file), "WARN_DELETE_FAILURE");
+  is(fs.open(root, "read.me").status, "NOT_FOUND");
+  // A read-only handle may not write; a folder is not written to.
+  const ro = fs.open(root, "A New Long File.txt").file;
+  is(c.call("File.Write", ro, c.cell(1n), c.buf(1)), "ACCESS_DENIED");
+  is(c.call("File.Write", folder.file, c.cell(1n), c.buf(1)), "UNSUPPORTED");
+  c.m.commitDisks();
+  fs.close();
+  // Debian's tools on the committed image: a clean file system with exactly those changes.
+  const at = `${w}@@${facts.partitions[0].startLba * SECTOR}`;
+  assert.is(tool("mtype", ["-i", at, "::/A New Long File.txt"]).toString(), new TextDecoder().decode(text));
+  assert.is(tool("mtype", ["-i", at, "::/newdir/a.txt"]).toString(), "hello");
+  const deepBack = tool("mtype", ["-i", at, "::/dir/sub/deep.bin"]);
+  assert.ok(deepBack.equals(Buffer.from(DEEP.subarray(0, 1000))), "deep.bin cut to 1000 bytes");
+  assert.not.match(tool("mdir", ["-i", at, "::/"]).toString(), /read\s+me/i);
+  const part = join(dir, "fatwrite.part");
+  const img = readFileSync(w);
+  writeFileSync(part, img.subarray(facts.partitions[0].startLba * SECTOR, (facts.partitions[0].startLba + facts.partitions[0].sectors) * SECTOR));
+  tool("fsck.fat", ["-n", part]); // exits non-zero on any inconsistency
+});
+
+test("FAT32 writes (FSInfo set to unknown, a root that grows by clusters): fsck.fat finds the volume clean", () => {
+  const w = join(dir, "fat32.img");
+  const f32 = makeDisk(w, { table: "gpt", partitions: [{ type: "esp", sizeMiB: 40, fat: 32, files: { "/keep.txt": new Uint8Array(10) } }] });
+  const fs = new Fs(w, true);
+  const c = fs.c;
+  const root = fs.root(fs.handles(SFS)[0]);
+  // 150 long names: more entries than one 512-byte cluster of the root holds.
+  for (let i = 0; i < 150; i++) {
+    c.scoped(() => {
+      const f = fs.open(root, `Some Long Name Number ${i}.data`, 0x8000000000000003n);
+      is(f.status, "SUCCESS", `file ${i}`);
+      is(c.call("File.Write", f.file, c.cell(2000n), c.buf(2000)), "SUCCESS");
+      is(c.call("File.Close", f.file), "SUCCESS");
+    });
+  }
+  c.m.commitDisks();
+  fs.close();
+  const p = f32.partitions[0];
+  const part = join(dir, "fat32.part");
+  writeFileSync(part, readFileSync(w).subarray(p.startLba * SECTOR, (p.startLba + p.sectors) * SECTOR));
+  tool("fsck.fat", ["-n", part]);
+  const listing = tool("mdir", ["-i", `${w}@@${p.startLba * SECTOR}`, "-b", "::/"]).toString();
+  assert.is(listing.split("\n").filter((l) => /Some Long Name Number \d+\.data/.test(l)).length, 150);
 });
 
 test("a disk image that is not whole sectors is refused with its size", () => {

@@ -263,7 +263,7 @@ test("DevicePathUtilities: size, duplicate, append path, node and instance, inst
   c.close();
 });
 
-test("DevicePathToText: vendor and file nodes by name, others in the generic form", () => {
+test("DevicePathToText: vendor, file, PCI root, PCI and hard-drive nodes by name (§10.6.1), others in the generic form", () => {
   const c = new ServiceCaller({ ramMiB: 32 });
   const im = new Images(c);
   assert.ok(im.protocol("DEVICE_PATH_TO_TEXT_PROTOCOL") !== 0n);
@@ -274,7 +274,12 @@ test("DevicePathToText: vendor and file nodes by name, others in the generic for
     return s;
   };
   assert.is(node([4, 3, 22, 0, ...guidBytes(GUIDS.LINUX_EFI_INITRD_MEDIA), 0xab, 0xcd]), `VenMedia(${GUIDS.LINUX_EFI_INITRD_MEDIA},abcd)`);
-  assert.is(node([2, 1, 12, 0, 0xd0, 0x41, 0x03, 0x0a, 0, 0, 0, 0]), "AcpiPath(1,d041030a00000000)");
+  assert.is(node([2, 1, 12, 0, 0xd0, 0x41, 0x03, 0x0a, 0, 0, 0, 0]), "PciRoot(0x0)");
+  assert.is(node([2, 1, 12, 0, 0xd0, 0x41, 0x01, 0x05, 2, 0, 0, 0]), "Acpi(0x050141d0,0x2)", "another HID");
+  assert.is(node([1, 1, 6, 0, 3, 0x1f]), "Pci(0x1f,0x3)");
+  const hd = [4, 1, 42, 0, 2, 0, 0, 0, ...[0x00, 0x08, 0, 0, 0, 0, 0, 0], ...[0x00, 0x80, 0, 0, 0, 0, 0, 0], 0x78, 0x56, 0x34, 0x12, ...new Array(12).fill(0), 1, 1];
+  assert.is(node(hd), "HD(2,MBR,0x12345678,0x800,0x8000)");
+  assert.is(node([2, 1, 11, 0, 0xd0, 0x41, 0x03, 0x0a, 0, 0, 0]), "AcpiPath(1,d041030a000000)", "a node of the wrong length stays generic");
   assert.is(node([9, 2, 5, 0, 0x11]), "Path(9,2,11)");
   assert.is(node([0x7f, 0xff, 4, 0]), "Path(127,255)");
   assert.is(im.text(c.bytes(Uint8Array.of(...END))), "", "an empty path is an empty string");

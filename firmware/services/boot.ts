@@ -16,7 +16,7 @@ import { openForFirmware, readOpened, volumeOfDevice } from "./fat";
 import { devices, devicePath, deviceHandle } from "./disk";
 import { loadImage, setLoadOptions } from "./image";
 import { fail } from "../loader";
-import { varData, varBytes, setVar, BOOTSERVICE_ACCESS, RUNTIME_ACCESS } from "./variables";
+import { varData, varBytes, bootOptionData, setVar, BOOTSERVICE_ACCESS, RUNTIME_ACCESS } from "./variables";
 import {
   DEVICE_PATH_PROTOCOL, HARDDRIVE_DEVICE_PATH, LOAD_OPTION, LOAD_OPTION_ACTIVE, DevicePath, Guid,
   MemoryType, Status,
@@ -116,13 +116,6 @@ export function loadFromPath(parent: u64, path: u64, bootPolicy: bool, out: usiz
 export let bootHandle: u64 = 0;
 const HANDLE_OUT: usize = reserve(8);
 
-function optionName(n: u32): string {
-  const hex = "0123456789ABCDEF";
-  let s = "Boot";
-  for (let shift = 12; shift >= 0; shift -= 4) s += hex.charAt(<i32>((n >> <u32>shift) & 0xf));
-  return s;
-}
-
 /** A guest pool copy of the `bytes` bytes at WASM address p; 0 on failure. */
 function poolCopy(p: usize, bytes: u64): u64 {
   const q = allocPool(MemoryType.BootServicesData, bytes ? bytes : 1);
@@ -197,7 +190,7 @@ function joinPaths(a: u64, b: u64): u64 {
 
 /** Boot option n, if active and well formed: loaded, its optional data as LoadOptions. */
 function tryOption(n: u32): u64 {
-  const o = varData(optionName(n), Guid.GLOBAL_VARIABLE);
+  const o = bootOptionData(n);
   const bytes = varBytes;
   if (!o || bytes < <u32>LOAD_OPTION.Description + 2) return Status.NOT_FOUND;
   if (!(load<u32>(o + LOAD_OPTION.Attributes) & LOAD_OPTION_ACTIVE)) return Status.NOT_FOUND;

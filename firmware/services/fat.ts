@@ -1,26 +1,34 @@
 // FAT12/16/32 file systems (Microsoft's FAT specification, "fatgen103"), served as
 // EFI_SIMPLE_FILE_SYSTEM_PROTOCOL (§13.4) and EFI_FILE_PROTOCOL (§13.5) on every block
-// device that holds one. Read-only: the volume says so (FILE_SYSTEM_INFO.ReadOnly),
-// opening for writing answers WRITE_PROTECTED, as on write-protected media.
+// device that holds one. On a read-only device the volume says so
+// (FILE_SYSTEM_INFO.ReadOnly) and opening for writing answers WRITE_PROTECTED; on a
+// writable one files and folders are created, written, resized and deleted, every FAT
+// copy kept the same, and FAT32's FSInfo free count set to "unknown" at the first change.
 //
 //   volume record (private, 128 bytes)
 //   0 device i32 | 4 fatType u32 (12, 16, 32) | 8 sfs u64 (guest instance)
 //   16 fatStart u64 | 24 rootStart u64 (FAT12/16 fixed root) | 32 rootBytes u32
 //   36 clusterBytes u32 | 40 dataStart u64 (cluster 2) | 48 clusters u32 | 52 rootCluster u32
 //   56 freeClusters u64 (u64 max until counted) | 64 label (11 bytes, padded with spaces)
+//   76 fats u32 | 80 fatBytes u64 | 88 writable u32 | 92 fsInfo u32 (FAT32: its sector, 0 none)
+//   96 nextFree u32 (where the next allocation looks first) | 100 changed u32 | 104 bytesPerSector u32
 //
 //   file record (private, 640 bytes): one per open EFI_FILE_PROTOCOL
 //   0 proto u64 (guest instance, 0 = free slot) | 8 volume i32 | 12 attribute u32
 //   16 first u32 (first cluster; 0 = empty file, or the fixed root) | 20 root u32
 //   24 size u64 | 32 position u64 | 40 cursorIndex u32 | 44 cursorCluster u32
 //   48 the directory entry (32 bytes, for times) | 80 nameChars u32 | 88 name (UCS-2, 256)
+//   600 dirFirst u32 (the folder holding the entry) | 604 dirRoot u32 | 608 entryPos u64
+//   (the short entry's position in that folder) | 616 lfnPos u64 (its first long-name
+//   entry's) | 624 mode u64 (the open mode)
 //
 // Byte offsets here are within the device (disk.ts adds the partition's start).
 import { gp, guest, reserve, guidEq, ucs2Len } from "../mem";
 import { allocPool, BS_FreePool, NONE } from "./alloc";
 import { install } from "./handles";
 import { fillSlots } from "./system";
-import { deviceRead, deviceHandle, deviceBytes } from "./disk";
+import { deviceRead, deviceWrite, deviceHandle, deviceBytes, deviceReadOnly } from "./disk";
+import { hostTimeNs } from "../abi";
 import {
   FILE_INFO, FILE_PROTOCOL, FILE_SYSTEM_INFO, SIMPLE_FILE_SYSTEM_PROTOCOL, TIME,
   FileAttribute, FileMode, Guid, MemoryType, Revision, Status, Table,
@@ -32,6 +40,8 @@ let volumeCount: i32 = 0;
 const V_DEVICE: usize = 0, V_TYPE: usize = 4, V_SFS: usize = 8, V_FAT: usize = 16, V_ROOT: usize = 24;
 const V_ROOT_BYTES: usize = 32, V_CLUSTER: usize = 36, V_DATA: usize = 40, V_CLUSTERS: usize = 48;
 const V_ROOT_CLUSTER: usize = 52, V_FREE: usize = 56, V_LABEL: usize = 64;
+const V_FATS: usize = 76, V_FAT_BYTES: usize = 80, V_WRITABLE: usize = 88, V_FSINFO: usize = 92;
+const V_NEXT_FREE: usize = 96, V_CHANGED: usize = 100, V_BPS: usize = 104;
 
 const MAX_FILES: i32 = 256;
 const FILE_RECORD: usize = 640;
@@ -39,6 +49,8 @@ const FILES: usize = reserve(<usize>MAX_FILES * FILE_RECORD);
 const F_PROTO: usize = 0, F_VOLUME: usize = 8, F_ATTR: usize = 12, F_FIRST: usize = 16, F_ROOT: usize = 20;
 const F_SIZE: usize = 24, F_POS: usize = 32, F_CUR_INDEX: usize = 40, F_CUR_CLUSTER: usize = 44;
 const F_ENTRY: usize = 48, F_NAME_CHARS: usize = 80, F_NAME: usize = 88;
+const F_DIR_FIRST: usize = 600, F_DIR_ROOT: usize = 604, F_ENTRY_POS: usize = 608, F_LFN_POS: usize = 616;
+const F_MODE: usize = 624;
 const MAX_NAME: u32 = 255;
 
 const ENTRY: u64 = 32;
@@ -93,6 +105,13 @@ export function mountFat(d: i32): bool {
   store<u32>(v + V_ROOT_CLUSTER, type == 32 ? load<u32>(BOOT, 44) : 0);
   store<u64>(v + V_FREE, u64.MAX_VALUE);
   memory.fill(v + V_LABEL, 0x20, 11);
+  store<u32>(v + V_FATS, fats);
+  store<u64>(v + V_FAT_BYTES, fatSectors * bps);
+  store<u32>(v + V_WRITABLE, deviceReadOnly(d) ? 0 : 1);
+  store<u32>(v + V_FSINFO, type == 32 ? <u32>load<u16>(BOOT, 48) : 0);
+  store<u32>(v + V_NEXT_FREE, 2);
+  store<u32>(v + V_CHANGED, 0);
+  store<u32>(v + V_BPS, bytesPerSector);
   if (type == 32 && !validCluster(volumeCount, load<u32>(v + V_ROOT_CLUSTER))) return false;
 
   const sfs = allocPool(MemoryType.BootServicesData, SIMPLE_FILE_SYSTEM_PROTOCOL.SIZE);
@@ -241,6 +260,10 @@ let nameChars: u32 = 0;
 let lfnValid = false;
 let lfnChecksum: u8 = 0;
 let lfnNext: u32 = 0;
+/** Positions (in its folder) of the entry nextEntry found, and of its first long-name entry. */
+let entryPos: u64 = 0;
+let lfnPos: u64 = 0;
+let nameStart: u64 = 0;
 
 function shortChecksum(e: usize): u8 {
   let sum: u8 = 0;
@@ -288,6 +311,7 @@ function nextEntry(f: usize, pos: u64): u64 {
   lfnNext = 0;
   for (;;) {
     if (readAt(f, pos, DIRENT, ENTRY) != ENTRY) return u64.MAX_VALUE;
+    entryPos = pos;
     pos += ENTRY;
     const first = load<u8>(DIRENT);
     if (first == 0) return u64.MAX_VALUE; // fatgen103: no entries follow a 0 byte
@@ -296,6 +320,7 @@ function nextEntry(f: usize, pos: u64): u64 {
     if ((attr & 0x3f) == ATTR_LONG_NAME) {
       const ord = <u32>first & 0x1f;
       if (first & 0x40) {
+        lfnPos = entryPos;
         lfnValid = ord >= 1 && ord <= 20;
         lfnChecksum = load<u8>(DIRENT, 13);
         lfnNext = ord;
@@ -312,6 +337,7 @@ function nextEntry(f: usize, pos: u64): u64 {
     }
     if (attr & ATTR_VOLUME_ID) { lfnValid = false; continue; }
     if (lfnValid && lfnNext == 0 && shortChecksum(DIRENT) == lfnChecksum) {
+      nameStart = lfnPos;
       nameChars = 0;
       while (nameChars < MAX_NAME) {
         const c = load<u16>(NAME + (<usize>nameChars << 1));
@@ -320,6 +346,7 @@ function nextEntry(f: usize, pos: u64): u64 {
       }
       if (nameChars == 0) shortName(DIRENT);
     } else {
+      nameStart = entryPos;
       shortName(DIRENT);
     }
     return pos;
@@ -353,6 +380,11 @@ function findLabel(v: i32): void {
   }
 }
 
+/** After resolve's NOT_FOUND: whether only the last component was missing (`to` is then its folder), and that name. */
+let missingLast = false;
+let missingPart: usize = 0;
+let missingChars: u32 = 0;
+
 // A file record for walks the firmware makes itself (lookups, the label, ..).
 const SCRATCH: usize = reserve(FILE_RECORD);
 
@@ -373,8 +405,12 @@ function scratch(v: i32): usize {
   return SCRATCH;
 }
 
-/** Make record f the object of entry DIRENT (with NAME) on volume v. */
-function setEntry(f: usize, v: i32): void {
+/** Make record f the object of entry DIRENT (with NAME) that nextEntry found in folder `dir` (may be f). */
+function setEntry(f: usize, v: i32, folder: usize): void {
+  store<u32>(f + F_DIR_FIRST, load<u32>(folder + F_FIRST));
+  store<u32>(f + F_DIR_ROOT, load<u32>(folder + F_ROOT));
+  store<u64>(f + F_ENTRY_POS, entryPos);
+  store<u64>(f + F_LFN_POS, nameStart);
   const c = entryCluster(v, DIRENT);
   const dir = (<u32>load<u8>(DIRENT, 11) & ATTR_DIRECTORY) != 0;
   store<i32>(f + F_VOLUME, v);
@@ -399,6 +435,7 @@ function setEntry(f: usize, v: i32): void {
  */
 function resolve(from: usize, p: usize, chars: u32, to: usize): u64 {
   const v = load<i32>(from + F_VOLUME);
+  missingLast = false;
   if (to != from) memory.copy(to, from, FILE_RECORD);
   store<u64>(to + F_PROTO, 0);
   let i: u32 = 0;
@@ -422,8 +459,14 @@ function resolve(from: usize, p: usize, chars: u32, to: usize): u64 {
       if (pos == u64.MAX_VALUE) break;
       if (nameIs(part, n)) { found = true; break; }
     }
-    if (!found) return Status.NOT_FOUND;
-    setEntry(to, v);
+    if (!found) {
+      // The last component missing in a folder that exists: Open may create it there.
+      missingLast = i >= chars;
+      missingPart = part;
+      missingChars = n;
+      return Status.NOT_FOUND;
+    }
+    setEntry(to, v, to);
   }
   store<u64>(to + F_POS, 0);
   store<u32>(to + F_CUR_CLUSTER, NO_CLUSTER);
@@ -491,11 +534,19 @@ export function File_Open(self: u64, newOut: u64, fileName: u64, mode: u64, attr
     return Status.INVALID_PARAMETER;
   }
   if (attributes & ~FileAttribute.VALID) return Status.INVALID_PARAMETER;
-  const st = resolve(f, guest(fileName, <u64>len + 2), <u32>(len >> 1), TARGET);
-  // This volume is never written: a file that would be created, or opened for
-  // writing, is on write-protected media (§13.5.2 WRITE_PROTECTED).
-  if (mode & FileMode.WRITE) return st == Status.SUCCESS || st == Status.NOT_FOUND ? Status.WRITE_PROTECTED : st;
+  const v = load<i32>(f + F_VOLUME);
+  let st = resolve(f, guest(fileName, <u64>len + 2), <u32>(len >> 1), TARGET);
+  if (mode & FileMode.WRITE) {
+    // A read-only volume: what would be created or written is on write-protected media.
+    if (!writable(v)) return st == Status.SUCCESS || st == Status.NOT_FOUND ? Status.WRITE_PROTECTED : st;
+    if (st == Status.NOT_FOUND && (mode & FileMode.CREATE) && missingLast) {
+      st = create(TARGET, missingPart, missingChars, <u32>attributes);
+    } else if (st == Status.SUCCESS && (load<u32>(TARGET + F_ATTR) & <u32>FileAttribute.READ_ONLY)) {
+      return Status.ACCESS_DENIED; // §13.5.2: a read-only file opened for writing
+    }
+  }
   if (st != Status.SUCCESS) return st;
+  store<u64>(TARGET + F_MODE, mode);
   const proto = openRecord(TARGET);
   if (!proto) return Status.OUT_OF_RESOURCES;
   store<u64>(out, proto);
@@ -509,12 +560,16 @@ export function File_Close(self: u64): u64 {
   return Status.SUCCESS;
 }
 
-/** §13.5.4: the handle is closed whatever happens; a file that stays answers WARN_DELETE_FAILURE. */
+/**
+ * §13.5.4: the handle is closed whatever happens; a file that stays (a read-only volume
+ * or handle, the root, a folder with entries in it) answers WARN_DELETE_FAILURE.
+ */
 export function File_Delete(self: u64): u64 {
   const f = findFile(self);
   if (!f) return Status.INVALID_PARAMETER;
+  const deleted = (load<u64>(f + F_MODE) & FileMode.WRITE) != 0 && !load<u32>(f + F_ROOT) && remove(f);
   closeRecord(f);
-  return Status.WARN_DELETE_FAILURE;
+  return deleted ? Status.SUCCESS : Status.WARN_DELETE_FAILURE;
 }
 
 export function File_Read(self: u64, sizePtr: u64, buffer: u64): u64 {
@@ -556,7 +611,7 @@ function readDirectory(f: usize, size: usize, buffer: u64, want: u64): u64 {
   }
   const out = guest(buffer, need);
   if (!out) return Status.INVALID_PARAMETER;
-  setEntry(TARGET, v);
+  setEntry(TARGET, v, f);
   fileInfo(TARGET, out);
   store<u64>(f + F_POS, next);
   store<u64>(size, need);
@@ -565,9 +620,27 @@ function readDirectory(f: usize, size: usize, buffer: u64, want: u64): u64 {
 
 export function File_Write(self: u64, sizePtr: u64, buffer: u64): u64 {
   const f = findFile(self);
-  if (!f || !guest(sizePtr, 8)) return Status.INVALID_PARAMETER;
-  // Opened read-only (the only way a file here can be): §13.5.6 ACCESS_DENIED.
-  return Status.ACCESS_DENIED;
+  const size = guest(sizePtr, 8);
+  if (!f || !size) return Status.INVALID_PARAMETER;
+  if (load<u32>(f + F_ATTR) & ATTR_DIRECTORY) return Status.UNSUPPORTED; // §13.5.6: not to folders
+  if (!(load<u64>(f + F_MODE) & FileMode.WRITE)) return Status.ACCESS_DENIED;
+  const n = load<u64>(size);
+  const pos = load<u64>(f + F_POS);
+  const end = load<u64>(f + F_SIZE);
+  if (pos + n > 0xffff_ffff || pos + n < pos) return Status.VOLUME_FULL; // FAT's 4 GiB - 1 file size
+  const src = n ? guest(buffer, n) : 1;
+  if (!src) return Status.INVALID_PARAMETER;
+  // A position past the end (SetPosition) leaves zeros between the end and it.
+  let st: u64 = pos > end ? writeZeros(f, end, pos - end) : Status.SUCCESS;
+  if (st == Status.SUCCESS && n) st = writeAt(f, pos, src, n);
+  if (st != Status.SUCCESS) {
+    store<u64>(size, 0);
+    return st;
+  }
+  store<u64>(f + F_POS, pos + n);
+  if (pos + n > end) store<u64>(f + F_SIZE, pos + n);
+  store<u64>(size, n);
+  return saveEntry(f) ? Status.SUCCESS : Status.DEVICE_ERROR;
 }
 
 export function File_GetPosition(self: u64, positionOut: u64): u64 {
@@ -686,7 +759,7 @@ export function File_GetInfo(self: u64, type: u64, sizePtr: u64, buffer: u64): u
     const cb = <u64>load<u32>(V + V_CLUSTER);
     const chars = labelChars(v);
     store<u64>(out + FILE_SYSTEM_INFO.Size, need);
-    store<u8>(out + FILE_SYSTEM_INFO.ReadOnly, 1);
+    store<u8>(out + FILE_SYSTEM_INFO.ReadOnly, writable(v) ? 0 : 1);
     store<u64>(out + FILE_SYSTEM_INFO.VolumeSize, <u64>load<u32>(V + V_CLUSTERS) * cb);
     store<u64>(out + FILE_SYSTEM_INFO.FreeSpace, freeClusters(v) * cb);
     store<u32>(out + FILE_SYSTEM_INFO.BlockSize, <u32>cb);
@@ -701,17 +774,485 @@ export function File_GetInfo(self: u64, type: u64, sizePtr: u64, buffer: u64): u
   return Status.SUCCESS;
 }
 
+/**
+ * §13.5.14 SetInfo with FILE_INFO: the size (truncating or zero-extending) and the
+ * attributes of a file opened for writing. Renaming (a different FileName) and the
+ * volume's label are not offered: UNSUPPORTED.
+ */
 export function File_SetInfo(self: u64, type: u64, size: u64, buffer: u64): u64 {
   const f = findFile(self);
-  if (!f || !guest(type, 16) || !guest(buffer, size)) return Status.INVALID_PARAMETER;
-  return Status.WRITE_PROTECTED;
+  const g = guest(type, 16);
+  const info = guest(buffer, size);
+  if (!f || !g || !info) return Status.INVALID_PARAMETER;
+  const v = load<i32>(f + F_VOLUME);
+  if (!writable(v)) return Status.WRITE_PROTECTED;
+  if (!guidEq(g, Guid.FILE_INFO)) return Status.UNSUPPORTED;
+  if (size < <u64>FILE_INFO.FileName + 2 || load<u64>(info + FILE_INFO.Size) > size) return Status.BAD_BUFFER_SIZE;
+  if (!(load<u64>(f + F_MODE) & FileMode.WRITE) || load<u32>(f + F_ROOT)) return Status.ACCESS_DENIED;
+  const attrs = load<u64>(info + FILE_INFO.Attribute);
+  const dir = (load<u32>(f + F_ATTR) & ATTR_DIRECTORY) != 0;
+  if (attrs & ~FileAttribute.VALID || ((attrs & FileAttribute.DIRECTORY) != 0) != dir) return Status.ACCESS_DENIED;
+  // The name: the same (case-sensitively) or it would be a rename.
+  const chars = load<u32>(f + F_NAME_CHARS);
+  const name = info + FILE_INFO.FileName;
+  if (<u64>FILE_INFO.FileName + ((<u64>chars + 1) << 1) > size || load<u16>(name + (<usize>chars << 1)) != 0 ||
+    memory.compare(name, f + F_NAME, <usize>chars << 1) != 0) return Status.UNSUPPORTED;
+  const newSize = load<u64>(info + FILE_INFO.FileSize);
+  if (!dir && newSize != load<u64>(f + F_SIZE)) {
+    if (newSize > 0xffff_ffff) return Status.VOLUME_FULL;
+    const st = resize(f, newSize);
+    if (st != Status.SUCCESS) return st;
+  }
+  store<u32>(f + F_ATTR, (load<u32>(f + F_ATTR) & ATTR_DIRECTORY) | (<u32>attrs & 0x27));
+  store<u8>(f + F_ENTRY + 11, <u8>load<u32>(f + F_ATTR));
+  return saveEntry(f) ? Status.SUCCESS : Status.DEVICE_ERROR;
 }
 
+/** Writes reach the disk (the host's overlay) at once: nothing is held back. */
 export function File_Flush(self: u64): u64 {
   const f = findFile(self);
   if (!f) return Status.INVALID_PARAMETER;
-  // §13.5.12: a handle opened read-only has nothing to flush and may not.
-  return Status.ACCESS_DENIED;
+  if (!writable(load<i32>(f + F_VOLUME))) return Status.WRITE_PROTECTED;
+  // §13.5.12: a handle opened read-only may not flush.
+  return load<u64>(f + F_MODE) & FileMode.WRITE ? Status.SUCCESS : Status.ACCESS_DENIED;
+}
+
+// ------------------------------------------------------------------ writing --
+
+@inline function writable(v: i32): bool { return load<u32>(vol(v) + V_WRITABLE) != 0; }
+
+function volWrite(v: i32, offset: u64, src: usize, bytes: u64): bool {
+  return deviceWrite(load<i32>(vol(v) + V_DEVICE), offset, src, bytes);
+}
+
+const WORD: usize = reserve(8);
+
+/**
+ * Before the first change to a volume: FAT32's FSInfo free count and next-free hint
+ * become "unknown" (0xFFFFFFFF, fatgen103 §5), since they are not kept up to date here.
+ */
+function changing(v: i32): bool {
+  const V = vol(v);
+  if (load<u32>(V + V_CHANGED)) return true;
+  store<u32>(V + V_CHANGED, 1);
+  const fsi = load<u32>(V + V_FSINFO);
+  if (!fsi || fsi == 0xffff) return true;
+  const at = <u64>fsi * <u64>load<u32>(V + V_BPS);
+  if (!volRead(v, at, WORD, 4) || load<u32>(WORD) != 0x41615252) return true; // FSI_LeadSig
+  store<u64>(WORD, u64.MAX_VALUE);
+  return volWrite(v, at + 488, WORD, 8); // FSI_Free_Count, FSI_Nxt_Free
+}
+
+/** Set cluster c's entry in every FAT copy to `value` (an end mark: 0x0FFFFFFF). */
+function fatSet(v: i32, c: u32, value: u32): bool {
+  const V = vol(v);
+  const type = load<u32>(V + V_TYPE);
+  const at: u64 = type == 12 ? <u64>c + (<u64>c >> 1) : type == 16 ? <u64>c << 1 : <u64>c << 2;
+  const bytes: u64 = type == 32 ? 4 : 2;
+  cacheVolume = -1;
+  for (let k: u32 = 0; k < load<u32>(V + V_FATS); k++) {
+    const off = load<u64>(V + V_FAT) + <u64>k * load<u64>(V + V_FAT_BYTES) + at;
+    if (!volRead(v, off, WORD, bytes)) return false;
+    if (type == 12) {
+      const raw = <u32>load<u16>(WORD);
+      store<u16>(WORD, <u16>(c & 1 ? (raw & 0x000f) | ((value & 0xfff) << 4) : (raw & 0xf000) | (value & 0xfff)));
+    } else if (type == 16) {
+      store<u16>(WORD, <u16>value);
+    } else {
+      store<u32>(WORD, (load<u32>(WORD) & 0xf000_0000) | (value & 0x0fff_ffff)); // the top 4 bits are reserved
+    }
+    if (!volWrite(v, off, WORD, bytes)) return false;
+  }
+  return true;
+}
+
+const ZEROS: usize = reserve(4096);
+
+/** A free cluster, marked as a chain's end and linked after `prev` (0: none), its bytes zeroed when `zero`. */
+function allocCluster(v: i32, prev: u32, zero: bool): u32 {
+  const V = vol(v);
+  const total = load<u32>(V + V_CLUSTERS);
+  let c = load<u32>(V + V_NEXT_FREE);
+  for (let n: u32 = 0; n < total; n++, c++) {
+    if (c < 2 || c >= total + 2) c = 2;
+    const e = fatEntry(v, c);
+    if (e == NO_CLUSTER) return NO_CLUSTER;
+    if (e != 0) continue;
+    if (!changing(v) || !fatSet(v, c, 0x0fff_ffff) || (prev && !fatSet(v, prev, c))) return NO_CLUSTER;
+    store<u32>(V + V_NEXT_FREE, c + 1);
+    if (load<u64>(V + V_FREE) != u64.MAX_VALUE) store<u64>(V + V_FREE, load<u64>(V + V_FREE) - 1);
+    if (zero) {
+      const cb = <u64>load<u32>(V + V_CLUSTER);
+      for (let o: u64 = 0; o < cb; o += 4096) if (!volWrite(v, clusterOffset(v, c) + o, ZEROS, min(4096, cb - o))) return NO_CLUSTER;
+    }
+    return c;
+  }
+  return NO_CLUSTER;
+}
+
+/** Free the chain from cluster `first` on. */
+function freeChain(v: i32, first: u32): bool {
+  const V = vol(v);
+  let c = first;
+  for (let n: u32 = 0; validCluster(v, c) && n <= load<u32>(V + V_CLUSTERS); n++) {
+    const next = fatEntry(v, c);
+    if (!fatSet(v, c, 0)) return false;
+    if (load<u64>(V + V_FREE) != u64.MAX_VALUE) store<u64>(V + V_FREE, load<u64>(V + V_FREE) + 1);
+    if (c < load<u32>(V + V_NEXT_FREE)) store<u32>(V + V_NEXT_FREE, c);
+    if (isEnd(next)) break;
+    c = next;
+  }
+  return true;
+}
+
+/** Cluster `index` of record f's chain, the chain grown to reach it (zeroed when a folder's); NO_CLUSTER when the volume is full. */
+function clusterForWrite(v: i32, f: usize, index: u32): u32 {
+  const dir = (load<u32>(f + F_ATTR) & ATTR_DIRECTORY) != 0;
+  if (!load<u32>(f + F_FIRST)) {
+    if (!changing(v)) return NO_CLUSTER;
+    const c = allocCluster(v, 0, dir);
+    if (c == NO_CLUSTER) return c;
+    store<u32>(f + F_FIRST, c);
+    store<u32>(f + F_CUR_INDEX, 0);
+    store<u32>(f + F_CUR_CLUSTER, c);
+  }
+  const c = clusterAt(v, f, index);
+  if (c != NO_CLUSTER) return c;
+  // Past the end: from the furthest known cluster to the chain's end, then new ones.
+  let k = load<u32>(f + F_CUR_INDEX);
+  let last = load<u32>(f + F_CUR_CLUSTER);
+  if (last == NO_CLUSTER) { k = 0; last = load<u32>(f + F_FIRST); }
+  for (let next = fatEntry(v, last); validCluster(v, next) && k < index; next = fatEntry(v, last)) { last = next; k++; }
+  while (k < index) {
+    last = allocCluster(v, last, dir);
+    if (last == NO_CLUSTER) return NO_CLUSTER;
+    k++;
+  }
+  store<u32>(f + F_CUR_INDEX, k);
+  store<u32>(f + F_CUR_CLUSTER, last);
+  return last;
+}
+
+/** Write `bytes` from WASM src at `pos` of record f's chain, growing it. */
+function writeAt(f: usize, pos: u64, src: usize, bytes: u64): u64 {
+  const v = load<i32>(f + F_VOLUME);
+  if (load<u32>(f + F_ROOT) && load<u32>(vol(v) + V_TYPE) != 32) {
+    if (pos + bytes > <u64>load<u32>(vol(v) + V_ROOT_BYTES)) return Status.VOLUME_FULL; // the fixed root
+    return changing(v) && volWrite(v, load<u64>(vol(v) + V_ROOT) + pos, src, bytes) ? Status.SUCCESS : Status.DEVICE_ERROR;
+  }
+  const cb = <u64>load<u32>(vol(v) + V_CLUSTER);
+  for (let done: u64 = 0; done < bytes;) {
+    const p = pos + done;
+    const c = clusterForWrite(v, f, <u32>(p / cb));
+    if (c == NO_CLUSTER) return Status.VOLUME_FULL;
+    const n = min(cb - p % cb, bytes - done);
+    if (!volWrite(v, clusterOffset(v, c) + p % cb, src + <usize>done, n)) return Status.DEVICE_ERROR;
+    done += n;
+  }
+  return Status.SUCCESS;
+}
+
+function writeZeros(f: usize, pos: u64, bytes: u64): u64 {
+  for (let done: u64 = 0; done < bytes; done += 4096) {
+    const st = writeAt(f, pos + done, ZEROS, min(4096, bytes - done));
+    if (st != Status.SUCCESS) return st;
+  }
+  return Status.SUCCESS;
+}
+
+/** Device offset of byte `pos` of the folder whose chain starts at `first` (`root`: the root). */
+function folderOffset(v: i32, first: u32, root: u32, pos: u64): u64 {
+  if (root && load<u32>(vol(v) + V_TYPE) != 32) return load<u64>(vol(v) + V_ROOT) + pos;
+  const d = FOLDER;
+  store<i32>(d + F_VOLUME, v);
+  store<u32>(d + F_FIRST, first);
+  store<u32>(d + F_ROOT, root);
+  store<u32>(d + F_ATTR, ATTR_DIRECTORY);
+  store<u32>(d + F_CUR_CLUSTER, NO_CLUSTER);
+  const cb = <u64>load<u32>(vol(v) + V_CLUSTER);
+  const c = clusterAt(v, d, <u32>(pos / cb));
+  return c == NO_CLUSTER ? u64.MAX_VALUE : clusterOffset(v, c) + pos % cb;
+}
+const FOLDER: usize = reserve(FILE_RECORD);
+
+/** Now as a DOS date (high 16 bits) and time (low 16): the guest's clock, taken as local time. */
+function dosNow(): u32 {
+  const secs = hostTimeNs() / 1_000_000_000;
+  const days = <i64>(secs / 86400);
+  const rem = <u32>(secs % 86400);
+  // Howard Hinnant's civil_from_days.
+  const z = days + 719468;
+  const era = z / 146097;
+  const doe = z - era * 146097;
+  const yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const mp = (5 * doy + 2) / 153;
+  const d = <u32>(doy - (153 * mp + 2) / 5 + 1);
+  const m = <u32>(mp < 10 ? mp + 3 : mp - 9);
+  const y = <u32>(yoe + era * 400 + (m <= 2 ? 1 : 0));
+  const year = y < 1980 ? 0 : min(y - 1980, 127);
+  return (((year << 9) | (m << 5) | d) << 16) | ((rem / 3600) << 11) | (((rem / 60) % 60) << 5) | ((rem % 60) >> 1);
+}
+
+/** Write record f's directory entry back: first cluster, size, modification and access time. */
+function saveEntry(f: usize): bool {
+  if (load<u32>(f + F_ROOT)) return true;
+  const v = load<i32>(f + F_VOLUME);
+  const e = f + F_ENTRY;
+  const c = load<u32>(f + F_FIRST);
+  store<u16>(e + 20, <u16>(load<u32>(vol(v) + V_TYPE) == 32 ? c >> 16 : 0));
+  store<u16>(e + 26, <u16>c);
+  store<u32>(e + 28, load<u32>(f + F_ATTR) & ATTR_DIRECTORY ? 0 : <u32>load<u64>(f + F_SIZE));
+  const now = dosNow();
+  store<u16>(e + 22, <u16>now);
+  store<u16>(e + 24, <u16>(now >> 16));
+  store<u16>(e + 18, <u16>(now >> 16));
+  const at = folderOffset(v, load<u32>(f + F_DIR_FIRST), load<u32>(f + F_DIR_ROOT), load<u64>(f + F_ENTRY_POS));
+  return at != u64.MAX_VALUE && volWrite(v, at, e, ENTRY);
+}
+
+/** A file's new size: its chain cut after the last cluster still needed, or zeros added. */
+function resize(f: usize, size: u64): u64 {
+  const v = load<i32>(f + F_VOLUME);
+  const old = load<u64>(f + F_SIZE);
+  if (size > old) {
+    const st = writeZeros(f, old, size - old);
+    if (st == Status.SUCCESS) store<u64>(f + F_SIZE, size);
+    return st;
+  }
+  const cb = <u64>load<u32>(vol(v) + V_CLUSTER);
+  const first = load<u32>(f + F_FIRST);
+  if (size == 0) {
+    if (first && !freeChain(v, first)) return Status.DEVICE_ERROR;
+    store<u32>(f + F_FIRST, 0);
+  } else if (first) {
+    const last = clusterAt(v, f, <u32>((size - 1) / cb));
+    if (last == NO_CLUSTER) return Status.VOLUME_CORRUPTED;
+    const next = fatEntry(v, last);
+    if (!isEnd(next) && (!freeChain(v, next) || !fatSet(v, last, 0x0fff_ffff))) return Status.DEVICE_ERROR;
+  }
+  store<u32>(f + F_CUR_CLUSTER, NO_CLUSTER);
+  store<u64>(f + F_SIZE, size);
+  if (load<u64>(f + F_POS) > size) store<u64>(f + F_POS, size);
+  return Status.SUCCESS;
+}
+
+/** Delete record f's file or empty folder: its entries marked free (0xE5), its chain freed. */
+function remove(f: usize): bool {
+  const v = load<i32>(f + F_VOLUME);
+  if (!writable(v)) return false;
+  if (load<u32>(f + F_ATTR) & ATTR_DIRECTORY) {
+    // Anything but "." and ".." in it: not empty.
+    for (let pos = nextEntry(f, 0); pos != u64.MAX_VALUE; pos = nextEntry(f, pos)) {
+      if (load<u8>(DIRENT) != 0x2e) return false;
+    }
+  }
+  if (!changing(v)) return false;
+  store<u8>(WORD, 0xe5);
+  for (let pos = load<u64>(f + F_LFN_POS); pos <= load<u64>(f + F_ENTRY_POS); pos += ENTRY) {
+    const at = folderOffset(v, load<u32>(f + F_DIR_FIRST), load<u32>(f + F_DIR_ROOT), pos);
+    if (at == u64.MAX_VALUE || !volWrite(v, at, WORD, 1)) return false;
+  }
+  return !load<u32>(f + F_FIRST) || freeChain(v, load<u32>(f + F_FIRST));
+}
+
+// Short names (fatgen103 §6): upper-case OEM characters, and these besides letters and digits.
+const SHORT_EXTRA = "$%'-_@~`!(){}^#&";
+const SHORT: usize = reserve(16);
+
+/** Whether c is in `set` (a static string: read in place, nothing allocated). */
+function among(set: string, c: u32): bool {
+  for (let i = 0; i < set.length; i++) if (<u32>set.charCodeAt(i) == c) return true;
+  return false;
+}
+
+@inline function shortChar(c: u32): bool {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || among(SHORT_EXTRA, c);
+}
+
+/**
+ * SHORT (11 bytes) for `chars` UCS-2 characters at p: the name itself when it is a valid
+ * 8.3 name in one case per part (returns the NT lower-case flags | 0x100), else an alias
+ * BASE~N (returns 0: long-name entries are needed).
+ */
+function shortFor(p: usize, chars: u32, n: u32): u32 {
+  memory.fill(SHORT, 0x20, 11);
+  let dot = -1;
+  for (let i: i32 = <i32>chars - 1; i >= 0; i--) if (load<u16>(p + (<usize>i << 1)) == 0x2e) { dot = i; break; }
+  const baseEnd: u32 = dot < 0 ? chars : <u32>dot;
+  // As it is: base 1-8, extension 0-3, valid characters, each part in one case.
+  let fits = baseEnd >= 1 && baseEnd <= 8 && (dot < 0 || chars - baseEnd - 1 <= 3) && (dot < 0 || chars - baseEnd > 1);
+  let flags: u32 = 0x100;
+  for (let part = 0; fits && part < 2; part++) {
+    const from: u32 = part == 0 ? 0 : baseEnd + 1, to: u32 = part == 0 ? baseEnd : (dot < 0 ? baseEnd : chars);
+    let lowerSeen = false, upperSeen = false;
+    for (let i = from; i < to; i++) {
+      const c = <u32>load<u16>(p + (<usize>i << 1));
+      const u = c >= 0x61 && c <= 0x7a ? c - 0x20 : c;
+      if (!shortChar(u)) { fits = false; break; }
+      if (c != u) lowerSeen = true; else if (c >= 0x41 && c <= 0x5a) upperSeen = true;
+      store<u8>(SHORT + (part == 0 ? <usize>(i - from) : 8 + <usize>(i - from)), <u8>u);
+    }
+    if (lowerSeen && upperSeen) fits = false;
+    if (lowerSeen) flags |= part == 0 ? 0x08 : 0x10;
+  }
+  if (fits) return flags;
+  // An alias: the base's valid characters upper-cased (up to 6, fewer for a long tail), ~N, the extension's first 3.
+  memory.fill(SHORT, 0x20, 11);
+  let digits: u32 = 1;
+  for (let t = n; t >= 10; t /= 10) digits++;
+  const keep: u32 = 7 - digits;
+  let k: u32 = 0;
+  for (let i: u32 = 0; i < baseEnd && k < keep; i++) {
+    let c = <u32>load<u16>(p + (<usize>i << 1));
+    if (c == 0x20 || c == 0x2e) continue;
+    if (c >= 0x61 && c <= 0x7a) c -= 0x20;
+    store<u8>(SHORT + <usize>(k++), <u8>(shortChar(c) ? c : 0x5f));
+  }
+  if (k == 0) store<u8>(SHORT + <usize>(k++), 0x5f);
+  store<u8>(SHORT + <usize>(k++), 0x7e);
+  for (let d = digits; d > 0; d--) {
+    let t = n;
+    for (let j: u32 = 1; j < d; j++) t /= 10;
+    store<u8>(SHORT + <usize>(k++), <u8>(0x30 + t % 10));
+  }
+  if (dot >= 0) {
+    let e: usize = 8;
+    for (let i: u32 = <u32>dot + 1; i < chars && e < 11; i++) {
+      let c = <u32>load<u16>(p + (<usize>i << 1));
+      if (c == 0x20) continue;
+      if (c >= 0x61 && c <= 0x7a) c -= 0x20;
+      store<u8>(SHORT + e++, <u8>(shortChar(c) ? c : 0x5f));
+    }
+  }
+  return 0;
+}
+
+/** Whether folder record d holds an entry whose short name is SHORT. */
+function shortTaken(d: usize): bool {
+  for (let pos = nextEntry(d, 0); pos != u64.MAX_VALUE; pos = nextEntry(d, pos)) {
+    if (memory.compare(DIRENT, SHORT, 11) == 0) return true;
+  }
+  return false;
+}
+
+/** Characters a long name may not hold (§13.5.2 leaves it to the file system; these are FAT's). */
+function validName(p: usize, chars: u32): bool {
+  if (!chars || chars > MAX_NAME) return false;
+  const last = load<u16>(p + (<usize>(chars - 1) << 1));
+  if (last == 0x2e || last == 0x20) return false;
+  for (let i: u32 = 0; i < chars; i++) {
+    const c = <u32>load<u16>(p + (<usize>i << 1));
+    if (c < 0x20 || among("\"*/:<>?\\|", c)) return false;
+  }
+  return true;
+}
+
+const ENTRIES: usize = reserve(21 * 32);
+
+/**
+ * Create `chars` characters at p in folder record d as a file or (attributes with
+ * DIRECTORY) a folder, with "." and ".." in it; d becomes the new object's record.
+ */
+function create(d: usize, p: usize, chars: u32, attributes: u32): u64 {
+  const v = load<i32>(d + F_VOLUME);
+  if (!validName(p, chars)) return Status.INVALID_PARAMETER;
+  let flags = shortFor(p, chars, 0);
+  for (let n: u32 = 1; (flags == 0 || n == 1) && n < 1000000; n++) {
+    if (flags == 0) shortFor(p, chars, n);
+    store<u32>(d + F_CUR_CLUSTER, NO_CLUSTER);
+    if (!shortTaken(d)) break;
+    if (flags != 0) return Status.ACCESS_DENIED; // the same 8.3 name, another case: it exists
+  }
+  const longs: u32 = flags ? 0 : (chars + 12) / 13;
+  const count = longs + 1;
+  // The entries: long-name parts, last first (ordinal | 0x40), then the short entry.
+  memory.fill(ENTRIES, 0, <usize>count << 5);
+  const sum = shortChecksum(SHORT);
+  for (let j: u32 = 0; j < longs; j++) {
+    const ord = longs - j;
+    const e = ENTRIES + (<usize>j << 5);
+    store<u8>(e, <u8>(ord | (j == 0 ? 0x40 : 0)));
+    store<u8>(e, <u8>ATTR_LONG_NAME, 11);
+    store<u8>(e, sum, 13);
+    for (let k: u32 = 0; k < 13; k++) {
+      const i = (ord - 1) * 13 + k;
+      // After the name: one NUL, then 0xFFFF padding.
+      const c: u16 = i < chars ? load<u16>(p + (<usize>i << 1)) : i == chars ? 0 : 0xffff;
+      store<u16>(e + <usize>load<u8>(LFN_OFFSETS + k), c);
+    }
+  }
+  const dir = (attributes & <u32>FileAttribute.DIRECTORY) != 0;
+  const se = ENTRIES + (<usize>longs << 5);
+  memory.copy(se, SHORT, 11);
+  store<u8>(se, <u8>((attributes & 0x27) | (dir ? ATTR_DIRECTORY : 0x20)), 11); // new files get ARCHIVE
+  if (flags) store<u8>(se, <u8>(flags & 0x18), 12);
+  const now = dosNow();
+  store<u16>(se, <u16>now, 14);
+  store<u16>(se, <u16>(now >> 16), 16);
+  store<u16>(se, <u16>(now >> 16), 18);
+  store<u16>(se, <u16>now, 22);
+  store<u16>(se, <u16>(now >> 16), 24);
+  // A run of `count` free entries (deleted, or from the end mark on), the folder grown if needed.
+  let start: u64 = u64.MAX_VALUE;
+  let run: u32 = 0;
+  let pos: u64 = 0;
+  store<u32>(d + F_CUR_CLUSTER, NO_CLUSTER);
+  for (let atEnd = false; run < count; pos += ENTRY) {
+    if (!atEnd) {
+      const got = readAt(d, pos, WORD, 1);
+      if (got == u64.MAX_VALUE) return Status.DEVICE_ERROR;
+      if (got == 0) atEnd = true;
+      else if (load<u8>(WORD) == 0) atEnd = true;
+      else if (load<u8>(WORD) != 0xe5) { run = 0; start = u64.MAX_VALUE; continue; }
+    }
+    if (atEnd && !load<u32>(d + F_ROOT) || (atEnd && load<u32>(vol(v) + V_TYPE) == 32)) {
+      // Past the chain's end the folder grows (zeroed clusters); the fixed root cannot.
+      const cb = <u64>load<u32>(vol(v) + V_CLUSTER);
+      if (clusterForWrite(v, d, <u32>(pos / cb)) == NO_CLUSTER) return Status.VOLUME_FULL;
+    } else if (atEnd && pos >= <u64>load<u32>(vol(v) + V_ROOT_BYTES)) {
+      return Status.VOLUME_FULL;
+    }
+    if (start == u64.MAX_VALUE) start = pos;
+    run++;
+  }
+  let first: u32 = 0;
+  if (dir) {
+    // The new folder's first cluster, zeroed, with "." (itself) and ".." (its parent; 0 for the root).
+    first = allocCluster(v, 0, true);
+    if (first == NO_CLUSTER) return Status.VOLUME_FULL;
+    const dots = ENTRIES + (<usize>count << 5);
+    memory.fill(dots, 0x20, 64);
+    store<u8>(dots, 0x2e);
+    store<u8>(dots + 32, 0x2e);
+    store<u8>(dots + 33, 0x2e);
+    const parent: u32 = load<u32>(d + F_ROOT) ? 0 : load<u32>(d + F_FIRST);
+    for (let k: usize = 0; k < 2; k++) {
+      const e = dots + (k << 5);
+      memory.fill(e + 11, 0, 21);
+      store<u8>(e, <u8>ATTR_DIRECTORY, 11);
+      const c = k == 0 ? first : parent;
+      store<u16>(e, <u16>(c >> 16), 20);
+      store<u16>(e, <u16>c, 26);
+      store<u16>(e, <u16>now, 22);
+      store<u16>(e, <u16>(now >> 16), 24);
+    }
+    if (!volWrite(v, clusterOffset(v, first), dots, 64)) return Status.DEVICE_ERROR;
+    store<u16>(se, <u16>(first >> 16), 20);
+    store<u16>(se, <u16>first, 26);
+  }
+  for (let j: u32 = 0; j < count; j++) {
+    const at = folderOffset(v, load<u32>(d + F_FIRST), load<u32>(d + F_ROOT), start + (<u64>j << 5));
+    if (at == u64.MAX_VALUE || !changing(v) || !volWrite(v, at, ENTRIES + (<usize>j << 5), ENTRY)) return Status.DEVICE_ERROR;
+  }
+  // d becomes the new entry's record, as a lookup would have made it.
+  memory.copy(DIRENT, se, 32);
+  memory.copy(NAME, p, <usize>chars << 1);
+  nameChars = chars;
+  entryPos = start + (<u64>longs << 5);
+  nameStart = start;
+  setEntry(d, v, d);
+  return Status.SUCCESS;
 }
 
 // ------------------------------------------------- firmware-internal reading --

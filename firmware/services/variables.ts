@@ -228,7 +228,19 @@ export let varBytes: u32 = 0;
 
 /** WASM address of the data of variable (name, guid), or 0 when there is none. */
 export function varData(name: string, guid: usize): usize {
-  const r = find(OWN_NAME, ownName(name), guid);
+  return dataOf(find(OWN_NAME, ownName(name), guid));
+}
+
+/** varData of load option Boot#### (§3.1.3: four upper-case hex digits), built without allocating. */
+export function bootOptionData(n: u32): usize {
+  const hex = "0123456789ABCDEF";
+  ownName("Boot");
+  for (let i: u32 = 0; i < 4; i++) store<u16>(OWN_NAME + 8 + (<usize>i << 1), <u16>hex.charCodeAt(<i32>((n >> ((3 - i) << 2)) & 0xf)));
+  store<u16>(OWN_NAME + 16, 0);
+  return dataOf(find(OWN_NAME, 18, Guid.GLOBAL_VARIABLE));
+}
+
+function dataOf(r: usize): usize {
   if (!r) return 0;
   varBytes = load<u32>(r, 8);
   return r + REC + load<u32>(r, 4);

@@ -946,6 +946,149 @@ typedef struct {
 #define EFI_DEVICE_PATH_PROTOCOL_GUID \
   { 0x09576e91, 0x6d3f, 0x11d2, { 0x8e, 0x39, 0x00, 0xa0, 0xc9, 0x69, 0x72, 0x3b } }
 
+/* ------------------------------------------------- 13.x, disks and files -- */
+
+typedef struct {
+  UINT32  MediaId;
+  BOOLEAN RemovableMedia;
+  BOOLEAN MediaPresent;
+  BOOLEAN LogicalPartition;
+  BOOLEAN ReadOnly;
+  BOOLEAN WriteCaching;
+  UINT32  BlockSize;
+  UINT32  IoAlign;
+  EFI_LBA LastBlock;
+  EFI_LBA LowestAlignedLba;
+  UINT32  LogicalBlocksPerPhysicalBlock;
+  UINT32  OptimalTransferLengthGranularity;
+} EFI_BLOCK_IO_MEDIA;
+
+typedef struct _EFI_BLOCK_IO_PROTOCOL EFI_BLOCK_IO_PROTOCOL;
+struct _EFI_BLOCK_IO_PROTOCOL {
+  UINT64              Revision;
+  EFI_BLOCK_IO_MEDIA *Media;
+  EFI_STATUS (EFIAPI *Reset)(IN EFI_BLOCK_IO_PROTOCOL *This, IN BOOLEAN ExtendedVerification);
+  EFI_STATUS (EFIAPI *ReadBlocks)(IN EFI_BLOCK_IO_PROTOCOL *This, IN UINT32 MediaId, IN EFI_LBA Lba,
+                                  IN UINTN BufferSize, OUT VOID *Buffer);
+  EFI_STATUS (EFIAPI *WriteBlocks)(IN EFI_BLOCK_IO_PROTOCOL *This, IN UINT32 MediaId, IN EFI_LBA Lba,
+                                   IN UINTN BufferSize, IN VOID *Buffer);
+  EFI_STATUS (EFIAPI *FlushBlocks)(IN EFI_BLOCK_IO_PROTOCOL *This);
+};
+
+typedef struct _EFI_DISK_IO_PROTOCOL EFI_DISK_IO_PROTOCOL;
+struct _EFI_DISK_IO_PROTOCOL {
+  UINT64 Revision;
+  EFI_STATUS (EFIAPI *ReadDisk)(IN EFI_DISK_IO_PROTOCOL *This, IN UINT32 MediaId, IN UINT64 Offset,
+                                IN UINTN BufferSize, OUT VOID *Buffer);
+  EFI_STATUS (EFIAPI *WriteDisk)(IN EFI_DISK_IO_PROTOCOL *This, IN UINT32 MediaId, IN UINT64 Offset,
+                                 IN UINTN BufferSize, IN VOID *Buffer);
+};
+
+typedef struct {
+  UINT32 Revision;
+  UINT32 Type;        /* 0 other, 1 MBR, 2 GPT */
+  UINT8  System;      /* 1: the EFI system partition */
+  UINT8  Reserved[7];
+  UINT8  Info[128];   /* the MBR record (16 bytes) or the GPT entry */
+} EFI_PARTITION_INFO_PROTOCOL;
+
+typedef struct _EFI_FILE_PROTOCOL EFI_FILE_PROTOCOL;
+struct _EFI_FILE_PROTOCOL {
+  UINT64 Revision;
+  EFI_STATUS (EFIAPI *Open)(IN EFI_FILE_PROTOCOL *This, OUT EFI_FILE_PROTOCOL **NewHandle,
+                            IN CHAR16 *FileName, IN UINT64 OpenMode, IN UINT64 Attributes);
+  EFI_STATUS (EFIAPI *Close)(IN EFI_FILE_PROTOCOL *This);
+  EFI_STATUS (EFIAPI *Delete)(IN EFI_FILE_PROTOCOL *This);
+  EFI_STATUS (EFIAPI *Read)(IN EFI_FILE_PROTOCOL *This, IN OUT UINTN *BufferSize, OUT VOID *Buffer);
+  EFI_STATUS (EFIAPI *Write)(IN EFI_FILE_PROTOCOL *This, IN OUT UINTN *BufferSize, IN VOID *Buffer);
+  EFI_STATUS (EFIAPI *GetPosition)(IN EFI_FILE_PROTOCOL *This, OUT UINT64 *Position);
+  EFI_STATUS (EFIAPI *SetPosition)(IN EFI_FILE_PROTOCOL *This, IN UINT64 Position);
+  EFI_STATUS (EFIAPI *GetInfo)(IN EFI_FILE_PROTOCOL *This, IN EFI_GUID *InformationType,
+                               IN OUT UINTN *BufferSize, OUT VOID *Buffer);
+  EFI_STATUS (EFIAPI *SetInfo)(IN EFI_FILE_PROTOCOL *This, IN EFI_GUID *InformationType,
+                               IN UINTN BufferSize, IN VOID *Buffer);
+  EFI_STATUS (EFIAPI *Flush)(IN EFI_FILE_PROTOCOL *This);
+  EFI_STATUS (EFIAPI *OpenEx)(IN EFI_FILE_PROTOCOL *This, OUT EFI_FILE_PROTOCOL **NewHandle,
+                              IN CHAR16 *FileName, IN UINT64 OpenMode, IN UINT64 Attributes, IN OUT VOID *Token);
+  EFI_STATUS (EFIAPI *ReadEx)(IN EFI_FILE_PROTOCOL *This, IN OUT VOID *Token);
+  EFI_STATUS (EFIAPI *WriteEx)(IN EFI_FILE_PROTOCOL *This, IN OUT VOID *Token);
+  EFI_STATUS (EFIAPI *FlushEx)(IN EFI_FILE_PROTOCOL *This, IN OUT VOID *Token);
+};
+
+#define EFI_FILE_MODE_READ   0x0000000000000001ULL
+#define EFI_FILE_MODE_WRITE  0x0000000000000002ULL
+#define EFI_FILE_MODE_CREATE 0x8000000000000000ULL
+#define EFI_FILE_DIRECTORY   0x0000000000000010ULL
+
+typedef struct _EFI_SIMPLE_FILE_SYSTEM_PROTOCOL EFI_SIMPLE_FILE_SYSTEM_PROTOCOL;
+struct _EFI_SIMPLE_FILE_SYSTEM_PROTOCOL {
+  UINT64 Revision;
+  EFI_STATUS (EFIAPI *OpenVolume)(IN EFI_SIMPLE_FILE_SYSTEM_PROTOCOL *This, OUT EFI_FILE_PROTOCOL **Root);
+};
+
+typedef struct {
+  UINT64   Size;
+  UINT64   FileSize;
+  UINT64   PhysicalSize;
+  EFI_TIME CreateTime;
+  EFI_TIME LastAccessTime;
+  EFI_TIME ModificationTime;
+  UINT64   Attribute;
+  CHAR16   FileName[1];
+} EFI_FILE_INFO;
+
+typedef struct {
+  UINT64  Size;
+  BOOLEAN ReadOnly;
+  UINT64  VolumeSize;
+  UINT64  FreeSpace;
+  UINT32  BlockSize;
+  CHAR16  VolumeLabel[1];
+} EFI_FILE_SYSTEM_INFO;
+
+/* 10.3 device-path nodes for disks (packed in the spec; these natural layouts match) */
+typedef struct {
+  EFI_DEVICE_PATH_PROTOCOL Header;
+  UINT32 HID;
+  UINT32 UID;
+} ACPI_HID_DEVICE_PATH;
+
+typedef struct {
+  EFI_DEVICE_PATH_PROTOCOL Header;
+  UINT8 Function;
+  UINT8 Device;
+} PCI_DEVICE_PATH;
+
+typedef struct {
+  EFI_DEVICE_PATH_PROTOCOL Header;
+  UINT32 PartitionNumber;
+  UINT64 PartitionStart;
+  UINT64 PartitionSize;
+  UINT8  Signature[16];
+  UINT8  MBRType;
+  UINT8  SignatureType;
+} HARDDRIVE_DEVICE_PATH;
+
+/* 3.1.3: Description follows, then FilePathListLength bytes of paths, then optional data */
+typedef struct {
+  UINT32 Attributes;
+  UINT16 FilePathListLength;
+  CHAR16 Description[1];
+} EFI_LOAD_OPTION;
+
+#define EFI_BLOCK_IO_PROTOCOL_GUID \
+  { 0x964e5b21, 0x6459, 0x11d2, { 0x8e, 0x39, 0x00, 0xa0, 0xc9, 0x69, 0x72, 0x3b } }
+#define EFI_DISK_IO_PROTOCOL_GUID \
+  { 0xce345171, 0xba0b, 0x11d2, { 0x8e, 0x4f, 0x00, 0xa0, 0xc9, 0x69, 0x72, 0x3b } }
+#define EFI_SIMPLE_FILE_SYSTEM_PROTOCOL_GUID \
+  { 0x964e5b22, 0x6459, 0x11d2, { 0x8e, 0x39, 0x00, 0xa0, 0xc9, 0x69, 0x72, 0x3b } }
+#define EFI_FILE_INFO_ID \
+  { 0x09576e92, 0x6d3f, 0x11d2, { 0x8e, 0x39, 0x00, 0xa0, 0xc9, 0x69, 0x72, 0x3b } }
+#define EFI_FILE_SYSTEM_INFO_ID \
+  { 0x09576e93, 0x6d3f, 0x11d2, { 0x8e, 0x39, 0x00, 0xa0, 0xc9, 0x69, 0x72, 0x3b } }
+#define EFI_PARTITION_INFO_PROTOCOL_GUID \
+  { 0x8cf2f62c, 0xbc9b, 0x4821, { 0x80, 0x8d, 0xec, 0x9e, 0xc4, 0x21, 0xa1, 0xa0 } }
+
 /* ---------------------------------------------------------- layout checks */
 
 _Static_assert(sizeof(EFI_GUID) == 16, "EFI_GUID");

@@ -1,0 +1,87 @@
+// Real boot chains (issue 13): Debian's own boot loaders, fetched by setup into
+// .cache/loaders, boot Debian's kernel from an EFI system partition to the test /init,
+// with nothing but disks given: the firmware's boot manager finds \EFI\BOOT\BOOTX64.EFI,
+// the loader reads its configuration and the kernel through SimpleFileSystem (or, GRUB,
+// through Block I/O with its own FAT driver) and starts it.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdtempSync, mkdirSync, copyFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { makeDisk } from "./disk-image.ts";
+import { runImage, type RunResult } from "../host/run.ts";
+import { ROOT } from "../host/paths.ts";
+import { DEFAULT_KERNEL } from "../host/defaults.ts";
+
+const LOADERS = join(ROOT, ".cache/loaders");
+const INITRD = join(ROOT, "build/guests/linux/initrd.cpio");
+const CMDLINE = "console=ttyS0 earlyprintk=serial,ttyS0,115200";
+const dir = mkdtempSync(join(tmpdir(), "ueficorn-loaders-"));
+const enc = (s: string) => new TextEncoder().encode(s);
+
+const SYSTEMD_BOOT = {
+  "/EFI/BOOT/BOOTX64.EFI": join(LOADERS, "systemd-bootx64.efi"),
+  "/loader/loader.conf": enc("default debian.conf\ntimeout 0\n"),
+  "/loader/entries/debian.conf": enc(`title Debian\nlinux /vmlinuz\ninitrd /initrd.cpio\noptions ${CMDLINE}\n`),
+  "/vmlinuz": DEFAULT_KERNEL,
+  "/initrd.cpio": INITRD,
+};
+
+const GRUB_CFG = enc(`set timeout=0\nmenuentry 'Debian' {\n  linux /vmlinuz ${CMDLINE}\n  initrd /initrd.cpio\n}\n`);
+
+function reachedInit(r: RunResult, what: string): void {
+  const init = r.serial.find((l) => l.startsWith("init: hello from userspace"));
+  assert.ok(init, `${what}: the kernel ran /init (ending: ${JSON.stringify(r.ending, (_, v) => (typeof v === "bigint" ? v.toString(16) : v))}; last lines: ${r.serial.slice(-3).join(" | ")}${r.console.slice(-300)})`);
+  assert.is(r.ending.kind, "reset", `${what}: /init reboots the machine`);
+}
+
+const boot = (disks: string[], esp?: string[]) => runImage(undefined, { disks, esp, timeBudgetMs: 120_000 });
+
+test("systemd-boot from a GPT disk's ESP: loader.conf, the entry's kernel and initrd, to /init", () => {
+  const image = join(dir, "systemd-boot.img");
+  makeDisk(image, { table: "gpt", partitions: [{ type: "esp", sizeMiB: 40, fat: 32, files: SYSTEMD_BOOT }] });
+  const r = boot([image]);
+  reachedInit(r, "systemd-boot");
+  // The kernel came through LoadImage from a device path, and systemd-boot's own initrd LoadFile2.
+  assert.match(r.console + r.serial.join("\n"), /Linux version/);
+  assert.ok(r.summary.perService["File.Read"] > 0 && r.summary.perService["BS.LoadImage"] === 1);
+});
+
+test("systemd-boot from a host folder (--esp), to /init", () => {
+  const esp = join(dir, "esp");
+  for (const [path, src] of Object.entries(SYSTEMD_BOOT)) {
+    mkdirSync(join(esp, path, ".."), { recursive: true });
+    if (typeof src === "string") copyFileSync(src, join(esp, path));
+    else writeFileSync(join(esp, path), src);
+  }
+  reachedInit(boot([], [esp]), "systemd-boot (--esp)");
+});
+
+test("Debian's signed GRUB from an MBR disk: grub.cfg beside it, linux and initrd, to /init", () => {
+  const image = join(dir, "grub.img");
+  makeDisk(image, { table: "mbr", partitions: [{ type: "esp", sizeMiB: 32, fat: 16, files: {
+    "/EFI/BOOT/BOOTX64.EFI": join(LOADERS, "grubx64.efi"),
+    "/EFI/BOOT/grub.cfg": GRUB_CFG,
+    "/vmlinuz": DEFAULT_KERNEL,
+    "/initrd.cpio": INITRD,
+  } }] });
+  const r = boot([image]);
+  reachedInit(r, "GRUB");
+  // GRUB reads the disk itself (its own FAT driver over Block I/O / Disk I/O).
+  assert.ok((r.summary.perService["BlockIo.ReadBlocks"] ?? 0) + (r.summary.perService["DiskIo.ReadDisk"] ?? 0) > 0);
+});
+
+test("shim, then GRUB beside it, from a GPT disk, to /init", () => {
+  const image = join(dir, "shim.img");
+  makeDisk(image, { table: "gpt", partitions: [{ type: "esp", sizeMiB: 32, fat: 16, files: {
+    "/EFI/BOOT/BOOTX64.EFI": join(LOADERS, "shimx64.efi"),
+    "/EFI/BOOT/grubx64.efi": join(LOADERS, "grubx64.efi"),
+    "/EFI/BOOT/grub.cfg": GRUB_CFG,
+    "/vmlinuz": DEFAULT_KERNEL,
+    "/initrd.cpio": INITRD,
+  } }] });
+  reachedInit(boot([image]), "shim → GRUB");
+});
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+test.run();
