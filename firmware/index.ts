@@ -16,6 +16,7 @@ import { installConfigTable } from "./services/system";
 import { addDisk, devices, hasPartitions } from "./services/disk";
 import { mountFat } from "./services/fat";
 import { bootManager, bootHandle } from "./services/boot";
+import { gopInit, framebuffer, screenWidth, screenHeight } from "./services/gop";
 
 import { dispatch as serve } from "./spec/dispatch";
 
@@ -136,3 +137,13 @@ export function fw_boot(): u64 {
   lastHandle = st == Status.SUCCESS ? bootHandle : 0;
   return st;
 }
+
+/** A display of width x height (GraphicsOutput); OUT_OF_RESOURCES when its framebuffer does not fit. */
+export function fw_set_screen(width: u32, height: u32): u64 {
+  return gopInit(width, height) ? Status.SUCCESS : Status.OUT_OF_RESOURCES;
+}
+
+/** The framebuffer's guest address (0: no display); its size via fw_screen_size. */
+export function fw_framebuffer(): u64 { return framebuffer; }
+/** Width << 16 | height of the display. */
+export function fw_screen_size(): u32 { return (screenWidth << 16) | screenHeight; }

@@ -39,6 +39,8 @@ options:
                          EFI/BOOT/BOOTX64.EFI, loader/ entries and a kernel for systemd-boot
   --disk-writable        the guest may write the disks: its writes are kept aside and saved into
                          the images atomically when it ends by itself (returns, resets, powers off)
+  --screen WxH           a display (GraphicsOutput, a linear framebuffer) of that size; none by default
+  --screenshot FILE.png  write the display as a PNG when the run ends (a 1024x768 display by default)
   --vars FILE            variable store: loaded if it exists, saved atomically on change
   --firmware FILE        another build of the firmware (default build/firmware.wasm), e.g.
                          build/firmware.minimal.wasm from scripts/minimal-firmware.ts
@@ -145,6 +147,8 @@ async function main(argv: string[]): Promise<number> {
         disk: { type: "string", multiple: true },
         "disk-writable": { type: "boolean" },
         esp: { type: "string", multiple: true },
+        screen: { type: "string" },
+        screenshot: { type: "string" },
         firmware: { type: "string" },
         "system-map": { type: "string" },
         until: { type: "string" },
@@ -241,6 +245,13 @@ async function main(argv: string[]): Promise<number> {
   if (o.initrd !== undefined && statSync(o.initrd).size === 0) usage(`--initrd: ${o.initrd} is empty`);
   if (o.entry !== undefined && (!boot || (o.entry !== "efi" && o.entry !== "pvh"))) usage(`--entry takes efi or pvh, with boot`);
 
+  let screen: { width: number; height: number } | undefined;
+  if (o.screen !== undefined) {
+    const m = /^(\d+)x(\d+)$/.exec(o.screen);
+    const [w, h] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
+    if (!m || w < 64 || h < 64 || w > 4096 || h > 4096) usage(`--screen takes WIDTHxHEIGHT, each 64 to 4096, not "${o.screen}"`);
+    screen = { width: w, height: h };
+  }
   const json = o.json ?? false;
   const out = (s: string) => process.stdout.write(s + "\n");
   const r = runImage(image, {
@@ -251,6 +262,8 @@ async function main(argv: string[]): Promise<number> {
     disks: o.disk,
     diskWritable: o["disk-writable"],
     esp: o.esp,
+    screen,
+    screenshot: o.screenshot,
     firmware: o.firmware,
     stopOnSerial: o.until === undefined ? undefined : regex(o.until),
     systemMap: o["system-map"] ?? (boot ? systemMapFor(image, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP) : undefined),

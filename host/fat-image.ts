@@ -20,7 +20,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readdirSync, readSync, statSync, type Stats } from "node:fs";
 import { join, resolve } from "node:path";
-import * as zlib from "node:zlib";
+import { crc32 } from "./crc32.ts";
 import { guidBytes } from "../firmware/spec/decl.ts";
 import { GUIDS } from "../firmware/spec/uefi.ts";
 
@@ -162,19 +162,6 @@ const GPT_ENTRY = packed([
   ["PartitionTypeGUID", 16], ["UniquePartitionGUID", 16], ["StartingLBA", 8], ["EndingLBA", 8], ["Attributes", 8],
   ["PartitionName", 72],
 ]);
-
-/** CRC-32 as zlib computes it (reflected, polynomial 0xEDB88320), for Node without zlib.crc32 (before 20.15). */
-export function tableCrc32(data: Uint8Array): number {
-  let c = ~0;
-  for (const byte of data) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8);
-  return ~c >>> 0;
-}
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c;
-});
-const crc32: (data: Uint8Array) => number = (zlib as { crc32?: (data: Uint8Array) => number }).crc32 ?? tableCrc32;
 
 /** A file or directory of the folder, and where it goes on the volume. */
 interface Entry {

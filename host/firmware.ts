@@ -66,11 +66,14 @@ interface Exports {
   fw_set_acpi(rsdp: bigint): bigint;
   fw_add_disk(blocks: bigint, blockSize: number, readOnly: number): number;
   fw_boot(): bigint;
+  fw_set_screen(width: number, height: number): bigint;
+  fw_framebuffer(): bigint;
+  fw_screen_size(): number;
   dispatch(id: number): bigint;
   fw_trap(id: number): void;
 }
 /** What the host calls, checked when a firmware file is loaded. */
-const EXPORTS: (keyof Exports)[] = ["fw_guest_base", "fw_private_end", "fw_args", "fw_init", "fw_system_table", "fw_thunks", "fw_alloc_pages", "fw_free_pages", "fw_load_image", "fw_loaded_handle", "fw_load_error", "fw_load_error_offset", "fw_set_load_options", "fw_start_image", "fw_boot_services_exited", "fw_stubbed", "fw_arg", "fw_vars_store", "fw_vars_capacity", "fw_vars_used", "fw_vars_load", "fw_vars_generation", "fw_set_initrd", "fw_set_acpi", "fw_add_disk", "fw_boot", "dispatch", "fw_trap"];
+const EXPORTS: (keyof Exports)[] = ["fw_guest_base", "fw_private_end", "fw_args", "fw_init", "fw_system_table", "fw_thunks", "fw_alloc_pages", "fw_free_pages", "fw_load_image", "fw_loaded_handle", "fw_load_error", "fw_load_error_offset", "fw_set_load_options", "fw_start_image", "fw_boot_services_exited", "fw_stubbed", "fw_arg", "fw_vars_store", "fw_vars_capacity", "fw_vars_used", "fw_vars_load", "fw_vars_generation", "fw_set_initrd", "fw_set_acpi", "fw_add_disk", "fw_boot", "fw_set_screen", "fw_framebuffer", "fw_screen_size", "dispatch", "fw_trap"];
 
 
 const u64 = (v: bigint) => BigInt.asUintN(64, v);
@@ -229,6 +232,19 @@ export class Firmware {
     const status = u64(this.x.fw_boot());
     if (status === 0n) return { status, handle: u64(this.x.fw_loaded_handle()), error: "", offset: 0n };
     return { status, handle: 0n, error: this.readAsString(this.x.fw_load_error()), offset: u64(this.x.fw_load_error_offset()) };
+  }
+
+  /** A display of width x height pixels (GraphicsOutput, 32-bit BGRX, linear framebuffer in guest RAM). */
+  setScreen(width: number, height: number): void {
+    const st = u64(this.x.fw_set_screen(width, height));
+    if (st !== 0n) throw new Error(`no room in guest RAM for a ${width}x${height} framebuffer`);
+  }
+
+  /** The display, if there is one: its framebuffer's guest address and size. */
+  get screen(): { base: number; width: number; height: number } | undefined {
+    const base = Number(u64(this.x.fw_framebuffer()));
+    const wh = this.x.fw_screen_size() >>> 0;
+    return base ? { base, width: wh >>> 16, height: wh & 0xffff } : undefined;
   }
 
   /** An AssemblyScript string: UTF-16 code units, byte length in the word before it. */

@@ -119,6 +119,8 @@ export interface MachineOptions {
    * a file system on each FAT one. The machine closes them; commitDisks() saves writes.
    */
   disks?: Disk[];
+  /** A display (GraphicsOutput) of this size; none by default, so that a kernel's boot stays headless. */
+  screen?: { width: number; height: number };
 }
 
 /** How a run ended, when it ended by the guest's own doing. */
@@ -259,6 +261,7 @@ export class Machine {
         fw.setInitrd(at, options.initrd.length);
       }
       for (const disk of this.disks) fw.addDisk(disk.sectors, !disk.writable);
+      if (options.screen) fw.setScreen(options.screen.width, options.screen.height);
       if (options.watchTables) this.mapWatchingTables(fw);
       else this.uc.memMapPtr(0, fw.ram);
     }
@@ -911,6 +914,21 @@ export class Machine {
     const r = this.fw.boot();
     if (r.status !== 0n) throw new LoadError(r.status, r.error, r.offset);
     return r.handle;
+  }
+
+  /** The display as it is now, as RGBA (the framebuffer's BGRX pixels); undefined without one. */
+  screenshot(): { width: number; height: number; rgba: Uint8Array } | undefined {
+    const s = this.firmware?.screen;
+    if (!s) return undefined;
+    const rgba = new Uint8Array(s.width * s.height * 4);
+    const fb = this.ram.subarray(s.base, s.base + rgba.length);
+    for (let i = 0; i < rgba.length; i += 4) {
+      rgba[i] = fb[i + 2];
+      rgba[i + 1] = fb[i + 1];
+      rgba[i + 2] = fb[i];
+      rgba[i + 3] = 0xff;
+    }
+    return { width: s.width, height: s.height, rgba };
   }
 
   /** Save what the guest wrote to writable disks, each atomically (Disk.commit). */

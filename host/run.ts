@@ -1,6 +1,7 @@
 // Run one EFI image (an application, or a kernel through its EFI stub) to its end: the
 // library entry behind `ueficorn run` and `ueficorn boot`.
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { encodePng } from "./png.ts";
 import { Machine, type Ending } from "./machine.ts";
 import type { Key } from "./keys.ts";
 import { Timeline } from "./timeline.ts";
@@ -41,6 +42,10 @@ export interface RunOptions {
   firmware?: string;
   /** Raw disk images (GPT, MBR or a bare file system), in order; read-only unless diskWritable. */
   disks?: string[];
+  /** A display of this size (GraphicsOutput); with screenshot, 1024x768 by default. */
+  screen?: { width: number; height: number };
+  /** Write the display as a PNG here when the run ends (however it ends). */
+  screenshot?: string;
   /** Host folders, each presented as an ESP (FAT, on a GPT disk of its own) after the disks; read-only. */
   esp?: string[];
   /** Let the guest write the disks: kept in an overlay, saved atomically when the guest ends by itself (returns, resets, powers off). */
@@ -145,6 +150,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
     for (const d of opts.esp ?? []) disks.push(espFromDir(d));
     m = new Machine({
       disks,
+      screen: opts.screen ?? (opts.screenshot ? { width: 1024, height: 768 } : undefined),
       entry: opts.entry,
       ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,
       onConsole: opts.onConsole, onSerial, onLog: opts.onLog, tracer, initrd, varsPath: opts.vars,
@@ -174,6 +180,8 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
     ending = { kind: "error", errorKind: e.kind, exit: e.exit, error };
     if (e instanceof GuestError) Object.assign(ending, { rip: `0x${e.rip.toString(16)}`, symbol: m?.symbolize(e.rip) });
   } finally {
+    const shot = opts.screenshot && m?.screenshot();
+    if (shot) writeFileSync(opts.screenshot!, encodePng(shot.width, shot.height, shot.rgba));
     if (m) m.close();
     else for (const d of disks) d.close();
   }

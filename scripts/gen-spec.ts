@@ -81,6 +81,7 @@ export function generate(keep?: Set<string>): string {
   constNs("FileMode", uefi.FILE_MODE, "u64");
   constNs("FileAttribute", uefi.FILE_ATTRIBUTE, "u64");
   constNs("PartitionInfo", uefi.PARTITION_INFO, "u32");
+  constNs("Graphics", uefi.GRAPHICS, "u32");
   constNs("Revision", {
     BLOCK_IO: uefi.BLOCK_IO_PROTOCOL_REVISION3,
     DISK_IO: uefi.DISK_IO_PROTOCOL_REVISION,

@@ -8,7 +8,8 @@ import { closeSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readdirSync
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import * as zlib from "node:zlib";
-import { fatImageFromDir, tableCrc32, FatImageError, type FatImage, type FatImageOptions } from "../host/fat-image.ts";
+import { fatImageFromDir, FatImageError, type FatImage, type FatImageOptions } from "../host/fat-image.ts";
+import { tableCrc32 } from "../host/crc32.ts";
 import { mulberry32 } from "./prng.ts";
 
 const SECTOR = 512;

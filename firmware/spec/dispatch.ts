@@ -5,6 +5,7 @@ import * as devpath from "../services/devpath";
 import * as disk from "../services/disk";
 import * as events from "../services/events";
 import * as fat from "../services/fat";
+import * as gop from "../services/gop";
 import * as handles from "../services/handles";
 import * as image from "../services/image";
 import * as initrd from "../services/initrd";
@@ -115,6 +116,9 @@ export function dispatch(id: u32): u64 {
     case 96: return fat.File_GetInfo(arg(0), arg(1), arg(2), arg(3));
     case 97: return fat.File_SetInfo(arg(0), arg(1), arg(2), arg(3));
     case 98: return fat.File_Flush(arg(0));
+    case 103: return gop.Gop_QueryMode(arg(0), <u32>arg(1), arg(2), arg(3));
+    case 104: return gop.Gop_SetMode(arg(0), <u32>arg(1));
+    case 105: return gop.Gop_Blt(arg(0), arg(1), <u32>arg(2), arg(3), arg(4), arg(5), arg(6), arg(7), arg(8), arg(9));
     default: return Status.UNSUPPORTED;
   }
 }

@@ -173,6 +173,37 @@ export namespace FILE_SYSTEM_INFO {
   export const SIZE: usize = 40;
 }
 
+/** EFI_GRAPHICS_OUTPUT_MODE_INFORMATION, 36 bytes */
+export namespace GRAPHICS_OUTPUT_MODE_INFORMATION {
+  export const Version: usize = 0;
+  export const HorizontalResolution: usize = 4;
+  export const VerticalResolution: usize = 8;
+  export const PixelFormat: usize = 12;
+  export const PixelInformation: usize = 16;
+  export const PixelsPerScanLine: usize = 32;
+  export const SIZE: usize = 36;
+}
+
+/** EFI_GRAPHICS_OUTPUT_PROTOCOL, 32 bytes */
+export namespace GRAPHICS_OUTPUT_PROTOCOL {
+  export const QueryMode: usize = 0;
+  export const SetMode: usize = 8;
+  export const Blt: usize = 16;
+  export const Mode: usize = 24;
+  export const SIZE: usize = 32;
+}
+
+/** EFI_GRAPHICS_OUTPUT_PROTOCOL_MODE, 40 bytes */
+export namespace GRAPHICS_OUTPUT_PROTOCOL_MODE {
+  export const MaxMode: usize = 0;
+  export const Mode: usize = 4;
+  export const Info: usize = 8;
+  export const SizeOfInfo: usize = 16;
+  export const FrameBufferBase: usize = 24;
+  export const FrameBufferSize: usize = 32;
+  export const SIZE: usize = 40;
+}
+
 /** EFI_GUID, 16 bytes */
 export namespace GUID {
   export const Data1: usize = 0;
@@ -268,6 +299,15 @@ export namespace PCI_DEVICE_PATH {
   export const Function: usize = 4;
   export const Device: usize = 5;
   export const SIZE: usize = 6;
+}
+
+/** EFI_PIXEL_BITMASK, 16 bytes */
+export namespace PIXEL_BITMASK {
+  export const RedMask: usize = 0;
+  export const GreenMask: usize = 4;
+  export const BlueMask: usize = 8;
+  export const ReservedMask: usize = 12;
+  export const SIZE: usize = 16;
 }
 
 /** EFI_RNG_PROTOCOL, 16 bytes */
@@ -659,6 +699,14 @@ export namespace PartitionInfo {
   export const TYPE_GPT: u32 = 0x2;
 }
 
+export namespace Graphics {
+  export const PIXEL_BGRX: u32 = 0x1;
+  export const VIDEO_FILL: u32 = 0x0;
+  export const VIDEO_TO_BLT_BUFFER: u32 = 0x1;
+  export const BUFFER_TO_VIDEO: u32 = 0x2;
+  export const VIDEO_TO_VIDEO: u32 = 0x3;
+}
+
 export namespace Revision {
   export const BLOCK_IO: u64 = 0x2001f;
   export const DISK_IO: u64 = 0x10000;
@@ -724,7 +772,7 @@ export const TRAP_PORT: u32 = 0xef;
 export const THUNK_SIZE: usize = 8;
 /** mov eax, id ; out 0xef, eax ; ret, with the id at byte 1. */
 export const THUNK_TEMPLATE: u64 = 0xc3efe700000000b8;
-export const SERVICE_COUNT: u32 = 103;
+export const SERVICE_COUNT: u32 = 106;
 /** Slots of the argument block (firmware/spec/services.ts ARG_SLOTS), u64 each. */
 export namespace Arg {
   export const ARG0: usize = 0;
@@ -749,8 +797,9 @@ export namespace Table {
   export const DiskIo: u32 = 9;
   export const SimpleFileSystem: u32 = 10;
   export const File: u32 = 11;
+  export const Gop: u32 = 12;
 }
 /** Per service id: table index (u16) and slot offset (u16). */
-export const SLOT_TABLE: usize = memory.data<u16>([0, 24, 0, 32, 0, 40, 0, 48, 0, 56, 0, 64, 0, 72, 0, 80, 0, 88, 0, 96, 0, 104, 0, 112, 0, 120, 0, 128, 0, 136, 0, 144, 0, 152, 0, 160, 0, 168, 0, 176, 0, 184, 0, 192, 0, 200, 0, 208, 0, 216, 0, 224, 0, 232, 0, 240, 0, 248, 0, 256, 0, 264, 0, 272, 0, 280, 0, 288, 0, 296, 0, 304, 0, 312, 0, 320, 0, 328, 0, 336, 0, 344, 0, 352, 0, 360, 0, 368, 1, 24, 1, 32, 1, 40, 1, 48, 1, 56, 1, 64, 1, 72, 1, 80, 1, 88, 1, 96, 1, 104, 1, 112, 1, 120, 1, 128, 2, 0, 2, 8, 2, 16, 2, 24, 2, 32, 2, 40, 2, 48, 2, 56, 2, 64, 3, 0, 3, 8, 4, 0, 5, 0, 5, 8, 5, 16, 5, 24, 5, 32, 5, 40, 5, 48, 5, 56, 6, 0, 6, 8, 7, 0, 7, 8, 8, 16, 8, 24, 8, 32, 8, 40, 9, 8, 9, 16, 10, 8, 11, 8, 11, 16, 11, 24, 11, 32, 11, 40, 11, 48, 11, 56, 11, 64, 11, 72, 11, 80, 11, 88, 11, 96, 11, 104, 11, 112]);
+export const SLOT_TABLE: usize = memory.data<u16>([0, 24, 0, 32, 0, 40, 0, 48, 0, 56, 0, 64, 0, 72, 0, 80, 0, 88, 0, 96, 0, 104, 0, 112, 0, 120, 0, 128, 0, 136, 0, 144, 0, 152, 0, 160, 0, 168, 0, 176, 0, 184, 0, 192, 0, 200, 0, 208, 0, 216, 0, 224, 0, 232, 0, 240, 0, 248, 0, 256, 0, 264, 0, 272, 0, 280, 0, 288, 0, 296, 0, 304, 0, 312, 0, 320, 0, 328, 0, 336, 0, 344, 0, 352, 0, 360, 0, 368, 1, 24, 1, 32, 1, 40, 1, 48, 1, 56, 1, 64, 1, 72, 1, 80, 1, 88, 1, 96, 1, 104, 1, 112, 1, 120, 1, 128, 2, 0, 2, 8, 2, 16, 2, 24, 2, 32, 2, 40, 2, 48, 2, 56, 2, 64, 3, 0, 3, 8, 4, 0, 5, 0, 5, 8, 5, 16, 5, 24, 5, 32, 5, 40, 5, 48, 5, 56, 6, 0, 6, 8, 7, 0, 7, 8, 8, 16, 8, 24, 8, 32, 8, 40, 9, 8, 9, 16, 10, 8, 11, 8, 11, 16, 11, 24, 11, 32, 11, 40, 11, 48, 11, 56, 11, 64, 11, 72, 11, 80, 11, 88, 11, 96, 11, 104, 11, 112, 12, 0, 12, 8, 12, 16]);
 /** Per service id: 1 when the firmware has no handler for it (it answers UNSUPPORTED). */
-export const STUBBED: usize = memory.data<u8>([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1]);
+export const STUBBED: usize = memory.data<u8>([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0]);

@@ -252,6 +252,38 @@ export const HARDDRIVE_DEVICE_PATH = struct("HARDDRIVE_DEVICE_PATH", `
   UINT8 SignatureType;
 `);
 
+// §12.9 EFI_GRAPHICS_OUTPUT_PROTOCOL, its mode and mode information.
+export const PIXEL_BITMASK = struct("EFI_PIXEL_BITMASK", `
+  UINT32 RedMask;
+  UINT32 GreenMask;
+  UINT32 BlueMask;
+  UINT32 ReservedMask;
+`);
+export const GRAPHICS_OUTPUT_MODE_INFORMATION = struct("EFI_GRAPHICS_OUTPUT_MODE_INFORMATION", `
+  UINT32 Version;
+  UINT32 HorizontalResolution;
+  UINT32 VerticalResolution;
+  UINT32 PixelFormat;
+  EFI_PIXEL_BITMASK PixelInformation;
+  UINT32 PixelsPerScanLine;
+`);
+export const GRAPHICS_OUTPUT_PROTOCOL_MODE = struct("EFI_GRAPHICS_OUTPUT_PROTOCOL_MODE", `
+  UINT32 MaxMode;
+  UINT32 Mode;
+  EFI_GRAPHICS_OUTPUT_MODE_INFORMATION *Info;
+  UINTN SizeOfInfo;
+  EFI_PHYSICAL_ADDRESS FrameBufferBase;
+  UINTN FrameBufferSize;
+`);
+export const GRAPHICS_OUTPUT_PROTOCOL = struct("EFI_GRAPHICS_OUTPUT_PROTOCOL", `
+  EFI_STATUS QueryMode(EFI_GRAPHICS_OUTPUT_PROTOCOL *This, UINT32 ModeNumber, UINTN *SizeOfInfo, EFI_GRAPHICS_OUTPUT_MODE_INFORMATION **Info);
+  EFI_STATUS SetMode(EFI_GRAPHICS_OUTPUT_PROTOCOL *This, UINT32 ModeNumber);
+  EFI_STATUS Blt(EFI_GRAPHICS_OUTPUT_PROTOCOL *This, UINT32 *BltBuffer, UINT32 BltOperation, UINTN SourceX, UINTN SourceY, UINTN DestinationX, UINTN DestinationY, UINTN Width, UINTN Height, UINTN Delta);
+  EFI_GRAPHICS_OUTPUT_PROTOCOL_MODE *Mode;
+`);
+// §12.9: PixelBlueGreenRedReserved8BitPerColor; the Blt operations.
+export const GRAPHICS = { PIXEL_BGRX: 1, VIDEO_FILL: 0, VIDEO_TO_BLT_BUFFER: 1, BUFFER_TO_VIDEO: 2, VIDEO_TO_VIDEO: 3 } as const;
+
 // §3.1.3 EFI_LOAD_OPTION (Boot####): Description (NUL-terminated) follows at its offset,
 // then FilePathListLength bytes of device paths, then the optional data.
 export const LOAD_OPTION = struct("EFI_LOAD_OPTION", `
@@ -407,7 +439,8 @@ export const STRUCTS: Struct[] = [
   DEVICE_PATH_UTILITIES_PROTOCOL, DEVICE_PATH_TO_TEXT_PROTOCOL,
   BLOCK_IO_MEDIA, BLOCK_IO_PROTOCOL, DISK_IO_PROTOCOL, PARTITION_INFO_PROTOCOL, FILE_PROTOCOL,
   SIMPLE_FILE_SYSTEM_PROTOCOL, FILE_INFO, FILE_SYSTEM_INFO, ACPI_HID_DEVICE_PATH, PCI_DEVICE_PATH,
-  HARDDRIVE_DEVICE_PATH, LOAD_OPTION,
+  HARDDRIVE_DEVICE_PATH, LOAD_OPTION, PIXEL_BITMASK, GRAPHICS_OUTPUT_MODE_INFORMATION, GRAPHICS_OUTPUT_PROTOCOL_MODE,
+  GRAPHICS_OUTPUT_PROTOCOL,
   RT_PROPERTIES_TABLE, MEMORY_DESCRIPTOR, LOADED_IMAGE_PROTOCOL,
   BOOT_SERVICES, TIME, TIME_CAPABILITIES, RUNTIME_SERVICES, SYSTEM_TABLE,
   OPEN_PROTOCOL_INFORMATION_ENTRY,
@@ -430,6 +463,7 @@ export const INTERFACES: { table: string; struct: Struct }[] = [
   { table: "DiskIo", struct: DISK_IO_PROTOCOL },
   { table: "SimpleFileSystem", struct: SIMPLE_FILE_SYSTEM_PROTOCOL },
   { table: "File", struct: FILE_PROTOCOL },
+  { table: "Gop", struct: GRAPHICS_OUTPUT_PROTOCOL },
 ];
 
 // Appendix D. Error codes have the high bit set; warnings do not.

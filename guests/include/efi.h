@@ -1089,6 +1089,45 @@ typedef struct {
 #define EFI_PARTITION_INFO_PROTOCOL_GUID \
   { 0x8cf2f62c, 0xbc9b, 0x4821, { 0x80, 0x8d, 0xec, 0x9e, 0xc4, 0x21, 0xa1, 0xa0 } }
 
+/* ------------------------------------------------------- 12.9 graphics -- */
+
+typedef struct {
+  UINT32 RedMask;
+  UINT32 GreenMask;
+  UINT32 BlueMask;
+  UINT32 ReservedMask;
+} EFI_PIXEL_BITMASK;
+
+typedef struct {
+  UINT32            Version;
+  UINT32            HorizontalResolution;
+  UINT32            VerticalResolution;
+  UINT32            PixelFormat;   /* 1: PixelBlueGreenRedReserved8BitPerColor */
+  EFI_PIXEL_BITMASK PixelInformation;
+  UINT32            PixelsPerScanLine;
+} EFI_GRAPHICS_OUTPUT_MODE_INFORMATION;
+
+typedef struct {
+  UINT32                                MaxMode;
+  UINT32                                Mode;
+  EFI_GRAPHICS_OUTPUT_MODE_INFORMATION *Info;
+  UINTN                                 SizeOfInfo;
+  EFI_PHYSICAL_ADDRESS                  FrameBufferBase;
+  UINTN                                 FrameBufferSize;
+} EFI_GRAPHICS_OUTPUT_PROTOCOL_MODE;
+
+typedef struct _EFI_GRAPHICS_OUTPUT_PROTOCOL EFI_GRAPHICS_OUTPUT_PROTOCOL;
+struct _EFI_GRAPHICS_OUTPUT_PROTOCOL {
+  EFI_STATUS (EFIAPI *QueryMode)(IN EFI_GRAPHICS_OUTPUT_PROTOCOL *This, IN UINT32 ModeNumber,
+                                 OUT UINTN *SizeOfInfo, OUT EFI_GRAPHICS_OUTPUT_MODE_INFORMATION **Info);
+  EFI_STATUS (EFIAPI *SetMode)(IN EFI_GRAPHICS_OUTPUT_PROTOCOL *This, IN UINT32 ModeNumber);
+  EFI_STATUS (EFIAPI *Blt)(IN EFI_GRAPHICS_OUTPUT_PROTOCOL *This, IN OUT UINT32 *BltBuffer OPTIONAL,
+                           IN UINT32 BltOperation, IN UINTN SourceX, IN UINTN SourceY,
+                           IN UINTN DestinationX, IN UINTN DestinationY, IN UINTN Width,
+                           IN UINTN Height, IN UINTN Delta OPTIONAL);
+  EFI_GRAPHICS_OUTPUT_PROTOCOL_MODE *Mode;
+};
+
 /* ---------------------------------------------------------- layout checks */
 
 _Static_assert(sizeof(EFI_GUID) == 16, "EFI_GUID");
