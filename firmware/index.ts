@@ -6,10 +6,10 @@ import { mapInit, allocPages, retype, FLAG_FIRMWARE } from "./services/alloc";
 import { handlesInit } from "./services/handles";
 import { systemInit, systemTable, thunks } from "./services/system";
 import { loadBootImage, bootDeviceInit, setLoadOptions, BS_StartImage, bootServicesExited, exiting } from "./services/image";
-import { eventsInit, tick } from "./services/events";
+import { eventsInit, tick, idle } from "./services/events";
 import { loadError, loadErrorOffset } from "./loader";
 import { Arg, Guid, STUBBED, Status, MemoryType } from "./spec/gen";
-import { varsInit, varsLoad, STORE, STORE_SIZE, nvGeneration } from "./services/variables";
+import { varsInit, varsLoad, varsDefaults, STORE, STORE_SIZE, nvGeneration } from "./services/variables";
 import { initrdInit } from "./services/initrd";
 import { rngInit } from "./services/rng";
 import { installConfigTable } from "./services/system";
@@ -109,6 +109,8 @@ export function fw_vars_used(): u32 { return load<u32>(STORE, 8); }
 /** Check a store the host copied in; 0 or (offset of the first bad byte + 1). */
 export function fw_vars_load(bytes: u32): u32 { return varsLoad(bytes); }
 export function fw_vars_generation(): u32 { return nvGeneration; }
+/** The boot manager's variables (Timeout, PlatformLang, OsIndicationsSupported...), after a saved store is loaded. */
+export function fw_vars_defaults(): void { varsDefaults(); }
 
 /** The machine's ACPI tables (host/acpi.ts), already in guest memory: their RSDP becomes the ACPI 2.0 configuration table. */
 export function fw_set_acpi(rsdp: u64): u64 {
@@ -147,3 +149,6 @@ export function fw_set_screen(width: u32, height: u32): u64 {
 export function fw_framebuffer(): u64 { return framebuffer; }
 /** Width << 16 | height of the display. */
 export function fw_screen_size(): u32 { return (screenWidth << 16) | screenHeight; }
+
+/** The guest halted during boot services: its timer tick (events.ts idle); false when nothing will ever wake it. */
+export function fw_idle(): bool { return idle(); }

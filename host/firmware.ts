@@ -62,18 +62,20 @@ interface Exports {
   fw_vars_used(): number;
   fw_vars_load(bytes: number): number;
   fw_vars_generation(): number;
+  fw_vars_defaults(): void;
   fw_set_initrd(base: bigint, size: bigint): bigint;
   fw_set_acpi(rsdp: bigint): bigint;
   fw_add_disk(blocks: bigint, blockSize: number, readOnly: number): number;
   fw_boot(): bigint;
   fw_set_screen(width: number, height: number): bigint;
+  fw_idle(): number;
   fw_framebuffer(): bigint;
   fw_screen_size(): number;
   dispatch(id: number): bigint;
   fw_trap(id: number): void;
 }
 /** What the host calls, checked when a firmware file is loaded. */
-const EXPORTS: (keyof Exports)[] = ["fw_guest_base", "fw_private_end", "fw_args", "fw_init", "fw_system_table", "fw_thunks", "fw_alloc_pages", "fw_free_pages", "fw_load_image", "fw_loaded_handle", "fw_load_error", "fw_load_error_offset", "fw_set_load_options", "fw_start_image", "fw_boot_services_exited", "fw_stubbed", "fw_arg", "fw_vars_store", "fw_vars_capacity", "fw_vars_used", "fw_vars_load", "fw_vars_generation", "fw_set_initrd", "fw_set_acpi", "fw_add_disk", "fw_boot", "fw_set_screen", "fw_framebuffer", "fw_screen_size", "dispatch", "fw_trap"];
+const EXPORTS: (keyof Exports)[] = ["fw_guest_base", "fw_private_end", "fw_args", "fw_init", "fw_system_table", "fw_thunks", "fw_alloc_pages", "fw_free_pages", "fw_load_image", "fw_loaded_handle", "fw_load_error", "fw_load_error_offset", "fw_set_load_options", "fw_start_image", "fw_boot_services_exited", "fw_stubbed", "fw_arg", "fw_vars_store", "fw_vars_capacity", "fw_vars_used", "fw_vars_load", "fw_vars_generation", "fw_vars_defaults", "fw_set_initrd", "fw_set_acpi", "fw_add_disk", "fw_boot", "fw_set_screen", "fw_idle", "fw_framebuffer", "fw_screen_size", "dispatch", "fw_trap"];
 
 
 const u64 = (v: bigint) => BigInt.asUintN(64, v);
@@ -180,6 +182,8 @@ export class Firmware {
   }
 
   startImage(handle: bigint): bigint { return u64(this.x.fw_start_image(handle)); }
+  /** A HLT in boot services: the firmware's timer tick; false when nothing will ever wake the guest. */
+  idle(): boolean { return this.x.fw_idle() !== 0; }
   dispatch(id: number): bigint { return u64(this.x.dispatch(id)); }
   /** dispatch() leaving the status in the argument block's STATUS slot (the trap gate's path). */
   trap(id: number): void { this.x.fw_trap(id); }
@@ -205,6 +209,9 @@ export class Firmware {
   varsBytes(): Uint8Array {
     return new Uint8Array(this.memory.buffer, this.x.fw_vars_store(), this.x.fw_vars_used()).slice();
   }
+
+  /** Set the boot manager's variables the store lacks (after loadVars, before the guest runs). */
+  varsDefaults(): void { this.x.fw_vars_defaults(); }
 
   /** Changes whenever a non-volatile variable changes. */
   get varsGeneration(): number { return this.x.fw_vars_generation(); }

@@ -132,7 +132,7 @@ export type Ending =
   | { kind: "reset"; resetType: number; status: bigint; source: string }
   /** Switched off through ACPI (the PM1 control block's soft-off, host/devices/acpi-pm.ts). */
   | { kind: "poweroff"; source: string }
-  /** Waiting in WaitForEvent on events nothing will signal, called from `rip`: halted for good. */
+  /** Waiting in WaitForEvent, or halted in boot services, for what nothing will signal, at `rip`: halted for good. */
   | { kind: "waiting"; rip: bigint; symbol?: string };
 
 /** A stopOnSerial line appeared: the run ends there. */
@@ -249,6 +249,8 @@ export class Machine {
       this.varsPath = options.varsPath;
       const saved = this.varsPath ? readVarStore(this.varsPath) : undefined;
       if (saved) fw.loadVars(saved);
+      fw.varsDefaults();
+      // Defaults alone are not a change to save: the store file is written when the guest changes it.
       this.varsSaved = fw.varsGeneration;
       // The ACPI tables (host/acpi.ts) in a page of their own, as firmware reports them.
       const acpiAt = fw.allocPages(MEMORY_TYPE.ACPIReclaimMemory, 1);
@@ -715,6 +717,14 @@ export class Machine {
         // Back at the sentinel: its hlt has run.
         if (this.unwinding || this.ended || (returnTo !== undefined && rip === returnTo + 1n)) return;
         if (this.haltedAt(rip)) {
+          // In boot services a HLT waits for the firmware's timer tick (interrupts stay off:
+          // the firmware has no handlers in the guest), which the firmware gives here.
+          if (this.firmware && !this.firmware.bootServicesExited) {
+            if (!this.firmware.idle()) throw new WaitingForever(rip - 1n);
+            if (this.unwinding || this.ended) return;
+            pc = rip;
+            continue;
+          }
           const interruptible = this.interruptible();
           if (interruptible && this.waitForInterrupt(deadline)) {
             pc = uc.regRead(C.UC_X86_REG_RIP);

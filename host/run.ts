@@ -119,7 +119,7 @@ export function describeEnding(e: RunEnding): string {
   if (e.kind === "reset") return `reset (${e.source}, type ${e.resetType}, ${statusName(e.status)})`;
   if (e.kind === "milestone") return `stopped at the awaited serial line: ${e.line}`;
   if (e.kind === "poweroff") return `powered off (${e.source}, soft-off S5)`;
-  if (e.kind === "waiting") return `waiting for ever (WaitForEvent on events nothing will signal: no timer, no key to come) from RIP 0x${e.rip.toString(16)}${e.symbol ? ` (${e.symbol})` : ""}`;
+  if (e.kind === "waiting") return `waiting for ever (WaitForEvent, or HLT in boot services, with no timer armed and no key to come) from RIP 0x${e.rip.toString(16)}${e.symbol ? ` (${e.symbol})` : ""}`;
   if (e.kind === "halted") return `CPU halted with ${e.interrupts === "off" ? "interrupts off" : "interrupts on but none to come (no timer armed)"} at RIP 0x${e.rip.toString(16)}${e.symbol ? ` (${e.symbol})` : ""}`;
   return `stopped: ${e.error.split("\n")[0]}`;
 }

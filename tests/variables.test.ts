@@ -74,7 +74,25 @@ test("GetNextVariableName walks every variable once, then NOT_FOUND", () => {
     is(st, "SUCCESS");
     names.push(Buffer.from(c.m.fw.ram.subarray(Number(name), Number(name) + Number(c.u64(size)) - 2)).toString("utf16le"));
   }
-  assert.equal(names, ["A", "Bb", "Ccc"]);
+  // The boot manager's own variables (firmware/services/variables.ts varsDefaults) first.
+  assert.equal(names, ["OsIndicationsSupported", "PlatformLangCodes", "LangCodes", "PlatformLang", "Lang", "Timeout", "A", "Bb", "Ccc"]);
+  c.close();
+});
+
+test("the boot manager's variables: language codes and OsIndicationsSupported read-only, Timeout a setting", () => {
+  const c = new ServiceCaller({ ramMiB: 32 });
+  const read = (name: string) => {
+    const size = c.cell(64n), data = c.buf(64), attrs = c.buf(4);
+    const st = c.call("RT.GetVariable", c.ucs2(name), c.bytes(guidBytes(GUIDS.GLOBAL_VARIABLE)), attrs, size, data);
+    return { st, attrs: c.u32(attrs), data: c.m.fw.ram.slice(Number(data), Number(data) + Number(c.u64(size))) };
+  };
+  assert.equal(Buffer.from(read("PlatformLangCodes").data).toString("latin1"), "en-US\0");
+  assert.equal(Buffer.from(read("Lang").data).toString("latin1"), "eng\0");
+  assert.equal([...read("OsIndicationsSupported").data], [0, 0, 0, 0, 0, 0, 0, 0], "no OsIndications bit supported");
+  assert.is(read("Timeout").attrs, 7, "Timeout is non-volatile");
+  const G = GUIDS.GLOBAL_VARIABLE;
+  is(set(c, "PlatformLangCodes", BS_RT, "fr", G), "WRITE_PROTECTED");
+  is(set(c, "Timeout", NV_BS_RT, "\u0005\u0000", G), "SUCCESS");
   c.close();
 });
 

@@ -472,6 +472,27 @@ function advanceTo(target: u64): void {
 
 let ticking = false;
 
+/** Consecutive idle ticks in which no timer was armed and no key was coming. */
+let idleRounds = 0;
+
+/**
+ * The guest halted (HLT) during boot services, to wait for the timer interrupt as a loader
+ * does in its idle loop: the CPU wakes at the next tick (TIMER_TICK), or at an armed
+ * timer's deadline or a keystroke due before it; due timers fire and their notify
+ * functions run. False when nothing can ever come: no timer, no keystroke, and the guest
+ * has idled WAIT_ROUNDS ticks with nothing (a `hlt` loop waiting for what never comes).
+ */
+export function idle(): bool {
+  const d = min(nextDeadline(), nextKeyAt());
+  if (d == NONE && watchdogAt == NONE) {
+    if (++idleRounds >= WAIT_ROUNDS) return false;
+  } else {
+    idleRounds = 0;
+  }
+  advanceTo(min(d, saturatingAdd(now(), TIMER_TICK)));
+  return true;
+}
+
 /** After every service call: fire due timers and run what they queue (the timer interrupt). */
 export function tick(): void {
   if (!ticking && (armed > 0 || watchdogAt != NONE)) {

@@ -151,7 +151,7 @@ function readOnly(name: usize, nameBytes: u32, guid: usize): bool {
   return isName(name, nameBytes, "SecureBoot") || isName(name, nameBytes, "SetupMode") ||
     isName(name, nameBytes, "AuditMode") || isName(name, nameBytes, "DeployedMode") ||
     isName(name, nameBytes, "VendorKeys") || isName(name, nameBytes, "OsIndicationsSupported") ||
-    isName(name, nameBytes, "BootCurrent");
+    isName(name, nameBytes, "BootCurrent") || isName(name, nameBytes, "PlatformLangCodes") || isName(name, nameBytes, "LangCodes");
 }
 
 function isName(name: usize, nameBytes: u32, s: string): bool {
@@ -271,4 +271,33 @@ export function RT_QueryVariableInfo(attrs: u32, maxStorage: u64, remaining: u64
   store<u64>(b, STORE_SIZE - used());
   store<u64>(c, MAX_VARIABLE);
   return Status.SUCCESS;
+}
+
+const DEFAULT_DATA: usize = reserve(16);
+
+/** Set (name, guid) to `bytes` bytes of an ASCII string (firmware static), the NUL included. */
+function setAscii(name: string, attrs: u32, text: string): void {
+  const n = text.length;
+  for (let i = 0; i < n; i++) store<u8>(DEFAULT_DATA + <usize>i, <u8>text.charCodeAt(i));
+  store<u8>(DEFAULT_DATA + <usize>n, 0);
+  setVar(name, Guid.GLOBAL_VARIABLE, attrs, DEFAULT_DATA, <u32>n + 1);
+}
+
+/**
+ * §3.3 globally defined variables a boot manager keeps, after the host has loaded the
+ * store: the read-only ones every run (no OsIndications bit is supported: there is no
+ * firmware UI, no capsule on disk), the settings only where the store has none.
+ */
+export function varsDefaults(): void {
+  const BSRT = BOOTSERVICE_ACCESS | RUNTIME_ACCESS;
+  store<u64>(DEFAULT_DATA, 0);
+  setVar("OsIndicationsSupported", Guid.GLOBAL_VARIABLE, BSRT, DEFAULT_DATA, 8);
+  setAscii("PlatformLangCodes", BSRT, "en-US");
+  setAscii("LangCodes", BSRT, "eng");
+  if (!varData("PlatformLang", Guid.GLOBAL_VARIABLE)) setAscii("PlatformLang", NON_VOLATILE | BSRT, "en-US");
+  if (!varData("Lang", Guid.GLOBAL_VARIABLE)) setAscii("Lang", NON_VOLATILE | BSRT, "eng");
+  if (!varData("Timeout", Guid.GLOBAL_VARIABLE)) {
+    store<u16>(DEFAULT_DATA, 0); // seconds before the default option boots
+    setVar("Timeout", Guid.GLOBAL_VARIABLE, NON_VOLATILE | BSRT, DEFAULT_DATA, 2);
+  }
 }
