@@ -55,8 +55,9 @@ run() {
 # clang + lld (lld-link) build the test guests; ca-certificates for https mirrors;
 # chromium renders the measurement report's HTML page in a test; dosfstools (mkfs.fat,
 # fsck.fat), mtools (mmd, mcopy, mdir, mtype) and fdisk (sfdisk) build and check the disk
-# images of tests/disk-image.ts.
-APT_PACKAGES=(clang lld ca-certificates chromium dosfstools mtools fdisk)
+# images of tests/disk-image.ts; e2fsprogs (mke2fs -d) makes the ext4 root GRUB boots
+# from and binutils (objcopy) the unified kernel image in tests/loaders.test.ts.
+APT_PACKAGES=(clang lld ca-certificates chromium dosfstools mtools fdisk e2fsprogs binutils)
 APT_UPDATED=0
 
 apt_update_once() {
@@ -389,7 +390,8 @@ setup_kernel() {
 }
 
 # ---------------------------------------------------------------------------------------
-# 6. EFI boot loaders for the disk-boot tests: Debian's systemd-boot, its signed GRUB and
+# 6. EFI boot loaders for the disk-boot tests: Debian's systemd-boot (and its stub for
+# unified kernel images), its signed GRUB and
 # (where the apt sources have it) its signed shim, fetched through the system's apt as
 # the kernel is. Only the .efi files are kept, in .cache/loaders/, with VERSIONS
 # (package=version, one a line). VERSIONS is written last: with it and every file of
@@ -400,6 +402,7 @@ LOADERS_DIR=$CACHE/loaders
 # required or optional
 LOADERS=(
   "systemd-boot-efi      usr/lib/systemd/boot/efi/systemd-bootx64.efi        systemd-bootx64.efi required"
+  "systemd-boot-efi      usr/lib/systemd/boot/efi/linuxx64.efi.stub          linuxx64.efi.stub   required"
   "grub-efi-amd64-signed usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed grubx64.efi         required"
   "shim-signed           usr/lib/shim/shimx64.efi.signed                     shimx64.efi         optional"
 )
@@ -429,7 +432,7 @@ setup_loaders() {
       [[ $need == optional ]] && continue
       die "apt knows no package $pkg (apt-cache policy $pkg); it is in Debian 12's main"
     fi
-    wanted+=("$pkg")
+    [[ " ${wanted[*]} " == *" $pkg "* ]] || wanted+=("$pkg")
   done
   say "fetching EFI boot loaders (${wanted[*]}) into .cache/loaders/"
   local tmp=$CACHE/loaders-tmp deb versions=
@@ -439,11 +442,11 @@ setup_loaders() {
     read -r pkg path file need <<<"$entry"
     [[ " ${wanted[*]} " == *" $pkg "* ]] || continue
     deb=$(echo "$tmp/deb/${pkg}"_*.deb)
-    run loaders dpkg-deb -x "$deb" "$tmp/$pkg"
+    [[ -d $tmp/$pkg ]] || run loaders dpkg-deb -x "$deb" "$tmp/$pkg"
     [[ -f $tmp/$pkg/$path ]] || die "$deb has no $path (see dpkg-deb -c $deb)"
     cp "$tmp/$pkg/$path" "$LOADERS_DIR/$file.tmp"
     mv "$LOADERS_DIR/$file.tmp" "$LOADERS_DIR/$file"
-    versions+="$pkg=$(dpkg-deb -f "$deb" Version)"$'\n'
+    [[ $versions == *"$pkg="* ]] || versions+="$pkg=$(dpkg-deb -f "$deb" Version)"$'\n'
   done
   printf '%s' "$versions" >"$LOADERS_DIR/VERSIONS.tmp"
   mv "$LOADERS_DIR/VERSIONS.tmp" "$LOADERS_DIR/VERSIONS"

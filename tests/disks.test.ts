@@ -6,6 +6,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync, copyFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { ServiceCaller } from "./service-caller.ts";
 import { makeDisk, defaultPartitionGuid, SECTOR, tool } from "./disk-image.ts";
@@ -248,8 +249,10 @@ test("FAT: directory reads list every entry once, with FILE_INFO, then 0 bytes",
   fs.close();
 });
 
-test("the boot manager: \\EFI\\BOOT\\BOOTX64.EFI on the ESP, run by `ueficorn run --disk` with no image", () => {
+test("the boot manager: \\EFI\\BOOT\\BOOTX64.EFI on the ESP, run by `ueficorn run --disk` with no image; the read-only image stays byte-identical", () => {
+  const before = createHash("sha256").update(readFileSync(image)).digest("hex");
   const r = runImage(undefined, { disks: [image] });
+  assert.is(createHash("sha256").update(readFileSync(image)).digest("hex"), before);
   assert.is(r.ending.kind, "returned");
   assert.is((r.ending as { status: bigint }).status, 0n);
   assert.match(r.console, /36 passed, 0 failed/);

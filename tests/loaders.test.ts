@@ -8,10 +8,11 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, mkdirSync, copyFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { makeDisk } from "./disk-image.ts";
+import { makeDisk, tool, SECTOR } from "./disk-image.ts";
 import { runImage, type RunResult } from "../host/run.ts";
 import { ROOT } from "../host/paths.ts";
 import { DEFAULT_KERNEL } from "../host/defaults.ts";
+import { parseKeys } from "../host/keys.ts";
 
 const LOADERS = join(ROOT, ".cache/loaders");
 const INITRD = join(ROOT, "build/guests/linux/initrd.cpio");
@@ -81,6 +82,53 @@ test("shim, then GRUB beside it, from a GPT disk, to /init", () => {
     "/initrd.cpio": INITRD,
   } }] });
   reachedInit(boot([image]), "shim → GRUB");
+});
+
+test("GRUB from a GPT disk: its ESP's grub.cfg finds the ext4 root by label, the menu is driven by keys", () => {
+  const image = join(dir, "grub-ext4.img");
+  const facts = makeDisk(image, { table: "gpt", sizeMiB: 80, partitions: [
+    { type: "esp", sizeMiB: 16, fat: 16, files: {
+      "/EFI/BOOT/BOOTX64.EFI": join(LOADERS, "grubx64.efi"),
+      "/EFI/BOOT/grub.cfg": enc("search --no-floppy --set=root --label debroot\nset prefix=($root)/boot/grub\nconfigfile ($root)/boot/grub/grub.cfg\n"),
+    } },
+    { type: "linux", sizeMiB: 60 },
+  ] });
+  // The root: ext4 made by mke2fs from a folder, in place at the second partition.
+  const root = join(dir, "rootfs");
+  mkdirSync(join(root, "boot/grub"), { recursive: true });
+  copyFileSync(DEFAULT_KERNEL, join(root, "boot/vmlinuz"));
+  copyFileSync(INITRD, join(root, "boot/initrd.cpio"));
+  // The default entry powers off; the second, picked with the keys, reboots.
+  writeFileSync(join(root, "boot/grub/grub.cfg"), "set timeout=30\nset default=0\n" +
+    `menuentry 'Debian, powering off' {\n  linux /boot/vmlinuz ${CMDLINE} poweroff\n  initrd /boot/initrd.cpio\n}\n` +
+    `menuentry 'Debian' {\n  linux /boot/vmlinuz ${CMDLINE}\n  initrd /boot/initrd.cpio\n}\n`);
+  const p = facts.partitions[1];
+  tool("mke2fs", ["-q", "-t", "ext4", "-L", "debroot", "-d", root, "-E", `offset=${p.startLba * SECTOR}`, image, `${(p.sectors * SECTOR) >> 10}k`]);
+  const r = runImage(undefined, { disks: [image], keys: parseKeys("{wait 2000}{down}{enter}"), timeBudgetMs: 120_000 });
+  assert.match(r.console, /Debian, powering off/, "GRUB's menu, from the ext4 root's grub.cfg");
+  reachedInit(r, "GRUB (ext4 root, second entry)");
+});
+
+test("systemd-boot finds a unified kernel image (linuxx64.efi.stub + kernel + initrd + command line, by objcopy) in \\EFI\\Linux", () => {
+  const parts = join(dir, "uki");
+  mkdirSync(parts, { recursive: true });
+  writeFileSync(join(parts, "cmdline"), CMDLINE);
+  writeFileSync(join(parts, "os-release"), 'NAME="Debian"\nID=debian\nPRETTY_NAME="Debian (ueficorn test UKI)"\n');
+  const uki = join(parts, "debian.efi");
+  // The section addresses systemd 252's documentation gives, past the stub's own image.
+  tool("objcopy", [
+    "--add-section", `.osrel=${join(parts, "os-release")}`, "--change-section-vma", ".osrel=0x20000",
+    "--add-section", `.cmdline=${join(parts, "cmdline")}`, "--change-section-vma", ".cmdline=0x30000",
+    "--add-section", `.linux=${DEFAULT_KERNEL}`, "--change-section-vma", ".linux=0x2000000",
+    "--add-section", `.initrd=${INITRD}`, "--change-section-vma", ".initrd=0x3000000",
+    join(LOADERS, "linuxx64.efi.stub"), uki,
+  ]);
+  const image = join(dir, "uki.img");
+  makeDisk(image, { table: "gpt", partitions: [{ type: "esp", sizeMiB: 40, fat: 32, files: {
+    "/EFI/BOOT/BOOTX64.EFI": join(LOADERS, "systemd-bootx64.efi"),
+    "/EFI/Linux/debian.efi": uki,
+  } }] });
+  reachedInit(boot([image]), "systemd-boot → UKI");
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
