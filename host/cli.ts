@@ -57,6 +57,9 @@ options:
   --max-instructions N   instruction budget per guest run (default 0: none; slows emulation)
   --count-instructions   count guest instructions (to the kernel's entry and its banner too);
                          a native hook, 3-4 ns per instruction
+  --stdin                type into the guest: standard input (a terminal in raw mode, or a pipe)
+                         becomes ConIn's keystrokes in boot services and the serial console's
+                         input after; Ctrl-A x ends the run (Ctrl-A Ctrl-A types a Ctrl-A)
   --keys TEXT            keystrokes for ConIn, typed as the guest runs: text as it is, {enter},
                          {esc}, {up}, {down}, {left}, {right}, {f1}..{f12}, {wait MS}, {{ for "{"
   --deterministic        guest time from the instruction count (1 ns each, TSC 1 GHz, the
@@ -164,6 +167,7 @@ async function main(argv: string[]): Promise<number> {
         "count-instructions": { type: "boolean" },
         deterministic: { type: "boolean" },
         keys: { type: "string" },
+        stdin: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -245,6 +249,7 @@ async function main(argv: string[]): Promise<number> {
   if (o.initrd !== undefined && statSync(o.initrd).size === 0) usage(`--initrd: ${o.initrd} is empty`);
   if (o.entry !== undefined && (!boot || (o.entry !== "efi" && o.entry !== "pvh"))) usage(`--entry takes efi or pvh, with boot`);
 
+  if (o.stdin && o.deterministic) usage("--stdin and --deterministic: typing cannot be replayed at the same instructions; use --keys");
   let screen: { width: number; height: number } | undefined;
   if (o.screen !== undefined) {
     const m = /^(\d+)x(\d+)$/.exec(o.screen);
@@ -273,6 +278,7 @@ async function main(argv: string[]): Promise<number> {
     countInstructions: o["count-instructions"],
     deterministic: o.deterministic,
     keys: o.keys === undefined ? undefined : keys(o.keys),
+    stdin: o.stdin,
     trace: o.trace,
     traceOut: o["trace-out"],
     onConsole: json ? undefined : (t) => process.stdout.write(t.replace(/\r\n/g, "\n")),

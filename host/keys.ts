@@ -51,10 +51,18 @@ export function parseKeys(script: string): Key[] {
   return keys;
 }
 
-/** The keys still to come, taken in order once due. */
+/** The keys still to come, taken in order once due; typed ones are added as they come. */
 export class KeyQueue {
   private next = 0;
-  constructor(private readonly keys: readonly Key[]) {}
+  private readonly keys: Key[];
+  constructor(keys: readonly Key[]) {
+    this.keys = [...keys];
+  }
+
+  /** Keys typed now (host/input.ts): after every key already queued. */
+  push(keys: readonly Key[]): void {
+    this.keys.push(...keys);
+  }
 
   /** When the next key is due (guest ns), or undefined when none is left. */
   nextAt(): number | undefined {

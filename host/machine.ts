@@ -37,6 +37,7 @@ import { writeRegions, type PvhBoot } from "./pvh/start-info.ts";
 import { readVarStore, writeVarStore } from "./vars.ts";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import type { Disk } from "./disk.ts";
+import { keystrokes, type LiveInput } from "./input.ts";
 
 const PAGE = 4096;
 const MIB = 1 << 20;
@@ -63,6 +64,8 @@ const MSR_TSC_AUX = 0xc000_0103;
 /** Instructions between looks at an interrupt that IF = 0 holds back: from 1,000 up to 1,000,000 (1 ms of a guest clock). */
 const MIN_HELD_POLL = 1000n;
 const MAX_HELD_POLL = 1_000_000n;
+/** How long a wait for typed input sleeps before looking at the machine's timers again. */
+const INPUT_POLL_MS = 10;
 const CPUID_REGS = [C.UC_X86_REG_EAX, C.UC_X86_REG_EBX, C.UC_X86_REG_ECX, C.UC_X86_REG_EDX];
 
 export interface MachineOptions {
@@ -119,6 +122,11 @@ export interface MachineOptions {
    * a file system on each FAT one. The machine closes them; commitDisks() saves writes.
    */
   disks?: Disk[];
+  /**
+   * Typed input (host/input.ts): keystrokes for ConIn during boot services, bytes for
+   * COM1 after; Ctrl-A x ends the run. The machine closes it.
+   */
+  input?: LiveInput;
   /** A display (GraphicsOutput) of this size; none by default, so that a kernel's boot stays headless. */
   screen?: { width: number; height: number };
 }
@@ -133,7 +141,9 @@ export type Ending =
   /** Switched off through ACPI (the PM1 control block's soft-off, host/devices/acpi-pm.ts). */
   | { kind: "poweroff"; source: string }
   /** Waiting in WaitForEvent, or halted in boot services, for what nothing will signal, at `rip`: halted for good. */
-  | { kind: "waiting"; rip: bigint; symbol?: string };
+  | { kind: "waiting"; rip: bigint; symbol?: string }
+  /** The person at the terminal ended the run (Ctrl-A x). */
+  | { kind: "quit" };
 
 /** A stopOnSerial line appeared: the run ends there. */
 class MilestoneReached extends Error {
@@ -176,7 +186,11 @@ export class Machine {
   private depth = 0;
   private unwinding = false;
   /** A reset or power-off the guest asked for: every run level stops, and this is how the machine ended. */
-  private ended: Extract<Ending, { kind: "reset" | "poweroff" }> | undefined;
+  private ended: Extract<Ending, { kind: "reset" | "poweroff" | "quit" }> | undefined;
+  private readonly input?: LiveInput;
+  private readonly keys: KeyQueue;
+  /** The last byte typed was Ctrl-A (the escape of Ctrl-A x). */
+  private escape = false;
   devices!: PcDevices;
   private interrupts!: InterruptRouter;
   /** Guest time, for the firmware, the devices and the TSC. */
@@ -222,6 +236,8 @@ export class Machine {
     this.stopOnSerial = options.stopOnSerial;
     this.disabled = options.disabled ?? new Map();
     this.tracer = options.tracer ?? new Tracer();
+    this.input = options.input;
+    this.keys = new KeyQueue(options.keys ?? []);
     this.uc = new Unicorn(C.UC_MODE_64);
     // Runs end at the sentinel's HLT, never at an exit address (see noExitAddress).
     this.uc.noExitAddress();
@@ -243,7 +259,7 @@ export class Machine {
       this.uc.memMapPtr(0, this.ram);
     } else {
       this.disks = options.disks ?? [];
-      const fw = (this.firmware = this.makeFirmware(ramBytes, options.entropy ?? (deterministic ? seededEntropy() : hostEntropy), new KeyQueue(options.keys ?? []), options.firmwareWasm));
+      const fw = (this.firmware = this.makeFirmware(ramBytes, options.entropy ?? (deterministic ? seededEntropy() : hostEntropy), this.keys, options.firmwareWasm));
       this.ram = fw.ram;
       this.ramView = fw.ramView;
       this.varsPath = options.varsPath;
@@ -329,10 +345,18 @@ export class Machine {
         throw new WaitingForever(this.callSite());
       },
       keyNext: () => {
-        const at = keys.nextAt();
+        this.pumpInput();
+        let at = keys.nextAt();
+        // Typing may still come: wait a tick of real time for it, then look again.
+        if (at === undefined && this.input && !this.input.closed) {
+          this.input.wait(INPUT_POLL_MS);
+          this.pumpInput();
+          at = keys.nextAt() ?? this.clock.now() + INPUT_POLL_MS * 1e6;
+        }
         return at === undefined ? undefined : epochNs + BigInt(Math.ceil(at));
       },
       keyTake: () => {
+        this.pumpInput();
         const k = keys.take(this.clock.now());
         return k && ((k.scan << 16) | k.unicode) >>> 0;
       },
@@ -812,11 +836,44 @@ export class Machine {
    */
   private waitForInterrupt(deadline: number): boolean {
     for (;;) {
+      this.pumpInput();
+      if (this.ended) return true;
       if (this.deliverPending()) return true;
       const next = this.interrupts.nextEventNs(this.clock.now());
-      if (next === Infinity || performance.now() >= deadline) return false;
-      this.clock.idleUntil(next, deadline);
+      const typing = this.input !== undefined && !this.input.closed;
+      if ((next === Infinity && !typing) || performance.now() >= deadline) return false;
+      // While input may come, sleep in short slices that a keystroke cuts short.
+      if (typing) this.input!.wait(Math.min(INPUT_POLL_MS, (next - this.clock.now()) / 1e6, deadline - performance.now()));
+      else this.clock.idleUntil(next, deadline);
     }
+  }
+
+  /**
+   * Take what was typed: keystrokes for ConIn in boot services, bytes for COM1 after.
+   * Ctrl-A x (as in QEMU) ends the run; Ctrl-A Ctrl-A types one Ctrl-A.
+   */
+  private pumpInput(): void {
+    if (!this.input?.ready) return;
+    const typed: number[] = [];
+    for (const b of this.input.read()) {
+      if (this.escape) {
+        this.escape = false;
+        if (b === 0x78 || b === 0x58) {
+          this.ended = { kind: "quit" };
+          this.uc.emuStop();
+          return;
+        }
+        if (b === 0x01) typed.push(b);
+      } else if (b === 0x01) {
+        this.escape = true;
+      } else {
+        typed.push(b);
+      }
+    }
+    if (!typed.length) return;
+    if (this.firmware && !this.firmware.bootServicesExited) this.keys.push(keystrokes(Uint8Array.from(typed), this.clock.now()));
+    else this.devices.com1.input(typed);
+    this.interrupts.driveLevels();
   }
 
   /** Enter the handler of the interrupt the CPU takes now, if there is one. */
@@ -973,6 +1030,8 @@ export class Machine {
       const e = go();
       return this.ended ?? e;
     } catch (e) {
+      // The machine was switched off, reset or quit first: what followed is not the ending.
+      if (this.ended && (e instanceof Halted || e instanceof WaitingForever || e instanceof MilestoneReached)) return this.ended;
       if (e instanceof Halted) return { kind: "halted", rip: e.rip - 1n, symbol: this.symbolize(e.rip - 1n), interrupts: e.interrupts };
       if (e instanceof WaitingForever) return { kind: "waiting", rip: e.rip, symbol: this.symbolize(e.rip) };
       if (e instanceof MilestoneReached) return { kind: "milestone", line: e.line };
@@ -981,6 +1040,7 @@ export class Machine {
   }
 
   close(): void {
+    this.input?.close();
     this.uc.close();
     for (const d of this.disks) d.close();
   }

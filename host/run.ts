@@ -2,6 +2,7 @@
 // library entry behind `ueficorn run` and `ueficorn boot`.
 import { readFileSync, writeFileSync } from "node:fs";
 import { encodePng } from "./png.ts";
+import { LiveInput } from "./input.ts";
 import { Machine, type Ending } from "./machine.ts";
 import type { Key } from "./keys.ts";
 import { Timeline } from "./timeline.ts";
@@ -46,6 +47,8 @@ export interface RunOptions {
   screen?: { width: number; height: number };
   /** Write the display as a PNG here when the run ends (however it ends). */
   screenshot?: string;
+  /** Read standard input: keystrokes for ConIn, then the serial console's input (host/input.ts); Ctrl-A x ends the run. */
+  stdin?: boolean;
   /** Host folders, each presented as an ESP (FAT, on a GPT disk of its own) after the disks; read-only. */
   esp?: string[];
   /** Let the guest write the disks: kept in an overlay, saved atomically when the guest ends by itself (returns, resets, powers off). */
@@ -107,7 +110,7 @@ export function exitCode(r: RunResult): number {
   const e = r.ending;
   if (e.kind === "error") return e.exit;
   if (e.kind === "halted" || e.kind === "waiting") return EXIT.HALTED;
-  if (e.kind === "milestone" || e.kind === "poweroff") return 0;
+  if (e.kind === "milestone" || e.kind === "poweroff" || e.kind === "quit") return 0;
   const s = e.status;
   if (s === 0n) return 0;
   if (s & ERROR_BIT) return 64 + Number(s & 63n);
@@ -119,7 +122,8 @@ export function describeEnding(e: RunEnding): string {
   if (e.kind === "reset") return `reset (${e.source}, type ${e.resetType}, ${statusName(e.status)})`;
   if (e.kind === "milestone") return `stopped at the awaited serial line: ${e.line}`;
   if (e.kind === "poweroff") return `powered off (${e.source}, soft-off S5)`;
-  if (e.kind === "waiting") return `waiting for ever (WaitForEvent, or HLT in boot services, with no timer armed and no key to come) from RIP 0x${e.rip.toString(16)}${e.symbol ? ` (${e.symbol})` : ""}`;
+  if (e.kind === "quit") return "ended from the terminal (Ctrl-A x)";
+  if (e.kind === "waiting") return `waiting for ever, for input that will not come (WaitForEvent, or HLT in boot services, with no timer armed and no key to come) from RIP 0x${e.rip.toString(16)}${e.symbol ? ` (${e.symbol})` : ""}`;
   if (e.kind === "halted") return `CPU halted with ${e.interrupts === "off" ? "interrupts off" : "interrupts on but none to come (no timer armed)"} at RIP 0x${e.rip.toString(16)}${e.symbol ? ` (${e.symbol})` : ""}`;
   return `stopped: ${e.error.split("\n")[0]}`;
 }
@@ -150,6 +154,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
     for (const d of opts.esp ?? []) disks.push(espFromDir(d));
     m = new Machine({
       disks,
+      input: opts.stdin ? new LiveInput() : undefined,
       screen: opts.screen ?? (opts.screenshot ? { width: 1024, height: 768 } : undefined),
       entry: opts.entry,
       ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,

@@ -12,11 +12,16 @@
  * block" if a blocking getrandom() would wait for entropy (asked with GRND_NONBLOCK, so
  * that the boot always ends); then reboot(LINUX_REBOOT_CMD_RESTART), or, with the word "poweroff" on the kernel's command
  * line (which the kernel passes on as an argument to init),
- * reboot(LINUX_REBOOT_CMD_POWER_OFF): what `poweroff -f` does.
+ * reboot(LINUX_REBOOT_CMD_POWER_OFF): what `poweroff -f` does. With "echo" on the
+ * command line it first reads lines from the console and prints each back ("init: you
+ * typed: ..."), until "bye" or the end of input: a console to type into.
  * Linux x86-64 system call ABI: number in RAX, arguments in RDI, RSI, RDX; SYSCALL
  * clobbers RCX and R11.
  */
+#define SYS_read 0
 #define SYS_write 1
+#define SYS_ioctl 16
+#define TCSBRK 0x5409
 #define SYS_getpid 39
 #define SYS_reboot 169
 #define SYS_getrandom 318
@@ -64,8 +69,11 @@ static int same(const char *a, const char *b) {
 void main(long *stack) {
   long argc = stack[0];
   char **argv = (char **)(stack + 1);
-  int poweroff = 0;
-  for (long i = 1; i < argc; i++) poweroff |= same(argv[i], "poweroff");
+  int poweroff = 0, echo = 0;
+  for (long i = 1; i < argc; i++) {
+    poweroff |= same(argv[i], "poweroff");
+    echo |= same(argv[i], "echo");
+  }
   for (unsigned long i = 0; i < sizeof fresh; i++) fresh[i] = (unsigned char)i;
   unsigned long sum = 0;
   for (unsigned long i = 0; i < sizeof fresh; i++) sum += fresh[i];
@@ -84,6 +92,30 @@ void main(long *stack) {
     put("init: getrandom gave ");
     put_number(got < 0 ? 0 : (unsigned long)got);
     put(" bytes\n");
+  }
+  if (echo) {
+    /* A console to type into: each line read back, until "bye" or the end of input. */
+    put("init: type a line (bye to end)\n");
+    char line[256];
+    unsigned long n = 0;
+    for (;;) {
+      char c;
+      long got = sys3(SYS_read, 0, (long)&c, 1);
+      if (got != 1) {
+        put(got == 0 ? "init: end of input\n" : "init: read failed\n");
+        break;
+      }
+      if (c != '\n' && c != '\r' && n < sizeof line - 1) { line[n++] = c; continue; }
+      if (c == '\r') continue;
+      line[n] = 0;
+      put("init: you typed: ");
+      put(line);
+      put("\n");
+      if (same(line, "bye")) break;
+      n = 0;
+    }
+    /* tcdrain: what was written reaches the line before the reboot cuts it off. */
+    sys3(SYS_ioctl, 1, TCSBRK, 1);
   }
   sys3(SYS_reboot, LINUX_REBOOT_MAGIC1, LINUX_REBOOT_MAGIC2, poweroff ? LINUX_REBOOT_CMD_POWER_OFF : LINUX_REBOOT_CMD_RESTART);
   for (;;) {}
