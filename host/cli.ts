@@ -19,7 +19,9 @@ usage:
                           on each disk's file systems (GRUB, systemd-boot, shim... from an ESP)
   ueficorn boot [--kernel PATH] [--initrd PATH] [--entry efi|pvh] [options]
                           a Linux kernel through its EFI stub, or its Xen PVH entry
-  ueficorn measure [--out DIR] [--no-ablation]             the ABI-size report (Markdown, JSON, HTML)
+  ueficorn measure [--out DIR] [--no-ablation] [--no-chains] [--disk IMAGE...]
+                          the ABI-size report (Markdown, JSON, HTML): per service, what the kernel
+                          needs booted directly and through GRUB, systemd-boot (and --disk's chain)
   ueficorn inspect KERNEL|IMAGE [--json]                  which entries an image offers (EFI, handover,
                           mixed mode, x86 boot protocol, PVH...), read from its headers
 
@@ -157,6 +159,7 @@ async function main(argv: string[]): Promise<number> {
         until: { type: "string" },
         out: { type: "string" },
         "no-ablation": { type: "boolean" },
+        "no-chains": { type: "boolean" },
         trace: { type: "boolean" },
         "trace-out": { type: "string" },
         summary: { type: "boolean" },
@@ -184,7 +187,8 @@ async function main(argv: string[]): Promise<number> {
     const out = o.out ?? "build/report";
     // Imported here: the report's modules (and node:child_process, node:zlib) cost a boot's start-up ~4 ms.
     const { measureAll } = await import("./report.ts");
-    const report = await measureAll({ out, ablation: !o["no-ablation"], progress: (m) => process.stderr.write(`measure: ${m}\n`) });
+    for (const d of o.disk ?? []) regularFile(d, "--disk");
+    const report = await measureAll({ out, ablation: !o["no-ablation"], chains: !o["no-chains"], disks: o.disk, progress: (m) => process.stderr.write(`measure: ${m}\n`) });
     const required = report.ablation.rows.filter((r) => r.verdict === "required").map((r) => r.service);
     process.stdout.write(`wrote ${out}/report.md, report.json, report.html\n`);
     process.stdout.write(`firmware: ${report.firmware.wasmBytes} bytes of WASM (${report.firmware.gzipBytes} gzipped)\n`);

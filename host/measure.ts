@@ -1,20 +1,29 @@
 // `ueficorn measure`: what the EFI entry costs a hypervisor, measured. Static size and
 // ABI surface of the firmware, the ABI each guest really uses, and the ablation that
 // finds the services the kernel cannot boot without.
-import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { gzipSync } from "node:zlib";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { SERVICES, THUNK_SIZE, minimalAnswer } from "../firmware/spec/services.ts";
 import { GUIDS, INTERFACES, MEMORY_TYPE, STATUS, STRUCTS, statusName } from "../firmware/spec/uefi.ts";
-import { runImage, describeEnding, type InstructionCounts, type RunResult } from "./run.ts";
+import { runImage, describeEnding, type InstructionCounts, type RunOptions, type RunResult } from "./run.ts";
 import type { TablesRead } from "./table-watch.ts";
 import { Firmware, FIRMWARE_WASM } from "./firmware.ts";
 import { ROOT } from "./paths.ts";
 import { DEFAULT_CMDLINE } from "./defaults.ts";
 import { wasmFunctionSizes } from "./wasm-sizes.ts";
 
-export interface GuestSpec { name: string; path: string; cmdline?: string; stopOnSerial?: RegExp; timeBudgetMs?: number }
+/**
+ * A guest to run: an image (path), or, with no path, whatever the boot manager boots
+ * from the disks and ESP folders given (a boot chain: loader, then kernel).
+ */
+export interface GuestSpec { name: string; path?: string; cmdline?: string; stopOnSerial?: RegExp; timeBudgetMs?: number; disks?: string[]; esp?: string[] }
+
+/** runImage for a guest spec, with more options. */
+export function runGuest(g: GuestSpec, more: RunOptions = {}): RunResult {
+  return runImage(g.path, { cmdline: g.cmdline, stopOnSerial: g.stopOnSerial, timeBudgetMs: g.timeBudgetMs, disks: g.disks, esp: g.esp, ...more });
+}
 
 export interface GuestUse {
   name: string;
@@ -129,7 +138,7 @@ export function ablation(g: GuestSpec, baseline: RunResult, success: (r: RunResu
     if (svc.sig.returns === "VOID") continue;
     const answer = STATUS[minimalAnswer(service)];
     progress(`ablation ${i + 1}/${used.length}: ${service} → ${statusName(answer)}`);
-    const r = runImage(g.path, { cmdline: g.cmdline, stopOnSerial: g.stopOnSerial, timeBudgetMs: g.timeBudgetMs, disabled: new Map([[svc.id, answer]]), keepCalls: true });
+    const r = runGuest(g, { disabled: new Map([[svc.id, answer]]), keepCalls: true });
     const ok = success(r);
     rows.push({ service, calls, answeredWith: statusName(answer), verdict: ok ? "tolerated" : "required", outcome: ok ? "boots as before" : outcome(r) });
   }
@@ -147,9 +156,52 @@ export function kernelSucceeded(r: RunResult): boolean {
   return r.serial.some((l) => /Linux version/.test(l)) && r.calls.some((c) => c.service === "RT.SetVirtualAddressMap" && c.status === "SUCCESS");
 }
 
-export function kernelSpec(path: string): GuestSpec {
+export function kernelSpec(path: string): GuestSpec & { path: string } {
   // Stop soon after efi_enter_virtual_mode (start_kernel): vfs_caches_init prints this.
   return { name: "Debian 12 kernel (EFI stub)", path, cmdline: DEFAULT_CMDLINE, stopOnSerial: /Mount-cache hash table entries/, timeBudgetMs: 60000 };
+}
+
+/** Debian's loaders, as setup fetches them. */
+export const LOADERS_DIR = join(ROOT, ".cache/loaders");
+
+/**
+ * The same kernel booted through real boot chains, each an ESP folder presented with
+ * --esp (host/fat-image.ts), under build/chains/: the firmware's boot manager starts
+ * Debian's signed GRUB (grub.cfg beside it), or systemd-boot (a Boot Loader
+ * Specification entry), which loads the kernel. The kernel's criterion is the same as
+ * for the direct boot. Chains whose loader setup has not fetched are left out.
+ */
+export function chainSpecs(kernelPath: string, cmdline = DEFAULT_CMDLINE): GuestSpec[] {
+  const base = kernelSpec(kernelPath);
+  // Text, or { link }: a host file by reference (the FAT image reads it where it is).
+  const make = (name: string, files: Record<string, string | { link: string }>): string => {
+    const dir = join(ROOT, "build/chains", name);
+    rmSync(dir, { recursive: true, force: true });
+    for (const [path, content] of Object.entries(files)) {
+      mkdirSync(dirname(join(dir, path)), { recursive: true });
+      if (typeof content === "string") writeFileSync(join(dir, path), content);
+      else symlinkSync(content.link, join(dir, path));
+    }
+    return dir;
+  };
+  const specs: GuestSpec[] = [];
+  const grub = join(LOADERS_DIR, "grubx64.efi"), sdboot = join(LOADERS_DIR, "systemd-bootx64.efi");
+  if (existsSync(grub)) {
+    specs.push({ ...base, path: undefined, cmdline: undefined, name: "Debian 12 kernel through GRUB (boot manager, signed grubx64.efi, EFI stub)", esp: [make("grub", {
+      "EFI/BOOT/BOOTX64.EFI": { link: grub },
+      "EFI/BOOT/grub.cfg": `set timeout=0\nmenuentry 'Debian' {\n  linux /vmlinuz ${cmdline}\n}\n`,
+      "vmlinuz": { link: kernelPath },
+    })] });
+  }
+  if (existsSync(sdboot)) {
+    specs.push({ ...base, path: undefined, cmdline: undefined, name: "Debian 12 kernel through systemd-boot (boot manager, systemd-bootx64.efi, EFI stub)", esp: [make("systemd-boot", {
+      "EFI/BOOT/BOOTX64.EFI": { link: sdboot },
+      "loader/loader.conf": "default debian.conf\ntimeout 0\n",
+      "loader/entries/debian.conf": `title Debian\nlinux /vmlinuz\noptions ${cmdline}\n`,
+      "vmlinuz": { link: kernelPath },
+    })] });
+  }
+  return specs;
 }
 
 export function ovmfSizes() {
@@ -207,7 +259,7 @@ export function minimalFirmware(kernel: GuestSpec, services: string[], success: 
   const b = spawnSync(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "scripts/minimal-firmware.ts"), services.join(","), "--out", out, "--json"], { cwd: ROOT, encoding: "utf8" });
   if (b.status !== 0) throw new Error(`building the minimal firmware failed: ${b.stderr}`);
   const { wasmBytes, gzipBytes } = JSON.parse(b.stdout.trim().split("\n").pop()!);
-  const r = runImage(kernel.path, { cmdline: kernel.cmdline, initrd, firmware: out, keepCalls: true, timeBudgetMs: 60000, stopOnSerial: initrd ? undefined : kernel.stopOnSerial });
+  const r = runGuest(kernel, { initrd, firmware: out, keepCalls: true, timeBudgetMs: 60000, stopOnSerial: initrd ? undefined : kernel.stopOnSerial });
   return { services, wasmBytes, gzipBytes, boots: success(r), outcome: describeEnding(r.ending) };
 }
 

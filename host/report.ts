@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync, existsSync, readFileSync } from "node:fs";
 import { preparePvh } from "./pvh/index.ts";
 import { join } from "node:path";
 import {
-  abiSurface, ablation, firmwareSize, guestUse, INITRD_SERVICES, kernelSpec, kernelSucceeded, KERNEL_SUCCESS, minimalFirmware, ovmfSizes, parseProbe,
+  abiSurface, ablation, chainSpecs, firmwareSize, guestUse, INITRD_SERVICES, kernelSpec, runGuest, type AblationRow, kernelSucceeded, KERNEL_SUCCESS, minimalFirmware, ovmfSizes, parseProbe,
   USERSPACE_LINE, type GuestSpec, type MinimalFirmware, type ProbedAbi,
 } from "./measure.ts";
 import { OVMF_CODE, runUnderOvmf } from "./ovmf.ts";
@@ -14,7 +14,18 @@ import { countInFreshProcess } from "./fresh.ts";
 import { ROOT } from "./paths.ts";
 import { DEFAULT_KERNEL, TEST_INITRD } from "./defaults.ts";
 
-export interface ReportOptions { out: string; ablation: boolean; progress: (msg: string) => void }
+export interface ReportOptions {
+  out: string;
+  ablation: boolean;
+  progress: (msg: string) => void;
+  /** Also the boot chains through Debian's loaders (measure.ts chainSpecs); default true. */
+  chains?: boolean;
+  /** Also a chain from these disk images, booted by the boot manager (`measure --disk`). */
+  disks?: string[];
+}
+
+/** One boot chain's run and ablation (its rows empty when the ablation was not asked for or the chain did not boot). */
+export interface ChainResult { guest: string; ending: string; succeeded: boolean; calls: number; perService: Record<string, number>; rows: AblationRow[] }
 
 export async function measureAll(o: ReportOptions) {
   const size = firmwareSize(join(ROOT, "build/firmware.names.wasm"));
@@ -40,6 +51,18 @@ export async function measureAll(o: ReportOptions) {
   if (k && o.ablation) {
     if (!kernelSucceeded(k.r)) throw new Error(`the kernel's baseline run did not reach the success criterion (${KERNEL_SUCCESS}): ${k.use.ending}`);
     ablationRows = ablation(k.g, k.r, kernelSucceeded, o.progress);
+  }
+  // The same kernel through boot chains: which services each whole chain cannot do without.
+  const chains: ChainResult[] = [];
+  if (kernel && (o.chains ?? true)) {
+    const extra: GuestSpec[] = o.disks?.length ? [{ ...kernel, path: undefined, cmdline: undefined, name: `the boot manager's choice from ${o.disks.join(", ")}`, disks: o.disks }] : [];
+    for (const c of [...chainSpecs(kernel.path), ...extra]) {
+      o.progress(`running ${c.name}`);
+      const base = runGuest(c, { keepCalls: true });
+      const succeeded = kernelSucceeded(base);
+      const rows = succeeded && o.ablation ? ablation(c, base, kernelSucceeded, o.progress) : [];
+      chains.push({ guest: c.name, ending: describeEnding(base.ending), succeeded, calls: base.summary.calls, perService: base.summary.perService, rows });
+    }
   }
   // The minimal firmware, built from the ablation's answer and booted: the required
   // services alone (to the criterion), then with the initrd's (to the test /init).
@@ -89,6 +112,7 @@ export async function measureAll(o: ReportOptions) {
     abi,
     guests: uses.map((u) => u.use),
     ablation: { guest: kernel?.name, criterion: KERNEL_SUCCESS, rows: ablationRows },
+    chains,
     minimal,
     ovmf: ovmfSizes(),
     probed,
@@ -136,6 +160,25 @@ function markdown(r: Report): string {
     L.push("## The answer", "", `For ${r.ablation.guest}, success = ${r.ablation.criterion}.`,
       `Of the ${r.ablation.rows.length} services it calls, **${required.length} are required**: ${required.map((x) => `\`${x.service}\``).join(", ")}. The others can answer with an error.`,
       "(RT.SetVirtualAddressMap is required by the criterion itself: without it the kernel keeps running on physical runtime addresses.)", "");
+  }
+  if (r.chains.length) {
+    // Service by chain: required (the chain does not reach the criterion without it), tolerated, or not called.
+    const kernelUse = r.guests.find((g) => g.name === r.ablation.guest);
+    const direct = { guest: `${r.ablation.guest ?? "kernel"}, directly`, rows: r.ablation.rows, perService: kernelUse?.perService ?? {} };
+    const cols = [direct, ...r.chains];
+    const services = [...new Set(cols.flatMap((c) => Object.keys(c.perService)))].sort();
+    const cell = (c: (typeof cols)[number], s: string) => {
+      const row = c.rows.find((x) => x.service === s);
+      return row ? row.verdict : s in c.perService ? "called" : "—";
+    };
+    L.push("## The answer per boot chain", "", `The same kernel booted directly (the image handed to the firmware) and through boot chains from an EFI system partition, each to the same criterion (${r.ablation.criterion}). A service is *required* when the chain does not get there with the service answering as a firmware without it would; *called* when the chain used it but no ablation was run; — when the chain never called it.`, "");
+    for (const c of r.chains) {
+      const req = c.rows.filter((x) => x.verdict === "required").length;
+      L.push(`- ${c.guest}: ${c.succeeded ? "reaches the criterion" : "does not reach the criterion"} (${mdCell(c.ending)}); ${c.calls} EFI calls to ${Object.keys(c.perService).length} services${c.rows.length ? `, ${req} required` : ""}.`);
+    }
+    L.push("", `| service | ${cols.map((c) => mdCell(c.guest)).join(" | ")} |`, `|---|${cols.map(() => "---").join("|")}|`);
+    for (const s of services) L.push(`| ${s} | ${cols.map((c) => cell(c, s)).join(" | ")} |`);
+    L.push("");
   }
   L.push("## Firmware size", "", `Release WASM: **${r.firmware.wasmBytes} bytes** (${r.firmware.gzipBytes} gzipped), ${r.firmware.functions} functions.`, "");
   L.push("| group | AssemblyScript lines | code bytes | functions | services |", "|---|---:|---:|---:|---:|");

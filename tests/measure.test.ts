@@ -134,6 +134,14 @@ test("the report files are written, the HTML self-contained", async () => {
   for (const f of ["SystemTable.ConfigurationTable", "SystemTable.RuntimeServices", "RuntimeServices.SetVirtualAddressMap", "RuntimeServices.GetVariable"]) assert.ok(kt.fields.includes(f), f);
   for (const t of ["LINUX_EFI_BOOT_MEMMAP", "RT_PROPERTIES_TABLE"]) assert.ok(kt.configTables.includes(t), t);
   assert.match(md, /^Configuration tables read: .*LINUX_EFI_BOOT_MEMMAP/m);
+  // The boot chains (GRUB, systemd-boot from ESP folders) reach the kernel's criterion, and the table says which services each called.
+  assert.is(json.chains.length, 2);
+  for (const c of json.chains) assert.ok(c.succeeded, `${c.guest}: ${c.ending}`);
+  assert.ok(json.chains[0].perService["BlockIo.ReadBlocks"] > 0, "GRUB reads the disk through Block I/O");
+  assert.ok(json.chains[1].perService["File.Read"] > 0, "systemd-boot reads files through SimpleFileSystem");
+  assert.match(md, /^## The answer per boot chain$/m);
+  // GRUB starts the kernel through its handover entry; systemd-boot with LoadImage from the ESP.
+  assert.match(md, /^\| BS\.LoadImage \| — \| — \| called \|$/m);
   assert.match(html, /<h3>Guest instructions to &quot;Linux version&quot;<\/h3>/);
   assert.match(html, /<svg /);
   assert.not.match(html, /<script|https?:\/\//);
