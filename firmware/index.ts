@@ -12,6 +12,7 @@ import { Arg, Guid, STUBBED, Status, MemoryType } from "./spec/gen";
 import { varsInit, varsLoad, varsDefaults, STORE, STORE_SIZE, nvGeneration } from "./services/variables";
 import { initrdInit } from "./services/initrd";
 import { rngInit } from "./services/rng";
+import { collationInit } from "./services/collation";
 import { installConfigTable } from "./services/system";
 import { addDisk, devices, hasPartitions } from "./services/disk";
 import { mountFat } from "./services/fat";
@@ -48,7 +49,7 @@ export function fw_init(ramBytes: u64): u64 {
   handlesInit();
   eventsInit();
   varsInit();
-  return systemInit() && bootDeviceInit() && rngInit() ? Status.SUCCESS : Status.OUT_OF_RESOURCES;
+  return systemInit() && bootDeviceInit() && rngInit() && collationInit() ? Status.SUCCESS : Status.OUT_OF_RESOURCES;
 }
 
 export function fw_system_table(): u64 { return systemTable; }

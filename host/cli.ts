@@ -3,7 +3,7 @@
 import { parseArgs } from "node:util";
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { MAX_RAM_MIB, MIN_RAM_MIB } from "./machine.ts";
-import { runImage, exitCode, describeEnding, EXIT, type RunResult } from "./run.ts";
+import { runImage, exitCode, describeEnding, gdbAddress, EXIT, type RunResult } from "./run.ts";
 import { GUEST_EPOCH_MS } from "./clock.ts";
 import { systemMapFor } from "./symbols.ts";
 import { parseKeys, type Key } from "./keys.ts";
@@ -49,6 +49,11 @@ options:
   --until REGEX          end the run (status 0) when a serial line matches, e.g. "Linux version"
   --system-map PATH      symbols for reports (boot default: the kernel's own: ${DEFAULT_SYSTEM_MAP} for
                          the default kernel, System.map-VERSION beside any other, VERSION from its header)
+  --gdb [HOST:]PORT      serve gdb's remote protocol (loopback unless HOST is given): the guest
+                         waits at its first instruction for gdb (target remote :PORT); registers,
+                         memory through the guest's page tables, breakpoints, watchpoints, steps,
+                         Ctrl-C, detach; "monitor cr" prints the control registers. No time budget
+                         unless --timeout is given
   --trace                print every EFI call: service, decoded arguments, status, time
   --trace-out FILE.json  write the run's timeline (Chrome trace events; open it in Perfetto): each
                          EFI call with its arguments and status, the boot's phases, the serial lines
@@ -116,6 +121,15 @@ function isWasm(path: string): boolean {
   }
 }
 
+function gdbArg(text: string): string {
+  try {
+    gdbAddress(text);
+  } catch (e) {
+    usage((e as Error).message);
+  }
+  return text;
+}
+
 function regex(text: string): RegExp {
   try {
     return new RegExp(text);
@@ -171,6 +185,7 @@ async function main(argv: string[]): Promise<number> {
         deterministic: { type: "boolean" },
         keys: { type: "string" },
         stdin: { type: "boolean" },
+        gdb: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -277,7 +292,9 @@ async function main(argv: string[]): Promise<number> {
     stopOnSerial: o.until === undefined ? undefined : regex(o.until),
     systemMap: o["system-map"] ?? (boot ? systemMapFor(image, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP) : undefined),
     ramMiB,
-    timeBudgetMs: num(o.timeout, "timeout", boot || image === undefined ? 120000 : 30000),
+    timeBudgetMs: num(o.timeout, "timeout", o.gdb !== undefined ? 0 : boot || image === undefined ? 120000 : 30000),
+    gdb: o.gdb === undefined ? undefined : gdbArg(o.gdb),
+    onGdbListening: (port) => process.stderr.write(`ueficorn: waiting for gdb on ${gdbAddress(o.gdb!).host}:${port} (in gdb: target remote ${gdbAddress(o.gdb!).host}:${port})\n`),
     instructionBudget: num(o["max-instructions"], "max-instructions", 0),
     countInstructions: o["count-instructions"],
     deterministic: o.deterministic,

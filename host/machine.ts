@@ -6,7 +6,7 @@
 // the firmware's dispatch(id), and the gate loads the status it left there into RAX.
 // Firmware callbacks into the guest (StartImage, later event notifications) are nested
 // emulator runs that return to a sentinel address.
-import { adviseHugePages, NO_LIMIT, Unicorn, UnicornError, type Context, type InstructionCounter } from "./unicorn/index.ts";
+import { adviseHugePages, libraryInfo, NO_LIMIT, Unicorn, UnicornError, type Context, type InstructionCounter } from "./unicorn/index.ts";
 import * as C from "./unicorn/consts.ts";
 import { errorCodeOffset, exceptionIsIntOffset, hflagsOffset, oldExceptionOffset, svmInterceptOffset } from "./unicorn/quirks.ts";
 import { Firmware } from "./firmware.ts";
@@ -38,6 +38,7 @@ import { readVarStore, writeVarStore } from "./vars.ts";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import type { Disk } from "./disk.ts";
 import { keystrokes, type LiveInput } from "./input.ts";
+import { GdbLink, GdbStub } from "./gdb.ts";
 
 const PAGE = 4096;
 const MIB = 1 << 20;
@@ -127,6 +128,11 @@ export interface MachineOptions {
    * COM1 after; Ctrl-A x ends the run. The machine closes it.
    */
   input?: LiveInput;
+  /**
+   * Serve gdb's remote protocol (host/gdb.ts) on this address: the guest stops before its
+   * first instruction until gdb connects and continues. `onListening` is told the port.
+   */
+  gdb?: { host: string; port: number; onListening?: (port: number) => void };
   /** A display (GraphicsOutput) of this size; none by default, so that a kernel's boot stays headless. */
   screen?: { width: number; height: number };
 }
@@ -142,7 +148,7 @@ export type Ending =
   | { kind: "poweroff"; source: string }
   /** Waiting in WaitForEvent, or halted in boot services, for what nothing will signal, at `rip`: halted for good. */
   | { kind: "waiting"; rip: bigint; symbol?: string }
-  /** The person at the terminal ended the run (Ctrl-A x). */
+  /** The user ended the run: Ctrl-A x at the terminal, or kill in gdb. */
   | { kind: "quit" };
 
 /** A stopOnSerial line appeared: the run ends there. */
@@ -188,6 +194,8 @@ export class Machine {
   /** A reset or power-off the guest asked for: every run level stops, and this is how the machine ended. */
   private ended: Extract<Ending, { kind: "reset" | "poweroff" | "quit" }> | undefined;
   private readonly input?: LiveInput;
+  /** The debugger's session, with --gdb. */
+  readonly gdb?: GdbStub;
   private readonly keys: KeyQueue;
   /** The last byte typed was Ctrl-A (the escape of Ctrl-A x). */
   private escape = false;
@@ -285,6 +293,7 @@ export class Machine {
     }
     this.wire();
     if (this.firmware) this.bringUp();
+    if (options.gdb) this.gdb = this.debugger(options.gdb);
     else if (this.icount) this.instructionsAtEntry = 0n;
     this.icountBase = this.icount?.count() ?? 0n;
   }
@@ -452,6 +461,52 @@ export class Machine {
     for (const [from, to] of [[ram, BigInt(LAPIC_BASE)], [BigInt(LAPIC_BASE + LAPIC_SIZE), 1n << 32n]]) {
       if (to > from) this.uc.mmioMap(from, Number(to - from), (off, size) => this.openBus(from + off, "read of", size), (off) => void this.openBus(from + off, "write to"));
     }
+  }
+
+  /** The gdb stub (host/gdb.ts), listening; gdb's view of memory is the guest's virtual one, through its page tables now. */
+  private debugger(o: NonNullable<MachineOptions["gdb"]>): GdbStub {
+    const link = new GdbLink(o.host, o.port, libraryInfo().path, this.uc.engineAddress);
+    o.onListening?.(link.port);
+    const page = (va: bigint) => this.translate(this.uc.regRead(C.UC_X86_REG_CR3), va);
+    // The bytes of [va, va + len) that are mapped, up to the first that is not.
+    const span = (va: bigint, len: number): [number, number][] => {
+      const out: [number, number][] = [];
+      for (let done = 0; done < len;) {
+        const p = page(va + BigInt(done));
+        if (p === undefined || p >= BigInt(this.ram.length)) break;
+        const n = Math.min(len - done, 4096 - Number((va + BigInt(done)) & 0xfffn), this.ram.length - Number(p));
+        out.push([Number(p), n]);
+        done += n;
+      }
+      return out;
+    };
+    return new GdbStub(link, {
+      uc: this.uc,
+      readVirtual: (va, len) => {
+        const parts = span(va, len);
+        if (!parts.length) return undefined;
+        return Buffer.concat(parts.map(([p, n]) => this.ram.subarray(p, p + n)));
+      },
+      writeVirtual: (va, bytes) => {
+        const parts = span(va, bytes.length);
+        if (parts.reduce((a, [, n]) => a + n, 0) !== bytes.length) return false;
+        let at = 0;
+        for (const [p, n] of parts) {
+          this.ram.set(bytes.subarray(at, at + n), p);
+          at += n;
+        }
+        this.uc.removeCache(va, va + BigInt(bytes.length));
+        return true;
+      },
+      physical: (va) => page(va),
+      flushCode: (va, len) => {
+        if (span(va, len).length) this.uc.removeCache(va, va + BigInt(len));
+      },
+      kill: () => {
+        this.ended = { kind: "quit" };
+        this.uc.emuStop();
+      },
+    });
   }
 
   /** Long mode with paging, as UEFI 2.10 §2.3.4 promises an image. */
@@ -729,9 +784,24 @@ export class Machine {
     try {
       for (;;) {
         this.rearm();
-        if (!uc.stopTimerExpired()) this.emulate(pc);
+        // A debugger stops the guest here first when it asked to (it sees RIP at pc, and
+        // may move it), and may make this run one step.
+        let steps = 0;
+        if (this.gdb) {
+          uc.regWrite(C.UC_X86_REG_RIP, pc);
+          steps = this.gdb.beforeRun();
+          if (this.ended) return;
+          pc = uc.regRead(C.UC_X86_REG_RIP);
+        }
+        if (!uc.stopTimerExpired()) this.emulate(pc, steps);
         const rip = uc.regRead(C.UC_X86_REG_RIP);
         if (this.milestone !== undefined) throw new MilestoneReached(this.milestone);
+        if (this.ended) return;
+        // Stopped for the debugger (a breakpoint, a watchpoint, a step, Ctrl-C): it takes over at the top.
+        if (this.gdb?.wantsStop()) {
+          pc = rip;
+          continue;
+        }
         if (this.icount?.reached()) {
           // At an instruction boundary, the instruction at RIP not yet run.
           if (paced && this.interruptible()) this.deliverPending();
@@ -779,9 +849,9 @@ export class Machine {
     return (this.uc.regRead(C.UC_X86_REG_RFLAGS) & RFLAGS_IF) !== 0n;
   }
 
-  private emulate(pc: bigint): void {
+  private emulate(pc: bigint, steps = 0): void {
     try {
-      this.uc.emuStart(pc, 0n, 0, this.opts.instructionBudget);
+      this.uc.emuStart(pc, 0n, 0, steps || this.opts.instructionBudget);
     } catch (e) {
       if (e instanceof UnicornError) {
         const rip = this.uc.regRead(C.UC_X86_REG_RIP);

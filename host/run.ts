@@ -47,6 +47,10 @@ export interface RunOptions {
   screen?: { width: number; height: number };
   /** Write the display as a PNG here when the run ends (however it ends). */
   screenshot?: string;
+  /** Serve gdb's remote protocol on this address ([HOST:]PORT, loopback by default; port 0: any free one), the guest stopped at its first instruction until gdb connects. */
+  gdb?: string;
+  /** Told the port gdb can connect to, once the stub listens. */
+  onGdbListening?: (port: number) => void;
   /** Read standard input: keystrokes for ConIn, then the serial console's input (host/input.ts); Ctrl-A x ends the run. */
   stdin?: boolean;
   /** Host folders, each presented as an ESP (FAT, on a GPT disk of its own) after the disks; read-only. */
@@ -122,10 +126,18 @@ export function describeEnding(e: RunEnding): string {
   if (e.kind === "reset") return `reset (${e.source}, type ${e.resetType}, ${statusName(e.status)})`;
   if (e.kind === "milestone") return `stopped at the awaited serial line: ${e.line}`;
   if (e.kind === "poweroff") return `powered off (${e.source}, soft-off S5)`;
-  if (e.kind === "quit") return "ended from the terminal (Ctrl-A x)";
+  if (e.kind === "quit") return "ended by the user (Ctrl-A x at the terminal, or kill in gdb)";
   if (e.kind === "waiting") return `waiting for ever, for input that will not come (WaitForEvent, or HLT in boot services, with no timer armed and no key to come) from RIP 0x${e.rip.toString(16)}${e.symbol ? ` (${e.symbol})` : ""}`;
   if (e.kind === "halted") return `CPU halted with ${e.interrupts === "off" ? "interrupts off" : "interrupts on but none to come (no timer armed)"} at RIP 0x${e.rip.toString(16)}${e.symbol ? ` (${e.symbol})` : ""}`;
   return `stopped: ${e.error.split("\n")[0]}`;
+}
+
+/** "[HOST:]PORT" as --gdb takes it; the host defaults to loopback. */
+export function gdbAddress(text: string): { host: string; port: number } {
+  const m = /^(?:(.*):)?(\d+)$/.exec(text);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new RangeError(`--gdb takes [HOST:]PORT, not "${text}"`);
+  return { host: m[1] || "127.0.0.1", port };
 }
 
 /**
@@ -154,6 +166,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
     for (const d of opts.esp ?? []) disks.push(espFromDir(d));
     m = new Machine({
       disks,
+      gdb: opts.gdb === undefined ? undefined : { ...gdbAddress(opts.gdb), onListening: opts.onGdbListening },
       input: opts.stdin ? new LiveInput() : undefined,
       screen: opts.screen ?? (opts.screenshot ? { width: 1024, height: 768 } : undefined),
       entry: opts.entry,
@@ -190,6 +203,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
     if (m) m.close();
     else for (const d of disks) d.close();
   }
+  m?.gdb?.finish(exitCode({ ending } as RunResult));
   const wallMs = performance.now() - t0;
   const total = m?.instructions();
   const instructions = total === undefined ? undefined : { total: Number(total), kernelEntry: num(m!.instructionsAtEntry), linuxVersion: num(m!.instructionsAtLine(/Linux version/)) };

@@ -89,6 +89,7 @@ export function generate(keep?: Set<string>): string {
     SIMPLE_FILE_SYSTEM: uefi.SIMPLE_FILE_SYSTEM_PROTOCOL_REVISION,
   }, "u64");
   out.push(`export const LOAD_OPTION_ACTIVE: u32 = ${hex(uefi.LOAD_OPTION_ACTIVE)};`);
+  out.push(`export const TOGGLE_STATE_VALID: u8 = ${hex(uefi.TOGGLE_STATE_VALID)};`);
   constNs("Signature", {
     SYSTEM_TABLE: uefi.SYSTEM_TABLE_SIGNATURE,
     BOOT_SERVICES: uefi.BOOT_SERVICES_SIGNATURE,

@@ -56,8 +56,9 @@ run() {
 # chromium renders the measurement report's HTML page in a test; dosfstools (mkfs.fat,
 # fsck.fat), mtools (mmd, mcopy, mdir, mtype) and fdisk (sfdisk) build and check the disk
 # images of tests/disk-image.ts; e2fsprogs (mke2fs -d) makes the ext4 root GRUB boots
-# from and binutils (objcopy) the unified kernel image in tests/loaders.test.ts.
-APT_PACKAGES=(clang lld ca-certificates chromium dosfstools mtools fdisk e2fsprogs binutils)
+# from and binutils (objcopy) the unified kernel image in tests/loaders.test.ts; gdb
+# drives the --gdb stub in tests/gdb.test.ts.
+APT_PACKAGES=(clang lld ca-certificates chromium dosfstools mtools fdisk e2fsprogs binutils gdb)
 APT_UPDATED=0
 
 apt_update_once() {

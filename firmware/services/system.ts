@@ -15,7 +15,7 @@
 //   576  DevicePathToText           16 bytes
 // Runtime-services code page: one 8-byte thunk per service id.
 import { gp, guest, guidEq, reserve } from "../mem";
-import { allocPages, FLAG_FIRMWARE, NONE } from "./alloc";
+import { allocPages, allocPool, FLAG_FIRMWARE, NONE } from "./alloc";
 import { crc32 } from "./misc";
 import { install, newHandle } from "./handles";
 import { createEvent, signalGroup, dispatchPending } from "./events";
@@ -25,6 +25,7 @@ import {
   SIMPLE_TEXT_OUTPUT_PROTOCOL, SIMPLE_TEXT_INPUT_PROTOCOL, Signature, MemoryType, Status, Guid, Table,
   SYSTEM_TABLE_REVISION, FIRMWARE_REVISION, FIRMWARE_VENDOR, SERVICE_COUNT, SLOT_TABLE,
   THUNK_SIZE, THUNK_TEMPLATE, STUBBED, RT_PROPERTIES_TABLE,
+  SIMPLE_TEXT_INPUT_EX_PROTOCOL,
 } from "../spec/gen";
 
 const RT_OFFSET: u64 = 128;
@@ -116,6 +117,11 @@ export function systemInit(): bool {
   const console = newHandle();
   install(console, Guid.SIMPLE_TEXT_OUTPUT_PROTOCOL, conOut);
   install(console, Guid.SIMPLE_TEXT_INPUT_PROTOCOL, conIn);
+  const conInEx = allocPool(MemoryType.BootServicesData, SIMPLE_TEXT_INPUT_EX_PROTOCOL.SIZE);
+  if (conInEx == NONE) return false;
+  fillSlots(Table.SimpleTextInputEx, conInEx);
+  store<u64>(gp(conInEx) + SIMPLE_TEXT_INPUT_EX_PROTOCOL.WaitForKeyEx, waitForKey);
+  install(console, Guid.SIMPLE_TEXT_INPUT_EX_PROTOCOL, conInEx);
 
   // The device-path protocols on a handle of their own, as EDK2's DevicePathDxe has them.
   fillSlots(Table.DevicePathUtilities, bs + DP_UTILITIES_OFFSET);

@@ -4,7 +4,7 @@
 // guest time), and WaitForKey is signalled when one is due (events.ts asks keyDue()).
 import { guest, gp, ucs2Len } from "../mem";
 import { hostConsoleOut, hostKeyNext, hostKeyTake } from "../abi";
-import { SIMPLE_TEXT_OUTPUT_MODE, INPUT_KEY, Status } from "../spec/gen";
+import { SIMPLE_TEXT_OUTPUT_MODE, INPUT_KEY, KEY_DATA, KEY_STATE, TOGGLE_STATE_VALID, Status } from "../spec/gen";
 
 // Mode 0 is the 80x25 mode every console must offer (§12.4 QueryMode).
 const COLUMNS: u64 = 80;
@@ -129,4 +129,31 @@ export function ConIn_ReadKeyStroke(self: u64, key: u64): u64 {
   store<u16>(k + INPUT_KEY.ScanCode, <u16>(v >> 16));
   store<u16>(k + INPUT_KEY.UnicodeChar, <u16>v);
   return Status.SUCCESS;
+}
+
+// SimpleTextInputEx (§12.2) on the same console and the same keystrokes; WaitForKeyEx is
+// ConIn's WaitForKey event. A terminal sends characters, not key positions: no shift or
+// toggle state is known, and KeyState says so (neither VALID bit set). RegisterKeyNotify
+// is not offered (UNSUPPORTED).
+export function SimpleTextInputEx_Reset(self: u64, extended: u8): u64 {
+  return Status.SUCCESS;
+}
+
+export function SimpleTextInputEx_ReadKeyStrokeEx(self: u64, data: u64): u64 {
+  const d = guest(data, KEY_DATA.SIZE);
+  if (!d) return Status.INVALID_PARAMETER;
+  const v = hostKeyTake();
+  if (v == 0xffff_ffff) return Status.NOT_READY;
+  store<u16>(d + KEY_DATA.Key + INPUT_KEY.ScanCode, <u16>(v >> 16));
+  store<u16>(d + KEY_DATA.Key + INPUT_KEY.UnicodeChar, <u16>v);
+  store<u32>(d + KEY_DATA.KeyState + KEY_STATE.KeyShiftState, 0);
+  store<u8>(d + KEY_DATA.KeyState + KEY_STATE.KeyToggleState, 0);
+  return Status.SUCCESS;
+}
+
+/** As EDK2's terminal driver: a state without EFI_TOGGLE_STATE_VALID is UNSUPPORTED; a valid one is accepted (there are no lock lights to set). */
+export function SimpleTextInputEx_SetState(self: u64, toggle: u64): u64 {
+  const t = guest(toggle, 1);
+  if (!t) return Status.INVALID_PARAMETER;
+  return load<u8>(t) & TOGGLE_STATE_VALID ? Status.SUCCESS : Status.UNSUPPORTED;
 }

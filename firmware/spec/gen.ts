@@ -232,6 +232,20 @@ export namespace INPUT_KEY {
   export const SIZE: usize = 4;
 }
 
+/** EFI_KEY_DATA, 12 bytes */
+export namespace KEY_DATA {
+  export const Key: usize = 0;
+  export const KeyState: usize = 4;
+  export const SIZE: usize = 12;
+}
+
+/** EFI_KEY_STATE, 8 bytes */
+export namespace KEY_STATE {
+  export const KeyShiftState: usize = 0;
+  export const KeyToggleState: usize = 4;
+  export const SIZE: usize = 8;
+}
+
 /** EFI_LOADED_IMAGE_PROTOCOL, 96 bytes */
 export namespace LOADED_IMAGE_PROTOCOL {
   export const Revision: usize = 0;
@@ -352,6 +366,17 @@ export namespace SIMPLE_FILE_SYSTEM_PROTOCOL {
   export const SIZE: usize = 16;
 }
 
+/** EFI_SIMPLE_TEXT_INPUT_EX_PROTOCOL, 48 bytes */
+export namespace SIMPLE_TEXT_INPUT_EX_PROTOCOL {
+  export const Reset: usize = 0;
+  export const ReadKeyStrokeEx: usize = 8;
+  export const WaitForKeyEx: usize = 16;
+  export const SetState: usize = 24;
+  export const RegisterKeyNotify: usize = 32;
+  export const UnregisterKeyNotify: usize = 40;
+  export const SIZE: usize = 48;
+}
+
 /** EFI_SIMPLE_TEXT_INPUT_PROTOCOL, 24 bytes */
 export namespace SIMPLE_TEXT_INPUT_PROTOCOL {
   export const Reset: usize = 0;
@@ -436,6 +461,18 @@ export namespace TIME_CAPABILITIES {
   export const Accuracy: usize = 4;
   export const SetsToZero: usize = 8;
   export const SIZE: usize = 12;
+}
+
+/** EFI_UNICODE_COLLATION_PROTOCOL, 56 bytes */
+export namespace UNICODE_COLLATION_PROTOCOL {
+  export const StriColl: usize = 0;
+  export const MetaiMatch: usize = 8;
+  export const StrLwr: usize = 16;
+  export const StrUpr: usize = 24;
+  export const FatToStr: usize = 32;
+  export const StrToFat: usize = 40;
+  export const SupportedLanguages: usize = 48;
+  export const SIZE: usize = 56;
 }
 
 /** IMAGE_BASE_RELOCATION, 8 bytes */
@@ -715,6 +752,7 @@ export namespace Revision {
 }
 
 export const LOAD_OPTION_ACTIVE: u32 = 0x1;
+export const TOGGLE_STATE_VALID: u8 = 0x80;
 export namespace Signature {
   export const SYSTEM_TABLE: u64 = 0x5453595320494249;
   export const BOOT_SERVICES: u64 = 0x56524553544f4f42;
@@ -737,6 +775,8 @@ export namespace Guid {
   export const DEVICE_PATH_TO_TEXT_PROTOCOL: usize = memory.data<u8>([0x20, 0x3e, 0x84, 0x8b, 0x32, 0x81, 0x52, 0x48, 0x90, 0xcc, 0x55, 0x1a, 0x4e, 0x4a, 0x7f, 0x1c]); // 8b843e20-8132-4852-90cc-551a4e4a7f1c
   export const SIMPLE_TEXT_INPUT_PROTOCOL: usize = memory.data<u8>([0xc1, 0x77, 0x74, 0x38, 0xc7, 0x69, 0xd2, 0x11, 0x8e, 0x39, 0x0, 0xa0, 0xc9, 0x69, 0x72, 0x3b]); // 387477c1-69c7-11d2-8e39-00a0c969723b
   export const SIMPLE_TEXT_OUTPUT_PROTOCOL: usize = memory.data<u8>([0xc2, 0x77, 0x74, 0x38, 0xc7, 0x69, 0xd2, 0x11, 0x8e, 0x39, 0x0, 0xa0, 0xc9, 0x69, 0x72, 0x3b]); // 387477c2-69c7-11d2-8e39-00a0c969723b
+  export const SIMPLE_TEXT_INPUT_EX_PROTOCOL: usize = memory.data<u8>([0x34, 0x75, 0x9e, 0xdd, 0x62, 0x77, 0x98, 0x46, 0x8c, 0x14, 0xf5, 0x85, 0x17, 0xa6, 0x25, 0xaa]); // dd9e7534-7762-4698-8c14-f58517a625aa
+  export const UNICODE_COLLATION2_PROTOCOL: usize = memory.data<u8>([0xfc, 0x51, 0xc7, 0xa4, 0xae, 0x23, 0x3e, 0x4c, 0x92, 0xe9, 0x49, 0x64, 0xcf, 0x63, 0xf3, 0x49]); // a4c751fc-23ae-4c3e-92e9-4964cf63f349
   export const LOAD_FILE2_PROTOCOL: usize = memory.data<u8>([0xc1, 0xc0, 0x6, 0x40, 0xb3, 0xfc, 0x3e, 0x40, 0x99, 0x6d, 0x4a, 0x6c, 0x87, 0x24, 0xe0, 0x6d]); // 4006c0c1-fcb3-403e-996d-4a6c8724e06d
   export const GRAPHICS_OUTPUT_PROTOCOL: usize = memory.data<u8>([0xde, 0xa9, 0x42, 0x90, 0xdc, 0x23, 0x38, 0x4a, 0x96, 0xfb, 0x7a, 0xde, 0xd0, 0x80, 0x51, 0x6a]); // 9042a9de-23dc-4a38-96fb-7aded080516a
   export const UGA_DRAW_PROTOCOL: usize = memory.data<u8>([0x8b, 0x29, 0x2c, 0x98, 0xfa, 0xf4, 0xcb, 0x41, 0xb8, 0x38, 0x77, 0xaa, 0x68, 0x8f, 0xb8, 0x39]); // 982c298b-f4fa-41cb-b838-77aa688fb839
@@ -772,7 +812,7 @@ export const TRAP_PORT: u32 = 0xef;
 export const THUNK_SIZE: usize = 8;
 /** mov eax, id ; out 0xef, eax ; ret, with the id at byte 1. */
 export const THUNK_TEMPLATE: u64 = 0xc3efe700000000b8;
-export const SERVICE_COUNT: u32 = 106;
+export const SERVICE_COUNT: u32 = 117;
 /** Slots of the argument block (firmware/spec/services.ts ARG_SLOTS), u64 each. */
 export namespace Arg {
   export const ARG0: usize = 0;
@@ -798,8 +838,10 @@ export namespace Table {
   export const SimpleFileSystem: u32 = 10;
   export const File: u32 = 11;
   export const Gop: u32 = 12;
+  export const SimpleTextInputEx: u32 = 13;
+  export const UnicodeCollation: u32 = 14;
 }
 /** Per service id: table index (u16) and slot offset (u16). */
-export const SLOT_TABLE: usize = memory.data<u16>([0, 24, 0, 32, 0, 40, 0, 48, 0, 56, 0, 64, 0, 72, 0, 80, 0, 88, 0, 96, 0, 104, 0, 112, 0, 120, 0, 128, 0, 136, 0, 144, 0, 152, 0, 160, 0, 168, 0, 176, 0, 184, 0, 192, 0, 200, 0, 208, 0, 216, 0, 224, 0, 232, 0, 240, 0, 248, 0, 256, 0, 264, 0, 272, 0, 280, 0, 288, 0, 296, 0, 304, 0, 312, 0, 320, 0, 328, 0, 336, 0, 344, 0, 352, 0, 360, 0, 368, 1, 24, 1, 32, 1, 40, 1, 48, 1, 56, 1, 64, 1, 72, 1, 80, 1, 88, 1, 96, 1, 104, 1, 112, 1, 120, 1, 128, 2, 0, 2, 8, 2, 16, 2, 24, 2, 32, 2, 40, 2, 48, 2, 56, 2, 64, 3, 0, 3, 8, 4, 0, 5, 0, 5, 8, 5, 16, 5, 24, 5, 32, 5, 40, 5, 48, 5, 56, 6, 0, 6, 8, 7, 0, 7, 8, 8, 16, 8, 24, 8, 32, 8, 40, 9, 8, 9, 16, 10, 8, 11, 8, 11, 16, 11, 24, 11, 32, 11, 40, 11, 48, 11, 56, 11, 64, 11, 72, 11, 80, 11, 88, 11, 96, 11, 104, 11, 112, 12, 0, 12, 8, 12, 16]);
+export const SLOT_TABLE: usize = memory.data<u16>([0, 24, 0, 32, 0, 40, 0, 48, 0, 56, 0, 64, 0, 72, 0, 80, 0, 88, 0, 96, 0, 104, 0, 112, 0, 120, 0, 128, 0, 136, 0, 144, 0, 152, 0, 160, 0, 168, 0, 176, 0, 184, 0, 192, 0, 200, 0, 208, 0, 216, 0, 224, 0, 232, 0, 240, 0, 248, 0, 256, 0, 264, 0, 272, 0, 280, 0, 288, 0, 296, 0, 304, 0, 312, 0, 320, 0, 328, 0, 336, 0, 344, 0, 352, 0, 360, 0, 368, 1, 24, 1, 32, 1, 40, 1, 48, 1, 56, 1, 64, 1, 72, 1, 80, 1, 88, 1, 96, 1, 104, 1, 112, 1, 120, 1, 128, 2, 0, 2, 8, 2, 16, 2, 24, 2, 32, 2, 40, 2, 48, 2, 56, 2, 64, 3, 0, 3, 8, 4, 0, 5, 0, 5, 8, 5, 16, 5, 24, 5, 32, 5, 40, 5, 48, 5, 56, 6, 0, 6, 8, 7, 0, 7, 8, 8, 16, 8, 24, 8, 32, 8, 40, 9, 8, 9, 16, 10, 8, 11, 8, 11, 16, 11, 24, 11, 32, 11, 40, 11, 48, 11, 56, 11, 64, 11, 72, 11, 80, 11, 88, 11, 96, 11, 104, 11, 112, 12, 0, 12, 8, 12, 16, 13, 0, 13, 8, 13, 24, 13, 32, 13, 40, 14, 0, 14, 8, 14, 16, 14, 24, 14, 32, 14, 40]);
 /** Per service id: 1 when the firmware has no handler for it (it answers UNSUPPORTED). */
-export const STUBBED: usize = memory.data<u8>([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0]);
+export const STUBBED: usize = memory.data<u8>([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0]);

@@ -1128,6 +1128,45 @@ struct _EFI_GRAPHICS_OUTPUT_PROTOCOL {
   EFI_GRAPHICS_OUTPUT_PROTOCOL_MODE *Mode;
 };
 
+/* ------------------------------------------- 12.2 and 19.2: input, collation -- */
+
+typedef struct {
+  UINT32 KeyShiftState;
+  UINT8  KeyToggleState;
+} EFI_KEY_STATE;
+
+typedef struct {
+  EFI_INPUT_KEY Key;
+  EFI_KEY_STATE KeyState;
+} EFI_KEY_DATA;
+
+typedef struct _EFI_SIMPLE_TEXT_INPUT_EX_PROTOCOL EFI_SIMPLE_TEXT_INPUT_EX_PROTOCOL;
+struct _EFI_SIMPLE_TEXT_INPUT_EX_PROTOCOL {
+  EFI_STATUS (EFIAPI *Reset)(IN EFI_SIMPLE_TEXT_INPUT_EX_PROTOCOL *This, IN BOOLEAN ExtendedVerification);
+  EFI_STATUS (EFIAPI *ReadKeyStrokeEx)(IN EFI_SIMPLE_TEXT_INPUT_EX_PROTOCOL *This, OUT EFI_KEY_DATA *KeyData);
+  EFI_EVENT WaitForKeyEx;
+  EFI_STATUS (EFIAPI *SetState)(IN EFI_SIMPLE_TEXT_INPUT_EX_PROTOCOL *This, IN UINT8 *KeyToggleState);
+  EFI_STATUS (EFIAPI *RegisterKeyNotify)(IN EFI_SIMPLE_TEXT_INPUT_EX_PROTOCOL *This, IN EFI_KEY_DATA *KeyData,
+                                         IN VOID *KeyNotificationFunction, OUT VOID **NotifyHandle);
+  EFI_STATUS (EFIAPI *UnregisterKeyNotify)(IN EFI_SIMPLE_TEXT_INPUT_EX_PROTOCOL *This, IN VOID *NotificationHandle);
+};
+
+typedef struct _EFI_UNICODE_COLLATION_PROTOCOL EFI_UNICODE_COLLATION_PROTOCOL;
+struct _EFI_UNICODE_COLLATION_PROTOCOL {
+  INTN    (EFIAPI *StriColl)(IN EFI_UNICODE_COLLATION_PROTOCOL *This, IN CHAR16 *Str1, IN CHAR16 *Str2);
+  BOOLEAN (EFIAPI *MetaiMatch)(IN EFI_UNICODE_COLLATION_PROTOCOL *This, IN CHAR16 *String, IN CHAR16 *Pattern);
+  VOID    (EFIAPI *StrLwr)(IN EFI_UNICODE_COLLATION_PROTOCOL *This, IN OUT CHAR16 *Str);
+  VOID    (EFIAPI *StrUpr)(IN EFI_UNICODE_COLLATION_PROTOCOL *This, IN OUT CHAR16 *Str);
+  VOID    (EFIAPI *FatToStr)(IN EFI_UNICODE_COLLATION_PROTOCOL *This, IN UINTN FatSize, IN CHAR8 *Fat, OUT CHAR16 *String);
+  BOOLEAN (EFIAPI *StrToFat)(IN EFI_UNICODE_COLLATION_PROTOCOL *This, IN CHAR16 *String, IN UINTN FatSize, OUT CHAR8 *Fat);
+  CHAR8 *SupportedLanguages;
+};
+
+#define EFI_SIMPLE_TEXT_INPUT_EX_PROTOCOL_GUID \
+  { 0xdd9e7534, 0x7762, 0x4698, { 0x8c, 0x14, 0xf5, 0x85, 0x17, 0xa6, 0x25, 0xaa } }
+#define EFI_UNICODE_COLLATION2_PROTOCOL_GUID \
+  { 0xa4c751fc, 0x23ae, 0x4c3e, { 0x92, 0xe9, 0x49, 0x64, 0xcf, 0x63, 0xf3, 0x49 } }
+
 /* ---------------------------------------------------------- layout checks */
 
 _Static_assert(sizeof(EFI_GUID) == 16, "EFI_GUID");

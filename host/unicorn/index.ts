@@ -129,6 +129,7 @@ const P = {
   mmioRead: callback("uint64_t uc_cb_mmio_read_t(uintptr_t uc, uint64_t offset, uint32_t size, uintptr_t ud)"),
   mmioWrite: callback("void uc_cb_mmio_write_t(uintptr_t uc, uint64_t offset, uint32_t size, uint64_t value, uintptr_t ud)"),
   mem: callback("bool uc_cb_eventmem_t(uintptr_t uc, int type, uint64_t address, int size, int64_t value, uintptr_t ud)"),
+  memAccess: callback("void uc_cb_hookmem_t(uintptr_t uc, int type, uint64_t address, int size, int64_t value, uintptr_t ud)"),
 };
 
 let bound: Bound | undefined;
@@ -390,6 +391,11 @@ export class Unicorn {
     if (err !== 0) throw new UnicornError(op, err, detail);
   }
 
+  /** The uc_engine pointer, for another thread that may only call uc_emu_stop on it (host/gdb.ts). */
+  get engineAddress(): number {
+    return this.handle;
+  }
+
   private get handle(): number {
     if (!this.h) throw new Error("Unicorn engine is closed");
     return this.h;
@@ -598,6 +604,15 @@ export class Unicorn {
   }
 
   /** Drops translated code for [begin, end) only (uc_ctl_remove_cache); a full flush costs ~100 ms. */
+  /**
+   * Drop every translated block and TLB entry: a memory hook added later reaches only code
+   * translated, and pages filled into the TLB, after it (a TLB hit does not call hooks).
+   */
+  flushTranslations(): void {
+    this.check("uc_ctl(TB_FLUSH)", this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_TB_FLUSH, 0)));
+    this.check("uc_ctl(TLB_FLUSH)", this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_TLB_FLUSH, 0)));
+  }
+
   removeCache(begin: Addr, end: Addr): void {
     this.check("uc_ctl(TB_REMOVE_CACHE)", this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_TB_REMOVE_CACHE, 2), "uint64_t", BigInt(begin), "uint64_t", BigInt(end)));
   }
@@ -822,6 +837,18 @@ export class Unicorn {
       }
     };
     return this.addHook(C.UC_HOOK_BLOCK, P.code, fn, begin, end);
+  }
+
+  /** Guest reads or writes (by virtual address) in [begin, end]: cb(address, size). Slows every access there. */
+  hookMemAccess(kind: "read" | "write", begin: Addr, end: Addr, cb: (address: bigint, size: number) => void): Hook {
+    const fn = (_uc: number, _type: number, address: number | bigint, size: number) => {
+      try {
+        cb(BigInt.asUintN(64, BigInt(address)), size);
+      } catch (e) {
+        this.fail(e);
+      }
+    };
+    return this.addHook(kind === "read" ? C.UC_HOOK_MEM_READ : C.UC_HOOK_MEM_WRITE, P.memAccess, fn, begin, end);
   }
 
   /** Interrupts and exceptions (INT n, #PF, #GP, ...): cb(interrupt number). */
