@@ -8,7 +8,7 @@ import { systemInit, systemTable, thunks } from "./services/system";
 import { loadBootImage, bootDeviceInit, setLoadOptions, BS_StartImage, bootServicesExited, exiting } from "./services/image";
 import { eventsInit, tick, idle } from "./services/events";
 import { loadError, loadErrorOffset } from "./loader";
-import { Arg, Guid, STUBBED, Status, MemoryType } from "./spec/gen";
+import { Arg, Feature, Guid, STUBBED, Status, MemoryType } from "./spec/gen";
 import { varsInit, varsLoad, varsDefaults, STORE, STORE_SIZE, nvGeneration } from "./services/variables";
 import { initrdInit } from "./services/initrd";
 import { rngInit } from "./services/rng";
@@ -49,7 +49,8 @@ export function fw_init(ramBytes: u64): u64 {
   handlesInit();
   eventsInit();
   varsInit();
-  return systemInit() && bootDeviceInit() && rngInit() && collationInit() ? Status.SUCCESS : Status.OUT_OF_RESOURCES;
+  const ok = systemInit() && bootDeviceInit() && (!Feature.RNG || rngInit()) && (!Feature.COLLATION || collationInit());
+  return ok ? Status.SUCCESS : Status.OUT_OF_RESOURCES;
 }
 
 export function fw_system_table(): u64 { return systemTable; }
@@ -128,6 +129,7 @@ export function fw_set_initrd(base: u64, size: u64): u64 {
  * partition, and a file system on each that holds FAT. Returns the handles made (0: none).
  */
 export function fw_add_disk(blocks: u64, blockSize: u32, readOnly: bool): i32 {
+  if (!Feature.DISKS) return 0;
   const first = devices();
   const n = addDisk(blocks, blockSize, readOnly);
   for (let d = first; d < first + n; d++) if (!hasPartitions(d)) mountFat(d);
@@ -136,6 +138,7 @@ export function fw_add_disk(blocks: u64, blockSize: u32, readOnly: bool): i32 {
 
 /** The boot manager: load the first bootable option (its handle via fw_loaded_handle). */
 export function fw_boot(): u64 {
+  if (!Feature.DISKS) return Status.NOT_FOUND;
   const st = bootManager();
   lastHandle = st == Status.SUCCESS ? bootHandle : 0;
   return st;
@@ -143,7 +146,7 @@ export function fw_boot(): u64 {
 
 /** A display of width x height (GraphicsOutput); OUT_OF_RESOURCES when its framebuffer does not fit. */
 export function fw_set_screen(width: u32, height: u32): u64 {
-  return gopInit(width, height) ? Status.SUCCESS : Status.OUT_OF_RESOURCES;
+  return Feature.SCREEN && gopInit(width, height) ? Status.SUCCESS : Status.UNSUPPORTED;
 }
 
 /** The framebuffer's guest address (0: no display); its size via fw_screen_size. */

@@ -51,6 +51,20 @@ export function generate(keep?: Set<string>): string {
   const out: string[] = [...HEADER];
   const handlers = findHandlers(keep);
 
+  // Optional parts: all in the full firmware; in a minimal one (keep), only those its
+  // services reach, so that the compiler drops the rest (disks, FAT and the boot manager
+  // are reached from host exports, not from the dispatcher alone).
+  const reaches = (tables: string[], services: string[] = []) =>
+    !keep || [...keep].some((k) => tables.includes(k.split(".")[0]) || services.includes(k));
+  out.push("/** Which optional parts this build carries (scripts/gen-spec.ts: all, or what a minimal build's services reach). */");
+  out.push("export namespace Feature {");
+  out.push(`  export const DISKS: bool = ${reaches(["BlockIo", "DiskIo", "SimpleFileSystem", "File"], ["BS.LoadImage"])};`);
+  out.push(`  export const SCREEN: bool = ${reaches(["Gop"])};`);
+  out.push(`  export const TEXT_INPUT_EX: bool = ${reaches(["SimpleTextInputEx"])};`);
+  out.push(`  export const COLLATION: bool = ${reaches(["UnicodeCollation"])};`);
+  out.push(`  export const RNG: bool = ${reaches(["Rng"])};`);
+  out.push("}", "");
+
   // Struct layouts: namespace per struct, a constant per field offset, SIZE.
   for (const [name, value] of [...Object.entries(uefi), ...Object.entries(pe)]) {
     if (!value || typeof value !== "object" || !("fields" in value)) continue;

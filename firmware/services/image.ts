@@ -21,7 +21,7 @@ import { systemTable, exitBootServicesTables } from "./system";
 import { loadFromPath } from "./boot";
 import {
   LOADED_IMAGE_PROTOCOL, LOADED_IMAGE_PROTOCOL_REVISION, DEVICE_PATH_PROTOCOL, DevicePath,
-  MemoryType, Status, Guid,
+  MemoryType, Status, Guid, Feature,
 } from "../spec/gen";
 
 const MAX_IMAGES: i32 = 64;
@@ -127,7 +127,7 @@ export function BS_LoadImage(bootPolicy: u8, parent: u64, devicePath: u64, src: 
   if (devicePath && !pathSize(devicePath)) return Status.INVALID_PARAMETER;
   // §7.4: without a buffer the image is the file the path names (NOT_FOUND without either).
   if (!src) {
-    if (!devicePath) return Status.NOT_FOUND;
+    if (!devicePath || !Feature.DISKS) return Status.NOT_FOUND;
     const st = loadFromPath(parent, devicePath, bootPolicy != 0, out);
     dispatchPending();
     return st;

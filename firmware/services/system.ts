@@ -25,7 +25,7 @@ import {
   SIMPLE_TEXT_OUTPUT_PROTOCOL, SIMPLE_TEXT_INPUT_PROTOCOL, Signature, MemoryType, Status, Guid, Table,
   SYSTEM_TABLE_REVISION, FIRMWARE_REVISION, FIRMWARE_VENDOR, SERVICE_COUNT, SLOT_TABLE,
   THUNK_SIZE, THUNK_TEMPLATE, STUBBED, RT_PROPERTIES_TABLE,
-  SIMPLE_TEXT_INPUT_EX_PROTOCOL,
+  SIMPLE_TEXT_INPUT_EX_PROTOCOL, Feature,
 } from "../spec/gen";
 
 const RT_OFFSET: u64 = 128;
@@ -117,11 +117,13 @@ export function systemInit(): bool {
   const console = newHandle();
   install(console, Guid.SIMPLE_TEXT_OUTPUT_PROTOCOL, conOut);
   install(console, Guid.SIMPLE_TEXT_INPUT_PROTOCOL, conIn);
-  const conInEx = allocPool(MemoryType.BootServicesData, SIMPLE_TEXT_INPUT_EX_PROTOCOL.SIZE);
-  if (conInEx == NONE) return false;
-  fillSlots(Table.SimpleTextInputEx, conInEx);
-  store<u64>(gp(conInEx) + SIMPLE_TEXT_INPUT_EX_PROTOCOL.WaitForKeyEx, waitForKey);
-  install(console, Guid.SIMPLE_TEXT_INPUT_EX_PROTOCOL, conInEx);
+  if (Feature.TEXT_INPUT_EX) {
+    const conInEx = allocPool(MemoryType.BootServicesData, SIMPLE_TEXT_INPUT_EX_PROTOCOL.SIZE);
+    if (conInEx == NONE) return false;
+    fillSlots(Table.SimpleTextInputEx, conInEx);
+    store<u64>(gp(conInEx) + SIMPLE_TEXT_INPUT_EX_PROTOCOL.WaitForKeyEx, waitForKey);
+    install(console, Guid.SIMPLE_TEXT_INPUT_EX_PROTOCOL, conInEx);
+  }
 
   // The device-path protocols on a handle of their own, as EDK2's DevicePathDxe has them.
   fillSlots(Table.DevicePathUtilities, bs + DP_UTILITIES_OFFSET);
