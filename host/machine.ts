@@ -293,8 +293,8 @@ export class Machine {
     }
     this.wire();
     if (this.firmware) this.bringUp();
-    if (options.gdb) this.gdb = this.debugger(options.gdb);
     else if (this.icount) this.instructionsAtEntry = 0n;
+    if (options.gdb) this.gdb = this.debugger(options.gdb);
     this.icountBase = this.icount?.count() ?? 0n;
   }
 

@@ -248,7 +248,11 @@ export function parseProbe(text: string): ProbedAbi {
 /** The services the kernel's initrd needs beyond the boot itself: the stub finds it through LoadFile2. */
 export const INITRD_SERVICES = ["BS.LocateDevicePath", "LoadFile2.LoadFile"];
 
-export interface MinimalFirmware { services: string[]; wasmBytes: number; gzipBytes: number; boots: boolean; outcome: string }
+export interface MinimalFirmware {
+  services: string[]; wasmBytes: number; gzipBytes: number; boots: boolean; outcome: string;
+  /** The boot on it: EFI calls, services called, guest instructions, wall time. */
+  calls: number; servicesCalled: number; instructions?: InstructionCounts; wallMs: number;
+}
 
 /**
  * Build the firmware with only `services` (scripts/minimal-firmware.ts, in a process of
@@ -259,8 +263,14 @@ export function minimalFirmware(kernel: GuestSpec, services: string[], success: 
   const b = spawnSync(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "scripts/minimal-firmware.ts"), services.join(","), "--out", out, "--json"], { cwd: ROOT, encoding: "utf8" });
   if (b.status !== 0) throw new Error(`building the minimal firmware failed: ${b.stderr}`);
   const { wasmBytes, gzipBytes } = JSON.parse(b.stdout.trim().split("\n").pop()!);
-  const r = runGuest(kernel, { initrd, firmware: out, keepCalls: true, timeBudgetMs: 60000, stopOnSerial: initrd ? undefined : kernel.stopOnSerial });
-  return { services, wasmBytes, gzipBytes, boots: success(r), outcome: describeEnding(r.ending) };
+  const run = (counted: boolean) => runGuest(kernel, { initrd, firmware: out, keepCalls: counted, countInstructions: counted, timeBudgetMs: 60000, stopOnSerial: initrd ? undefined : kernel.stopOnSerial });
+  // Timed in a plain run, counted in another (counting slows a run).
+  const wallMs = Math.round(run(false).wallMs);
+  const r = run(true);
+  return {
+    services, wasmBytes, gzipBytes, boots: success(r), outcome: describeEnding(r.ending),
+    calls: r.summary.calls, servicesCalled: Object.keys(r.summary.perService).length, instructions: r.instructions, wallMs,
+  };
 }
 
 /** The test /init's line (guests/linux/init.c). */

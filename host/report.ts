@@ -42,7 +42,10 @@ export async function measureAll(o: ReportOptions) {
     o.progress(`running ${g.name}`);
     const run = (measured: boolean) =>
       runImage(g.path, { cmdline: g.cmdline, stopOnSerial: g.stopOnSerial, timeBudgetMs: g.timeBudgetMs, keepCalls: measured, countInstructions: measured, watchTables: measured });
-    const wallMs = Math.round(run(false).wallMs);
+    // The kernel's timed run also writes its timeline, which the HTML page draws.
+    const traceOut = g === kernel ? join(o.out, "kernel-trace.json") : undefined;
+    if (traceOut) mkdirSync(o.out, { recursive: true });
+    const wallMs = Math.round(runImage(g.path, { cmdline: g.cmdline, stopOnSerial: g.stopOnSerial, timeBudgetMs: g.timeBudgetMs, traceOut }).wallMs);
     const r = run(true);
     return { g, r, use: { ...guestUse(g.name, r), wallMs } };
   });
@@ -121,7 +124,7 @@ export async function measureAll(o: ReportOptions) {
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, "report.json"), JSON.stringify(report, null, 2));
   writeFileSync(join(o.out, "report.md"), markdown(report));
-  writeFileSync(join(o.out, "report.html"), html(report));
+  writeFileSync(join(o.out, "report.html"), html(report, kernel ? readTimeline(join(o.out, "kernel-trace.json")) : []));
   return report;
 }
 
@@ -152,10 +155,42 @@ export function tablesReadLines(t: TablesRead | undefined): string[] {
 /** Text as one Markdown table cell: pipes escaped, lines joined. */
 const mdCell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
+/**
+ * The report's first table: the same kernel to the same point through Xen's PVH entry,
+ * through the EFI entry at its ablated minimum (the minimal firmware, built and booted),
+ * through ueficorn's whole firmware, and what OVMF weighs. Columns: header, then rows of cells.
+ */
+export function comparison(r: Report): { head: string[]; rows: string[][] } | undefined {
+  const k = r.guests.find((g) => g.name === r.ablation.guest);
+  if (!k) return undefined;
+  const min = r.minimal[0];
+  const n = (v: number | null | undefined) => (v === null || v === undefined ? "—" : v.toLocaleString("en-US"));
+  const pvhBytes = r.pvh ? Object.values(r.pvh.abiBytes).reduce((a, b) => a + b, 0) : undefined;
+  const ovmf = r.ovmf[0];
+  return {
+    head: ["", "PVH entry (no firmware)", `EFI entry, ablated minimum${min ? ` (${min.services.length} services)` : ""}`, "ueficorn, whole firmware", "OVMF"],
+    rows: [
+      ["EFI calls / services called", "0 / 0", min ? `${n(min.calls)} / ${min.servicesCalled}` : "—", `${n(k.calls)} / ${Object.keys(k.perService).length}`, "not run here"],
+      ["structures the hypervisor writes (bytes)", n(pvhBytes), n(r.abi.guestVisibleTableBytes), n(r.abi.guestVisibleTableBytes), "—"],
+      ["firmware (bytes, gzipped)", "0", min ? `${n(min.wasmBytes)} (${n(min.gzipBytes)})` : "—", `${n(r.firmware.wasmBytes)} (${n(r.firmware.gzipBytes)})`, ovmf ? `${n(ovmf.bytes)} (${n(ovmf.gzipBytes)})` : "not installed"],
+      ["guest instructions to the kernel's entry", n(r.pvh?.instructions?.kernelEntry), n(min?.instructions?.kernelEntry), n(k.instructions?.kernelEntry), "—"],
+      ["guest instructions to `Linux version`", n(r.pvh?.instructions?.linuxVersion), n(min?.instructions?.linuxVersion), n(k.instructions?.linuxVersion), "—"],
+      ["wall time of the run (ms)", n(r.pvh?.wallMs), n(min?.wallMs), n(k.wallMs), "—"],
+    ],
+  };
+}
+
 function markdown(r: Report): string {
   const L: string[] = [];
   const required = r.ablation.rows.filter((x) => x.verdict === "required");
   L.push("# ueficorn: what the EFI entry costs", "", `Generated ${r.generated} by \`npm run measure\`.`, "");
+  const t = comparison(r);
+  if (t) {
+    L.push(`The same kernel (${r.ablation.guest}), each run to ${r.ablation.criterion} (PVH: to \`Linux version\`). Structures: what the hypervisor writes for the guest to read (PVH: hvm_start_info, its tables and the command line; EFI: the system table, boot and runtime services tables and the protocols it installs). Instructions counted in runs of their own; times are wall time of one run on this machine.`, "");
+    L.push(`| ${t.head.join(" | ")} |`, `|---|${t.head.slice(1).map(() => "---:").join("|")}|`);
+    for (const row of t.rows) L.push(`| ${row.join(" | ")} |`);
+    L.push("");
+  }
   if (r.ablation.rows.length) {
     L.push("## The answer", "", `For ${r.ablation.guest}, success = ${r.ablation.criterion}.`,
       `Of the ${r.ablation.rows.length} services it calls, **${required.length} are required**: ${required.map((x) => `\`${x.service}\``).join(", ")}. The others can answer with an error.`,
@@ -268,7 +303,37 @@ function bars(title: string, rows: [string, number][], unit: string): string {
 
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 
-function html(r: Report): string {
+function comparisonHtml(r: Report): string {
+  const t = comparison(r);
+  if (!t) return "";
+  const cell = (c: string) => esc(c).replace(/`([^`]+)`/g, "<code>$1</code>");
+  return `<table class="answer"><thead><tr>${t.head.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>` +
+    t.rows.map((row) => `<tr>${row.map((c, i) => (i ? `<td>${cell(c)}</td>` : `<th>${cell(c)}</th>`)).join("")}</tr>`).join("") + "</tbody></table>";
+}
+
+interface TimelineEvent { name: string; ph: string; ts?: number; dur?: number; cat?: string }
+
+function readTimeline(path: string): TimelineEvent[] {
+  return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")).traceEvents as TimelineEvent[]) : [];
+}
+
+/** The kernel's run as a timeline (its trace file, host/timeline.ts): phases, each EFI call, each serial line. */
+function timelineSvg(events: TimelineEvent[]): string {
+  const timed = events.filter((e) => e.ts !== undefined);
+  if (!timed.length) return "";
+  const end = Math.max(...timed.map((e) => e.ts! + (e.dur ?? 0)));
+  const W = 740, x = (us: number) => 10 + (us / end) * W;
+  const phases = timed.filter((e) => e.cat === "phase").map((e, i) =>
+    `<rect x="${x(e.ts!)}" y="20" width="${Math.max(1, x(e.ts! + e.dur!) - x(e.ts!))}" height="22" fill="${["#9ab7e8", "#f0b86e", "#8fd19e", "#d9a3e0"][i % 4]}"><title>${esc(e.name)}: ${((e.dur ?? 0) / 1000).toFixed(0)} ms</title></rect>` +
+    `<text x="${x(e.ts!) + 3}" y="36" font-size="11">${esc(e.name)}</text>`);
+  const ticks = (cat: string, y: number, color: string) => timed.filter((e) => e.cat === cat).map((e) =>
+    `<rect x="${x(e.ts!)}" y="${y}" width="1" height="14" fill="${color}"><title>${esc(e.name)}</title></rect>`).join("");
+  return `<h3>The kernel's boot as a timeline (${(end / 1000).toFixed(0)} ms; open kernel-trace.json in Perfetto for the detail)</h3>` +
+    `<svg width="760" height="100" role="img" aria-label="timeline"><text x="10" y="14" font-size="11">phases</text>${phases.join("")}` +
+    `<text x="10" y="58" font-size="11">EFI calls</text>${ticks("efi", 62, "#c0392b")}<text x="10" y="88" font-size="11">serial lines</text>${ticks("serial", 80, "#2c3e50")}</svg>`;
+}
+
+function html(r: Report, timeline: TimelineEvent[] = []): string {
   const md = markdown(r);
   const charts = [
     bars("Firmware code bytes per group", Object.entries(r.firmware.groups).filter(([, v]) => v.bytes).map(([g, v]) => [g, v.bytes] as [string, number]).sort((a, b) => b[1] - a[1]), "B"),
@@ -290,6 +355,6 @@ function html(r: Report): string {
     ], "B"));
   }
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ueficorn report</title>
-<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}pre{white-space:pre-wrap;background:#f6f6f6;padding:1rem}</style></head>
-<body><h1>ueficorn: what the EFI entry costs</h1>${charts.join("\n")}<h2>Full report</h2><pre>${esc(md)}</pre></body></html>\n`;
+<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}pre{white-space:pre-wrap;background:#f6f6f6;padding:1rem}table.answer{border-collapse:collapse;margin:1rem 0}table.answer td,table.answer th{border:1px solid #ccc;padding:.3rem .6rem;text-align:right}table.answer tbody th{text-align:left;font-weight:normal}</style></head>
+<body><h1>ueficorn: what the EFI entry costs</h1>${comparisonHtml(r)}${timelineSvg(timeline)}${charts.join("\n")}<h2>Full report</h2><pre>${esc(md)}</pre></body></html>\n`;
 }

@@ -106,7 +106,12 @@ test("Ctrl-C stops a guest that runs away (spin.efi), inside its image; kill end
   assert.match(out, /received signal SIGINT/, out);
   const rip = BigInt(/^rip\s+(0x[0-9a-f]+)/m.exec(out)![1]);
   const base = BigInt(/looping forever in the image at (0x[0-9a-f]+)/.exec(cli)![1]);
-  assert.ok(rip >= base && rip < base + 0x10000n, `RIP 0x${rip.toString(16)} in the image at 0x${base.toString(16)}`);
+  // In its loop, or still returning from its last EFI call (the thunk page) when the interrupt came.
+  const m = new Machine({});
+  const thunks = m.fw.thunks;
+  m.close();
+  const inImage = rip >= base && rip < base + 0x10000n, inThunks = rip >= thunks && rip < thunks + 0x1000n;
+  assert.ok(inImage || inThunks, `RIP 0x${rip.toString(16)}: not in the image at 0x${base.toString(16)} nor in the thunks at 0x${thunks.toString(16)}`);
   assert.match(cli, /ended by the user/);
   assert.is(status, 0);
 });

@@ -143,6 +143,13 @@ test("the report files are written, the HTML self-contained", async () => {
   // GRUB starts the kernel through its handover entry; systemd-boot with LoadImage from the ESP.
   assert.match(md, /^\| BS\.LoadImage \| — \| — \| called \|$/m);
   assert.match(html, /<h3>Guest instructions to &quot;Linux version&quot;<\/h3>/);
+  // The first screen: the comparison table, before anything else, and the boot as a timeline.
+  const firstTable = md.split("\n").find((l) => l.startsWith("|"));
+  assert.is(firstTable, "|  | PVH entry (no firmware) | EFI entry, ablated minimum | ueficorn, whole firmware | OVMF |");
+  assert.match(md, new RegExp(`^\\| firmware \\(bytes, gzipped\\) \\| 0 \\| — \\| ${json.firmware.wasmBytes.toLocaleString("en-US")} \\(`, "m"));
+  assert.ok(html.indexOf('<table class="answer">') < html.indexOf("<svg "), "the table first");
+  assert.match(html, /aria-label="timeline"/);
+  assert.match(html, /EFI calls<\/text><rect [^>]*><title>(BS|RT|ConOut)\./);
   assert.match(html, /<svg /);
   assert.not.match(html, /<script|https?:\/\//);
 });
