@@ -6,11 +6,12 @@ import { spawnSync } from "node:child_process";
 import { gzipSync } from "node:zlib";
 import { dirname, join } from "node:path";
 import { SERVICES, THUNK_SIZE, minimalAnswer } from "../firmware/spec/services.ts";
-import { GUIDS, INTERFACES, MEMORY_TYPE, STATUS, STRUCTS, statusName } from "../firmware/spec/uefi.ts";
+import { INTERFACES, MEMORY_TYPE, STATUS, STRUCTS, statusName } from "../firmware/spec/uefi.ts";
 import { runImage, describeEnding, type InstructionCounts, type RunOptions, type RunResult } from "./run.ts";
 import type { TablesRead } from "./table-watch.ts";
 import { Firmware, FIRMWARE_WASM } from "./firmware.ts";
 import { ROOT } from "./paths.ts";
+import { nameOfGuid } from "./guids.ts";
 import { DEFAULT_CMDLINE } from "./defaults.ts";
 import { wasmFunctionSizes } from "./wasm-sizes.ts";
 
@@ -221,9 +222,9 @@ export interface ProbedAbi {
   memmap: Record<string, { ranges: number; pages: number }>;
 }
 
-const GUID_NAME = new Map<string, string>(Object.entries(GUIDS).map(([k, v]) => [v, k]));
 const MEMORY_TYPE_NAME = Object.fromEntries(Object.entries(MEMORY_TYPE).map(([k, v]) => [String(v), k]));
-export const guidName = (g: string) => GUID_NAME.get(g) ?? g;
+/** A GUID's name (host/guids.ts), as the report prints it. */
+export const guidName = nameOfGuid;
 
 export function parseProbe(text: string): ProbedAbi {
   const abi: ProbedAbi = { firmware: "?", bsSlots: 0, rtSlots: 0, configTables: [], handles: null, protocols: {}, memmap: {} };

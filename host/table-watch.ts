@@ -5,9 +5,9 @@
 // to it comes here, is served from guest RAM as it is, and is recorded by the field it
 // touches. Only for measurements: each access costs a host callback.
 import { field, guidText, type Struct } from "../firmware/spec/decl.ts";
-import { CONFIGURATION_TABLE, GUIDS, RUNTIME_SERVICES, SYSTEM_TABLE } from "../firmware/spec/uefi.ts";
+import { CONFIGURATION_TABLE, RUNTIME_SERVICES, SYSTEM_TABLE } from "../firmware/spec/uefi.ts";
+import { nameOfGuid } from "./guids.ts";
 
-const guidNames = new Map<string, string>(Object.entries(GUIDS).map(([name, text]) => [text, name]));
 
 export interface TablesRead {
   /** "SystemTable.ConfigurationTable", "RuntimeServices.GetVariable", ...: fields read, in first-read order. */
@@ -67,7 +67,7 @@ export class TableWatch {
       const table = field(CONFIGURATION_TABLE, "VendorTable");
       if (addr - entry < table.offset) return; // a GUID compared: a scan, not a use
       const guid = guidText(this.ram.subarray(entry, entry + 16));
-      this.configTables.add(guidNames.get(guid) ?? guid);
+      this.configTables.add(nameOfGuid(guid));
     }
   }
 

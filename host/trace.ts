@@ -4,13 +4,13 @@
 // service is traced without code here.
 import type { Service } from "../firmware/spec/services.ts";
 import { ARG_SLOTS, SERVICES, argSlot } from "../firmware/spec/services.ts";
-import { ALLOCATE_TYPE, GUIDS, MEMORY_TYPE, statusName } from "../firmware/spec/uefi.ts";
+import { ALLOCATE_TYPE, MEMORY_TYPE, statusName } from "../firmware/spec/uefi.ts";
+import { nameOfGuid } from "./guids.ts";
 import { guidText } from "../firmware/spec/decl.ts";
 import type { Firmware } from "./firmware.ts";
 import { translate } from "./x86/walk.ts";
 
 const KEEP = 16;
-const guidNames = new Map<string, string>(Object.entries(GUIDS).map(([name, text]) => [text, name]));
 const memTypeNames = Object.fromEntries(Object.entries(MEMORY_TYPE).map(([k, v]) => [v, k]));
 const allocTypeNames = Object.fromEntries(Object.entries(ALLOCATE_TYPE).map(([k, v]) => [v, k]));
 
@@ -145,8 +145,7 @@ function read(fw: Firmware, cr3: bigint, p: bigint, len: number): Uint8Array | u
 function readGuid(fw: Firmware, cr3: bigint, p: bigint): string {
   const b = read(fw, cr3, p, 16);
   if (!b) return `0x${p.toString(16)}`;
-  const text = guidText(b);
-  return guidNames.get(text) ?? text;
+  return nameOfGuid(guidText(b));
 }
 
 function readString(fw: Firmware, cr3: bigint, p: bigint, max = 48): string {

@@ -92,7 +92,7 @@ export function parseDec(src: string, file: string): GuidDecl[] {
   return out;
 }
 
-/** Removes C comments, keeping line structure; joins `\`-continued lines. */
+/** Removes C comments and joins `\`-continued lines (so a line number after one is off by the joins: for messages only). */
 function cLines(src: string): string[] {
   const bare = src.replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, " ")).replace(/\/\/.*/g, "");
   return bare.replace(/\\\r?\n/g, " ").split(/\r?\n/);
