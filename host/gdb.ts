@@ -160,6 +160,8 @@ export interface DebugTarget {
   flushCode(va: bigint, len: number): void;
   /** Ends the run (gdb's kill). */
   kill(): void;
+  /** "symbol+0xoff" for a guest address, when the guest's symbols are known (--system-map). */
+  symbolize(addr: bigint): string | undefined;
 }
 
 // gdb's i386:x86-64 register numbers (its default target description, amd64): the
@@ -336,10 +338,18 @@ export class GdbStub {
     return "";
   }
 
-  /** `monitor cr`: the system registers gdb's amd64 description has no place for. */
+  /**
+   * `monitor cr`: the system registers gdb's amd64 description has no place for;
+   * `monitor sym [ADDR]`: the guest symbol at ADDR (default RIP), from its System.map.
+   */
   private monitor(cmd: string): string {
     const uc = this.t.uc;
-    if (cmd.trim() !== "cr") return hexBytes(Buffer.from(`unknown monitor command "${cmd}"; known: cr\n`));
+    const sym = /^sym(?:\s+(\S+))?$/.exec(cmd.trim());
+    if (sym) {
+      const addr = sym[1] ? BigInt(sym[1]) : uc.regRead(C.UC_X86_REG_RIP);
+      return hexBytes(Buffer.from(`0x${addr.toString(16)} ${this.t.symbolize(addr) ?? "(no symbol: give the run --system-map)"}\n`));
+    }
+    if (cmd.trim() !== "cr") return hexBytes(Buffer.from(`unknown monitor command "${cmd}"; known: cr, sym [ADDR]\n`));
     const x = (id: number) => `0x${uc.regRead(id).toString(16)}`;
     const idt = uc.mmrRead(C.UC_X86_REG_IDTR), gdt = uc.mmrRead(C.UC_X86_REG_GDTR);
     const text = `cr0 ${x(C.UC_X86_REG_CR0)} cr2 ${x(C.UC_X86_REG_CR2)} cr3 ${x(C.UC_X86_REG_CR3)} cr4 ${x(C.UC_X86_REG_CR4)}\n` +

@@ -506,6 +506,7 @@ export class Machine {
         this.ended = { kind: "quit" };
         this.uc.emuStop();
       },
+      symbolize: (addr) => this.symbolize(addr),
     });
   }
 

@@ -110,7 +110,8 @@ export function guestUse(name: string, r: RunResult): GuestUse {
     boundary += 8 * (c.args.length + 1);
     const ok = c.status === "SUCCESS";
     for (const a of c.args) {
-      if (!guidArgs.has(a.name)) continue;
+      // A NULL protocol (LocateHandle's AllHandles, say) asks for no GUID.
+      if (!guidArgs.has(a.name) || a.text === "NULL") continue;
       const e = (guids[a.text] ??= { found: 0, notFound: 0 });
       if (ok) e.found++;
       else e.notFound++;

@@ -143,6 +143,7 @@ function read(fw: Firmware, cr3: bigint, p: bigint, len: number): Uint8Array | u
 }
 
 function readGuid(fw: Firmware, cr3: bigint, p: bigint): string {
+  if (p === 0n) return "NULL";
   const b = read(fw, cr3, p, 16);
   if (!b) return `0x${p.toString(16)}`;
   return nameOfGuid(guidText(b));

@@ -65,8 +65,10 @@ test("the kernel: a breakpoint on start_kernel (System.map, nokaslr), a watchpoi
   const sym = (name: string) => new RegExp(`^([0-9a-f]+) \\w ${name}$`, "m").exec(map)![1];
   const r = await debug(["boot", "--initrd", join(ROOT, "build/guests/linux/initrd.cpio"), "--cmdline", "console=ttyS0 nokaslr"], [
     `break *0x${sym("start_kernel")}`, "continue", "info registers rip",
+    "monitor sym",
     `watch *(long *)0x${sym("jiffies_64")}`, "continue", "delete", "continue",
   ].join("\n") + "\n");
+  assert.match(r.gdb, new RegExp(`^0x${sym("start_kernel")} start_kernel\\+0x0$`, "m"), "monitor sym names RIP from System.map");
   assert.match(r.gdb, new RegExp(`^rip\\s+0x${sym("start_kernel")}\\b`, "m"), r.gdb);
   const m = /Old value = (\d+)\nNew value = (\d+)/.exec(r.gdb);
   assert.ok(m && BigInt(m[2]) === BigInt(m[1]) + 1n, `jiffies_64 ticked: ${r.gdb}`);
