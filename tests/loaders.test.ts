@@ -9,7 +9,7 @@ import { mkdtempSync, mkdirSync, copyFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeDisk, tool, SECTOR } from "./disk-image.ts";
-import { runImage, type RunResult } from "../host/run.ts";
+import { runImage, exitCode, EXIT, type RunResult } from "../host/run.ts";
 import { ROOT } from "../host/paths.ts";
 import { DEFAULT_KERNEL } from "../host/defaults.ts";
 import { parseKeys } from "../host/keys.ts";
@@ -70,6 +70,15 @@ test("Debian's signed GRUB from an MBR disk: grub.cfg beside it, linux and initr
   reachedInit(r, "GRUB");
   // GRUB reads the disk itself (its own FAT driver over Block I/O / Disk I/O).
   assert.ok((r.summary.perService["BlockIo.ReadBlocks"] ?? 0) + (r.summary.perService["DiskIo.ReadDisk"] ?? 0) > 0);
+});
+
+test("GRUB with no grub.cfg stops at its prompt polling ReadKeyStroke: with no key to come the run ends as waiting for input", () => {
+  const image = join(dir, "grub-prompt.img");
+  makeDisk(image, { table: "gpt", partitions: [{ type: "esp", sizeMiB: 16, fat: 16, files: { "/EFI/BOOT/BOOTX64.EFI": join(LOADERS, "grubx64.efi") } }] });
+  const r = boot([image]);
+  assert.match(r.console, /grub>/);
+  assert.is(r.ending.kind, "waiting", `ending: ${r.ending.kind}`);
+  assert.is(exitCode(r), EXIT.HALTED);
 });
 
 test("shim, then GRUB beside it, from a GPT disk, to /init", () => {

@@ -3,7 +3,7 @@
 // host; keystrokes come from it (host key_next/key_take: a script of keys, each due at a
 // guest time), and WaitForKey is signalled when one is due (events.ts asks keyDue()).
 import { guest, gp, ucs2Len } from "../mem";
-import { hostConsoleOut, hostKeyNext, hostKeyTake } from "../abi";
+import { hostConsoleOut, hostKeyNext, hostKeyTake, hostWaitForever } from "../abi";
 import { SIMPLE_TEXT_OUTPUT_MODE, INPUT_KEY, KEY_DATA, KEY_STATE, TOGGLE_STATE_VALID, Status } from "../spec/gen";
 
 // Mode 0 is the 80x25 mode every console must offer (§12.4 QueryMode).
@@ -121,14 +121,31 @@ export function ConIn_Reset(self: u64, extended: u8): u64 {
   return Status.SUCCESS;
 }
 
-export function ConIn_ReadKeyStroke(self: u64, key: u64): u64 {
-  const k = guest(key, INPUT_KEY.SIZE);
-  if (!k) return Status.INVALID_PARAMETER;
+/**
+ * Polls in a row that found no key while none was coming: a guest at a prompt that reads
+ * keys without waiting (GRUB's rescue shell polls ReadKeyStroke) waits for ever, and
+ * after this many the run ends as such rather than spin to its time budget.
+ */
+const IDLE_POLLS: u32 = 200_000;
+let idlePolls: u32 = 0;
+
+/** The keystroke due now into the EFI_INPUT_KEY at WASM address k; NOT_READY when none is. */
+function takeKey(k: usize): u64 {
   const v = hostKeyTake();
-  if (v == 0xffff_ffff) return Status.NOT_READY;
+  if (v == 0xffff_ffff) {
+    if (hostKeyNext() != u64.MAX_VALUE) idlePolls = 0;
+    else if (++idlePolls >= IDLE_POLLS) hostWaitForever();
+    return Status.NOT_READY;
+  }
+  idlePolls = 0;
   store<u16>(k + INPUT_KEY.ScanCode, <u16>(v >> 16));
   store<u16>(k + INPUT_KEY.UnicodeChar, <u16>v);
   return Status.SUCCESS;
+}
+
+export function ConIn_ReadKeyStroke(self: u64, key: u64): u64 {
+  const k = guest(key, INPUT_KEY.SIZE);
+  return k ? takeKey(k) : Status.INVALID_PARAMETER;
 }
 
 // SimpleTextInputEx (§12.2) on the same console and the same keystrokes; WaitForKeyEx is
@@ -142,10 +159,8 @@ export function SimpleTextInputEx_Reset(self: u64, extended: u8): u64 {
 export function SimpleTextInputEx_ReadKeyStrokeEx(self: u64, data: u64): u64 {
   const d = guest(data, KEY_DATA.SIZE);
   if (!d) return Status.INVALID_PARAMETER;
-  const v = hostKeyTake();
-  if (v == 0xffff_ffff) return Status.NOT_READY;
-  store<u16>(d + KEY_DATA.Key + INPUT_KEY.ScanCode, <u16>(v >> 16));
-  store<u16>(d + KEY_DATA.Key + INPUT_KEY.UnicodeChar, <u16>v);
+  const st = takeKey(d + KEY_DATA.Key);
+  if (st != Status.SUCCESS) return st;
   store<u32>(d + KEY_DATA.KeyState + KEY_STATE.KeyShiftState, 0);
   store<u8>(d + KEY_DATA.KeyState + KEY_STATE.KeyToggleState, 0);
   return Status.SUCCESS;
