@@ -9,7 +9,8 @@
 # only when a command fails.
 #
 # Steps: 1 Debian packages, 2 npm packages, 3 Unicorn >= 2.1 into .cache/unicorn/,
-#        4 build hooks (firmware, host CLI, instruction counter, guests), 5 the kernel,
+#        4 build hooks (firmware, host CLI, instruction counter, guests), 5 the kernels
+#        (Debian 12's, and 13's through the private trixie lists),
 #        6 EFI boot loaders (systemd-boot, GRUB, shim) into .cache/loaders/.
 # Environment: UEFICORN_LIBUNICORN=path uses that libunicorn.so.2 (checked >= 2.1)
 # instead of fetching one; UEFICORN_SETUP_KEYRING=path replaces the system keyring in
@@ -25,7 +26,7 @@ for arg in "$@"; do
   case $arg in
     --quiet|-q) QUIET=1 ;;
     --bench-tools) BENCH_TOOLS=1 ;;
-    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup: unknown argument '$arg' (usage: bash scripts/setup.sh [--quiet])" >&2; exit 2 ;;
   esac
 done
@@ -201,6 +202,28 @@ private_trixie_update() {   # private_trixie_update MIRROR KEYRING
   private_apt apt-get update
 }
 
+# private_trixie MIRROR: the private lists of Debian 13 ($UNICORN_SUITE) in .cache/apt,
+# verified by the system keyring or, when that is too old to verify them, by
+# debian-archive-keyring from this release's own archive (TRIXIE_VERIFIED_BY says which).
+TRIXIE_VERIFIED_BY=$SYSTEM_KEYRING
+private_trixie() {
+  mkdir -p "$LOGS"
+  local log=$LOGS/unicorn.log
+  : >"$log"
+  if ! private_trixie_update "$1" "$SYSTEM_KEYRING" >>"$log" 2>&1; then
+    if grep -qE 'NO_PUBKEY|not signed|EXPKEYSIG|KEYEXPIRED' "$log"; then
+      say "the system keyring does not verify $UNICORN_SUITE; taking debian-archive-keyring from this release's archive"
+      local keyring; keyring=$(fetch_newer_keyring "$1")
+      TRIXIE_VERIFIED_BY="$(cd "$APT_DIR/dl" && echo debian-archive-keyring_*.deb) from $(. /etc/os-release && echo "$VERSION_CODENAME")"
+      run unicorn private_trixie_update "$1" "$keyring"
+    else
+      echo "setup: ERROR: apt-get update of the private $UNICORN_SUITE list failed; last lines of $log:" >&2
+      tail -n 25 "$log" | sed 's/^/  | /' >&2
+      exit 1
+    fi
+  fi
+}
+
 fetch_newer_keyring() {   # fetch_newer_keyring MIRROR -> prints keyring path
   local codename arch kdir deb
   codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
@@ -233,25 +256,10 @@ setup_unicorn() {
   fi
   unicorn_lib_current && return 0
 
-  local mirror verified_by=$SYSTEM_KEYRING
+  local mirror
   mirror=$(debian_mirror) || die "found no Debian mirror in /etc/apt/sources.list{,.d} to fetch Unicorn 2.1 from; set UEFICORN_LIBUNICORN to a libunicorn.so.2 >= 2.1 instead"
   say "fetching Unicorn 2.1 (${UNICORN_PACKAGES[*]} from $UNICORN_SUITE, $mirror) into .cache/unicorn"
-  mkdir -p "$LOGS"
-  local log=$LOGS/unicorn.log
-  : >"$log"
-
-  if ! private_trixie_update "$mirror" "$SYSTEM_KEYRING" >>"$log" 2>&1; then
-    if grep -qE 'NO_PUBKEY|not signed|EXPKEYSIG|KEYEXPIRED' "$log"; then
-      say "the system keyring does not verify $UNICORN_SUITE; taking debian-archive-keyring from this release's archive"
-      local keyring; keyring=$(fetch_newer_keyring "$mirror")
-      verified_by="$(cd "$APT_DIR/dl" && echo debian-archive-keyring_*.deb) from $(. /etc/os-release && echo "$VERSION_CODENAME")"
-      run unicorn private_trixie_update "$mirror" "$keyring"
-    else
-      echo "setup: ERROR: apt-get update of the private $UNICORN_SUITE list failed; last lines of $log:" >&2
-      tail -n 25 "$log" | sed 's/^/  | /' >&2
-      exit 1
-    fi
-  fi
+  private_trixie "$mirror"
   (cd "$APT_DIR/dl" && run unicorn private_apt apt-get download "${UNICORN_PACKAGES[@]}")
 
   local root=$UNICORN_DIR/root deb lib v
@@ -269,7 +277,7 @@ setup_unicorn() {
     echo "recipe=$UNICORN_RECIPE"
     echo "version=$v"
     echo "mirror=$mirror"
-    echo "verified-by=$verified_by"
+    echo "verified-by=$TRIXIE_VERIFIED_BY"
     for deb in "$UNICORN_DIR"/debs/*.deb; do echo "deb=${deb##*/} sha256=$(sha256sum <"$deb" | cut -d' ' -f1)"; done
   } >"$UNICORN_STAMP"
   rm -rf "$APT_DIR" "$CACHE/keyring"   # the private lists (~20 MB) are not needed again
@@ -391,6 +399,41 @@ setup_kernel() {
 }
 
 # ---------------------------------------------------------------------------------------
+# 5b. Debian 13's cloud kernel beside Debian 12's (issue 12: every current Debian kernel),
+# through the private trixie lists Unicorn comes from (the system's apt untouched), into
+# .cache/kernel/<package>/ and, as for Debian 12's, System.map-VERSION from its -dbg package
+# (~320 MB; the one in its /boot is a placeholder; UEFICORN_KERNEL_SYMBOLS=0 skips it);
+# .cache/kernel/debian13 points at that folder. UEFICORN_KERNEL13=0 skips the step.
+setup_kernel13() {
+  [[ ${UEFICORN_KERNEL13:-1} == 1 ]] || return 0
+  local symbols=${UEFICORN_KERNEL_SYMBOLS:-1}
+  local maps=("$KERNEL_DIR"/debian13/System.map-*)
+  [[ -f $KERNEL_DIR/debian13/vmlinuz && ( $symbols == 0 || -f ${maps[0]} ) ]] && return 0
+  local mirror pkg dir
+  mirror=$(debian_mirror) || die "found no Debian mirror in /etc/apt/sources.list{,.d} to fetch Debian 13's kernel from (UEFICORN_KERNEL13=0 skips it)"
+  private_trixie "$mirror"
+  pkg=$(private_apt apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  [[ -n $pkg ]] || die "Debian 13's lists name no kernel for linux-image-cloud-amd64"
+  say "fetching Debian 13's kernel $pkg into .cache/kernel/"
+  dir=$KERNEL_DIR/$pkg
+  rm -rf "$dir"; mkdir -p "$dir/root"
+  (cd "$APT_DIR/dl" && run kernel private_apt apt-get download "$pkg")
+  run kernel dpkg-deb -x "$APT_DIR"/dl/"$pkg"_*.deb "$dir/root"
+  cp "$dir"/root/boot/vmlinuz-* "$dir/vmlinuz.tmp" && mv "$dir/vmlinuz.tmp" "$dir/vmlinuz"
+  rm -rf "$dir/root"
+  if [[ $symbols == 1 ]]; then
+    say "fetching System.map of $pkg (its -dbg package, ~320 MB)"
+    (cd "$APT_DIR/dl" && run kernel private_apt apt-get download "$pkg-dbg")
+    # Named System.map-VERSION beside the kernel, where the host looks (host/symbols.ts systemMapFor).
+    local map=$dir/System.map-${pkg#linux-image-}
+    dpkg-deb --fsys-tarfile "$APT_DIR"/dl/"$pkg"-dbg_*.deb | tar -x -O "./usr/lib/debug/boot/${map##*/}" >"$map.tmp"
+    mv "$map.tmp" "$map"
+  fi
+  rm -rf "$APT_DIR"
+  ln -sfn "$pkg" "$KERNEL_DIR/debian13"
+}
+
+# ---------------------------------------------------------------------------------------
 # 6. EFI boot loaders for the disk-boot tests: Debian's systemd-boot (and its stub for
 # unified kernel images), its signed GRUB and
 # (where the apt sources have it) its signed shim, fetched through the system's apt as
@@ -472,6 +515,7 @@ build_native
 build_guests
 build_initrd
 setup_kernel
+setup_kernel13
 setup_loaders
 
 if [[ $DID_WORK == 0 && $QUIET == 0 ]]; then

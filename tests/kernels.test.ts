@@ -1,0 +1,42 @@
+// Every current Debian kernel (issue 12), one at a time: Debian 13's cloud kernel (6.12,
+// a zstd payload), fetched by setup through the private trixie lists, boots through its
+// EFI stub to the test /init with its own System.map found beside it; the PVH entry names
+// why it cannot read the payload on this Node.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT } from "../host/paths.ts";
+import { runImage } from "../host/run.ts";
+import { systemMapFor } from "../host/symbols.ts";
+import { DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP } from "../host/defaults.ts";
+import { inspectFile } from "../host/inspect.ts";
+
+const DIR = join(ROOT, ".cache/kernel/debian13");
+const KERNEL = join(DIR, "vmlinuz");
+const INITRD = join(ROOT, "build/guests/linux/initrd.cpio");
+
+test("Debian 13's cloud kernel: a zstd bzImage with an EFI stub, its System.map beside it", () => {
+  assert.ok(existsSync(KERNEL), "setup fetches it (.cache/kernel/debian13)");
+  const info = inspectFile(KERNEL);
+  assert.match(String(info.version), /^6\.12\./);
+  assert.ok(info.entries.some((e: string) => /payload zstd/.test(e)), info.entries.join("; "));
+  const map = systemMapFor(KERNEL, join(ROOT, DEFAULT_KERNEL), join(ROOT, DEFAULT_SYSTEM_MAP));
+  assert.is(map, join(DIR, readdirSync(DIR).find((f) => f.startsWith("System.map-"))!));
+});
+
+test("Debian 13's cloud kernel boots through its EFI stub to /init (its seed from the RNG protocol) and reboots", () => {
+  const r = runImage(KERNEL, { initrd: INITRD, cmdline: "console=ttyS0", timeBudgetMs: 120_000, systemMap: systemMapFor(KERNEL, join(ROOT, DEFAULT_KERNEL), join(ROOT, DEFAULT_SYSTEM_MAP)) });
+  assert.ok(r.serial.some((l) => /Linux version 6\.12\./.test(l)), r.serial.slice(0, 3).join(" | "));
+  assert.ok(r.serial.includes("init: hello from userspace, pid 1, 65536 bytes of fresh memory sum to 8355840"), r.serial.slice(-5).join(" | "));
+  assert.ok(r.serial.includes("init: getrandom gave 16 bytes"));
+  assert.is(r.ending.kind, "reset");
+});
+
+test("through the PVH entry, the zstd payload is refused with the reason and where", () => {
+  const r = runImage(KERNEL, { entry: "pvh", timeBudgetMs: 60_000 });
+  assert.is(r.ending.kind, "error");
+  assert.match((r.ending as { error: string }).error, /zstd-compressed payload is not supported on Node .*node:zlib has zstd from Node 22\.15/);
+});
+
+test.run();
