@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { ROOT } from "./paths.ts";
 import { ARG_SLOTS } from "../firmware/spec/services.ts";
 import { FirmwareError, VarStoreError } from "./errors.ts";
+import { FIRMWARE_EXPORTS, type FirmwareExports, type FirmwareImports } from "../firmware/spec/boundary.ts";
 
 export const FIRMWARE_WASM = join(ROOT, "build/firmware.wasm");
 const WASM_PAGE = 65536;
@@ -39,45 +40,6 @@ export interface FirmwareHost {
   memoryCreated?(memory: Uint8Array): void;
 }
 
-interface Exports {
-  fw_guest_base(): number;
-  fw_private_end(): number;
-  fw_args(): number;
-  fw_init(ram: bigint): bigint;
-  fw_system_table(): bigint;
-  fw_thunks(): bigint;
-  fw_alloc_pages(type: number, pages: bigint, zero: number): bigint;
-  fw_free_pages(addr: bigint, pages: bigint): void;
-  fw_load_image(src: bigint, size: bigint): bigint;
-  fw_loaded_handle(): bigint;
-  fw_load_error(): number;
-  fw_load_error_offset(): bigint;
-  fw_set_load_options(h: bigint, p: bigint, bytes: number): bigint;
-  fw_start_image(h: bigint): bigint;
-  fw_boot_services_exited(): number;
-  fw_stubbed(id: number): number;
-  fw_arg(i: number): bigint;
-  fw_vars_store(): number;
-  fw_vars_capacity(): number;
-  fw_vars_used(): number;
-  fw_vars_load(bytes: number): number;
-  fw_vars_generation(): number;
-  fw_vars_defaults(): void;
-  fw_set_initrd(base: bigint, size: bigint): bigint;
-  fw_set_acpi(rsdp: bigint): bigint;
-  fw_add_disk(blocks: bigint, blockSize: number, readOnly: number): number;
-  fw_boot(): bigint;
-  fw_set_screen(width: number, height: number): bigint;
-  fw_idle(): number;
-  fw_framebuffer(): bigint;
-  fw_screen_size(): number;
-  dispatch(id: number): bigint;
-  fw_trap(id: number): void;
-}
-/** What the host calls, checked when a firmware file is loaded. */
-const EXPORTS: (keyof Exports)[] = ["fw_guest_base", "fw_private_end", "fw_args", "fw_init", "fw_system_table", "fw_thunks", "fw_alloc_pages", "fw_free_pages", "fw_load_image", "fw_loaded_handle", "fw_load_error", "fw_load_error_offset", "fw_set_load_options", "fw_start_image", "fw_boot_services_exited", "fw_stubbed", "fw_arg", "fw_vars_store", "fw_vars_capacity", "fw_vars_used", "fw_vars_load", "fw_vars_generation", "fw_vars_defaults", "fw_set_initrd", "fw_set_acpi", "fw_add_disk", "fw_boot", "fw_set_screen", "fw_idle", "fw_framebuffer", "fw_screen_size", "dispatch", "fw_trap"];
-
-
 const u64 = (v: bigint) => BigInt.asUintN(64, v);
 
 /** The module instantiated, or a FirmwareError: another program's WASM asks for imports this host does not give. */
@@ -99,7 +61,7 @@ export class Firmware {
   readonly ramView: DataView;
   /** The argument block of the current call (firmware/spec/services.ts ARG_SLOTS), in WASM memory. */
   readonly args: BigUint64Array;
-  private readonly x: Exports;
+  private readonly x: FirmwareExports;
 
   constructor(readonly ramBytes: number, host: FirmwareHost, wasmPath = FIRMWARE_WASM) {
     if (ramBytes % WASM_PAGE !== 0 || ramBytes < 16 << 20) throw new Error(`guest RAM must be a multiple of 64 KiB and at least 16 MiB, not ${ramBytes}`);
@@ -122,26 +84,26 @@ export class Firmware {
     host.memoryCreated?.(new Uint8Array(this.memory.buffer));
     // WASM passes a usize as an i32: addresses past 2 GiB (guest RAM above 2 GiB - 16 MiB) arrive negative.
     const text = (p: number, bytes: number) => Buffer.from(this.memory.buffer, p >>> 0, bytes >>> 0).toString("utf16le");
-    const instance = instantiate(wasmPath, module, {
-      env: { memory: this.memory },
-      host: {
-        console_out: (p: number, bytes: number) => host.consoleOut(text(p, bytes)),
-        reset_system: (type: number, status: bigint) => host.resetSystem(type, u64(status)),
-        call_guest: (fn: bigint, a0: bigint, a1: bigint) => host.callGuest(u64(fn), u64(a0), u64(a1)),
-        unwind_guest: () => host.unwindGuest(),
-        time_ns: () => host.timeNs(),
-        time_skip: (ns: bigint) => host.timeSkip(u64(ns)),
-        wait_forever: () => host.waitForever(),
-        key_next: () => host.keyNext() ?? 2n ** 64n - 1n,
-        key_take: () => host.keyTake() ?? 0xffff_ffff,
-        random_fill: (p: number, bytes: number) => host.randomFill(new Uint8Array(this.memory.buffer, p >>> 0, bytes >>> 0)),
-        code_written: (base: bigint, bytes: bigint) => host.codeWritten(u64(base), u64(bytes)),
-        disk_read: (disk: number, offset: bigint, p: number, bytes: number) => host.diskRead?.(disk, Number(u64(offset)), new Uint8Array(this.memory.buffer, p >>> 0, bytes >>> 0)) ?? false,
-        disk_write: (disk: number, offset: bigint, p: number, bytes: number) => host.diskWrite?.(disk, Number(u64(offset)), new Uint8Array(this.memory.buffer, p >>> 0, bytes >>> 0)) ?? false,
-      },
-    });
-    this.x = instance.exports as unknown as Exports;
-    const missing = EXPORTS.filter((name) => typeof (instance.exports as Record<string, unknown>)[name] !== "function");
+    const imports: FirmwareImports = {
+      console_out: (p: number, bytes: number) => host.consoleOut(text(p, bytes)),
+      reset_system: (type: number, status: bigint) => host.resetSystem(type, u64(status)),
+      call_guest: (fn: bigint, a0: bigint, a1: bigint) => host.callGuest(u64(fn), u64(a0), u64(a1)),
+      unwind_guest: () => host.unwindGuest(),
+      time_ns: () => host.timeNs(),
+      time_skip: (ns: bigint) => host.timeSkip(u64(ns)),
+      wait_forever: () => host.waitForever(),
+      key_next: () => host.keyNext() ?? 2n ** 64n - 1n,
+      key_take: () => host.keyTake() ?? 0xffff_ffff,
+      random_fill: (p: number, bytes: number) => host.randomFill(new Uint8Array(this.memory.buffer, p >>> 0, bytes >>> 0)),
+      code_written: (base: bigint, bytes: bigint) => host.codeWritten(u64(base), u64(bytes)),
+      disk_read: (disk: number, offset: bigint, p: number, bytes: number) => host.diskRead?.(disk, Number(u64(offset)), new Uint8Array(this.memory.buffer, p >>> 0, bytes >>> 0)) ? 1 : 0,
+      disk_write: (disk: number, offset: bigint, p: number, bytes: number) => host.diskWrite?.(disk, Number(u64(offset)), new Uint8Array(this.memory.buffer, p >>> 0, bytes >>> 0)) ? 1 : 0,
+    };
+    // Typed by the firmware's own declaration (firmware/spec/boundary.ts, generated): a host
+    // function missing or of another shape is a compile error here.
+    const instance = instantiate(wasmPath, module, { env: { memory: this.memory }, host: { ...imports } });
+    this.x = instance.exports as unknown as FirmwareExports;
+    const missing = FIRMWARE_EXPORTS.filter((name) => typeof (instance.exports as Record<string, unknown>)[name] !== "function");
     if (missing.length) throw new FirmwareError(wasmPath, `not ueficorn's firmware: no ${missing.join(", ")}`);
     this.guestBase = this.x.fw_guest_base();
     if (this.guestBase !== guestBase) throw new FirmwareError(wasmPath, `GUEST_BASE ${this.guestBase} differs from the host's ${guestBase}`);
