@@ -297,6 +297,28 @@ test("nothing to boot: a disk without an ESP loader is a load error naming what 
   assert.match((r.ending as { error: string }).error, /nothing to boot.*BOOTX64\.EFI/);
 });
 
+test("MBR: an extended partition's logical partitions (EBR chain) get handles 5, 6, ... and file systems", () => {
+  const img = join(dir, "extended.img");
+  writeFileSync(img, new Uint8Array(16 << 20));
+  tool("sfdisk", ["-q", img], "label: dos\nlabel-id: 0x12345678\nstart=2048, size=4096, type=c\nstart=6144, type=5\nsize=4096, type=c\nsize=4096, type=83\n");
+  const layout = JSON.parse(tool("sfdisk", ["--json", img]).toString()).partitiontable.partitions as { node: string; start: number; size: number }[];
+  const logical = layout.find((p) => p.node.endsWith("5"))!;
+  tool("mkfs.fat", ["-F", "12", "--offset", String(logical.start), "-n", "LOGICAL", img, String(logical.size / 2)]);
+  tool("mcopy", ["-i", `${img}@@${logical.start * SECTOR}`, "-", "::/in-logical.txt"], "inside an extended partition\n");
+  const fs = new Fs(img);
+  const paths = fs.handles("BLOCK_IO_PROTOCOL").map((h) => fs.text(h));
+  assert.equal(paths.slice(1), [
+    "PciRoot(0x0)/Pci(0x4,0x0)/HD(1,MBR,0x12345678,0x800,0x1000)",
+    `PciRoot(0x0)/Pci(0x4,0x0)/HD(5,MBR,0x12345678,0x${logical.start.toString(16)},0x${logical.size.toString(16)})`,
+    "PciRoot(0x0)/Pci(0x4,0x0)/HD(6,MBR,0x12345678,0x3800,0x1000)",
+  ], "the primary, then the logical partitions; the extended container itself has no handle");
+  const [volume] = fs.handles(SFS);
+  const f = fs.open(fs.root(volume), "IN-LOGICAL.TXT");
+  is(f.status, "SUCCESS");
+  assert.is(new TextDecoder().decode(fs.read(f.file, 100).data), "inside an extended partition\n");
+  fs.close();
+});
+
 test("GPT: a primary header that fails its CRC falls back to the backup header", () => {
   const broken = join(dir, "backup.img");
   copyFileSync(image, broken);

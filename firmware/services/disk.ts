@@ -262,8 +262,8 @@ function scanGpt(i: i32): bool {
 /**
  * An MBR's primary partitions, when the table is consistent (EDK2 PartitionValidMbr:
  * every used record inside the disk, none overlapping); else, a disk without partitions
- * (a "superfloppy": its boot sector may be a file system's). Logical partitions inside
- * an extended one are not followed.
+ * (a "superfloppy": its boot sector may be a file system's). An extended partition's
+ * logical partitions follow (logicalPartitions).
  */
 function scanMbr(i: i32): void {
   if (!readBlock(i, 0) || load<u16>(SECTOR, 510) != 0xaa55) return;
@@ -291,9 +291,47 @@ function scanMbr(i: i32): void {
     memory.copy(record + 16, signature, 4);
     const type = load<u8>(record, 4);
     const start = <u64>load<u32>(record, 8), size = <u64>load<u32>(record, 12);
-    if (!type || !size || type == 0x05 || type == 0x0f || type == 0x85) continue;
-    addPartition(i, <u32>r + 1, start, size, false, record + 16, type == MBR_ESP, record, 16);
+    if (!type || !size) continue;
+    if (isExtended(type)) {
+      logicalPartitions(i, start, size, signature);
+    } else {
+      addPartition(i, <u32>r + 1, start, size, false, record + 16, type == MBR_ESP, record, 16);
+    }
     readBlock(i, 0);
+  }
+}
+
+@inline function isExtended(type: u8): bool { return type == 0x05 || type == 0x0f || type == 0x85; }
+
+/** The MBR's disk signature, kept while the EBRs are read over SECTOR. */
+const SIGNATURE: usize = reserve(4);
+
+/**
+ * The logical partitions of the extended partition at [base, base + size): a chain of
+ * extended boot records (EBRs), each at the start of its slot, whose first record is a
+ * logical partition (its start relative to that EBR) and whose second points at the next
+ * EBR (relative to the extended partition's start). Numbered from 5, as EDK2 and Linux do;
+ * a record outside the extended partition, or a chain that loops, ends the walk.
+ */
+function logicalPartitions(i: i32, base: u64, size: u64, signature: usize): void {
+  memory.copy(SIGNATURE, signature, 4);
+  let ebr = base;
+  for (let n: u32 = 5; n < 5 + 128; n++) {
+    if (!readBlock(i, ebr) || load<u16>(SECTOR, 510) != 0xaa55) return;
+    memory.copy(RECORD, SECTOR + MBR_RECORDS, 16);
+    const next = SECTOR + MBR_RECORDS + 16;
+    const nextType = load<u8>(next, 4);
+    const nextAt = <u64>load<u32>(next, 8);
+    const type = load<u8>(RECORD, 4);
+    const start = ebr + <u64>load<u32>(RECORD, 8), blocks = <u64>load<u32>(RECORD, 12);
+    if (type && blocks && start + blocks <= base + size && start > ebr) {
+      memory.copy(RECORD + 16, SIGNATURE, 4);
+      // The record as the MBR would hold it: its start from the disk's beginning.
+      store<u32>(RECORD, <u32>start, 8);
+      addPartition(i, n, start, blocks, false, RECORD + 16, type == MBR_ESP, RECORD, 16);
+    }
+    if (!isExtended(nextType) || !nextAt || nextAt >= size || base + nextAt <= ebr) return;
+    ebr = base + nextAt;
   }
 }
 
