@@ -393,16 +393,35 @@ test("FAT writes on a writable disk: create, write, make folders, truncate, dele
   is(c.call("File.Delete", fs.open(root, "read.me", 3n).file), "SUCCESS");
   is(c.call("File.Delete", fs.open(root, "newdir", 3n).file), "WARN_DELETE_FAILURE");
   is(fs.open(root, "read.me").status, "NOT_FOUND");
+  // Rename through SetInfo: in place, then into a folder; a folder moved under another
+  // (its ".." follows, which fsck.fat checks); a name that exists is ACCESS_DENIED.
+  const setName = (file: bigint, name: string) => c.scoped(() => {
+    const i = fs.info(file);
+    const head = c.m.fw.ram.slice(Number(i.at), Number(i.at) + 80);
+    const text = Buffer.from(name + "\0", "utf16le");
+    const buf = c.bytes(Buffer.concat([head, text]));
+    c.setU64(buf, BigInt(80 + text.length));
+    return c.call("File.SetInfo", file, fs.guid("FILE_INFO"), BigInt(80 + text.length), buf);
+  });
+  const moving = fs.open(root, "A New Long File.txt", 3n).file;
+  is(setName(moving, "Renamed Long File.txt"), "SUCCESS");
+  is(setName(moving, "newdir\\moved.txt"), "SUCCESS");
+  is(c.call("File.Close", moving), "SUCCESS");
+  const sub2 = fs.open(root, "newdir", 3n).file;
+  is(setName(sub2, "\\dir\\newdir2"), "SUCCESS");
+  is(c.call("File.Close", sub2), "SUCCESS");
+  is(setName(fs.open(root, "dir\\sub\\deep.bin", 3n).file, "..\\newdir2\\a.txt"), "ACCESS_DENIED", "the target exists");
   // A read-only handle may not write; a folder is not written to.
-  const ro = fs.open(root, "A New Long File.txt").file;
+  const ro = fs.open(root, "dir\\newdir2\\moved.txt").file;
   is(c.call("File.Write", ro, c.cell(1n), c.buf(1)), "ACCESS_DENIED");
   is(c.call("File.Write", folder.file, c.cell(1n), c.buf(1)), "UNSUPPORTED");
   c.m.commitDisks();
   fs.close();
   // Debian's tools on the committed image: a clean file system with exactly those changes.
   const at = `${w}@@${facts.partitions[0].startLba * SECTOR}`;
-  assert.is(tool("mtype", ["-i", at, "::/A New Long File.txt"]).toString(), new TextDecoder().decode(text));
-  assert.is(tool("mtype", ["-i", at, "::/newdir/a.txt"]).toString(), "hello");
+  assert.is(tool("mtype", ["-i", at, "::/dir/newdir2/moved.txt"]).toString(), new TextDecoder().decode(text));
+  assert.is(tool("mtype", ["-i", at, "::/dir/newdir2/a.txt"]).toString(), "hello");
+  assert.not.match(tool("mdir", ["-i", at, "-b", "::/"]).toString(), /Long File|newdir/);
   const deepBack = tool("mtype", ["-i", at, "::/dir/sub/deep.bin"]);
   assert.ok(deepBack.equals(Buffer.from(DEEP.subarray(0, 1000))), "deep.bin cut to 1000 bytes");
   assert.not.match(tool("mdir", ["-i", at, "::/"]).toString(), /read\s+me/i);

@@ -775,9 +775,9 @@ export function File_GetInfo(self: u64, type: u64, sizePtr: u64, buffer: u64): u
 }
 
 /**
- * §13.5.14 SetInfo with FILE_INFO: the size (truncating or zero-extending) and the
- * attributes of a file opened for writing. Renaming (a different FileName) and the
- * volume's label are not offered: UNSUPPORTED.
+ * §13.5.14 SetInfo with FILE_INFO: the size (truncating or zero-extending), the
+ * attributes and the name (rename) of a file opened for writing. The volume's label
+ * is not offered: UNSUPPORTED.
  */
 export function File_SetInfo(self: u64, type: u64, size: u64, buffer: u64): u64 {
   const f = findFile(self);
@@ -792,11 +792,13 @@ export function File_SetInfo(self: u64, type: u64, size: u64, buffer: u64): u64 
   const attrs = load<u64>(info + FILE_INFO.Attribute);
   const dir = (load<u32>(f + F_ATTR) & ATTR_DIRECTORY) != 0;
   if (attrs & ~FileAttribute.VALID || ((attrs & FileAttribute.DIRECTORY) != 0) != dir) return Status.ACCESS_DENIED;
-  // The name: the same (case-sensitively) or it would be a rename.
-  const chars = load<u32>(f + F_NAME_CHARS);
+  // The name: the same (case-sensitively), or the file moves to it.
   const name = info + FILE_INFO.FileName;
-  if (<u64>FILE_INFO.FileName + ((<u64>chars + 1) << 1) > size || load<u16>(name + (<usize>chars << 1)) != 0 ||
-    memory.compare(name, f + F_NAME, <usize>chars << 1) != 0) return Status.UNSUPPORTED;
+  let newChars: u32 = 0;
+  while (<u64>FILE_INFO.FileName + ((<u64>newChars + 1) << 1) <= size && load<u16>(name + (<usize>newChars << 1))) newChars++;
+  if (<u64>FILE_INFO.FileName + ((<u64>newChars + 1) << 1) > size || !newChars) return Status.INVALID_PARAMETER;
+  const chars = load<u32>(f + F_NAME_CHARS);
+  const renamed = newChars != chars || memory.compare(name, f + F_NAME, <usize>chars << 1) != 0;
   const newSize = load<u64>(info + FILE_INFO.FileSize);
   if (!dir && newSize != load<u64>(f + F_SIZE)) {
     if (newSize > 0xffff_ffff) return Status.VOLUME_FULL;
@@ -805,7 +807,8 @@ export function File_SetInfo(self: u64, type: u64, size: u64, buffer: u64): u64 
   }
   store<u32>(f + F_ATTR, (load<u32>(f + F_ATTR) & ATTR_DIRECTORY) | (<u32>attrs & 0x27));
   store<u8>(f + F_ENTRY + 11, <u8>load<u32>(f + F_ATTR));
-  return saveEntry(f) ? Status.SUCCESS : Status.DEVICE_ERROR;
+  if (!saveEntry(f)) return Status.DEVICE_ERROR;
+  return renamed ? rename(f, name, newChars) : Status.SUCCESS;
 }
 
 /** Writes reach the disk (the host's overlay) at once: nothing is held back. */
@@ -1154,7 +1157,7 @@ const ENTRIES: usize = reserve(21 * 32);
  * Create `chars` characters at p in folder record d as a file or (attributes with
  * DIRECTORY) a folder, with "." and ".." in it; d becomes the new object's record.
  */
-function create(d: usize, p: usize, chars: u32, attributes: u32): u64 {
+function create(d: usize, p: usize, chars: u32, attributes: u32, moving: usize = 0): u64 {
   const v = load<i32>(d + F_VOLUME);
   if (!validName(p, chars)) return Status.INVALID_PARAMETER;
   let flags = shortFor(p, chars, 0);
@@ -1182,17 +1185,22 @@ function create(d: usize, p: usize, chars: u32, attributes: u32): u64 {
       store<u16>(e + <usize>load<u8>(LFN_OFFSETS + k), c);
     }
   }
-  const dir = (attributes & <u32>FileAttribute.DIRECTORY) != 0;
+  const dir = moving ? (load<u32>(moving + F_ATTR) & ATTR_DIRECTORY) != 0 : (attributes & <u32>FileAttribute.DIRECTORY) != 0;
   const se = ENTRIES + (<usize>longs << 5);
-  memory.copy(se, SHORT, 11);
-  store<u8>(se, <u8>((attributes & 0x27) | (dir ? ATTR_DIRECTORY : 0x20)), 11); // new files get ARCHIVE
-  if (flags) store<u8>(se, <u8>(flags & 0x18), 12);
   const now = dosNow();
-  store<u16>(se, <u16>now, 14);
-  store<u16>(se, <u16>(now >> 16), 16);
-  store<u16>(se, <u16>(now >> 16), 18);
-  store<u16>(se, <u16>now, 22);
-  store<u16>(se, <u16>(now >> 16), 24);
+  if (moving) {
+    // A rename: the entry as it was (attributes, times, first cluster, size) under its new name.
+    memory.copy(se + 11, moving + F_ENTRY + 11, 21);
+  } else {
+    store<u8>(se, <u8>((attributes & 0x27) | (dir ? ATTR_DIRECTORY : 0x20)), 11); // new files get ARCHIVE
+    store<u16>(se, <u16>now, 14);
+    store<u16>(se, <u16>(now >> 16), 16);
+    store<u16>(se, <u16>(now >> 16), 18);
+    store<u16>(se, <u16>now, 22);
+    store<u16>(se, <u16>(now >> 16), 24);
+  }
+  memory.copy(se, SHORT, 11);
+  store<u8>(se, <u8>(flags & 0x18), 12);
   // A run of `count` free entries (deleted, or from the end mark on), the folder grown if needed.
   let start: u64 = u64.MAX_VALUE;
   let run: u32 = 0;
@@ -1216,8 +1224,19 @@ function create(d: usize, p: usize, chars: u32, attributes: u32): u64 {
     if (start == u64.MAX_VALUE) start = pos;
     run++;
   }
+  if (dir && moving) {
+    // A folder moved: its ".." (the second entry of its first cluster) names the new parent.
+    const c = entryCluster(v, se);
+    const parent: u32 = load<u32>(d + F_ROOT) ? 0 : load<u32>(d + F_FIRST);
+    store<u16>(WORD, <u16>(parent >> 16));
+    store<u16>(WORD, <u16>parent, 6);
+    if (validCluster(v, c)) {
+      const dots = clusterOffset(v, c) + ENTRY;
+      if (!changing(v) || !volWrite(v, dots + 20, WORD, 2) || !volWrite(v, dots + 26, WORD + 6, 2)) return Status.DEVICE_ERROR;
+    }
+  }
   let first: u32 = 0;
-  if (dir) {
+  if (dir && !moving) {
     // The new folder's first cluster, zeroed, with "." (itself) and ".." (its parent; 0 for the root).
     first = allocCluster(v, 0, true);
     if (first == NO_CLUSTER) return Status.VOLUME_FULL;
@@ -1252,6 +1271,50 @@ function create(d: usize, p: usize, chars: u32, attributes: u32): u64 {
   entryPos = start + (<u64>longs << 5);
   nameStart = start;
   setEntry(d, v, d);
+  return Status.SUCCESS;
+}
+
+/** Record rec as the folder whose chain starts at `first` (`root`: the root) on volume v. */
+function folderRecord(rec: usize, v: i32, first: u32, root: u32): usize {
+  store<i32>(rec + F_VOLUME, v);
+  store<u32>(rec + F_FIRST, first);
+  store<u32>(rec + F_ROOT, root);
+  store<u32>(rec + F_ATTR, ATTR_DIRECTORY);
+  store<u32>(rec + F_CUR_CLUSTER, NO_CLUSTER);
+  store<u64>(rec + F_POS, 0);
+  return rec;
+}
+const PARENT: usize = reserve(FILE_RECORD);
+
+/**
+ * §13.5.14 SetInfo with another FileName: the entry moves to the new name, which may be a
+ * path (from the root with a leading '\', else from the file's folder); a name that
+ * exists already is ACCESS_DENIED (as EDK2). The chain stays where it is.
+ */
+function rename(f: usize, p: usize, chars: u32): u64 {
+  const v = load<i32>(f + F_VOLUME);
+  const parent = folderRecord(PARENT, v, load<u32>(f + F_DIR_FIRST), load<u32>(f + F_DIR_ROOT));
+  const st = resolve(parent, p, chars, TARGET);
+  if (st == Status.SUCCESS) return Status.ACCESS_DENIED;
+  if (st != Status.NOT_FOUND || !missingLast) return st;
+  if (!(load<u32>(TARGET + F_ATTR) & ATTR_DIRECTORY)) return Status.NOT_FOUND;
+  const oldFirst = load<u32>(f + F_DIR_FIRST), oldRoot = load<u32>(f + F_DIR_ROOT);
+  const oldFrom = load<u64>(f + F_LFN_POS), oldTo = load<u64>(f + F_ENTRY_POS);
+  const made = create(TARGET, missingPart, missingChars, 0, f);
+  if (made != Status.SUCCESS) return made;
+  store<u8>(WORD, 0xe5);
+  for (let pos = oldFrom; pos <= oldTo; pos += ENTRY) {
+    const at = folderOffset(v, oldFirst, oldRoot, pos);
+    if (at == u64.MAX_VALUE || !volWrite(v, at, WORD, 1)) return Status.DEVICE_ERROR;
+  }
+  // The open file is now the entry under its new name.
+  store<u32>(f + F_DIR_FIRST, load<u32>(TARGET + F_DIR_FIRST));
+  store<u32>(f + F_DIR_ROOT, load<u32>(TARGET + F_DIR_ROOT));
+  store<u64>(f + F_ENTRY_POS, load<u64>(TARGET + F_ENTRY_POS));
+  store<u64>(f + F_LFN_POS, load<u64>(TARGET + F_LFN_POS));
+  memory.copy(f + F_ENTRY, TARGET + F_ENTRY, 32);
+  store<u32>(f + F_NAME_CHARS, load<u32>(TARGET + F_NAME_CHARS));
+  memory.copy(f + F_NAME, TARGET + F_NAME, <usize>load<u32>(TARGET + F_NAME_CHARS) << 1);
   return Status.SUCCESS;
 }
 
