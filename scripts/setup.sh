@@ -10,7 +10,7 @@
 #
 # Steps: 1 Debian packages, 2 npm packages, 3 Unicorn >= 2.1 into .cache/unicorn/,
 #        4 build hooks (firmware, host CLI, instruction counter, guests), 5 the kernels
-#        (Debian 12's, and 13's through the private trixie lists),
+#        (Debian 12's, and 13's through the private trixie lists) and the Debian 12 installer,
 #        6 EFI boot loaders (systemd-boot, GRUB, shim) into .cache/loaders/.
 # Environment: UEFICORN_LIBUNICORN=path uses that libunicorn.so.2 (checked >= 2.1)
 # instead of fetching one; UEFICORN_SETUP_KEYRING=path replaces the system keyring in
@@ -434,6 +434,29 @@ setup_kernel13() {
 }
 
 # ---------------------------------------------------------------------------------------
+# 5c. The Debian 12 netboot installer (issue 12): its text-mode kernel and initrd from
+# debian-installer-12-netboot-amd64, through the system's apt as the kernel is, into
+# .cache/installer/ (linux, initrd.gz, VERSION). UEFICORN_INSTALLER=0 skips it.
+INSTALLER_DIR=$CACHE/installer
+setup_installer() {
+  [[ ${UEFICORN_INSTALLER:-1} == 1 ]] || return 0
+  [[ -f $INSTALLER_DIR/linux && -f $INSTALLER_DIR/initrd.gz && -f $INSTALLER_DIR/VERSION ]] && return 0
+  local pkg=debian-installer-12-netboot-amd64 tmp=$CACHE/installer-tmp deb images
+  if ! apt-cache show "$pkg" >/dev/null 2>&1; then apt_update_once; fi
+  say "fetching the Debian 12 installer ($pkg, ~130 MB) into .cache/installer/"
+  rm -rf "$tmp"; mkdir -p "$tmp/deb" "$INSTALLER_DIR"
+  chown _apt "$tmp/deb" 2>/dev/null || true
+  (cd "$tmp/deb" && run installer apt-get download "$pkg")
+  deb=$(echo "$tmp"/deb/"$pkg"_*.deb)
+  run installer dpkg-deb -x "$deb" "$tmp/root"
+  images=$tmp/root/usr/lib/debian-installer/images/12/amd64/text/debian-installer/amd64
+  [[ -f $images/linux && -f $images/initrd.gz ]] || die "$deb has no text-mode linux and initrd.gz under ${images#"$tmp/root"}"
+  for f in linux initrd.gz; do cp "$images/$f" "$INSTALLER_DIR/$f.tmp" && mv "$INSTALLER_DIR/$f.tmp" "$INSTALLER_DIR/$f"; done
+  dpkg-deb -f "$deb" Version >"$INSTALLER_DIR/VERSION"
+  rm -rf "$tmp"
+}
+
+# ---------------------------------------------------------------------------------------
 # 6. EFI boot loaders for the disk-boot tests: Debian's systemd-boot (and its stub for
 # unified kernel images), its signed GRUB and
 # (where the apt sources have it) its signed shim, fetched through the system's apt as
@@ -516,6 +539,7 @@ build_guests
 build_initrd
 setup_kernel
 setup_kernel13
+setup_installer
 setup_loaders
 
 if [[ $DID_WORK == 0 && $QUIET == 0 ]]; then

@@ -1,7 +1,8 @@
 // Every current Debian kernel (issue 12), one at a time: Debian 13's cloud kernel (6.12,
 // a zstd payload), fetched by setup through the private trixie lists, boots through its
 // EFI stub to the test /init with its own System.map found beside it; the PVH entry names
-// why it cannot read the payload on this Node.
+// why it cannot read the payload on this Node. The Debian 12 netboot installer reaches
+// its user interface.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, readdirSync } from "node:fs";
@@ -37,6 +38,16 @@ test("through the PVH entry, the zstd payload is refused with the reason and whe
   const r = runImage(KERNEL, { entry: "pvh", timeBudgetMs: 60_000 });
   assert.is(r.ending.kind, "error");
   assert.match((r.ending as { error: string }).error, /zstd-compressed payload is not supported on Node .*node:zlib has zstd from Node 22\.15/);
+});
+
+test("the Debian 12 netboot installer (text mode, 1 GiB): its kernel, initrd, init and screen-based UI", () => {
+  const dir = join(ROOT, ".cache/installer");
+  // Ended where GNU screen first shows the installer's window: from there it waits for a
+  // person (--stdin), its status-line clock ticking.
+  const r = runImage(join(dir, "linux"), { initrd: join(dir, "initrd.gz"), ramMiB: 1024, cmdline: "console=ttyS0", timeBudgetMs: 300_000, stopOnSerial: /1\*installer/ });
+  const serial = r.serial.join("\n");
+  assert.match(serial, /Starting system log daemon: syslogd, klogd\./, "the installer's init ran");
+  assert.is(r.ending.kind, "milestone", JSON.stringify(r.ending, (_, v) => (typeof v === "bigint" ? v.toString(16) : v)));
 });
 
 test.run();
