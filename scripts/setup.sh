@@ -10,7 +10,8 @@
 #
 # Steps: 1 Debian packages, 2 npm packages, 3 Unicorn >= 2.1 into .cache/unicorn/,
 #        4 build hooks (firmware, host CLI, instruction counter, guests), 5 the kernels
-#        (Debian 12's, and 13's through the private trixie lists) and the Debian 12 installer,
+#        (Debian 12's cloud and generic, 13's through the private trixie lists) and the
+#        Debian 12 installer,
 #        6 EFI boot loaders (systemd-boot, GRUB, shim) into .cache/loaders/.
 # Environment: UEFICORN_LIBUNICORN=path uses that libunicorn.so.2 (checked >= 2.1)
 # instead of fetching one; UEFICORN_SETUP_KEYRING=path replaces the system keyring in
@@ -26,7 +27,7 @@ for arg in "$@"; do
   case $arg in
     --quiet|-q) QUIET=1 ;;
     --bench-tools) BENCH_TOOLS=1 ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup: unknown argument '$arg' (usage: bash scripts/setup.sh [--quiet])" >&2; exit 2 ;;
   esac
 done
@@ -399,6 +400,31 @@ setup_kernel() {
 }
 
 # ---------------------------------------------------------------------------------------
+# 5a. Debian 12's generic kernel (issue 12): linux-image-amd64's kernel, an xz payload the
+# EFI stub decompresses itself, into .cache/kernel/<package>/ and .cache/kernel/generic
+# (no System.map: its -dbg package is far larger). UEFICORN_GENERIC_KERNEL=0 skips it.
+setup_generic_kernel() {
+  [[ ${UEFICORN_GENERIC_KERNEL:-1} == 1 ]] || return 0
+  [[ -f $KERNEL_DIR/generic/vmlinuz ]] && return 0
+  local pkg dir
+  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  if [[ -z $pkg ]]; then
+    apt_update_once
+    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  fi
+  [[ -n $pkg ]] || die "cannot find the package linux-image-amd64 depends on (apt-cache depends linux-image-amd64)"
+  say "fetching Debian 12's generic kernel $pkg into .cache/kernel/"
+  dir=$KERNEL_DIR/$pkg
+  rm -rf "$dir"; mkdir -p "$dir/deb"
+  chown _apt "$dir/deb" 2>/dev/null || true
+  (cd "$dir/deb" && run kernel apt-get download "$pkg")
+  run kernel dpkg-deb -x "$dir"/deb/*.deb "$dir/root"
+  cp "$dir"/root/boot/vmlinuz-* "$dir/vmlinuz.tmp" && mv "$dir/vmlinuz.tmp" "$dir/vmlinuz"
+  rm -rf "$dir/deb" "$dir/root"
+  ln -sfn "$pkg" "$KERNEL_DIR/generic"
+}
+
+# ---------------------------------------------------------------------------------------
 # 5b. Debian 13's cloud kernel beside Debian 12's (issue 12: every current Debian kernel),
 # through the private trixie lists Unicorn comes from (the system's apt untouched), into
 # .cache/kernel/<package>/ and, as for Debian 12's, System.map-VERSION from its -dbg package
@@ -538,6 +564,7 @@ build_native
 build_guests
 build_initrd
 setup_kernel
+setup_generic_kernel
 setup_kernel13
 setup_installer
 setup_loaders

@@ -1,8 +1,8 @@
 // Every current Debian kernel (issue 12), one at a time: Debian 13's cloud kernel (6.12,
 // a zstd payload), fetched by setup through the private trixie lists, boots through its
 // EFI stub to the test /init with its own System.map found beside it; the PVH entry names
-// why it cannot read the payload on this Node. The Debian 12 netboot installer reaches
-// its user interface.
+// why it cannot read the payload on this Node. Debian 12's generic kernel (xz) boots too,
+// and the Debian 12 netboot installer reaches its user interface.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, readdirSync } from "node:fs";
@@ -38,6 +38,14 @@ test("through the PVH entry, the zstd payload is refused with the reason and whe
   const r = runImage(KERNEL, { entry: "pvh", timeBudgetMs: 60_000 });
   assert.is(r.ending.kind, "error");
   assert.match((r.ending as { error: string }).error, /zstd-compressed payload is not supported on Node .*node:zlib has zstd from Node 22\.15/);
+});
+
+test("Debian 12's generic kernel (an xz payload its EFI stub decompresses, billions of instructions) boots to /init", () => {
+  const generic = join(ROOT, ".cache/kernel/generic/vmlinuz");
+  assert.ok(inspectFile(generic).entries.some((e: string) => /payload xz/.test(e)));
+  const r = runImage(generic, { initrd: INITRD, cmdline: "console=ttyS0", timeBudgetMs: 300_000 });
+  assert.ok(r.serial.includes("init: hello from userspace, pid 1, 65536 bytes of fresh memory sum to 8355840"), r.serial.slice(-5).join(" | "));
+  assert.is(r.ending.kind, "reset");
 });
 
 test("the Debian 12 netboot installer (text mode, 1 GiB): its kernel, initrd, init and screen-based UI", () => {
