@@ -23,6 +23,17 @@ export interface DiskSource {
   close?(): void;
 }
 
+/** The overlay chunks bytes [offset, offset + length) fall in: chunk, offset within it, bytes there, bytes before. */
+function* spans(offset: number, length: number): Generator<[number, number, number, number]> {
+  for (let done = 0; done < length;) {
+    const chunk = Math.floor((offset + done) / CHUNK);
+    const within = offset + done - chunk * CHUNK;
+    const n = Math.min(CHUNK - within, length - done);
+    yield [chunk, within, n, done];
+    done += n;
+  }
+}
+
 export class Disk {
   private readonly overlay = new Map<number, Uint8Array>();
 
@@ -42,15 +53,10 @@ export class Disk {
       this.source.read(offset, out);
       return true;
     }
-    for (let done = 0; done < out.length;) {
-      const at = offset + done;
-      const chunk = Math.floor(at / CHUNK);
-      const within = at - chunk * CHUNK;
-      const n = Math.min(CHUNK - within, out.length - done);
+    for (const [chunk, within, n, done] of spans(offset, out.length)) {
       const o = this.overlay.get(chunk);
       if (o) out.set(o.subarray(within, within + n), done);
-      else this.source.read(at, out.subarray(done, done + n));
-      done += n;
+      else this.source.read(offset + done, out.subarray(done, done + n));
     }
     return true;
   }
@@ -58,11 +64,7 @@ export class Disk {
   /** Write into the overlay; false when read-only or outside the disk. */
   write(offset: number, data: Uint8Array): boolean {
     if (!this.writable || offset < 0 || offset + data.length > this.source.bytes) return false;
-    for (let done = 0; done < data.length;) {
-      const at = offset + done;
-      const chunk = Math.floor(at / CHUNK);
-      const within = at - chunk * CHUNK;
-      const n = Math.min(CHUNK - within, data.length - done);
+    for (const [chunk, within, n, done] of spans(offset, data.length)) {
       let o = this.overlay.get(chunk);
       if (!o) {
         o = new Uint8Array(Math.min(CHUNK, this.source.bytes - chunk * CHUNK));
@@ -70,7 +72,6 @@ export class Disk {
         this.overlay.set(chunk, o);
       }
       o.set(data.subarray(done, done + n), within);
-      done += n;
     }
     return true;
   }
