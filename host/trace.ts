@@ -149,14 +149,19 @@ function readGuid(fw: Firmware, cr3: bigint, p: bigint): string {
   return nameOfGuid(guidText(b));
 }
 
+/** A guest UCS-2 string for a trace, read a page at a time (one translation each), at most `max` characters. */
 function readString(fw: Firmware, cr3: bigint, p: bigint, max = 48): string {
   let s = "";
-  for (let i = 0n; s.length < max; i += 2n) {
-    const b = read(fw, cr3, p + i, 2);
+  for (let at = p; s.length < max;) {
+    const n = Math.min(Number(0x1000n - (at & 0xfffn)) & ~1, (max - s.length) * 2);
+    const b = n >= 2 ? read(fw, cr3, at, n) : undefined;
     if (!b) return s ? JSON.stringify(s) + "…" : `0x${p.toString(16)}`;
-    const c = b[0] | (b[1] << 8);
-    if (c === 0) return JSON.stringify(s);
-    s += String.fromCharCode(c);
+    for (let i = 0; i + 1 < b.length; i += 2) {
+      const c = b[i] | (b[i + 1] << 8);
+      if (c === 0) return JSON.stringify(s);
+      s += String.fromCharCode(c);
+    }
+    at += BigInt(b.length);
   }
   return JSON.stringify(s) + "…";
 }
