@@ -36,11 +36,12 @@ options:
   --disk IMAGE           a raw disk image (GPT, MBR or one bare FAT file system), as a Block I/O
                          device with a child per partition and a file system on each FAT one;
                          repeat for more disks. Read-only unless --disk-writable
-  --esp DIR              a host folder as a read-only FAT file system: an ESP on a disk of its own
+  --esp DIR              a host folder as a FAT file system (read-only unless --disk-writable): an ESP on a disk of its own
                          (after the --disk ones), built on the fly, e.g. a folder holding
                          EFI/BOOT/BOOTX64.EFI, loader/ entries and a kernel for systemd-boot
   --disk-writable        the guest may write the disks: its writes are kept aside and saved into
-                         the images atomically when it ends by itself (returns, resets, powers off)
+                         the images atomically when it ends by itself (returns, resets, powers off);
+                         on an --esp folder they last for the run, the folder is never written
   --screen WxH           a display (GraphicsOutput, a linear framebuffer) of that size; none by default
   --screenshot FILE.png  write the display as a PNG when the run ends (a 1024x768 display by default)
   --vars FILE            variable store: loaded if it exists, saved atomically on change
@@ -253,7 +254,7 @@ async function main(argv: string[]): Promise<number> {
     const size = statSync(d).size;
     if (size === 0 || size % 512) usage(`--disk: ${d} is ${size} bytes, not a whole number of 512-byte sectors`);
   }
-  if (o["disk-writable"] && !o.disk?.length) usage("--disk-writable needs a --disk");
+  if (o["disk-writable"] && !o.disk?.length && !o.esp?.length) usage("--disk-writable needs a --disk or an --esp");
   for (const d of o.esp ?? []) {
     if (!existsSync(d) || !statSync(d).isDirectory()) usage(`--esp: ${d} is not a folder`);
   }

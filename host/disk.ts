@@ -37,10 +37,12 @@ function* spans(offset: number, length: number): Generator<[number, number, numb
 export class Disk {
   private readonly overlay = new Map<number, Uint8Array>();
 
-  /** `path`: the image file commit() replaces (none for a source that is not a file). */
+  /**
+   * `path`: the image file commit() replaces. A writable disk without one (a folder's FAT
+   * volume) keeps the guest's writes for the run only: commit() has nowhere to put them.
+   */
   constructor(readonly name: string, private readonly source: DiskSource, readonly writable: boolean, private readonly path?: string) {
     if (!source.bytes || source.bytes % SECTOR) throw new DiskError(name, `a disk is a whole number of ${SECTOR}-byte sectors; this one is ${source.bytes} bytes`);
-    if (writable && !path) throw new DiskError(name, "only an image file can be writable");
   }
 
   get sectors(): number { return this.source.bytes / SECTOR; }
@@ -133,10 +135,14 @@ export function openDisk(path: string, writable: boolean): Disk {
   }
 }
 
-/** `--esp DIR`: the folder as the FAT file system of an ESP on a GPT disk, read-only (host/fat-image.ts). */
-export function espFromDir(dir: string): Disk {
+/**
+ * `--esp DIR`: the folder as the FAT file system of an ESP on a GPT disk (host/fat-image.ts).
+ * Writable, the guest may change its files for the run (a loader's random seed, its
+ * saved state); the folder itself is never written.
+ */
+export function espFromDir(dir: string, writable = false): Disk {
   try {
-    return new Disk(dir, fatImageFromDir(dir, { table: "gpt" }), false);
+    return new Disk(dir, fatImageFromDir(dir, { table: "gpt" }), writable);
   } catch (e) {
     if (e instanceof FatImageError) throw new DiskError(dir, e.message);
     throw e;

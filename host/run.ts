@@ -53,7 +53,7 @@ export interface RunOptions {
   onGdbListening?: (port: number) => void;
   /** Read standard input: keystrokes for ConIn, then the serial console's input (host/input.ts); Ctrl-A x ends the run. */
   stdin?: boolean;
-  /** Host folders, each presented as an ESP (FAT, on a GPT disk of its own) after the disks; read-only. */
+  /** Host folders, each presented as an ESP (FAT, on a GPT disk of its own) after the disks; with diskWritable the guest's writes last for the run, the folder untouched. */
   esp?: string[];
   /** Let the guest write the disks: kept in an overlay, saved atomically when the guest ends by itself (returns, resets, powers off). */
   diskWritable?: boolean;
@@ -163,7 +163,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
   const disks: Disk[] = [];
   try {
     for (const d of opts.disks ?? []) disks.push(openDisk(d, opts.diskWritable ?? false));
-    for (const d of opts.esp ?? []) disks.push(espFromDir(d));
+    for (const d of opts.esp ?? []) disks.push(espFromDir(d, opts.diskWritable ?? false));
     m = new Machine({
       disks,
       gdb: opts.gdb === undefined ? undefined : { ...gdbAddress(opts.gdb), onListening: opts.onGdbListening },

@@ -4,14 +4,14 @@
 // called as a guest would (tests/service-caller.ts), and the boot manager.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync, copyFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync, copyFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { ServiceCaller } from "./service-caller.ts";
 import { makeDisk, defaultPartitionGuid, SECTOR, tool } from "./disk-image.ts";
 import { mulberry32 } from "./prng.ts";
-import { openDisk } from "../host/disk.ts";
+import { espFromDir, openDisk } from "../host/disk.ts";
 import { GUIDS, LOCATE_SEARCH_TYPE as LS, FILE_INFO, FILE_SYSTEM_INFO, BLOCK_IO_MEDIA, BLOCK_IO_PROTOCOL, PARTITION_INFO_PROTOCOL, statusName, type GuidName } from "../firmware/spec/uefi.ts";
 import { guidBytes, guidText } from "../firmware/spec/decl.ts";
 import { ROOT } from "../host/paths.ts";
@@ -44,8 +44,8 @@ const is = (status: bigint, name: string, what?: string) => assert.is(statusName
 /** A machine with the image attached, and helpers to call its protocols. */
 class Fs {
   readonly c: ServiceCaller;
-  constructor(path = image, writable = false) {
-    this.c = new ServiceCaller({ ramMiB: 64, disks: [openDisk(path, writable)] });
+  constructor(path = image, writable = false, caller?: ServiceCaller) {
+    this.c = caller ?? new ServiceCaller({ ramMiB: 64, disks: [openDisk(path, writable)] });
   }
   guid(name: GuidName): bigint { return this.c.bytes(guidBytes(GUIDS[name])); }
   handles(proto: GuidName): bigint[] {
@@ -454,6 +454,26 @@ test("FAT32 writes (FSInfo set to unknown, a root that grows by clusters): fsck.
   tool("fsck.fat", ["-n", part]);
   const listing = tool("mdir", ["-i", `${w}@@${p.startLba * SECTOR}`, "-b", "::/"]).toString();
   assert.is(listing.split("\n").filter((l) => /Some Long Name Number \d+\.data/.test(l)).length, 150);
+});
+
+test("an --esp folder with --disk-writable: the guest writes files for the run, the folder is never written", () => {
+  const folder = join(dir, "esp-folder");
+  mkdirSync(join(folder, "EFI"), { recursive: true });
+  writeFileSync(join(folder, "EFI", "seed"), "old seed");
+  const c = new ServiceCaller({ ramMiB: 64, disks: [espFromDir(folder, true)] });
+  const fs = new Fs(undefined, false, c);
+  const root = fs.root(fs.handles(SFS)[0]);
+  const made = fs.open(root, "EFI\\new file.txt", 0x8000000000000003n);
+  is(made.status, "SUCCESS");
+  is(c.call("File.Write", made.file, c.cell(5n), c.bytes(new TextEncoder().encode("fresh"))), "SUCCESS");
+  const seed = fs.open(root, "EFI\\seed", 3n).file;
+  is(c.call("File.Write", seed, c.cell(3n), c.bytes(new TextEncoder().encode("new"))), "SUCCESS");
+  is(c.call("File.SetPosition", seed, 0n), "SUCCESS");
+  assert.is(new TextDecoder().decode(fs.read(seed, 20).data), "new seed", "read back within the run");
+  c.m.commitDisks();
+  c.close();
+  assert.is(readFileSync(join(folder, "EFI", "seed"), "utf8"), "old seed", "the folder is untouched");
+  assert.not.ok(existsSync(join(folder, "EFI", "new file.txt")));
 });
 
 test("a disk image that is not whole sectors is refused with its size", () => {
