@@ -65,6 +65,8 @@ const MSR_TSC_AUX = 0xc000_0103;
 /** Instructions between looks at an interrupt that IF = 0 holds back: from 1,000 up to 1,000,000 (1 ms of a guest clock). */
 const MIN_HELD_POLL = 1000n;
 const MAX_HELD_POLL = 1_000_000n;
+/** The double-fault exception's vector (SDM 3A §6.15). */
+const DOUBLE_FAULT = 8;
 /** How long a wait for typed input sleeps before looking at the machine's timers again. */
 const INPUT_POLL_MS = 10;
 const CPUID_REGS = [C.UC_X86_REG_EAX, C.UC_X86_REG_EBX, C.UC_X86_REG_ECX, C.UC_X86_REG_EDX];
@@ -684,8 +686,16 @@ export class Machine {
         write64: (va, v) => this.write64(cr3, va, v),
       }, vector, errorCode);
     } catch (e) {
-      if (e instanceof DeliveryError) throw new GuestError("fault", `triple fault: ${what} could not be delivered (${e.message})`, rip, this.tracer.last(), this.symbolize(rip));
-      throw e;
+      if (!(e instanceof DeliveryError)) throw e;
+      // SDM 3A §6.15 (interrupt 8): a fault while delivering an exception or interrupt
+      // makes a double fault, delivered through its own gate (Linux gives #DF a stack of
+      // its own, an IST, so that a stack overflow reaches its handler); a fault while
+      // delivering the double fault shuts the CPU down.
+      if (vector !== DOUBLE_FAULT) {
+        this.deliverVector(DOUBLE_FAULT, 0, `double fault (${what} could not be delivered: ${e.message})`);
+        return;
+      }
+      throw new GuestError("fault", `triple fault: ${what}`, rip, this.tracer.last(), this.symbolize(rip));
     }
     if ((d.cs & 3) < (cs & 3)) this.enterRing0(d.cs, d.ss);
     else if (d.cs !== cs) uc.regWrite(C.UC_X86_REG_CS, BigInt(d.cs));
