@@ -73,6 +73,9 @@ options:
   --deterministic        guest time from the instruction count (1 ns each, TSC 1 GHz, the
                          clock starting at ${new Date(GUEST_EPOCH_MS).toISOString()}) and skipped while the
                          guest halts: two runs print the same output and make the same calls
+  --guard-code-writes    catch code the guest patches through another mapping, which Unicorn 2.1.1
+                         misses (Debian unstable's kernel needs it); about 4x slower; implied by
+                         --deterministic
   -h, --help             this text
 
 exit status:
@@ -187,6 +190,7 @@ async function main(argv: string[]): Promise<number> {
         keys: { type: "string" },
         stdin: { type: "boolean" },
         gdb: { type: "string" },
+        "guard-code-writes": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -301,6 +305,7 @@ async function main(argv: string[]): Promise<number> {
     deterministic: o.deterministic,
     keys: o.keys === undefined ? undefined : keys(o.keys),
     stdin: o.stdin,
+    guardCodeWrites: o["guard-code-writes"],
     trace: o.trace,
     traceOut: o["trace-out"],
     onConsole: json ? undefined : (t) => process.stdout.write(t.replace(/\r\n/g, "\n")),

@@ -135,6 +135,12 @@ export interface MachineOptions {
    * first instruction until gdb connects and continues. `onListening` is told the port.
    */
   gdb?: { host: string; port: number; onListening?: (port: number) => void };
+  /**
+   * Catch every code write Unicorn 2.1.1 misses (Unicorn.guardCodeWrites: code patched
+   * through another virtual alias, as Linux's text_poke does), at about 4x the cost of a
+   * run; always on with clock "deterministic".
+   */
+  guardCodeWrites?: boolean;
   /** A display (GraphicsOutput) of this size; none by default, so that a kernel's boot stays headless. */
   screen?: { width: number; height: number };
 }
@@ -255,8 +261,9 @@ export class Machine {
     const deterministic = options.clock === "deterministic";
     if (options.countInstructions || deterministic) this.icount = this.uc.countInstructions();
     // Code patched while interrupts arrive mid-run must not keep running as it was
-    // (Unicorn.guardCodeWrites): a deterministic boot pays that, the default one has not needed it.
-    if (deterministic) this.uc.guardCodeWrites();
+    // (Unicorn.guardCodeWrites): a deterministic boot pays that, and so does any boot that
+    // asks (Debian unstable's kernel patches its alternatives through an alias Unicorn misses).
+    if (deterministic || options.guardCodeWrites) this.uc.guardCodeWrites();
     const clock = options.clock ?? "host";
     this.clock = clock === "host" ? hostClock() : clock === "deterministic" ? guestClock({ progress: this.icount!.count }) : clock;
     const ramBytes = this.opts.ramMiB * MIB; // not << 20: 2 GiB and more overflow an int32

@@ -51,6 +51,8 @@ export interface RunOptions {
   gdb?: string;
   /** Told the port gdb can connect to, once the stub listens. */
   onGdbListening?: (port: number) => void;
+  /** Catch code patched through an alias (MachineOptions.guardCodeWrites), about 4x slower. */
+  guardCodeWrites?: boolean;
   /** Read standard input: keystrokes for ConIn, then the serial console's input (host/input.ts); Ctrl-A x ends the run. */
   stdin?: boolean;
   /** Host folders, each presented as an ESP (FAT, on a GPT disk of its own) after the disks; with diskWritable the guest's writes last for the run, the folder untouched. */
@@ -166,6 +168,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
     for (const d of opts.esp ?? []) disks.push(espFromDir(d, opts.diskWritable ?? false));
     m = new Machine({
       disks,
+      guardCodeWrites: opts.guardCodeWrites,
       gdb: opts.gdb === undefined ? undefined : { ...gdbAddress(opts.gdb), onListening: opts.onGdbListening },
       input: opts.stdin ? new LiveInput() : undefined,
       screen: opts.screen ?? (opts.screenshot ? { width: 1024, height: 768 } : undefined),

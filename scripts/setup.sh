@@ -10,8 +10,8 @@
 #
 # Steps: 1 Debian packages, 2 npm packages, 3 Unicorn >= 2.1 into .cache/unicorn/,
 #        4 build hooks (firmware, host CLI, instruction counter, guests), 5 the kernels
-#        (Debian 12's cloud and generic, 13's through the private trixie lists) and the
-#        Debian 12 installer,
+#        (Debian 12's cloud and generic; 13's and unstable's through private lists) and
+#        the Debian 12 installer,
 #        6 EFI boot loaders (systemd-boot, GRUB, shim) into .cache/loaders/.
 # Environment: UEFICORN_LIBUNICORN=path uses that libunicorn.so.2 (checked >= 2.1)
 # instead of fetching one; UEFICORN_SETUP_KEYRING=path replaces the system keyring in
@@ -197,28 +197,28 @@ private_apt_init() {   # private_apt_init "SOURCES.LIST LINE"...
 # trixie keys. Should neither hold on some machine, we take the keyring package from
 # the machine's own release (its Release file verified by the system keyring, the .deb
 # by its hash) and verify trixie with that: a verified chain, no [trusted=yes].
-private_trixie_update() {   # private_trixie_update MIRROR KEYRING
+private_trixie_update() {   # private_trixie_update MIRROR KEYRING [SUITE]
   local arch; arch=$(dpkg --print-architecture)
-  private_apt_init "deb [arch=$arch signed-by=$2] $1 $UNICORN_SUITE main"
+  private_apt_init "deb [arch=$arch signed-by=$2] $1 ${3:-$UNICORN_SUITE} main"
   private_apt apt-get update
 }
 
-# private_trixie MIRROR: the private lists of Debian 13 ($UNICORN_SUITE) in .cache/apt,
-# verified by the system keyring or, when that is too old to verify them, by
-# debian-archive-keyring from this release's own archive (TRIXIE_VERIFIED_BY says which).
+# private_trixie MIRROR [SUITE]: the private lists of Debian 13 ($UNICORN_SUITE), or of
+# SUITE, in .cache/apt, verified by the system keyring or, when that is too old to verify
+# them, by debian-archive-keyring from this release's own archive (TRIXIE_VERIFIED_BY).
 TRIXIE_VERIFIED_BY=$SYSTEM_KEYRING
 private_trixie() {
   mkdir -p "$LOGS"
-  local log=$LOGS/unicorn.log
+  local log=$LOGS/unicorn.log suite=${2:-$UNICORN_SUITE}
   : >"$log"
-  if ! private_trixie_update "$1" "$SYSTEM_KEYRING" >>"$log" 2>&1; then
+  if ! private_trixie_update "$1" "$SYSTEM_KEYRING" "$suite" >>"$log" 2>&1; then
     if grep -qE 'NO_PUBKEY|not signed|EXPKEYSIG|KEYEXPIRED' "$log"; then
-      say "the system keyring does not verify $UNICORN_SUITE; taking debian-archive-keyring from this release's archive"
+      say "the system keyring does not verify $suite; taking debian-archive-keyring from this release's archive"
       local keyring; keyring=$(fetch_newer_keyring "$1")
       TRIXIE_VERIFIED_BY="$(cd "$APT_DIR/dl" && echo debian-archive-keyring_*.deb) from $(. /etc/os-release && echo "$VERSION_CODENAME")"
-      run unicorn private_trixie_update "$1" "$keyring"
+      run unicorn private_trixie_update "$1" "$keyring" "$suite"
     else
-      echo "setup: ERROR: apt-get update of the private $UNICORN_SUITE list failed; last lines of $log:" >&2
+      echo "setup: ERROR: apt-get update of the private $suite list failed; last lines of $log:" >&2
       tail -n 25 "$log" | sed 's/^/  | /' >&2
       exit 1
     fi
@@ -460,6 +460,33 @@ setup_kernel13() {
 }
 
 # ---------------------------------------------------------------------------------------
+# 5d. Debian unstable's cloud kernel (issue 12): its linux-binary-* package (where sid
+# keeps the kernel, in usr/lib/modules/VERSION/vmlinuz) through private sid lists, into
+# .cache/kernel/<package>/ and .cache/kernel/unstable (no System.map: ~350 MB more).
+# It boots with --guard-code-writes. UEFICORN_KERNEL_SID=0 skips it.
+setup_kernel_sid() {
+  [[ ${UEFICORN_KERNEL_SID:-1} == 1 ]] || return 0
+  [[ -f $KERNEL_DIR/unstable/vmlinuz ]] && return 0
+  local mirror image pkg dir
+  mirror=$(debian_mirror) || die "found no Debian mirror to fetch Debian unstable's kernel from (UEFICORN_KERNEL_SID=0 skips it)"
+  private_trixie "$mirror" sid
+  image=$(private_apt apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  pkg=$(private_apt apt-cache depends "$image" 2>/dev/null | awk '/Depends: linux-binary-/ {print $2; exit}')
+  [[ -n $pkg ]] || pkg=$image   # a kernel package that still carries /boot/vmlinuz itself
+  [[ -n $pkg ]] || die "Debian unstable's lists name no kernel for linux-image-cloud-amd64"
+  say "fetching Debian unstable's kernel $pkg into .cache/kernel/"
+  dir=$KERNEL_DIR/$pkg
+  rm -rf "$dir"; mkdir -p "$dir/root"
+  (cd "$APT_DIR/dl" && run kernel private_apt apt-get download "$pkg")
+  run kernel dpkg-deb -x "$APT_DIR"/dl/"$pkg"_*.deb "$dir/root"
+  local vmlinuz; vmlinuz=$(find "$dir/root" -name 'vmlinuz*' -type f | head -n1)
+  [[ -n $vmlinuz ]] || die "$pkg holds no vmlinuz"
+  cp "$vmlinuz" "$dir/vmlinuz.tmp" && mv "$dir/vmlinuz.tmp" "$dir/vmlinuz"
+  rm -rf "$dir/root" "$APT_DIR"
+  ln -sfn "$pkg" "$KERNEL_DIR/unstable"
+}
+
+# ---------------------------------------------------------------------------------------
 # 5c. The Debian 12 netboot installer (issue 12): its text-mode kernel and initrd from
 # debian-installer-12-netboot-amd64, through the system's apt as the kernel is, into
 # .cache/installer/ (linux, initrd.gz, VERSION). UEFICORN_INSTALLER=0 skips it.
@@ -566,6 +593,7 @@ build_initrd
 setup_kernel
 setup_generic_kernel
 setup_kernel13
+setup_kernel_sid
 setup_installer
 setup_loaders
 

@@ -2,7 +2,9 @@
 // a zstd payload), fetched by setup through the private trixie lists, boots through its
 // EFI stub to the test /init with its own System.map found beside it; the PVH entry names
 // why it cannot read the payload on this Node. Debian 12's generic kernel (xz) boots too,
-// and the Debian 12 netboot installer reaches its user interface.
+// and the Debian 12 netboot installer reaches its user interface. Debian unstable's kernel
+// patches its alternatives through text_poke's alias, which Unicorn 2.1.1 misses unless
+// every write is checked (guardCodeWrites): with it, that kernel boots to /init too.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, readdirSync } from "node:fs";
@@ -45,6 +47,15 @@ test("Debian 12's generic kernel (an xz payload its EFI stub decompresses, billi
   assert.ok(inspectFile(generic).entries.some((e: string) => /payload xz/.test(e)));
   const r = runImage(generic, { initrd: INITRD, cmdline: "console=ttyS0", timeBudgetMs: 300_000 });
   assert.ok(r.serial.includes("init: hello from userspace, pid 1, 65536 bytes of fresh memory sum to 8355840"), r.serial.slice(-5).join(" | "));
+  assert.is(r.ending.kind, "reset");
+});
+
+test("Debian unstable's cloud kernel, its code patches caught (guardCodeWrites), boots to /init and reboots", () => {
+  const sid = join(ROOT, ".cache/kernel/unstable/vmlinuz");
+  assert.ok(existsSync(sid), "setup fetches it (.cache/kernel/unstable)");
+  const r = runImage(sid, { initrd: INITRD, cmdline: "console=ttyS0", timeBudgetMs: 300_000, guardCodeWrites: true });
+  assert.ok(r.serial.some((l) => /Linux version [7-9]\./.test(l)), r.serial.slice(0, 3).join(" | "));
+  assert.ok(r.serial.includes("init: hello from userspace, pid 1, 65536 bytes of fresh memory sum to 8355840"), r.serial.slice(-8).join(" | "));
   assert.is(r.ending.kind, "reset");
 });
 
