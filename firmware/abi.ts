@@ -2,6 +2,7 @@
 // and the few host functions the firmware calls (console, time, guest callbacks).
 import { guest, reserve } from "./mem";
 import { Arg } from "./spec/gen";
+import { isAa64 } from "./arch";
 
 /** The argument block, laid out by firmware/spec/services.ts ARG_SLOTS (Arg.*). */
 export const ARGS: usize = reserve(Arg.SLOTS << 3);
@@ -13,21 +14,33 @@ export const ARGS: usize = reserve(Arg.SLOTS << 3);
  * page-table root for its pointers stay the caller's.
  */
 export function callGuest(fn: u64, a0: u64, a1: u64): u64 {
+  // Every slot but STATUS, on the WASM stack (calls nest).
   const r0 = load<u64>(ARGS + (Arg.ARG0 << 3)), r1 = load<u64>(ARGS + (Arg.ARG1 << 3));
   const r2 = load<u64>(ARGS + (Arg.ARG2 << 3)), r3 = load<u64>(ARGS + (Arg.ARG3 << 3));
+  const r4 = load<u64>(ARGS + (Arg.ARG4 << 3)), r5 = load<u64>(ARGS + (Arg.ARG5 << 3));
+  const r6 = load<u64>(ARGS + (Arg.ARG6 << 3)), r7 = load<u64>(ARGS + (Arg.ARG7 << 3));
   const stack = load<u64>(ARGS + (Arg.STACK << 3)), root = load<u64>(ARGS + (Arg.PAGE_ROOT << 3));
   const status = hostCallGuest(fn, a0, a1);
   store<u64>(ARGS + (Arg.ARG0 << 3), r0); store<u64>(ARGS + (Arg.ARG1 << 3), r1);
   store<u64>(ARGS + (Arg.ARG2 << 3), r2); store<u64>(ARGS + (Arg.ARG3 << 3), r3);
+  store<u64>(ARGS + (Arg.ARG4 << 3), r4); store<u64>(ARGS + (Arg.ARG5 << 3), r5);
+  store<u64>(ARGS + (Arg.ARG6 << 3), r6); store<u64>(ARGS + (Arg.ARG7 << 3), r7);
   store<u64>(ARGS + (Arg.STACK << 3), stack); store<u64>(ARGS + (Arg.PAGE_ROOT << 3), root);
   return status;
 }
 
-/** Argument i of the current call: registers, then the stack above the 32-byte shadow space. */
+/** Argument i of the current call: registers, then the stack. */
 export function arg(i: i32): u64 {
   if (i < 4) return load<u64>(ARGS + (<usize>i << 3));
-  // Microsoft x64: [RSP] return address, [RSP+8..+0x28) shadow space, then argument 5 onwards.
-  const at = guest(load<u64>(ARGS + (Arg.STACK << 3)) + 0x28 + (<u64>(i - 4) << 3), 8);
+  let at: usize;
+  if (isAa64()) {
+    // AAPCS64 §6.8.2: X4-X7, then the stack at SP (the thunk pushes nothing).
+    if (i < 8) return load<u64>(ARGS + ((Arg.ARG4 + <usize>(i - 4)) << 3));
+    at = guest(load<u64>(ARGS + (Arg.STACK << 3)) + (<u64>(i - 8) << 3), 8);
+  } else {
+    // Microsoft x64: [RSP] return address, [RSP+8..+0x28) shadow space, then argument 5 onwards.
+    at = guest(load<u64>(ARGS + (Arg.STACK << 3)) + 0x28 + (<u64>(i - 4) << 3), 8);
+  }
   return at ? load<u64>(at) : 0;
 }
 

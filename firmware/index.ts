@@ -2,6 +2,7 @@
 // reached only through dispatch(); the rest sets up a run.
 import { GUEST_BASE, setRamBytes, guest, privateEnd, setCr3, currentCr3 } from "./mem";
 import { ARGS, arg } from "./abi";
+import { setMachine } from "./arch";
 import { mapInit, allocPages, retype, FLAG_FIRMWARE } from "./services/alloc";
 import { handlesInit } from "./services/handles";
 import { systemInit, systemTable, thunks } from "./services/system";
@@ -42,6 +43,9 @@ export function fw_guest_base(): usize { return GUEST_BASE; }
 /** End of the firmware's static data and private state; the host checks it is below GUEST_BASE. */
 export function fw_private_end(): usize { return privateEnd(); }
 export function fw_args(): usize { return ARGS; }
+
+/** The CPU to serve, by PE machine (0x8664, 0xAA64), before fw_init; false for another. */
+export function fw_set_machine(m: u32): bool { return setMachine(m); }
 
 export function fw_init(ramBytes: u64): u64 {
   setRamBytes(ramBytes);

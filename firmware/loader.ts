@@ -7,6 +7,7 @@
 import { gp, ramBytes } from "./mem";
 import { allocAligned, claim, NONE, PAGE, retype } from "./services/alloc";
 import { hostCodeWritten } from "./abi";
+import { machine, machineMismatch } from "./arch";
 import {
   IMAGE_DOS_HEADER, IMAGE_NT_HEADERS_PREFIX, IMAGE_OPTIONAL_HEADER64, IMAGE_SECTION_HEADER,
   IMAGE_DATA_DIRECTORY, IMAGE_BASE_RELOCATION, Pe, MemoryType, Status,
@@ -58,8 +59,8 @@ export function loadPe(f: usize, size: u64): u64 {
   if (nt + IMAGE_NT_HEADERS_PREFIX.SIZE > size) return fail(Status.LOAD_ERROR, "e_lfanew points past the end of the file", IMAGE_DOS_HEADER.e_lfanew);
   const h = f + <usize>nt;
   if (load<u32>(h + IMAGE_NT_HEADERS_PREFIX.Signature) != Pe.NT_SIGNATURE) return fail(Status.UNSUPPORTED, "PE signature missing", nt);
-  if (load<u16>(h + IMAGE_NT_HEADERS_PREFIX.Machine) != Pe.MACHINE_X64) {
-    return fail(Status.UNSUPPORTED, "Machine is not x86-64 (0x8664)", nt + IMAGE_NT_HEADERS_PREFIX.Machine);
+  if (<u32>load<u16>(h + IMAGE_NT_HEADERS_PREFIX.Machine) != machine) {
+    return fail(Status.UNSUPPORTED, machineMismatch(), nt + IMAGE_NT_HEADERS_PREFIX.Machine);
   }
   const optSize = <u64>load<u16>(h + IMAGE_NT_HEADERS_PREFIX.SizeOfOptionalHeader);
   const opt = nt + IMAGE_NT_HEADERS_PREFIX.SIZE;

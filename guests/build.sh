@@ -11,13 +11,12 @@
 # with a non-zero exit status.
 #
 # Environment: CC (default clang-14 or clang), LLD_LINK (lld-link-14 or
-# lld-link), OUT (default build/guests), V=1 to echo the commands.
+# lld-link), OUT (default build/guests; arm64 builds go to OUT/aa64), V=1 to echo the commands.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SRC="$ROOT/guests"
 OUT="${OUT:-$ROOT/build/guests}"
-OBJ="$OUT/obj"
 
 pick() { for t in "$@"; do command -v "$t" >/dev/null 2>&1 && { echo "$t"; return; }; done; }
 CC="${CC:-$(pick clang-14 clang)}"
@@ -25,14 +24,14 @@ LLD_LINK="${LLD_LINK:-$(pick lld-link-14 lld-link)}"
 [ -n "$CC" ] || { echo "build: error: clang not found (apt-get install clang)" >&2; exit 1; }
 [ -n "$LLD_LINK" ] || { echo "build: error: lld-link not found (apt-get install lld)" >&2; exit 1; }
 
-# --target=x86_64-unknown-windows  COFF objects, Microsoft x64 ABI (what UEFI
+# --target=x86_64-unknown-windows  (and aarch64-: build_efi) COFF objects, Microsoft x64 ABI (what UEFI
 #                                  uses), wchar_t literals usable as CHAR16
 # -ffreestanding                   no hosted libc; implies -fno-builtin, so
 #                                  our memset/memcpy are not turned into calls
 #                                  to themselves
 # -fshort-wchar                    L"..." is UCS-2 (CHAR16)
 # -fno-stack-protector             no __security_cookie / __stack_chk_*
-# -mno-stack-arg-probe             no __chkstk calls for frames > 4 KiB (there
+# -mno-stack-arg-probe             no __chkstk (x86) / __chkstk_arm64 calls for frames > 4 KiB (there
 #                                  is no CRT to provide it)
 # -mno-red-zone                    harmless on the MS ABI (it has none), kept
 #                                  for anyone switching the target
@@ -41,7 +40,6 @@ LLD_LINK="${LLD_LINK:-$(pick lld-link-14 lld-link)}"
 #                                  movaps to the stack: needs CR4.OSFXSR and a
 #                                  16-byte aligned stack at the call
 CFLAGS=(
-  --target=x86_64-unknown-windows
   -ffreestanding -fshort-wchar -fno-stack-protector -mno-stack-arg-probe
   -mno-red-zone -fno-asynchronous-unwind-tables -fno-unwind-tables
   -O2 -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter
@@ -63,15 +61,12 @@ LDFLAGS=(
   -dynamicbase -fixed:no -base:0x140000000 -timestamp:0 -opt:ref -debug:none
 )
 
-mkdir -p "$OBJ"
 run() { [ "${V:-}" = 1 ] && echo "  $*" >&2; "$@"; }
 
 # Flag stamps: changing flags or tools forces a rebuild.
 stamp() { # file content
   if [ ! -f "$1" ] || [ "$(cat "$1")" != "$2" ]; then printf '%s' "$2" > "$1"; fi
 }
-stamp "$OBJ/cflags.stamp" "$CC ${CFLAGS[*]}"
-stamp "$OBJ/ldflags.stamp" "$LLD_LINK ${LDFLAGS[*]}"
 
 # newer_than TARGET DEP...: true if TARGET is missing or older than any DEP
 newer_than() {
@@ -89,47 +84,61 @@ deps_of() {
   sed -e 's/^[^:]*://' -e 's/\\$//' "$d" | tr ' ' '\n' | sed '/^$/d'
 }
 
-compile() { # SRC.c OBJ.o
-  local src="$1" obj="$2" deps
+compile() { # SRC.c OBJ.o OBJDIR FLAGS...
+  local src="$1" obj="$2" dir="$3" deps; shift 3
   mapfile -t deps < <(deps_of "$obj")
   # a vanished header forces a rebuild too
   local d missing=0
   for d in "${deps[@]}"; do [ -e "$d" ] || missing=1; done
-  if [ "$missing" = 1 ] || newer_than "$obj" "$src" "${deps[@]}" "$OBJ/cflags.stamp"; then
-    run "$CC" "${CFLAGS[@]}" -MMD -MF "${obj%.o}.d" -c "$src" -o "$obj" ||
+  if [ "$missing" = 1 ] || newer_than "$obj" "$src" "${deps[@]}" "$dir/cflags.stamp"; then
+    run "$CC" "$@" -MMD -MF "${obj%.o}.d" -c "$src" -o "$obj" ||
       { rm -f "$obj"; echo "build: error: compiling ${src#"$ROOT"/} failed" >&2; exit 1; }
   fi
 }
 
 shopt -s nullglob
-lib_objs=()
-for src in "$SRC"/lib/*.c; do
-  obj="$OBJ/lib_$(basename "${src%.c}").o"
-  compile "$src" "$obj"
-  lib_objs+=("$obj")
-done
-
 guests=("$SRC"/*.c)
 [ "${#guests[@]}" -gt 0 ] || { echo "build: error: no guests/*.c found" >&2; exit 1; }
-for src in "${guests[@]}"; do
-  name="$(basename "${src%.c}")"
-  obj="$OBJ/$name.o"
-  efi="$OUT/$name.efi"
-  compile "$src" "$obj"
-  if newer_than "$efi" "$obj" "${lib_objs[@]}" "$OBJ/ldflags.stamp"; then
-    # link to a temporary name so a failed link never leaves a stale image
-    run "$LLD_LINK" "${LDFLAGS[@]}" -out:"$efi.tmp" "$obj" "${lib_objs[@]}" ||
-      { rm -f "$efi.tmp"; echo "build: error: linking guests/$name.efi failed" >&2; exit 1; }
-    mv -f "$efi.tmp" "$efi"
-    echo "build: guests/$name.efi"
-  fi
-done
+
+# build_efi OUTDIR TARGET MACHINE: every guest for one architecture, objects in OUTDIR/obj.
+build_efi() {
+  local out="$1" target="$2" machine="$3" obj="$1/obj"
+  local cflags=(--target="$target" "${CFLAGS[@]}") ldflags=(-machine:"$machine" "${LDFLAGS[@]}")
+  mkdir -p "$obj"
+  stamp "$obj/cflags.stamp" "$CC ${cflags[*]}"
+  stamp "$obj/ldflags.stamp" "$LLD_LINK ${ldflags[*]}"
+  local lib_objs=() src o name efi
+  for src in "$SRC"/lib/*.c; do
+    o="$obj/lib_$(basename "${src%.c}").o"
+    compile "$src" "$o" "$obj" "${cflags[@]}"
+    lib_objs+=("$o")
+  done
+  for src in "${guests[@]}"; do
+    name="$(basename "${src%.c}")"
+    o="$obj/$name.o"
+    efi="$out/$name.efi"
+    compile "$src" "$o" "$obj" "${cflags[@]}"
+    if newer_than "$efi" "$o" "${lib_objs[@]}" "$obj/ldflags.stamp"; then
+      # link to a temporary name so a failed link never leaves a stale image
+      run "$LLD_LINK" "${ldflags[@]}" -out:"$efi.tmp" "$o" "${lib_objs[@]}" ||
+        { rm -f "$efi.tmp"; echo "build: error: linking ${efi#"$ROOT"/} failed" >&2; exit 1; }
+      mv -f "$efi.tmp" "$efi"
+      echo "build: ${efi#"$ROOT"/}"
+    fi
+  done
+}
+
+build_efi "$OUT" x86_64-unknown-windows x64
+# The same guests for AArch64 (issue 14): COFF for arm64, AAPCS64 as UEFI's AArch64
+# binding uses it (UEFI 2.10 §2.3.6), FP/SIMD available (the firmware enables it).
+build_efi "$OUT/aa64" aarch64-unknown-windows arm64
 
 # The Linux init: a static x86-64 Linux ELF with no libc (raw system calls), linked by
 # clang's ld.lld. -fno-pic -static: loaded where it is linked, no dynamic loader.
 LINUX_FLAGS=(--target=x86_64-linux-gnu -ffreestanding -fno-stack-protector -fno-pic -static -nostdlib
   -fuse-ld=lld -O2 -std=c11 -Wall -Wextra -Werror -Wl,--build-id=none)
 linux_init="$OUT/linux/init"
+OBJ="$OUT/obj"
 stamp "$OBJ/linux-flags.stamp" "$CC ${LINUX_FLAGS[*]}"
 if newer_than "$linux_init" "$SRC/linux/init.c" "$OBJ/linux-flags.stamp"; then
   mkdir -p "$OUT/linux"

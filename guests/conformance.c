@@ -1514,7 +1514,7 @@ static void test_config_tables(void) {
 #define CHILD_FILE 0x400
 #define CHILD_IMAGE 0x2000
 #define CHILD_TEXT 0x1000
-#define CHILD_CODE_LEN 12
+#define CHILD_CODE_LEN 16
 
 static void w16(UINT8 *p, UINTN off, UINT16 v) { p[off] = (UINT8)v; p[off + 1] = (UINT8)(v >> 8); }
 static void w32(UINT8 *p, UINTN off, UINT32 v) { for (int k = 0; k < 4; k++) p[off + k] = (UINT8)(v >> (8 * k)); }
@@ -1585,13 +1585,27 @@ static void build_child(UINT8 *f, UINT16 machine, UINT16 subsystem) {
   w32(s, 20, 0x200);                        /* PointerToRawData */
   w32(s, 36, 0x60000020);                   /* CODE | EXECUTE | READ */
   UINT8 *c = f + 0x200;
+#if defined(__aarch64__)
+  w32(c, 0, 0x58000050);                    /* ldr x16, .+8 */
+  w32(c, 4, 0xD61F0200);                    /* br x16 */
+  w64(c, 8, (UINT64)(UINTN)&child_entry);
+#else
   c[0] = 0x48; c[1] = 0xB8;                 /* mov rax, imm64 */
   w64(c, 2, (UINT64)(UINTN)&child_entry);
   c[10] = 0xFF; c[11] = 0xE0;               /* jmp rax */
+#endif
 }
 
-#define MACHINE_X64 0x8664
-#define MACHINE_AARCH64 0xAA64
+/* The machine this guest is built for, and another one, which LoadImage must refuse. */
+#if defined(__aarch64__)
+#define MACHINE_NATIVE 0xAA64
+#define MACHINE_FOREIGN 0x8664
+#define FOREIGN_NAME L"x86-64"
+#else
+#define MACHINE_NATIVE 0x8664
+#define MACHINE_FOREIGN 0xAA64
+#define FOREIGN_NAME L"AArch64"
+#endif
 #define SUBSYSTEM_APP 10
 #define SUBSYSTEM_BS_DRIVER 11
 
@@ -1609,7 +1623,7 @@ static void test_images(void) {
     check(S, FALSE, L"(no buffer for the child image)");
     return;
   }
-  build_child(f, MACHINE_X64, SUBSYSTEM_APP);
+  build_child(f, MACHINE_NATIVE, SUBSYSTEM_APP);
   EFI_STATUS s;
   EFI_HANDLE h = load_child(f, CHILD_RETURN, &s);
   expect(S, s, EFI_SUCCESS, L"a PE32+ application from a memory buffer -> SUCCESS");
@@ -1682,7 +1696,7 @@ static void test_images(void) {
   }
 
   /* A boot-service driver stays resident and unloads through its Unload(). */
-  build_child(f, MACHINE_X64, SUBSYSTEM_BS_DRIVER);
+  build_child(f, MACHINE_NATIVE, SUBSYSTEM_BS_DRIVER);
   h = load_child(f, CHILD_DRIVER, &s);
   expect(L"LoadImage", s, EFI_SUCCESS, L"a boot-service driver -> SUCCESS");
   if (h) {
@@ -1722,7 +1736,7 @@ static void test_images(void) {
 
   S = L"LoadImage";
   EFI_HANDLE x = NULL;
-  build_child(f, MACHINE_X64, SUBSYSTEM_APP);
+  build_child(f, MACHINE_NATIVE, SUBSYSTEM_APP);
   child.mode = CHILD_RETURN;
   expect(S, BS->LoadImage(FALSE, NULL, NULL, f, CHILD_FILE, &x), EFI_INVALID_PARAMETER,
          L"ParentImageHandle NULL -> INVALID_PARAMETER");
@@ -1745,10 +1759,10 @@ static void test_images(void) {
               L"1 KiB that is not a PE image -> UNSUPPORTED",
               L"7.4.1 LoadImage: UNSUPPORTED (image type not supported) and LOAD_ERROR (format corrupt or not "
               L"understood) both fit a buffer without an MZ header; OVMF returns UNSUPPORTED");
-  build_child(f, MACHINE_AARCH64, SUBSYSTEM_APP);
+  build_child(f, MACHINE_FOREIGN, SUBSYSTEM_APP);
   expect(S, BS->LoadImage(FALSE, gImage, NULL, f, CHILD_FILE, &x), EFI_UNSUPPORTED,
-         L"a PE32+ image for AArch64 -> UNSUPPORTED");
-  build_child(f, MACHINE_X64, 3 /* Windows console */);
+         L"a PE32+ image for " FOREIGN_NAME L" -> UNSUPPORTED");
+  build_child(f, MACHINE_NATIVE, 3 /* Windows console */);
   expect(S, BS->LoadImage(FALSE, gImage, NULL, f, CHILD_FILE, &x), EFI_UNSUPPORTED,
          L"a PE32+ image of a non-EFI subsystem -> UNSUPPORTED");
   BS->FreePool(f);

@@ -56,7 +56,7 @@ EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable
   if (options_are(opt, n, "ud2")) {
     u_puts(L"fault: executing ud2\n");
     u_flush();
-    __asm__ volatile("ud2");
+    cpu_undefined();
     return EFI_SUCCESS; /* not reached */
   }
   if (options_are(opt, n, "stack")) {

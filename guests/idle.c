@@ -27,7 +27,7 @@ EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable
   if (s != EFI_SUCCESS) return s;
   UINTN halts = 0;
   while (ticks < 3) {
-    __asm__ volatile("hlt" ::: "memory");
+    cpu_halt();
     halts++;
   }
   bs->SetTimer(timer, TimerCancel, 0);
@@ -43,7 +43,7 @@ EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable
   if (li && li->LoadOptionsSize >= 2 && ((CHAR16 *)li->LoadOptions)[0] == L'f') {
     u_puts(L"idle: halting with nothing to wake me\n");
     u_flush();
-    for (;;) __asm__ volatile("hlt" ::: "memory");
+    for (;;) cpu_halt();
   }
   u_flush();
   return EFI_SUCCESS;

@@ -3,7 +3,8 @@
 import { parseArgs } from "node:util";
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
 import { MAX_RAM_MIB, MIN_RAM_MIB } from "./machine.ts";
-import { runImage, exitCode, describeEnding, gdbAddress, EXIT, type RunResult } from "./run.ts";
+import { runImage, exitCode, describeEnding, gdbAddress, notYetOnAa64, peMachine, EXIT, type RunOptions, type RunResult } from "./run.ts";
+import { PE_CONST } from "../firmware/spec/pe.ts";
 import { GUEST_EPOCH_MS } from "./clock.ts";
 import { systemMapFor } from "./symbols.ts";
 import { parseKeys, type Key } from "./keys.ts";
@@ -14,9 +15,11 @@ const HELP = `ueficorn — run x86-64 EFI images under Unicorn, served by a WASM
 
 usage:
   ueficorn run IMAGE.efi [options]
-  ueficorn run --disk IMAGE... | --esp DIR [options]
+  ueficorn run --disk IMAGE... | --esp DIR [--arch x86-64|aarch64] [options]
                           boot as firmware does: BootNext, BootOrder, then \EFI\BOOT\BOOTX64.EFI
-                          on each disk's file systems (GRUB, systemd-boot, shim... from an ESP)
+                          (BOOTAA64.EFI) on each disk's file systems (GRUB, systemd-boot, shim...)
+                          An image's PE machine picks the CPU: x86-64, or AArch64 (issue 14: EFI
+                          applications so far; no --initrd, --gdb, --stdin, --screen there yet)
   ueficorn boot [--kernel PATH] [--initrd PATH] [--entry efi|pvh] [options]
                           a Linux kernel through its EFI stub, or its Xen PVH entry
   ueficorn measure [--out DIR] [--no-ablation] [--no-chains] [--disk IMAGE...]
@@ -191,6 +194,7 @@ async function main(argv: string[]): Promise<number> {
         stdin: { type: "boolean" },
         gdb: { type: "string" },
         "guard-code-writes": { type: "boolean" },
+        arch: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -273,6 +277,9 @@ async function main(argv: string[]): Promise<number> {
   if (o.initrd !== undefined && statSync(o.initrd).size === 0) usage(`--initrd: ${o.initrd} is empty`);
   if (o.entry !== undefined && (!boot || (o.entry !== "efi" && o.entry !== "pvh"))) usage(`--entry takes efi or pvh, with boot`);
 
+  if (o.arch !== undefined && (image !== undefined || (o.arch !== "x86-64" && o.arch !== "aarch64"))) {
+    usage("--arch takes x86-64 or aarch64, for a run with no image (an image's PE header names its machine)");
+  }
   if (o.stdin && o.deterministic) usage("--stdin and --deterministic: typing cannot be replayed at the same instructions; use --keys");
   let screen: { width: number; height: number } | undefined;
   if (o.screen !== undefined) {
@@ -283,7 +290,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const json = o.json ?? false;
   const out = (s: string) => process.stdout.write(s + "\n");
-  const r = runImage(image, {
+  const opts: RunOptions = {
+    arch: o.arch as RunOptions["arch"],
     entry: o.entry as "efi" | "pvh" | undefined,
     cmdline: o.cmdline ?? (boot ? DEFAULT_CMDLINE : undefined),
     initrd: o.initrd,
@@ -312,7 +320,11 @@ async function main(argv: string[]): Promise<number> {
     onSerial: json ? undefined : (line) => process.stdout.write(line + "\n"),
     onTrace: json ? undefined : (line) => process.stderr.write(line + "\n"),
     onLog: json ? undefined : (line) => process.stderr.write(`ueficorn: ${line}\n`),
-  });
+  };
+  if ((image !== undefined ? peMachine(image) === PE_CONST.MACHINE_AA64 : o.arch === "aarch64") && notYetOnAa64(opts).length) {
+    usage(`not offered on AArch64 yet (issue 14): ${notYetOnAa64(opts).join(", ")}`);
+  }
+  const r = runImage(image, opts);
   const code = exitCode(r);
   if (json) {
     const ending = Object.fromEntries(Object.entries(r.ending).map(([k, v]) => [k, typeof v === "bigint" ? `0x${v.toString(16)}` : v]));

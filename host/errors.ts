@@ -84,8 +84,10 @@ export class GuestError extends RunError {
     symbol?: string,
     /** "at" the faulting instruction; "from" a service's call site (its return address). */
     where: "at" | "from" = "at",
+    /** The program counter's name on the guest's CPU. */
+    pcName: "RIP" | "PC" = "RIP",
   ) {
-    super(`${message} ${where} RIP 0x${rip.toString(16)}${symbol ? ` (${symbol})` : ""}` +
+    super(`${message} ${where} ${pcName} 0x${rip.toString(16)}${symbol ? ` (${symbol})` : ""}` +
       (lastCalls.length ? `\nlast EFI calls:\n  ${lastCalls.join("\n  ")}` : ""));
     this.name = "GuestError";
     this.exit = GUEST_EXIT[kind];

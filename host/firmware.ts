@@ -7,6 +7,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./paths.ts";
 import { ARG_SLOTS } from "../firmware/spec/services.ts";
+import { PE_CONST } from "../firmware/spec/pe.ts";
 import { FirmwareError, VarStoreError } from "./errors.ts";
 import { FIRMWARE_EXPORTS, type FirmwareExports, type FirmwareImports } from "../firmware/spec/boundary.ts";
 
@@ -63,7 +64,8 @@ export class Firmware {
   readonly args: BigUint64Array;
   private readonly x: FirmwareExports;
 
-  constructor(readonly ramBytes: number, host: FirmwareHost, wasmPath = FIRMWARE_WASM) {
+  /** `machine`: the PE machine of the CPU it serves (0x8664 x86-64, 0xAA64 AArch64). */
+  constructor(readonly ramBytes: number, host: FirmwareHost, wasmPath = FIRMWARE_WASM, readonly machine: number = PE_CONST.MACHINE_X64) {
     if (ramBytes % WASM_PAGE !== 0 || ramBytes < 16 << 20) throw new Error(`guest RAM must be a multiple of 64 KiB and at least 16 MiB, not ${ramBytes}`);
     const { mtimeMs, size } = statSync(wasmPath);
     const key = `${wasmPath} ${mtimeMs} ${size}`;
@@ -112,6 +114,7 @@ export class Firmware {
     this.ram = new Uint8Array(this.memory.buffer, this.guestBase, ramBytes);
     this.ramView = new DataView(this.memory.buffer, this.guestBase, ramBytes);
     this.args = new BigUint64Array(this.memory.buffer, this.x.fw_args(), ARG_SLOTS.length);
+    if (!this.x.fw_set_machine(machine)) throw new FirmwareError(wasmPath, `serves no CPU of PE machine 0x${machine.toString(16)}`);
     const st = u64(this.x.fw_init(BigInt(ramBytes)));
     if (st !== 0n) throw new Error(`firmware initialisation failed with status 0x${st.toString(16)}`);
   }

@@ -51,8 +51,8 @@ const STATUS_SLOT = argSlot("STATUS");
 const NESTED_CALL_GAP = 0x100n;
 const EXIT_BOOT_SERVICES = serviceByName("BS.ExitBootServices").id;
 const SET_VARIABLE = serviceByName("RT.SetVariable").id;
-/** The register behind each argument slot but STATUS, which the gate loads into RAX. */
-const ARG_REGISTERS: Record<Exclude<(typeof ARG_SLOTS)[number], "STATUS">, number> = {
+/** The register behind each x86-64 argument slot (those before STATUS, which the gate loads into RAX). */
+const ARG_REGISTERS: Record<"ARG0" | "ARG1" | "ARG2" | "ARG3" | "STACK" | "PAGE_ROOT", number> = {
   ARG0: C.UC_X86_REG_RCX, ARG1: C.UC_X86_REG_RDX, ARG2: C.UC_X86_REG_R8, ARG3: C.UC_X86_REG_R9, STACK: C.UC_X86_REG_RSP, PAGE_ROOT: C.UC_X86_REG_CR3,
 };
 /** QEMU's hflags bit for SVM guest mode (target/i386/cpu.h HF_GUEST_MASK), and its exception number for an SVM exit, to which Unicorn adds the exit code. */

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import * as uefi from "../firmware/spec/uefi.ts";
 import * as pe from "../firmware/spec/pe.ts";
 import { guidBytes, typeInfo, type Struct } from "../firmware/spec/decl.ts";
-import { ARG_SLOTS, SERVICES, THUNK_SIZE, TRAP_PORT, minimalAnswer, thunkBytes } from "../firmware/spec/services.ts";
+import { ARG_SLOTS, SERVICES, THUNK_SIZE, TRAP_PORT, minimalAnswer, thunkBytes, thunkBytesAa64 } from "../firmware/spec/services.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 export const GEN_PATH = join(root, "firmware/spec/gen.ts");
@@ -131,6 +131,9 @@ export function generate(keep?: Set<string>): string {
   out.push(`export const THUNK_SIZE: usize = ${THUNK_SIZE};`);
   out.push(`/** mov eax, id ; out ${hex(TRAP_PORT)}, eax ; ret, with the id at byte 1. */`);
   out.push(`export const THUNK_TEMPLATE: u64 = ${hex(template)};`);
+  const aa64 = new DataView(thunkBytesAa64(0).buffer).getBigUint64(0, true);
+  out.push(`/** AArch64: hvc #id ; ret, with the id at bit 5 (firmware/spec/services.ts thunkBytesAa64). */`);
+  out.push(`export const THUNK_TEMPLATE_AA64: u64 = ${hex(aa64)};`);
   out.push(`export const SERVICE_COUNT: u32 = ${SERVICES.length};`);
   out.push(`/** Slots of the argument block (firmware/spec/services.ts ARG_SLOTS), u64 each. */`);
   out.push(`export namespace Arg {`);

@@ -2,7 +2,7 @@
 //
 // LoadImage with a device path and no buffer: the handle with SimpleFileSystem whose path
 // begins it is the device, the file-path nodes after it name the file; with BootPolicy
-// and no file-path node, the removable-media path \EFI\BOOT\BOOTX64.EFI (§3.5.1.1).
+// and no file-path node, the removable-media path \EFI\BOOT\BOOTX64.EFI (BOOTAA64.EFI on AArch64, §3.5.1.1).
 //
 // The boot manager (§3.1.1): BootNext (deleted as it is taken), then BootOrder's active
 // Boot#### load options, then the removable-media path on every file system in handle
@@ -16,6 +16,7 @@ import { openForFirmware, readOpened, volumeOfDevice } from "./fat";
 import { devices, devicePath, deviceHandle } from "./disk";
 import { loadImage, setLoadOptions } from "./image";
 import { fail } from "../loader";
+import { isAa64 } from "../arch";
 import { varData, varBytes, bootOptionData, setVar, BOOTSERVICE_ACCESS, RUNTIME_ACCESS } from "./variables";
 import {
   DEVICE_PATH_PROTOCOL, HARDDRIVE_DEVICE_PATH, LOAD_OPTION, LOAD_OPTION_ACTIVE, DevicePath, Guid,
@@ -25,8 +26,10 @@ import {
 const PAGE: u64 = 4096;
 const MAX_PATH_CHARS: u32 = 4096;
 const PATH_TEXT: usize = reserve(<usize>MAX_PATH_CHARS << 1);
-/** §3.5.1.1 the removable-media boot path for x64 (EFI_REMOVABLE_MEDIA_FILE_NAME). */
-const REMOVABLE = "\\EFI\\BOOT\\BOOTX64.EFI";
+/** §3.5.1.1 the removable-media boot path (EFI_REMOVABLE_MEDIA_FILE_NAME) of the machine served. */
+function removableName(): string {
+  return isAa64() ? "\\EFI\\BOOT\\BOOTAA64.EFI" : "\\EFI\\BOOT\\BOOTX64.EFI";
+}
 
 @inline function nodeType(n: usize): u32 { return <u32>load<u8>(n + DEVICE_PATH_PROTOCOL.Type); }
 @inline function nodeSubType(n: usize): u32 { return <u32>load<u8>(n + DEVICE_PATH_PROTOCOL.SubType); }
@@ -62,7 +65,8 @@ function filePathText(p: u64): i32 {
 
 /** The device path `path` (a file system's) with a file-path node for the removable-media file; pool, or 0. */
 function removablePath(path: u64): u64 {
-  const chars = <u64>REMOVABLE.length;
+  const name = removableName();
+  const chars = <u64>name.length;
   const bytes = 4 + ((chars + 1) << 1);
   const node = allocPool(MemoryType.BootServicesData, bytes);
   if (node == NONE) return 0;
@@ -70,7 +74,7 @@ function removablePath(path: u64): u64 {
   store<u8>(n + DEVICE_PATH_PROTOCOL.Type, <u8>DevicePath.MEDIA_DEVICE_PATH);
   store<u8>(n + DEVICE_PATH_PROTOCOL.SubType, <u8>DevicePath.MEDIA_FILEPATH_DP);
   store<u16>(n + DEVICE_PATH_PROTOCOL.Length, <u16>bytes);
-  memory.copy(n + 4, changetype<usize>(REMOVABLE), <usize>(chars << 1));
+  memory.copy(n + 4, changetype<usize>(name), <usize>(chars << 1));
   store<u16>(n + 4 + <usize>(chars << 1), 0);
   const full = appendNode(path, node, bytes);
   BS_FreePool(node);
@@ -241,5 +245,6 @@ export function bootManager(): u64 {
     const copy = poolCopy(gp(p), pathSize(p));
     if (copy && tryPath(copy, true) == Status.SUCCESS) return Status.SUCCESS;
   }
-  return fail(Status.NOT_FOUND, "nothing to boot: no Boot#### option loads and no file system holds \\EFI\\BOOT\\BOOTX64.EFI", 0);
+  return fail(Status.NOT_FOUND, isAa64() ? "nothing to boot: no Boot#### option loads and no file system holds \\EFI\\BOOT\\BOOTAA64.EFI"
+    : "nothing to boot: no Boot#### option loads and no file system holds \\EFI\\BOOT\\BOOTX64.EFI", 0);
 }

@@ -13,8 +13,9 @@
 //   488  ConIn protocol             24 bytes
 //   512  DevicePathUtilities        64 bytes
 //   576  DevicePathToText           16 bytes
-// Runtime-services code page: one 8-byte thunk per service id.
+// Runtime-services code page: one 8-byte thunk per service id (arch.ts thunkWord).
 import { gp, guest, guidEq, reserve } from "../mem";
+import { thunkWord } from "../arch";
 import { allocPages, allocPool, FLAG_FIRMWARE, NONE } from "./alloc";
 import { crc32 } from "./misc";
 import { install, newHandle } from "./handles";
@@ -24,7 +25,7 @@ import {
   SYSTEM_TABLE, BOOT_SERVICES, RUNTIME_SERVICES, TABLE_HEADER, CONFIGURATION_TABLE,
   SIMPLE_TEXT_OUTPUT_PROTOCOL, SIMPLE_TEXT_INPUT_PROTOCOL, Signature, MemoryType, Status, Guid, Table,
   SYSTEM_TABLE_REVISION, FIRMWARE_REVISION, FIRMWARE_VENDOR, SERVICE_COUNT, SLOT_TABLE,
-  THUNK_SIZE, THUNK_TEMPLATE, STUBBED, RT_PROPERTIES_TABLE,
+  THUNK_SIZE, STUBBED, RT_PROPERTIES_TABLE,
   SIMPLE_TEXT_INPUT_EX_PROTOCOL, Feature,
 } from "../spec/gen";
 
@@ -91,7 +92,7 @@ export function systemInit(): bool {
   const bs = allocPages(MemoryType.BootServicesData, 1, FLAG_FIRMWARE);
   if (thunks == NONE || rt == NONE || bs == NONE) return false;
   for (let id: u32 = 0; id < SERVICE_COUNT; id++) {
-    store<u64>(gp(thunks) + <usize>id * THUNK_SIZE, THUNK_TEMPLATE | (<u64>id << 8));
+    store<u64>(gp(thunks) + <usize>id * THUNK_SIZE, thunkWord(id));
   }
 
   systemTable = rt;

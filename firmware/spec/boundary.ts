@@ -8,6 +8,7 @@ export interface FirmwareExports {
   fw_guest_base(): number;
   fw_private_end(): number;
   fw_args(): number;
+  fw_set_machine(m: number): number;
   fw_init(ramBytes: bigint): bigint;
   fw_system_table(): bigint;
   fw_thunks(): bigint;
@@ -43,6 +44,7 @@ export const FIRMWARE_EXPORTS: readonly (keyof FirmwareExports)[] = [
   "fw_guest_base",
   "fw_private_end",
   "fw_args",
+  "fw_set_machine",
   "fw_init",
   "fw_system_table",
   "fw_thunks",

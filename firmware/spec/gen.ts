@@ -616,6 +616,7 @@ export namespace Pe {
   export const DOS_MAGIC: u32 = 0x5a4d;
   export const NT_SIGNATURE: u32 = 0x4550;
   export const MACHINE_X64: u32 = 0x8664;
+  export const MACHINE_AA64: u32 = 0xaa64;
   export const OPTIONAL_MAGIC_PE32PLUS: u32 = 0x20b;
   export const SUBSYSTEM_EFI_APPLICATION: u32 = 0xa;
   export const SUBSYSTEM_EFI_BOOT_SERVICE_DRIVER: u32 = 0xb;
@@ -821,6 +822,8 @@ export const TRAP_PORT: u32 = 0xef;
 export const THUNK_SIZE: usize = 8;
 /** mov eax, id ; out 0xef, eax ; ret, with the id at byte 1. */
 export const THUNK_TEMPLATE: u64 = 0xc3efe700000000b8;
+/** AArch64: hvc #id ; ret, with the id at bit 5 (firmware/spec/services.ts thunkBytesAa64). */
+export const THUNK_TEMPLATE_AA64: u64 = 0xd65f03c0d4000002;
 export const SERVICE_COUNT: u32 = 117;
 /** Slots of the argument block (firmware/spec/services.ts ARG_SLOTS), u64 each. */
 export namespace Arg {
@@ -831,7 +834,11 @@ export namespace Arg {
   export const STACK: usize = 4;
   export const PAGE_ROOT: usize = 5;
   export const STATUS: usize = 6;
-  export const SLOTS: usize = 7;
+  export const ARG4: usize = 7;
+  export const ARG5: usize = 8;
+  export const ARG6: usize = 9;
+  export const ARG7: usize = 10;
+  export const SLOTS: usize = 11;
 }
 export namespace Table {
   export const BS: u32 = 0;

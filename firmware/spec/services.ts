@@ -37,14 +37,29 @@ export const THUNK_SIZE = 8;
  * tables translate the pointers (CR3), all filled by the host's trap gate before the
  * dispatch; then STATUS, where the host leaves the result for the gate to load into the
  * return register (RAX). The names are the calling convention's, not one CPU's: the host
- * maps each to its architecture's register (host/machine.ts ARG_REGISTERS).
+ * maps each to its architecture's register (host/machine.ts ARG_REGISTERS). AArch64
+ * passes eight arguments in registers (AAPCS64: X0-X7): ARG4-ARG7 follow, after STATUS,
+ * so that x86-64's block keeps its layout.
  */
-export const ARG_SLOTS = ["ARG0", "ARG1", "ARG2", "ARG3", "STACK", "PAGE_ROOT", "STATUS"] as const;
+export const ARG_SLOTS = ["ARG0", "ARG1", "ARG2", "ARG3", "STACK", "PAGE_ROOT", "STATUS", "ARG4", "ARG5", "ARG6", "ARG7"] as const;
 export type ArgSlot = (typeof ARG_SLOTS)[number];
 export const argSlot = (name: ArgSlot): number => ARG_SLOTS.indexOf(name);
 
 export function thunkBytes(id: number): Uint8Array {
   return Uint8Array.of(0xb8, id & 0xff, (id >> 8) & 0xff, (id >> 16) & 0xff, id >>> 24, 0xe7, TRAP_PORT, 0xc3);
+}
+
+/**
+ * AArch64's thunk: `hvc #id ; ret` (Arm ARM C6.2.111: HVC is 0xD4000002 | imm16 << 5).
+ * The HVC traps to the host with the service id in its immediate; the host also finds it
+ * from the thunk's offset in its page ((PC - 4) & 0xfff) / THUNK_SIZE), whatever virtual
+ * address the OS maps the page at. Other HVCs (PSCI's) come from outside the page.
+ */
+export function thunkBytesAa64(id: number): Uint8Array {
+  const b = new Uint8Array(THUNK_SIZE), v = new DataView(b.buffer);
+  v.setUint32(0, (0xd4000002 | ((id & 0xffff) << 5)) >>> 0, true);
+  v.setUint32(4, 0xd65f03c0, true);
+  return b;
 }
 
 /**

@@ -55,4 +55,13 @@ void *memcpy(void *dst, const void *src, UINTN n);
 void *memmove(void *dst, const void *src, UINTN n);
 int memcmp(const void *a, const void *b, UINTN n);
 
+/* Wait for an interrupt (x86 hlt, AArch64 wfi) and execute an undefined instruction (ud2, udf #0). */
+#if defined(__aarch64__)
+#define cpu_halt() __asm__ volatile("wfi" ::: "memory")
+#define cpu_undefined() __asm__ volatile("udf #0")
+#else
+#define cpu_halt() __asm__ volatile("hlt" ::: "memory")
+#define cpu_undefined() __asm__ volatile("ud2")
+#endif
+
 #endif

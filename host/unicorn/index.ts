@@ -335,6 +335,10 @@ const BATCH_PTRS = BATCH_VALS + 8 * BATCH_MAX;
 const BATCH_IDS = BATCH_PTRS + 8 * BATCH_MAX;
 const SCRATCH_SIZE = BATCH_IDS + 4 * BATCH_MAX;
 
+/** An AArch64 system register by its MRS/MSR encoding (Arm ARM D17: op0, op1, CRn, CRm, op2). */
+export interface SysReg { op0: number; op1: number; crn: number; crm: number; op2: number }
+const sysRegName = (r: SysReg) => `S${r.op0}_${r.op1}_C${r.crn}_C${r.crm}_${r.op2}`;
+
 export class Unicorn {
   /** Engines open in this process: a run that ends any way at all closes its own. */
   static live = 0;
@@ -524,6 +528,31 @@ export class Unicorn {
     this.check("uc_reg_write(MMR)", this.lib.regWrite(h, id, this.sAddr), ` (reg ${id})`);
   }
 
+  /**
+   * An AArch64 system register through UC_ARM64_REG_CP_REG (struct uc_arm64_cp_reg
+   * { u32 crn, crm, op0, op1, op2; u64 val @24 }), named by its MRS/MSR encoding.
+   */
+  sysRegRead(r: SysReg): bigint {
+    this.sysRegSet(r, 0n);
+    this.check("uc_reg_read(CP_REG)", this.lib.regRead(this.handle, C.UC_ARM64_REG_CP_REG, this.sAddr), ` (${sysRegName(r)})`);
+    return this.s64[3];
+  }
+
+  sysRegWrite(r: SysReg, value: bigint | number): void {
+    this.sysRegSet(r, BigInt.asUintN(64, BigInt(value)));
+    this.check("uc_reg_write(CP_REG)", this.lib.regWrite(this.handle, C.UC_ARM64_REG_CP_REG, this.sAddr), ` (${sysRegName(r)})`);
+  }
+
+  private sysRegSet(r: SysReg, value: bigint): void {
+    this.s32.set([r.crn, r.crm, r.op0, r.op1, r.op2, 0]);
+    this.s64[3] = value;
+  }
+
+  /** The program counter, whatever the architecture. */
+  pc(): bigint {
+    return this.regRead(this.arch === C.UC_ARCH_ARM64 ? C.UC_ARM64_REG_PC : C.UC_X86_REG_RIP);
+  }
+
   // ---- emulation -----------------------------------------------------------------------
 
   /**
@@ -542,9 +571,9 @@ export class Unicorn {
     if (err !== 0) {
       let rip = "?";
       try {
-        rip = hex(this.regRead(C.UC_X86_REG_RIP));
+        rip = hex(this.pc());
       } catch {}
-      throw new UnicornError("uc_emu_start", err, ` (RIP ${rip})`);
+      throw new UnicornError("uc_emu_start", err, ` (${this.arch === C.UC_ARCH_ARM64 ? "PC" : "RIP"} ${rip})`);
     }
   }
 
