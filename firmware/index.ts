@@ -123,6 +123,11 @@ export function fw_set_acpi(rsdp: u64): u64 {
   return installConfigTable(Guid.ACPI_20_TABLE, rsdp);
 }
 
+/** The machine's device tree (host/arm64/fdt.ts), already in guest memory, as the DTB configuration table. */
+export function fw_set_device_tree(fdt: u64): u64 {
+  return installConfigTable(Guid.DEVICE_TREE, fdt);
+}
+
 /** Offer guest memory [base, base + size), filled by the host, as the initrd (LoadFile2). */
 export function fw_set_initrd(base: u64, size: u64): u64 {
   return initrdInit(base, size) ? Status.SUCCESS : Status.OUT_OF_RESOURCES;

@@ -192,6 +192,12 @@ export class Firmware {
     if (st !== 0n) throw new Error(`publishing the ACPI tables failed: 0x${st.toString(16)}`);
   }
 
+  /** Publish a device tree already in guest memory as the DTB configuration table. */
+  setDeviceTree(fdt: bigint): void {
+    const st = u64(this.x.fw_set_device_tree(fdt));
+    if (st !== 0n) throw new Error(`publishing the device tree failed: 0x${st.toString(16)}`);
+  }
+
   /** Attach a disk of `sectors` 512-byte sectors (host disk index = order of calls): the number of handles made for it and its partitions. */
   addDisk(sectors: number, readOnly: boolean): number {
     const n = this.x.fw_add_disk(BigInt(sectors), 512, readOnly ? 1 : 0);

@@ -177,7 +177,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
       if (refused.length) throw new Error(`not offered on AArch64 yet (issue 14): ${refused.join(", ")}`);
       m = new Arm64Machine({
         disks, ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,
-        onConsole: opts.onConsole, tracer, varsPath: opts.vars, disabled: opts.disabled, countInstructions: opts.countInstructions,
+        onConsole: opts.onConsole, onSerial, stopOnSerial: opts.stopOnSerial, tracer, varsPath: opts.vars, disabled: opts.disabled, countInstructions: opts.countInstructions,
         firmwareWasm: opts.firmware, clock: opts.deterministic ? "deterministic" : "host", keys: opts.keys,
       });
     } else m = new Machine({

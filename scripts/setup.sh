@@ -10,8 +10,8 @@
 #
 # Steps: 1 Debian packages, 2 npm packages, 3 Unicorn >= 2.1 into .cache/unicorn/,
 #        4 build hooks (firmware, host CLI, instruction counter, guests), 5 the kernels
-#        (Debian 12's cloud and generic; 13's and unstable's through private lists) and
-#        the Debian 12 installer,
+#        (Debian 12's cloud and generic; 13's and unstable's through private lists;
+#        Debian 12's arm64 cloud kernel) and the Debian 12 installer,
 #        6 EFI boot loaders (systemd-boot, GRUB, shim) into .cache/loaders/.
 # Environment: UEFICORN_LIBUNICORN=path uses that libunicorn.so.2 (checked >= 2.1)
 # instead of fetching one; UEFICORN_SETUP_KEYRING=path replaces the system keyring in
@@ -487,6 +487,33 @@ setup_kernel_sid() {
 }
 
 # ---------------------------------------------------------------------------------------
+# 5e. Debian 12's arm64 cloud kernel (issue 14): a raw Image that is also a PE32+ for
+# machine 0xAA64, through private lists with the arm64 architecture (bookworm and
+# bookworm-security, signed by the system keyring) into .cache/kernel/<package>/ and
+# .cache/kernel/arm64. No System.map yet (its -dbg package is 262 MB).
+# UEFICORN_KERNEL_ARM64=0 skips it.
+arm64_apt() { private_apt "$@" -o APT::Architecture=arm64 -o APT::Architectures=arm64; }
+setup_kernel_arm64() {
+  [[ ${UEFICORN_KERNEL_ARM64:-1} == 1 ]] || return 0
+  [[ -f $KERNEL_DIR/arm64/vmlinuz ]] && return 0
+  local mirror pkg dir
+  mirror=$(debian_mirror) || die "found no Debian mirror to fetch the arm64 kernel from (UEFICORN_KERNEL_ARM64=0 skips it)"
+  private_apt_init "deb [arch=arm64 signed-by=$SYSTEM_KEYRING] $mirror bookworm main" \
+    "deb [arch=arm64 signed-by=$SYSTEM_KEYRING] ${mirror%/debian}/debian-security bookworm-security main"
+  run kernel arm64_apt apt-get update
+  pkg=$(arm64_apt apt-cache depends linux-image-cloud-arm64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  [[ -n $pkg ]] || die "the arm64 lists name no kernel for linux-image-cloud-arm64"
+  say "fetching Debian's arm64 kernel $pkg into .cache/kernel/"
+  dir=$KERNEL_DIR/$pkg
+  rm -rf "$dir"; mkdir -p "$dir/root"
+  (cd "$APT_DIR/dl" && run kernel arm64_apt apt-get download "$pkg:arm64")
+  run kernel dpkg-deb -x "$APT_DIR"/dl/"$pkg"_*.deb "$dir/root"
+  cp "$dir"/root/boot/vmlinuz-* "$dir/vmlinuz.tmp" && mv "$dir/vmlinuz.tmp" "$dir/vmlinuz"
+  rm -rf "$dir/root" "$APT_DIR"
+  ln -sfn "$pkg" "$KERNEL_DIR/arm64"
+}
+
+# ---------------------------------------------------------------------------------------
 # 5c. The Debian 12 netboot installer (issue 12): its text-mode kernel and initrd from
 # debian-installer-12-netboot-amd64, through the system's apt as the kernel is, into
 # .cache/installer/ (linux, initrd.gz, VERSION). UEFICORN_INSTALLER=0 skips it.
@@ -594,6 +621,7 @@ setup_kernel
 setup_generic_kernel
 setup_kernel13
 setup_kernel_sid
+setup_kernel_arm64
 setup_installer
 setup_loaders
 

@@ -30,6 +30,7 @@ export interface FirmwareExports {
   fw_vars_generation(): number;
   fw_vars_defaults(): void;
   fw_set_acpi(rsdp: bigint): bigint;
+  fw_set_device_tree(fdt: bigint): bigint;
   fw_set_initrd(base: bigint, size: bigint): bigint;
   fw_add_disk(blocks: bigint, blockSize: number, readOnly: number): number;
   fw_boot(): bigint;
@@ -66,6 +67,7 @@ export const FIRMWARE_EXPORTS: readonly (keyof FirmwareExports)[] = [
   "fw_vars_generation",
   "fw_vars_defaults",
   "fw_set_acpi",
+  "fw_set_device_tree",
   "fw_set_initrd",
   "fw_add_disk",
   "fw_boot",

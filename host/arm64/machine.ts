@@ -3,14 +3,14 @@
 // image (non-secure EL1, MMU on with an identity map, caches and FP/SIMD on, interrupts
 // masked); each service's thunk is `hvc #id ; ret`, and the HVC reaches Unicorn's
 // interrupt hook with PC past it, where the host serves the call and puts the status in
-// X0. Applications so far: no devices, no interrupts, no kernel (ExitBootServices works,
-// but nothing after it is emulated yet).
+// X0. The platform (host/arm64/platform.ts) is described by a device tree handed over
+// as a configuration table; of its devices the PL011 is emulated so far.
 import { Unicorn, UnicornError, type InstructionCounter } from "../unicorn/index.ts";
 import * as C from "../unicorn/consts.ts";
 import { Firmware } from "../firmware.ts";
 import { GuestError, LoadError, VarStoreError } from "../errors.ts";
 import { SERVICES, argSlot, serviceByName } from "../../firmware/spec/services.ts";
-import { MEMORY_TYPE, STATUS } from "../../firmware/spec/uefi.ts";
+import { MEMORY_TYPE, RESET_TYPE, STATUS } from "../../firmware/spec/uefi.ts";
 import { PE_CONST } from "../../firmware/spec/pe.ts";
 import { Tracer } from "../trace.ts";
 import { KeyQueue } from "../keys.ts";
@@ -19,12 +19,16 @@ import { hostEntropy, seededEntropy } from "../entropy.ts";
 import { readVarStore, writeVarStore } from "../vars.ts";
 import type { Disk } from "../disk.ts";
 import type { Ending, MachineOptions } from "../machine.ts";
-import { identityTables, tablePages, MAIR, TCR } from "./paging.ts";
+import { identityTables, tablePages, translate, MAIR, TCR, type Translation } from "./paging.ts";
 import {
   B_SELF, CPACR_FPEN, EXCP, EXCP_NAMES, HCR_EL2, HCR_EL2_RW, PSTATE_EL1H_MASKED, SCR_EL3, SCR_EL3_NS_HVC_AA64,
   SCTLR_EL1, SCTLR_MMU_CACHES, SENTINEL_HVC, TCR_EL1, WFI, hvc,
 } from "./regs.ts";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { buildFdt } from "./fdt.ts";
+import { Pl011 } from "./pl011.ts";
+import { psci } from "./psci.ts";
+import { platformTree, UART_BASE, UART_SIZE } from "./platform.ts";
 
 const PAGE = 4096;
 const MIB = 1 << 20;
@@ -55,8 +59,10 @@ export class Arm64Machine {
   readonly ram: Uint8Array;
   readonly tracer: Tracer;
   readonly clock: Clock;
-  /** No UART yet: an EFI application's output is its console. */
+  /** Lines the guest wrote to the PL011. */
   readonly serial: string[] = [];
+  private uart!: Pl011;
+  private milestone: string | undefined;
   console = "";
   readonly gdb = undefined;
   enteredAt: number | undefined;
@@ -69,7 +75,7 @@ export class Arm64Machine {
   private varsSaved = 0;
   private readonly disabled: Map<number, bigint>;
   private readonly onConsole: (text: string) => void;
-  private ended: Extract<Ending, { kind: "reset" }> | undefined;
+  private ended: Extract<Ending, { kind: "reset" | "poweroff" }> | undefined;
   private stackTop = 0n;
   private stackGuard = -1n;
   private sentinel = 0n;
@@ -138,9 +144,32 @@ export class Arm64Machine {
     fw.varsDefaults();
     this.varsSaved = fw.varsGeneration;
     for (const disk of this.disks) fw.addDisk(disk.sectors, !disk.writable);
+    // The platform's device tree (host/arm64/platform.ts), as firmware hands it over.
+    const fdt = buildFdt(platformTree(fw.ram.length));
+    const fdtAt = fw.allocPages(MEMORY_TYPE.ACPIReclaimMemory, Math.ceil(fdt.length / PAGE));
+    fw.ram.set(fdt, Number(fdtAt));
+    fw.setDeviceTree(fdtAt);
     this.uc.memMapPtr(0, fw.ram);
+    this.wire(options);
     this.uc.hookIntr((intno) => this.onException(intno));
     this.bringUp();
+  }
+
+  /** The devices: the PL011 (its lines are the serial console). */
+  private wire(options: MachineOptions): void {
+    const onSerial = options.onSerial ?? (() => {});
+    this.uart = new Pl011({
+      onLine: (line) => {
+        this.serial.push(line);
+        onSerial(line);
+        if (options.stopOnSerial?.test(line) && this.milestone === undefined) {
+          this.milestone = line;
+          this.uc.emuStop();
+        }
+      },
+    });
+    const uart = this.uart;
+    this.uc.mmioMap(UART_BASE, UART_SIZE, (off) => BigInt(uart.read(Number(off))), (off, _size, v) => uart.write(Number(off), Number(v & 0xffff_ffffn)));
   }
 
   /** Non-secure EL1, the identity map, caches and FP/SIMD on; a stack, and the sentinel guest calls return to. */
@@ -189,6 +218,22 @@ export class Arm64Machine {
     return undefined;
   }
 
+  /** The guest's translation registers now. */
+  translation(): Translation {
+    const uc = this.uc;
+    return {
+      ttbr0: uc.regRead(C.UC_ARM64_REG_TTBR0_EL1), ttbr1: uc.regRead(C.UC_ARM64_REG_TTBR1_EL1),
+      tcr: uc.sysRegRead(TCR_EL1), mmuOn: (uc.sysRegRead(SCTLR_EL1) & 1n) !== 0n,
+    };
+  }
+
+  /** 8 bytes at guest virtual `va` through the guest's tables now, or undefined. */
+  read64(va: bigint, t = this.translation()): bigint | undefined {
+    const phys = (pa: bigint) => (pa + 8n <= BigInt(this.ram.length) ? this.fw.ramView.getBigUint64(Number(pa), true) : undefined);
+    const pa = translate(t, va, phys);
+    return pa === undefined ? undefined : phys(pa);
+  }
+
   /** A GuestError at (or "from") guest address `at`, with the last calls. */
   private error(kind: ConstructorParameters<typeof GuestError>[0], message: string, at: bigint, where: "at" | "from" = "at"): GuestError {
     return new GuestError(kind, message, at, this.tracer.last(), undefined, where, "PC");
@@ -205,8 +250,10 @@ export class Arm64Machine {
         uc.emuStop();
         return;
       }
+      // The thunk page is identity-mapped in boot services, and an OS calls runtime
+      // services through it at those addresses (arm64 Linux never calls SetVirtualAddressMap).
       if (at >= this.fw.thunks && at < this.fw.thunks + BigInt(PAGE)) return this.serve(Number((at - this.fw.thunks) / THUNK_SIZE));
-      throw this.error("fault", `HVC at 0x${at.toString(16)}, outside the firmware's thunks (no hypervisor calls are served yet)`, at);
+      return this.hypercall();
     }
     const sp = uc.regRead(C.UC_ARM64_REG_SP);
     if (intno === EXCP.DATA_ABORT && sp >= this.stackGuard - STACK_FRAME_SLACK && sp < this.stackGuard + BigInt(PAGE) + STACK_FRAME_SLACK) {
@@ -214,6 +261,19 @@ export class Arm64Machine {
     }
     const what = EXCP_NAMES[intno] ?? `exception ${intno}`;
     throw this.error("fault", `guest fault: ${what}`, pc);
+  }
+
+  /** An HVC from the OS: PSCI (host/arm64/psci.ts). */
+  private hypercall(): void {
+    const uc = this.uc;
+    const [x0, x1] = uc.regReadBatch([X(0), X(1)]);
+    const r = psci(Number(x0 & 0xffff_ffffn), x1);
+    if ("end" in r) {
+      this.ended = r.end === "reset" ? { kind: "reset", resetType: RESET_TYPE.EfiResetCold, status: 0n, source: "psci" } : { kind: "poweroff", source: "psci" };
+      uc.emuStop();
+      return;
+    }
+    uc.regWrite(X(0), BigInt.asUintN(64, BigInt(r.result)));
   }
 
   /** An EFI call: X0-X7 and SP into the argument block, the firmware serves it, the status into X0. */
@@ -282,6 +342,7 @@ export class Arm64Machine {
       for (;;) {
         this.returned = false;
         if (!uc.stopTimerExpired()) this.emulate(pc);
+        if (this.milestone !== undefined) throw new Milestone(this.milestone);
         if (this.returned || this.unwinding || this.ended) return;
         pc = uc.regRead(C.UC_ARM64_REG_PC);
         if (this.wfiBefore(pc)) {
@@ -372,7 +433,8 @@ export class Arm64Machine {
       const status = this.fw.startImage(handle);
       return this.ended ?? { kind: "returned", status };
     } catch (e) {
-      if (this.ended && e instanceof Waiting) return this.ended;
+      if (this.ended && (e instanceof Waiting || e instanceof Milestone)) return this.ended;
+      if (e instanceof Milestone) return { kind: "milestone", line: e.line };
       if (e instanceof Waiting) return { kind: "waiting", rip: e.pc };
       throw e;
     }
@@ -381,6 +443,13 @@ export class Arm64Machine {
   close(): void {
     this.uc.close();
     for (const d of this.disks) d.close();
+  }
+}
+
+/** A stopOnSerial line appeared: the run ends there. */
+class Milestone extends Error {
+  constructor(readonly line: string) {
+    super(`milestone: ${line}`);
   }
 }
 

@@ -56,3 +56,38 @@ export function identityTables(base: bigint, ramBytes: number, guard: bigint): U
   }
   return bytes;
 }
+
+/** The translation registers a walk needs. */
+export interface Translation { ttbr0: bigint; ttbr1: bigint; tcr: bigint; mmuOn: boolean }
+
+const OA = 0x0000_ffff_ffff_f000n; // output address bits [47:12] of a descriptor
+
+/**
+ * Physical address of virtual `va` under stage-1 tables with a 4 KiB granule (Arm ARM
+ * D8.2: TTBR0 for the low range, TTBR1 for the high one, each sized by its TxSZ), or
+ * undefined when it is not mapped. `read64` reads 8 bytes of physical memory.
+ */
+export function translate(t: Translation, va: bigint, read64: (pa: bigint) => bigint | undefined): bigint | undefined {
+  if (!t.mmuOn) return va;
+  const high = (va >> 63n) === 1n;
+  const txsz = high ? (t.tcr >> 16n) & 63n : t.tcr & 63n;
+  const bits = 64n - txsz;
+  // The range's unused top bits must all be 1 (TTBR1) or all 0 (TTBR0).
+  const top = va >> bits;
+  if (top !== (high ? (1n << (64n - bits)) - 1n : 0n)) return undefined;
+  let table = (high ? t.ttbr1 : t.ttbr0) & OA;
+  // Each level resolves 9 bits above the 12-bit page offset: the walk starts where the remaining bits fit.
+  for (let level = Number(3n - (bits - 13n) / 9n); level <= 3; level++) {
+    const shift = BigInt(12 + 9 * (3 - level));
+    const d = read64(table + (((va >> shift) & 511n) << 3n));
+    if (d === undefined || (d & 1n) === 0n) return undefined;
+    const isTable = (d & 2n) !== 0n;
+    if (level === 3 || !isTable) {
+      if (level === 3 && !isTable) return undefined; // reserved at level 3
+      const mask = (1n << shift) - 1n;
+      return (d & OA & ~mask) | (va & mask);
+    }
+    table = d & OA;
+  }
+  return undefined;
+}
