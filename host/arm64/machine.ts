@@ -28,7 +28,12 @@ import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { buildFdt } from "./fdt.ts";
 import { Pl011 } from "./pl011.ts";
 import { psci } from "./psci.ts";
-import { platformTree, UART_BASE, UART_SIZE } from "./platform.ts";
+import { GICC_BASE, GICC_SIZE, GICD_BASE, GICD_SIZE, platformTree, TIMER_PPI, UART_BASE, UART_SIZE, UART_SPI } from "./platform.ts";
+import { Gic } from "./gic.ts";
+import { GenericTimer, TIMER_REGS } from "./timer.ts";
+
+/** GIC interrupt ids of the first PPI and the first SPI. */
+const PPI_BASE = 16, SPI_BASE = 32;
 
 const PAGE = 4096;
 const MIB = 1 << 20;
@@ -62,6 +67,9 @@ export class Arm64Machine {
   /** Lines the guest wrote to the PL011. */
   readonly serial: string[] = [];
   private uart!: Pl011;
+  private gic!: Gic;
+  private timer!: GenericTimer;
+  private irqLine = false;
   private milestone: string | undefined;
   console = "";
   readonly gdb = undefined;
@@ -155,10 +163,22 @@ export class Arm64Machine {
     this.bringUp();
   }
 
-  /** The devices: the PL011 (its lines are the serial console). */
+  /** The devices: the GIC, the generic timer, the PL011 (its lines are the serial console). */
   private wire(options: MachineOptions): void {
+    const uc = this.uc;
     const onSerial = options.onSerial ?? (() => {});
+    const gic = (this.gic = new Gic(() => this.updateIrq()));
+    const timer = (this.timer = new GenericTimer());
+    uc.mmioMap(GICD_BASE, GICD_SIZE, (off, size) => BigInt(gic.readDist(Number(off), size)), (off, size, v) => gic.writeDist(Number(off), size, Number(v & 0xffff_ffffn)));
+    uc.mmioMap(GICC_BASE, GICC_SIZE, (off) => BigInt(gic.readCpu(Number(off))), (off, _size, v) => gic.writeCpu(Number(off), Number(v & 0xffff_ffffn)));
+    uc.hookSysRegs(TIMER_REGS, (rt, key, value, write) => {
+      if (write) timer.write(key, value);
+      else uc.regWrite(rt, timer.read(key));
+      this.pollTimer();
+      return true;
+    });
     this.uart = new Pl011({
+      onIrq: () => gic.setLine(SPI_BASE + UART_SPI, this.uart.level),
       onLine: (line) => {
         this.serial.push(line);
         onSerial(line);
@@ -170,6 +190,21 @@ export class Arm64Machine {
     });
     const uart = this.uart;
     this.uc.mmioMap(UART_BASE, UART_SIZE, (off) => BigInt(uart.read(Number(off))), (off, _size, v) => uart.write(Number(off), Number(v & 0xffff_ffffn)));
+  }
+
+  /** The timer's lines into the GIC, as they are now. */
+  private pollTimer(): void {
+    const l = this.timer.levels();
+    this.gic.setLine(PPI_BASE + TIMER_PPI.virtual, l.virtual);
+    this.gic.setLine(PPI_BASE + TIMER_PPI.physical, l.physical);
+  }
+
+  /** The CPU's IRQ input follows the GIC's output (QEMU takes the exception when the CPU may). */
+  private updateIrq(): void {
+    const line = this.gic.irq;
+    if (line === this.irqLine) return;
+    this.irqLine = line;
+    this.uc.setIrqLine(line);
   }
 
   /** Non-secure EL1, the identity map, caches and FP/SIMD on; a stack, and the sentinel guest calls return to. */
@@ -331,17 +366,29 @@ export class Arm64Machine {
     }
   }
 
-  /** Runs from pc until the guest returns to the sentinel; a WFI in boot services waits for the firmware's tick. */
+  /**
+   * Runs from pc until the guest returns to the sentinel. A WFI in boot services waits
+   * for the firmware's tick; after them, for the next interrupt. The run also stops
+   * when the generic timer's line is due to rise (the native stop timer), so that its
+   * interrupt arrives while the guest runs, not only at WFI.
+   */
   private run(pc: bigint): void {
     const uc = this.uc;
     const outermost = this.depth === 1;
-    const timed = outermost && this.opts.timeBudgetMs > 0;
+    const deadline = outermost && this.opts.timeBudgetMs > 0 ? performance.now() + this.opts.timeBudgetMs : Infinity;
     this.firstRunAt ??= performance.now();
-    if (timed) uc.armStopTimer(this.opts.timeBudgetMs * 1000);
     try {
       for (;;) {
         this.returned = false;
-        if (!uc.stopTimerExpired()) this.emulate(pc);
+        if (outermost) {
+          this.pollTimer();
+          const rise = this.bootServicesExited ? this.timer.nextRiseNs() : undefined;
+          const riseMs = rise === undefined ? Infinity : Number(rise - process.hrtime.bigint()) / 1e6;
+          const stopMs = Math.min(deadline - performance.now(), riseMs);
+          if (stopMs !== Infinity) uc.armStopTimer(Math.max(stopMs, 0) * 1000);
+          else uc.disarmStopTimer();
+        }
+        if (performance.now() < deadline) this.emulate(pc);
         if (this.milestone !== undefined) throw new Milestone(this.milestone);
         if (this.returned || this.unwinding || this.ended) return;
         pc = uc.regRead(C.UC_ARM64_REG_PC);
@@ -351,13 +398,32 @@ export class Arm64Machine {
             if (this.unwinding || this.ended) return;
             continue;
           }
-          throw this.error("fault", "WFI after ExitBootServices: no interrupt controller or timer is emulated on AArch64 yet", pc - 4n);
+          if (!this.waitForInterrupt(deadline)) {
+            const masked = (uc.regRead(C.UC_ARM64_REG_PSTATE) & PSTATE_I) !== 0n && !this.irqLine;
+            if (performance.now() < deadline) throw new Halted(pc - 4n, masked ? "off" : "none coming");
+          }
+          continue;
         }
+        // Stopped by the stop timer before the deadline: for the generic timer's interrupt.
+        if (outermost && uc.stopTimerExpired() && performance.now() < deadline) continue;
         const budget = this.opts.instructionBudget ? `${this.opts.instructionBudget} instructions` : `${this.opts.timeBudgetMs} ms`;
         throw this.error("budget", `guest ran past its budget of ${budget}`, pc);
       }
     } finally {
-      if (timed) uc.disarmStopTimer();
+      if (outermost) uc.disarmStopTimer();
+    }
+  }
+
+  /** WFI after boot services: wait (host time) for the timer's line; false when nothing will raise one before `deadline`. */
+  private waitForInterrupt(deadline: number): boolean {
+    for (;;) {
+      this.pollTimer();
+      if (this.irqLine) return true;
+      const rise = this.timer.nextRiseNs();
+      if (rise === undefined) return false;
+      const ms = Math.min(Number(rise - process.hrtime.bigint()) / 1e6, deadline - performance.now());
+      if (performance.now() >= deadline) return false;
+      if (ms > 0) Atomics.wait(SLEEP, 0, 0, ms);
     }
   }
 
@@ -433,7 +499,8 @@ export class Arm64Machine {
       const status = this.fw.startImage(handle);
       return this.ended ?? { kind: "returned", status };
     } catch (e) {
-      if (this.ended && (e instanceof Waiting || e instanceof Milestone)) return this.ended;
+      if (this.ended && (e instanceof Waiting || e instanceof Milestone || e instanceof Halted)) return this.ended;
+      if (e instanceof Halted) return { kind: "halted", rip: e.pc, interrupts: e.interrupts };
       if (e instanceof Milestone) return { kind: "milestone", line: e.line };
       if (e instanceof Waiting) return { kind: "waiting", rip: e.pc };
       throw e;
@@ -445,6 +512,17 @@ export class Arm64Machine {
     for (const d of this.disks) d.close();
   }
 }
+
+/** A WFI that nothing will end: interrupts masked with none pending, or no timer armed. */
+class Halted extends Error {
+  constructor(readonly pc: bigint, readonly interrupts: "off" | "none coming") {
+    super(`halted at 0x${pc.toString(16)}`);
+  }
+}
+
+/** For sleeping without spinning: Atomics.wait on a word nobody changes. */
+const SLEEP = new Int32Array(new SharedArrayBuffer(4));
+const PSTATE_I = 1n << 7n;
 
 /** A stopOnSerial line appeared: the run ends there. */
 class Milestone extends Error {

@@ -112,6 +112,8 @@ interface Bound {
   regWritePtr: bigint;
   /** Address of uc_emu_stop, for the native stop timer. */
   emuStopPtr: bigint;
+  /** The loaded library, for QEMU functions it exports (Unicorn.setIrqLine). */
+  so: ReturnType<typeof koffi.load>;
 }
 
 // Callback prototypes (unicorn.h / x86.h typedefs). Registered without their names: koffi
@@ -130,6 +132,7 @@ const P = {
   mmioWrite: callback("void uc_cb_mmio_write_t(uintptr_t uc, uint64_t offset, uint32_t size, uint64_t value, uintptr_t ud)"),
   mem: callback("bool uc_cb_eventmem_t(uintptr_t uc, int type, uint64_t address, int size, int64_t value, uintptr_t ud)"),
   memAccess: callback("void uc_cb_hookmem_t(uintptr_t uc, int type, uint64_t address, int size, int64_t value, uintptr_t ud)"),
+  sys: callback("uint32_t ueficorn_sys_t(int32_t reg, uint32_t key, uint64_t val)"),
 };
 
 let bound: Bound | undefined;
@@ -207,6 +210,7 @@ export function loadUnicorn(): Bound {
       regReadBatchPtr: lib.symbol("uc_reg_read_batch") as bigint,
       regWritePtr: lib.symbol("uc_reg_write") as bigint,
       emuStopPtr: lib.symbol("uc_emu_stop") as bigint,
+      so: lib,
     };
     return bound;
   }
@@ -231,6 +235,10 @@ interface Native {
   timerExpired: KFn;
   timerFree: KFn;
   hugepages: KFn;
+  sysHook: bigint;
+  sysNew: KFn;
+  sysFree: KFn;
+  irqLine: KFn;
 }
 let nativeLib: Native | undefined;
 
@@ -252,6 +260,10 @@ function native(): Native {
       timerExpired: handle.func("int32_t stop_timer_expired(uintptr_t t)"),
       timerFree: handle.func("void stop_timer_free(uintptr_t t)"),
       hugepages: handle.func("int ram_hugepages(uint8_t *p, uint64_t len)"),
+      sysHook: handle.symbol("sys_filter_hook") as bigint,
+      sysNew: handle.func("uintptr_t sys_filter_new(void *handler, const uint32_t *keys, int32_t count)"),
+      sysFree: handle.func("void sys_filter_free(uintptr_t f)"),
+      irqLine: handle.func("void cpu_irq_line(uintptr_t request, uintptr_t cpu_exit, uintptr_t reset, uintptr_t cpu, int32_t level)"),
     };
   }
   return nativeLib;
@@ -338,6 +350,8 @@ const SCRATCH_SIZE = BATCH_IDS + 4 * BATCH_MAX;
 /** An AArch64 system register by its MRS/MSR encoding (Arm ARM D17: op0, op1, CRn, CRm, op2). */
 export interface SysReg { op0: number; op1: number; crn: number; crm: number; op2: number }
 const sysRegName = (r: SysReg) => `S${r.op0}_${r.op1}_C${r.crn}_C${r.crm}_${r.op2}`;
+/** A system register's encoding packed into one number, as hookSysRegs reports it (native.c sys_key). */
+export const sysRegKey = (r: SysReg) => (r.op0 << 16) | (r.op1 << 12) | (r.crn << 8) | (r.crm << 4) | r.op2;
 
 export class Unicorn {
   /** Engines open in this process: a run that ends any way at all closes its own. */
@@ -801,6 +815,65 @@ export class Unicorn {
     const hook: Hook = { handle: out[0]!, callback: onTrap, free: () => { koffi.unregister(onPort); n.gateFree(gate); } };
     this.hooks.add(hook);
     return hook;
+  }
+
+  /**
+   * AArch64 MRS and MSR of the system registers `regs` (others run as Unicorn has them,
+   * filtered natively: host/unicorn/native.c sys_filter_hook). cb(rt, reg, value) gets
+   * the general register (a UC_ARM64_REG_* id), the register's key (sysRegKey) and, for
+   * an MSR, the value written; for an MRS it writes rt itself. It returns true when it
+   * emulated the access (the instruction is skipped), false to let Unicorn run it.
+   */
+  hookSysRegs(regs: readonly SysReg[], cb: (rt: number, key: number, value: bigint, write: boolean) => boolean): Hook[] {
+    const n = native();
+    const hooks: Hook[] = [];
+    for (const [insn, write] of [[C.UC_ARM64_INS_MRS, false], [C.UC_ARM64_INS_MSR, true]] as const) {
+      const handler = koffi.register((rt: number, key: number, value: number | bigint) => {
+        try {
+          return cb(rt, key, BigInt.asUintN(64, BigInt(value)), write) ? 1 : 0;
+        } catch (e) {
+          this.fail(e);
+          return 1;
+        }
+      }, P.sys);
+      const filter = n.sysNew(handler, Uint32Array.from(regs.map(sysRegKey)), regs.length) as number | bigint;
+      if (!filter) {
+        koffi.unregister(handler);
+        throw new RangeError(`hookSysRegs: ${regs.length} registers, at most 16`);
+      }
+      const out: [number | bigint | null] = [null];
+      const err = this.lib.hookAdd(this.handle, out, C.UC_HOOK_INSN, n.sysHook, filter, 1, 0, "int", insn);
+      if (err !== 0) {
+        n.sysFree(filter);
+        koffi.unregister(handler);
+        this.check("uc_hook_add(sysreg)", err);
+      }
+      const hook: Hook = { handle: out[0]!, callback: handler, free: () => n.sysFree(filter) };
+      this.hooks.add(hook);
+      hooks.push(hook);
+    }
+    return hooks;
+  }
+
+  private irqFns: { request: bigint; exit: bigint; reset: bigint; cpu: bigint } | undefined;
+
+  /**
+   * Drives the AArch64 CPU's IRQ input (host/unicorn/native.c cpu_irq_line): raised, QEMU
+   * takes the IRQ exception as the CPU would, once PSTATE.I is clear; lowered, it is no
+   * longer requested.
+   */
+  setIrqLine(level: boolean): void {
+    if (!this.irqFns) {
+      const lib = this.lib.so;
+      const cpu = lib.func("uintptr_t qemu_get_cpu_aarch64(uintptr_t uc, int index)")(this.handle, 0) as number | bigint;
+      if (!cpu) throw new Error("setIrqLine: the engine has no AArch64 CPU 0");
+      this.irqFns = {
+        request: lib.symbol("cpu_interrupt_handler") as bigint, exit: lib.symbol("cpu_exit") as bigint,
+        reset: lib.symbol("cpu_reset_interrupt") as bigint, cpu: BigInt(cpu),
+      };
+    }
+    const f = this.irqFns;
+    native().irqLine(f.request, f.exit, f.reset, f.cpu, level ? 1 : 0);
   }
 
   /** IN instruction: cb(port, size in bytes) returns the value read. */

@@ -217,3 +217,68 @@ int ram_hugepages(uint8_t *p, uint64_t len) {
 // Unicorn's RDTSC returns the host's counter; reading it here, without an engine, lets
 // host/unicorn/tsc.ts measure its rate while a guest runs.
 uint64_t host_rdtsc(void) { return __builtin_ia32_rdtsc(); }
+
+// ---- AArch64: system registers the host emulates -------------------------------------
+// A UC_HOOK_INSN callback for MRS and MSR (uc_cb_insn_sys_t). Unicorn calls it for every
+// MRS and MSR the guest runs, and Linux reads TPIDR_EL1 and DAIF all the time: a JS
+// callback for each would cost a koffi round trip. Only the registers in `keys` (op0,
+// op1, CRn, CRm, op2 packed by sys_key) reach the JS handler, which emulates the access
+// and returns 1 (Unicorn then skips the instruction; for an MRS the handler has written
+// the destination register). The cp_reg struct is unicorn/arm64.h's uc_arm64_cp_reg.
+struct cp_reg {
+  uint32_t crn, crm, op0, op1, op2;
+  uint64_t val;
+};
+typedef uint32_t (*sys_fn)(int32_t reg, uint32_t key, uint64_t val);
+
+enum { SYS_FILTER_MAX = 16 };
+struct sys_filter {
+  sys_fn handler;
+  int32_t count;
+  uint32_t keys[SYS_FILTER_MAX];
+};
+
+static uint32_t sys_key(const struct cp_reg *c) { return c->op0 << 16 | c->op1 << 12 | c->crn << 8 | c->crm << 4 | c->op2; }
+
+uint32_t sys_filter_hook(void *uc, int32_t reg, const struct cp_reg *cp, struct sys_filter *f) {
+  (void)uc;
+  uint32_t key = sys_key(cp);
+  for (int i = 0; i < f->count; i++)
+    if (f->keys[i] == key) return f->handler(reg, key, cp->val);
+  return 0;
+}
+
+struct sys_filter *sys_filter_new(void *handler, const uint32_t *keys, int32_t count) {
+  if (count > SYS_FILTER_MAX) return NULL;
+  struct sys_filter *f = calloc(1, sizeof *f);
+  if (!f) return NULL;
+  f->handler = (sys_fn)handler;
+  f->count = count;
+  for (int i = 0; i < count; i++) f->keys[i] = keys[i];
+  return f;
+}
+
+void sys_filter_free(struct sys_filter *f) { free(f); }
+
+// ---- AArch64: the CPU's IRQ input --------------------------------------------------
+// QEMU takes an IRQ exception itself when CPU_INTERRUPT_HARD is requested and PSTATE.I
+// is clear (arm_cpu_exec_interrupt: ELR_EL1, SPSR_EL1, the vector at VBAR_EL1 + 0x280
+// or + 0x480 from EL0), and Unicorn keeps that path: only synchronous exceptions go to
+// UC_HOOK_INTR. The host drives the request from its interrupt controller through
+// QEMU's own functions, which libunicorn exports: the request handler (a variable
+// holding tcg_handle_interrupt), cpu_exit (so that the running translation block chain
+// ends and the request is looked at), cpu_reset_interrupt. With I set, QEMU holds the
+// request until the guest clears it (an MSR DAIFClr ends its translation block) or a
+// WFI, which then does not wait.
+typedef void (*irq_fn)(void *cpu, int mask);
+typedef void (*cpu_fn)(void *cpu);
+enum { CPU_INTERRUPT_HARD = 0x0002 };
+
+void cpu_irq_line(irq_fn *request, void *cpu_exit, void *reset, void *cpu, int32_t level) {
+  if (level) {
+    (*request)(cpu, CPU_INTERRUPT_HARD);
+    ((cpu_fn)cpu_exit)(cpu);
+  } else {
+    ((irq_fn)reset)(cpu, CPU_INTERRUPT_HARD);
+  }
+}
