@@ -20,12 +20,14 @@ export function callGuest(fn: u64, a0: u64, a1: u64): u64 {
   const r4 = load<u64>(ARGS + (Arg.ARG4 << 3)), r5 = load<u64>(ARGS + (Arg.ARG5 << 3));
   const r6 = load<u64>(ARGS + (Arg.ARG6 << 3)), r7 = load<u64>(ARGS + (Arg.ARG7 << 3));
   const stack = load<u64>(ARGS + (Arg.STACK << 3)), root = load<u64>(ARGS + (Arg.PAGE_ROOT << 3));
+  const high = load<u64>(ARGS + (Arg.PAGE_ROOT_HIGH << 3)), config = load<u64>(ARGS + (Arg.PAGE_CONFIG << 3));
   const status = hostCallGuest(fn, a0, a1);
   store<u64>(ARGS + (Arg.ARG0 << 3), r0); store<u64>(ARGS + (Arg.ARG1 << 3), r1);
   store<u64>(ARGS + (Arg.ARG2 << 3), r2); store<u64>(ARGS + (Arg.ARG3 << 3), r3);
   store<u64>(ARGS + (Arg.ARG4 << 3), r4); store<u64>(ARGS + (Arg.ARG5 << 3), r5);
   store<u64>(ARGS + (Arg.ARG6 << 3), r6); store<u64>(ARGS + (Arg.ARG7 << 3), r7);
   store<u64>(ARGS + (Arg.STACK << 3), stack); store<u64>(ARGS + (Arg.PAGE_ROOT << 3), root);
+  store<u64>(ARGS + (Arg.PAGE_ROOT_HIGH << 3), high); store<u64>(ARGS + (Arg.PAGE_CONFIG << 3), config);
   return status;
 }
 

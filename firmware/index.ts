@@ -1,6 +1,6 @@
 // The firmware module's exports: what the host calls. Guest-facing services are
 // reached only through dispatch(); the rest sets up a run.
-import { GUEST_BASE, setRamBytes, guest, privateEnd, setCr3, currentCr3 } from "./mem";
+import { GUEST_BASE, setRamBytes, guest, privateEnd, setPaging, pagingRoot, pagingRootHigh, pagingConfig } from "./mem";
 import { ARGS, arg } from "./abi";
 import { setMachine } from "./arch";
 import { mapInit, allocPages, retype, FLAG_FIRMWARE } from "./services/alloc";
@@ -24,14 +24,19 @@ import { dispatch as serve } from "./spec/dispatch";
 
 /** Serve service `id` with the arguments and CR3 the host put in ARGS. */
 export function dispatch(id: u32): u64 {
-  const outer = currentCr3();
-  setCr3(load<u64>(ARGS + (Arg.PAGE_ROOT << 3)));
+  const root = pagingRoot(), high = pagingRootHigh(), config = pagingConfig();
+  usePaging();
   const status = serve(id);
   // The timer interrupt, in effect: due timers fire between the guest's calls; and
   // whatever the service signalled runs its notify functions before the guest resumes.
   if (!bootServicesExited && !exiting) tick();
-  setCr3(outer);
+  setPaging(root, high, config);
   return status;
+}
+
+/** Translate the current call's pointers with the page tables the host put in ARGS. */
+function usePaging(): void {
+  setPaging(load<u64>(ARGS + (Arg.PAGE_ROOT << 3)), load<u64>(ARGS + (Arg.PAGE_ROOT_HIGH << 3)), load<u64>(ARGS + (Arg.PAGE_CONFIG << 3)));
 }
 
 /** dispatch() for the trap gate: the status goes to the STATUS slot, and no i64 crosses to JS. */
@@ -100,10 +105,10 @@ export function fw_stubbed(id: u32): u32 { return load<u8>(STUBBED + id); }
 
 /** Argument i of the current call, as the dispatcher sees it (for traces). */
 export function fw_arg(i: i32): u64 {
-  const outer = currentCr3();
-  setCr3(load<u64>(ARGS + (Arg.PAGE_ROOT << 3)));
+  const root = pagingRoot(), high = pagingRootHigh(), config = pagingConfig();
+  usePaging();
   const v = arg(i);
-  setCr3(outer);
+  setPaging(root, high, config);
   return v;
 }
 

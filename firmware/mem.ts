@@ -7,6 +7,7 @@
 // Private state below GUEST_BASE is unreachable from the guest by construction: the
 // host maps only the window. Guest-supplied addresses go through guest() before use.
 
+import { isAa64 } from "./arch";
 /** 16 MiB of private space: static data (GUIDs, strings, allocator and handle tables). */
 export const GUEST_BASE: usize = 16 << 20;
 
@@ -39,9 +40,14 @@ export function phys(p: u64, len: u64): usize {
 // The guest's page tables at the current call (CR3, from the host). Guest pointers are
 // virtual: identity-mapped during boot services, the OS's own mappings after it calls
 // runtime services at its virtual addresses. 0 means paging is off.
+// On AArch64, `cr3` holds TTBR0_EL1, with TTBR1_EL1 and TCR_EL1 beside it.
 let cr3: u64 = 0;
-export function setCr3(v: u64): void { cr3 = v; }
-export function currentCr3(): u64 { return cr3; }
+let rootHigh: u64 = 0;
+let tcr: u64 = 0;
+export function setPaging(root: u64, high: u64, config: u64): void { cr3 = root; rootHigh = high; tcr = config; }
+export function pagingRoot(): u64 { return cr3; }
+export function pagingRootHigh(): u64 { return rootHigh; }
+export function pagingConfig(): u64 { return tcr; }
 
 const PTE_P: u64 = 1;
 const PTE_PS: u64 = 1 << 7;
@@ -51,6 +57,7 @@ const NO_PAGE: u64 = u64.MAX_VALUE;
 /** Guest physical address of virtual va through the 4-level tables at cr3 (SDM 3A §4.5), or NO_PAGE. */
 export function translate(va: u64): u64 {
   if (!cr3) return va;
+  if (isAa64()) return translateAa64(va);
   let table = cr3 & PTE_ADDR;
   for (let level = 3; level >= 0; level--) {
     const shift = <u64>(12 + 9 * level);
@@ -67,6 +74,38 @@ export function translate(va: u64): u64 {
   }
   return NO_PAGE;
 }
+
+/**
+ * Guest physical address of virtual va through AArch64 stage-1 tables with a 4 KiB
+ * granule (Arm ARM D8.2): TTBR0 for the low range, TTBR1 for the high one, each sized
+ * by its TxSZ in TCR_EL1; or NO_PAGE.
+ */
+function translateAa64(va: u64): u64 {
+  const high = (va >> 63) == 1;
+  const txsz = high ? (tcr >> 16) & 63 : tcr & 63;
+  const bits = 64 - txsz;
+  if (bits < 25 || bits > 48) return NO_PAGE;
+  const top = va >> bits;
+  if (top != (high ? ((<u64>1 << (64 - bits)) - 1) : 0)) return NO_PAGE;
+  let table = (high ? rootHigh : cr3) & OA_AA64;
+  // Each level resolves 9 bits above the page offset: the walk starts where the rest fit.
+  for (let level = <i32>(3 - (bits - 13) / 9); level <= 3; level++) {
+    const shift = <u64>(12 + 9 * (3 - level));
+    const e = phys(table + (((va >> shift) & 511) << 3), 8);
+    if (!e) return NO_PAGE;
+    const d = load<u64>(e);
+    if (!(d & 1)) return NO_PAGE;
+    const isTable = (d & 2) != 0;
+    if (level == 3 || !isTable) {
+      if (level == 3 && !isTable) return NO_PAGE;
+      const mask = (<u64>1 << shift) - 1;
+      return (d & OA_AA64 & ~mask) | (va & mask);
+    }
+    table = d & OA_AA64;
+  }
+  return NO_PAGE;
+}
+const OA_AA64: u64 = 0x0000_ffff_ffff_f000;
 
 /**
  * WASM address of the guest virtual range [p, p + len), or 0 when p is NULL, or any byte

@@ -839,7 +839,9 @@ export namespace Arg {
   export const ARG5: usize = 8;
   export const ARG6: usize = 9;
   export const ARG7: usize = 10;
-  export const SLOTS: usize = 11;
+  export const PAGE_ROOT_HIGH: usize = 11;
+  export const PAGE_CONFIG: usize = 12;
+  export const SLOTS: usize = 13;
 }
 export namespace Table {
   export const BS: u32 = 0;

@@ -39,9 +39,10 @@ export const THUNK_SIZE = 8;
  * return register (RAX). The names are the calling convention's, not one CPU's: the host
  * maps each to its architecture's register (host/machine.ts ARG_REGISTERS). AArch64
  * passes eight arguments in registers (AAPCS64: X0-X7): ARG4-ARG7 follow, after STATUS,
- * so that x86-64's block keeps its layout.
+ * so that x86-64's block keeps its layout; and its pointers are translated by two tables
+ * (Arm ARM D8.2): PAGE_ROOT is TTBR0_EL1, PAGE_ROOT_HIGH TTBR1_EL1, PAGE_CONFIG TCR_EL1.
  */
-export const ARG_SLOTS = ["ARG0", "ARG1", "ARG2", "ARG3", "STACK", "PAGE_ROOT", "STATUS", "ARG4", "ARG5", "ARG6", "ARG7"] as const;
+export const ARG_SLOTS = ["ARG0", "ARG1", "ARG2", "ARG3", "STACK", "PAGE_ROOT", "STATUS", "ARG4", "ARG5", "ARG6", "ARG7", "PAGE_ROOT_HIGH", "PAGE_CONFIG"] as const;
 export type ArgSlot = (typeof ARG_SLOTS)[number];
 export const argSlot = (name: ArgSlot): number => ARG_SLOTS.indexOf(name);
 

@@ -45,6 +45,7 @@ const NESTED_CALL_GAP = 0x100n;
 const EXIT_BOOT_SERVICES = serviceByName("BS.ExitBootServices").id;
 const SET_VARIABLE = serviceByName("RT.SetVariable").id;
 const STATUS_SLOT = argSlot("STATUS");
+const PAGE_ROOT = argSlot("PAGE_ROOT"), PAGE_ROOT_HIGH = argSlot("PAGE_ROOT_HIGH"), PAGE_CONFIG = argSlot("PAGE_CONFIG");
 const THUNK_SIZE = 8n;
 
 /** X0-X7 and SP, read in one batch at each call: the argument block's ARG0-ARG7 and STACK. */
@@ -323,8 +324,13 @@ export class Arm64Machine {
     const t0 = this.tracer.timed ? process.hrtime.bigint() : 0n;
     const regs = uc.regReadBatch(CALL_REGS);
     for (let i = 0; i < CALL_SLOTS.length; i++) fw.args[CALL_SLOTS[i]] = regs[i];
-    // The identity map in boot services; after it the kernel's tables, not walked yet.
-    fw.args[argSlot("PAGE_ROOT")] = 0n;
+    // The identity map in boot services (0: none to walk); after them the OS's own tables.
+    if (this.bootServicesExited) {
+      const t = this.translation();
+      fw.args[PAGE_ROOT] = t.mmuOn ? t.ttbr0 | 1n : 0n; // never 0 with the MMU on, even for tables at 0
+      fw.args[PAGE_ROOT_HIGH] = t.ttbr1;
+      fw.args[PAGE_CONFIG] = t.tcr;
+    } else fw.args[PAGE_ROOT] = 0n;
     const disabled = this.disabled.size ? this.disabled.get(id) : undefined;
     if (disabled !== undefined) fw.args[STATUS_SLOT] = disabled;
     else {
