@@ -133,17 +133,21 @@ build_efi "$OUT" x86_64-unknown-windows x64
 # binding uses it (UEFI 2.10 §2.3.6), FP/SIMD available (the firmware enables it).
 build_efi "$OUT/aa64" aarch64-unknown-windows arm64
 
-# The Linux init: a static x86-64 Linux ELF with no libc (raw system calls), linked by
-# clang's ld.lld. -fno-pic -static: loaded where it is linked, no dynamic loader.
-LINUX_FLAGS=(--target=x86_64-linux-gnu -ffreestanding -fno-stack-protector -fno-pic -static -nostdlib
+# The Linux init: a static Linux ELF with no libc (raw system calls), linked by clang's
+# ld.lld, for x86-64 (build/guests/linux/init) and AArch64 (build/guests/linux/aa64/init).
+# -fno-pic -static: loaded where it is linked, no dynamic loader.
+LINUX_FLAGS=(-ffreestanding -fno-stack-protector -fno-pic -static -nostdlib
   -fuse-ld=lld -O2 -std=c11 -Wall -Wextra -Werror -Wl,--build-id=none)
-linux_init="$OUT/linux/init"
-OBJ="$OUT/obj"
-stamp "$OBJ/linux-flags.stamp" "$CC ${LINUX_FLAGS[*]}"
-if newer_than "$linux_init" "$SRC/linux/init.c" "$OBJ/linux-flags.stamp"; then
-  mkdir -p "$OUT/linux"
-  run "$CC" "${LINUX_FLAGS[@]}" -o "$linux_init.tmp" "$SRC/linux/init.c" ||
-    { rm -f "$linux_init.tmp"; echo "build: error: building guests/linux/init failed" >&2; exit 1; }
-  mv -f "$linux_init.tmp" "$linux_init"
-  echo "build: guests/linux/init"
-fi
+build_init() { # OUT TARGET
+  local init="$1/init" flags=(--target="$2" "${LINUX_FLAGS[@]}")
+  mkdir -p "$1"
+  stamp "$1/flags.stamp" "$CC ${flags[*]}"
+  if newer_than "$init" "$SRC/linux/init.c" "$1/flags.stamp"; then
+    run "$CC" "${flags[@]}" -o "$init.tmp" "$SRC/linux/init.c" ||
+      { rm -f "$init.tmp"; echo "build: error: building ${init#"$ROOT"/} failed" >&2; exit 1; }
+    mv -f "$init.tmp" "$init"
+    echo "build: ${init#"$ROOT"/}"
+  fi
+}
+build_init "$OUT/linux" x86_64-linux-gnu
+build_init "$OUT/linux/aa64" aarch64-linux-gnu

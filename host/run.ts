@@ -177,7 +177,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
       if (refused.length) throw new Error(`not offered on AArch64 yet (issue 14): ${refused.join(", ")}`);
       m = new Arm64Machine({
         disks, ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,
-        onConsole: opts.onConsole, onSerial, stopOnSerial: opts.stopOnSerial, tracer, varsPath: opts.vars, disabled: opts.disabled, countInstructions: opts.countInstructions,
+        onConsole: opts.onConsole, onSerial, stopOnSerial: opts.stopOnSerial, tracer, varsPath: opts.vars, initrd, disabled: opts.disabled, countInstructions: opts.countInstructions,
         firmwareWasm: opts.firmware, clock: opts.deterministic ? "deterministic" : "host", keys: opts.keys,
       });
     } else m = new Machine({
@@ -257,7 +257,7 @@ export function peMachine(path: string): number | undefined {
 export function notYetOnAa64(opts: RunOptions): string[] {
   const asked: [unknown, string][] = [
     [opts.entry === "pvh", "--entry pvh"], [opts.gdb !== undefined, "--gdb"], [opts.stdin, "--stdin"], [opts.screen ?? opts.screenshot, "--screen/--screenshot"],
-    [opts.initrd, "--initrd"], [opts.guardCodeWrites, "--guard-code-writes"], [opts.watchTables, "table watching"], [opts.systemMap, "--system-map"],
+    [opts.guardCodeWrites, "--guard-code-writes"], [opts.watchTables, "table watching"], [opts.systemMap, "--system-map"],
   ];
   return asked.filter(([on]) => on).map(([, name]) => name);
 }

@@ -15,16 +15,27 @@
  * reboot(LINUX_REBOOT_CMD_POWER_OFF): what `poweroff -f` does. With "echo" on the
  * command line it first reads lines from the console and prints each back ("init: you
  * typed: ..."), until "bye" or the end of input: a console to type into.
- * Linux x86-64 system call ABI: number in RAX, arguments in RDI, RSI, RDX; SYSCALL
- * clobbers RCX and R11.
+ * Built for x86-64 and for AArch64 (build/guests/linux/aa64/init). Linux x86-64 system
+ * call ABI: number in RAX, arguments in RDI, RSI, RDX; SYSCALL clobbers RCX and R11.
+ * AArch64: number in X8, arguments and result in X0-X2, through SVC #0; its numbers are
+ * the generic table's (include/uapi/asm-generic/unistd.h).
  */
+#if defined(__aarch64__)
+#define SYS_read 63
+#define SYS_write 64
+#define SYS_ioctl 29
+#define SYS_getpid 172
+#define SYS_reboot 142
+#define SYS_getrandom 278
+#else
 #define SYS_read 0
 #define SYS_write 1
 #define SYS_ioctl 16
-#define TCSBRK 0x5409
 #define SYS_getpid 39
 #define SYS_reboot 169
 #define SYS_getrandom 318
+#endif
+#define TCSBRK 0x5409
 #define GRND_NONBLOCK 1
 #define EAGAIN 11
 #define LINUX_REBOOT_MAGIC1 0xfee1dead
@@ -33,9 +44,15 @@
 #define LINUX_REBOOT_CMD_POWER_OFF 0x4321fedc
 
 static long sys3(long n, long a, long b, long c) {
+#if defined(__aarch64__)
+  register long x8 __asm__("x8") = n, x0 __asm__("x0") = a, x1 __asm__("x1") = b, x2 __asm__("x2") = c;
+  __asm__ volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
+  return x0;
+#else
   long r;
   __asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
   return r;
+#endif
 }
 
 /* .bss: the kernel maps it on demand, page by page, as it is first written. */
@@ -57,9 +74,13 @@ static void put_number(unsigned long v) {
   put(buf + i);
 }
 
-/* The process starts with RSP at argc, then argv[], NULL, envp[] (the System V x86-64
-   ABI's initial stack): hand that to main with the stack 16-byte aligned for a call. */
+/* The process starts with the stack pointer at argc, then argv[], NULL, envp[] (the
+   System V ABI's initial stack): hand that to main with the stack 16-byte aligned. */
+#if defined(__aarch64__)
+__asm__(".globl _start\n_start:\n  mov x0, sp\n  and sp, x0, #-16\n  bl main\n  udf #0\n");
+#else
 __asm__(".globl _start\n_start:\n  mov %rsp, %rdi\n  and $-16, %rsp\n  call main\n  ud2\n");
+#endif
 
 static int same(const char *a, const char *b) {
   while (*a && *a == *b) a++, b++;

@@ -3,9 +3,12 @@
 // image (non-secure EL1, MMU on with an identity map, caches and FP/SIMD on, interrupts
 // masked); each service's thunk is `hvc #id ; ret`, and the HVC reaches Unicorn's
 // interrupt hook with PC past it, where the host serves the call and puts the status in
-// X0. The platform (host/arm64/platform.ts) is described by a device tree handed over
-// as a configuration table; of its devices the PL011 is emulated so far.
-import { Unicorn, UnicornError, type InstructionCounter } from "../unicorn/index.ts";
+// X0. The platform (host/arm64/platform.ts: a GICv2, the generic timer, a PL011, PSCI)
+// is described by a device tree handed over as a configuration table. After
+// ExitBootServices the OS's exceptions are taken by QEMU's own exception entry and its
+// IRQs requested through QEMU's interrupt line, so Debian's arm64 kernel runs its
+// userspace here.
+import { Unicorn, UnicornError, sysRegKey, type InstructionCounter } from "../unicorn/index.ts";
 import * as C from "../unicorn/consts.ts";
 import { Firmware } from "../firmware.ts";
 import { GuestError, LoadError, VarStoreError } from "../errors.ts";
@@ -32,6 +35,12 @@ import { GICC_BASE, GICC_SIZE, GICD_BASE, GICD_SIZE, platformTree, TIMER_PPI, UA
 import { Gic } from "./gic.ts";
 import { GenericTimer, TIMER_REGS } from "./timer.ts";
 
+/** Instruction-cache maintenance (Arm ARM C5.3: SYS encodings): by address to PoU, all to PoU, all to PoU Inner Shareable. */
+const IC_IVAU = { op0: 1, op1: 3, crn: 7, crm: 5, op2: 1 }, IC_IALLU = { op0: 1, op1: 0, crn: 7, crm: 5, op2: 0 }, IC_IALLUIS = { op0: 1, op1: 0, crn: 7, crm: 1, op2: 0 };
+const IC_IVAU_KEY = sysRegKey(IC_IVAU), IC_IALLU_KEY = sysRegKey(IC_IALLU), IC_IALLUIS_KEY = sysRegKey(IC_IALLUIS);
+/** The smallest I-cache line a CPU may have (CTR_EL0.IminLine is at least 4 words): IC IVAU covers at least this. */
+const CACHE_LINE = 64n;
+
 /** GIC interrupt ids of the first PPI and the first SPI. */
 const PPI_BASE = 16, SPI_BASE = 32;
 
@@ -56,7 +65,7 @@ const CALL_SLOTS = [argSlot("ARG0"), argSlot("ARG1"), argSlot("ARG2"), argSlot("
 /** Options an AArch64 machine does not offer yet, named in the error a user gets. */
 const NOT_YET: ReadonlyArray<[keyof MachineOptions, string]> = [
   ["entry", "a direct kernel entry"], ["gdb", "the gdb stub"], ["watchTables", "table watching"],
-  ["input", "standard input"], ["screen", "a display"], ["initrd", "an initrd"], ["guardCodeWrites", "the code-write guard"],
+  ["input", "standard input"], ["screen", "a display"], ["guardCodeWrites", "the code-write guard"],
 ];
 
 export class Arm64Machine {
@@ -152,6 +161,11 @@ export class Arm64Machine {
     if (saved) fw.loadVars(saved);
     fw.varsDefaults();
     this.varsSaved = fw.varsGeneration;
+    if (options.initrd) {
+      const at = fw.allocPages(MEMORY_TYPE.BootServicesData, Math.ceil(options.initrd.length / PAGE) || 1, "copied");
+      fw.ram.set(options.initrd, Number(at));
+      fw.setInitrd(at, options.initrd.length);
+    }
     for (const disk of this.disks) fw.addDisk(disk.sectors, !disk.writable);
     // The platform's device tree (host/arm64/platform.ts), as firmware hands it over.
     const fdt = buildFdt(platformTree(fw.ram.length));
@@ -171,11 +185,22 @@ export class Arm64Machine {
     const gic = (this.gic = new Gic(() => this.updateIrq()));
     const timer = (this.timer = new GenericTimer());
     uc.mmioMap(GICD_BASE, GICD_SIZE, (off, size) => BigInt(gic.readDist(Number(off), size)), (off, size, v) => gic.writeDist(Number(off), size, Number(v & 0xffff_ffffn)));
-    uc.mmioMap(GICC_BASE, GICC_SIZE, (off) => BigInt(gic.readCpu(Number(off))), (off, _size, v) => gic.writeCpu(Number(off), Number(v & 0xffff_ffffn)));
-    uc.hookSysRegs(TIMER_REGS, (rt, key, value, write) => {
+    // The timer's line is looked at when the CPU interface is read (the IRQ timer raised
+    // the CPU's input without telling the GIC), and the input set from the answer: a
+    // spurious acknowledge lowers it.
+    uc.mmioMap(GICC_BASE, GICC_SIZE, (off) => {
+      this.pollTimer();
+      const v = gic.readCpu(Number(off));
+      this.updateIrq();
+      return BigInt(v);
+    }, (off, _size, v) => gic.writeCpu(Number(off), Number(v & 0xffff_ffffn)));
+    uc.hookSysRegs([...TIMER_REGS, IC_IVAU, IC_IALLU, IC_IALLUIS], (rt, key, value, write) => {
+      if (key === IC_IVAU_KEY) return this.codeChanged(value);
+      if (key === IC_IALLU_KEY || key === IC_IALLUIS_KEY) return this.codeChanged(undefined);
       if (write) timer.write(key, value);
       else uc.regWrite(rt, timer.read(key));
       this.pollTimer();
+      if (write) this.armTimerIrq();
       return true;
     });
     this.uart = new Pl011({
@@ -193,6 +218,42 @@ export class Arm64Machine {
     this.uc.mmioMap(UART_BASE, UART_SIZE, (off) => BigInt(uart.read(Number(off))), (off, _size, v) => uart.write(Number(off), Number(v & 0xffff_ffffn)));
   }
 
+  /**
+   * IC IVAU: the guest invalidates the instruction cache line holding `va` after writing
+   * code there, as the architecture requires of self-modifying code (Arm ARM B2.4.4):
+   * Unicorn's translations of that line go with it. Unicorn 2.1.1 misses some code
+   * writes by itself (a write through another mapping, as Linux's fixmap text patching
+   * makes); on AArch64 this maintenance names every one.
+   */
+  private codeChanged(va: bigint | undefined): boolean {
+    if (va !== undefined) {
+      const line = va & ~(CACHE_LINE - 1n);
+      const pc = this.uc.regRead(C.UC_ARM64_REG_PC); // synced before the hook: the IC instruction's
+      // Dropped at once, unless it may hold the block being run (translated blocks do not
+      // cross a page): freeing that from inside the hook would pull the code from under
+      // the engine (the kernel cleans its own text, the cleaning loop included).
+      if ((line & ~0xfffn) !== (pc & ~0xfffn)) {
+        if (this.read64(line) !== undefined) this.uc.removeCache(line, line + CACHE_LINE);
+        return true;
+      }
+      if (this.staleCode !== "all") this.staleCode.push(line);
+    } else this.staleCode = "all";
+    // Otherwise between two runs. The stop takes effect at the end of the translation
+    // block, and the ISB that must follow the maintenance before new code runs ends one.
+    this.uc.emuStop();
+    return true;
+  }
+
+  /** Code the guest said it changed (IC IVAU lines, or all), to drop before the run goes on. */
+  private staleCode: bigint[] | "all" = [];
+
+  private dropStaleCode(): void {
+    const stale = this.staleCode;
+    this.staleCode = [];
+    if (stale === "all") return this.uc.flushCode();
+    for (const line of stale) if (this.read64(line) !== undefined) this.uc.removeCache(line, line + CACHE_LINE);
+  }
+
   /** The timer's lines into the GIC, as they are now. */
   private pollTimer(): void {
     const l = this.timer.levels();
@@ -200,12 +261,23 @@ export class Arm64Machine {
     this.gic.setLine(PPI_BASE + TIMER_PPI.physical, l.physical);
   }
 
-  /** The CPU's IRQ input follows the GIC's output (QEMU takes the exception when the CPU may). */
+  /**
+   * The CPU's IRQ input follows the GIC's output (QEMU takes the exception when the CPU
+   * may). Set every time, not on changes only: the IRQ timer raises it behind our back.
+   */
   private updateIrq(): void {
-    const line = this.gic.irq;
-    if (line === this.irqLine) return;
-    this.irqLine = line;
-    this.uc.setIrqLine(line);
+    this.irqLine = this.gic.irq;
+    this.uc.setIrqLine(this.irqLine);
+  }
+
+  /**
+   * The generic timer's interrupt while the guest runs: a native thread raises the CPU's
+   * IRQ input when the timer's line is due to rise (Unicorn.raiseIrqIn). When the guest
+   * takes it, its handler reads GICC_IAR, where the GIC, polling the timer, names it.
+   */
+  private armTimerIrq(): void {
+    const rise = this.timer.nextRiseNs();
+    this.uc.raiseIrqIn(rise === undefined ? undefined : Math.max(Number(rise - process.hrtime.bigint()) / 1000, 0));
   }
 
   /** Non-secure EL1, the identity map, caches and FP/SIMD on; a stack, and the sentinel guest calls return to. */
@@ -291,6 +363,9 @@ export class Arm64Machine {
       if (at >= this.fw.thunks && at < this.fw.thunks + BigInt(PAGE)) return this.serve(Number((at - this.fw.thunks) / THUNK_SIZE));
       return this.hypercall();
     }
+    // After ExitBootServices the OS owns exceptions: its vectors take them (system calls,
+    // page faults, BRK), as on a CPU. Before, a fault is the image's, reported here.
+    if (this.bootServicesExited && uc.regRead(C.UC_ARM64_REG_VBAR_EL1) !== 0n) return uc.takeException();
     const sp = uc.regRead(C.UC_ARM64_REG_SP);
     if (intno === EXCP.DATA_ABORT && sp >= this.stackGuard - STACK_FRAME_SLACK && sp < this.stackGuard + BigInt(PAGE) + STACK_FRAME_SLACK) {
       throw this.error("fault", `stack overflow: data abort with SP 0x${sp.toString(16)}, at the guard page below the ${STACK_BYTES >> 10} KiB stack`, pc);
@@ -374,9 +449,8 @@ export class Arm64Machine {
 
   /**
    * Runs from pc until the guest returns to the sentinel. A WFI in boot services waits
-   * for the firmware's tick; after them, for the next interrupt. The run also stops
-   * when the generic timer's line is due to rise (the native stop timer), so that its
-   * interrupt arrives while the guest runs, not only at WFI.
+   * for the firmware's tick; after them, for the next interrupt (armTimerIrq delivers
+   * the timer's while the guest runs).
    */
   private run(pc: bigint): void {
     const uc = this.uc;
@@ -387,17 +461,18 @@ export class Arm64Machine {
       for (;;) {
         this.returned = false;
         if (outermost) {
+          this.runDeadline = deadline;
           this.pollTimer();
-          const rise = this.bootServicesExited ? this.timer.nextRiseNs() : undefined;
-          const riseMs = rise === undefined ? Infinity : Number(rise - process.hrtime.bigint()) / 1e6;
-          const stopMs = Math.min(deadline - performance.now(), riseMs);
-          if (stopMs !== Infinity) uc.armStopTimer(Math.max(stopMs, 0) * 1000);
-          else uc.disarmStopTimer();
+          this.armStop();
         }
         if (performance.now() < deadline) this.emulate(pc);
         if (this.milestone !== undefined) throw new Milestone(this.milestone);
         if (this.returned || this.unwinding || this.ended) return;
         pc = uc.regRead(C.UC_ARM64_REG_PC);
+        if (this.staleCode === "all" || this.staleCode.length) {
+          this.dropStaleCode();
+          continue;
+        }
         if (this.wfiBefore(pc)) {
           if (!this.bootServicesExited) {
             if (!this.fw.idle()) throw new Waiting(pc - 4n);
@@ -410,14 +485,26 @@ export class Arm64Machine {
           }
           continue;
         }
-        // Stopped by the stop timer before the deadline: for the generic timer's interrupt.
-        if (outermost && uc.stopTimerExpired() && performance.now() < deadline) continue;
         const budget = this.opts.instructionBudget ? `${this.opts.instructionBudget} instructions` : `${this.opts.timeBudgetMs} ms`;
         throw this.error("budget", `guest ran past its budget of ${budget}`, pc);
       }
     } finally {
-      if (outermost) uc.disarmStopTimer();
+      if (outermost) {
+        uc.disarmStopTimer();
+        this.runDeadline = undefined;
+      }
     }
+  }
+
+  /** The outermost run's time budget, while it runs (performance.now() ms). */
+  private runDeadline: number | undefined;
+
+  /** The stop timer ends the run at its budget. */
+  private armStop(): void {
+    if (this.runDeadline === undefined) return;
+    const stopMs = this.runDeadline - performance.now();
+    if (stopMs !== Infinity) this.uc.armStopTimer(Math.max(stopMs, 0) * 1000);
+    else this.uc.disarmStopTimer();
   }
 
   /** WFI after boot services: wait (host time) for the timer's line; false when nothing will raise one before `deadline`. */
@@ -445,10 +532,10 @@ export class Arm64Machine {
     }
   }
 
-  /** Unicorn returns from emulation after a WFI, with PC past it (identity-mapped in boot services). */
+  /** Unicorn returns from emulation after a WFI, with PC past it. */
   private wfiBefore(pc: bigint): boolean {
-    const at = Number(pc - 4n);
-    return at >= 0 && at + 4 <= this.ram.length && this.fw.ramView.getUint32(at, true) === WFI;
+    const word = this.read64(pc - 4n);
+    return word !== undefined && Number(word & 0xffff_ffffn) === WFI;
   }
 
   saveVarsIfChanged(): void {

@@ -239,6 +239,8 @@ interface Native {
   sysNew: KFn;
   sysFree: KFn;
   irqLine: KFn;
+  irqTimerNew: KFn;
+  irqTimerFree: KFn;
 }
 let nativeLib: Native | undefined;
 
@@ -264,6 +266,8 @@ function native(): Native {
       sysNew: handle.func("uintptr_t sys_filter_new(void *handler, const uint32_t *keys, int32_t count)"),
       sysFree: handle.func("void sys_filter_free(uintptr_t f)"),
       irqLine: handle.func("void cpu_irq_line(uintptr_t request, uintptr_t cpu_exit, uintptr_t reset, uintptr_t cpu, int32_t level)"),
+      irqTimerNew: handle.func("uintptr_t irq_timer_new(uintptr_t request, uintptr_t cpu_exit, uintptr_t cpu)"),
+      irqTimerFree: handle.func("void irq_timer_free(uintptr_t t)"),
     };
   }
   return nativeLib;
@@ -656,6 +660,11 @@ export class Unicorn {
     this.check("uc_ctl(TLB_FLUSH)", this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_TLB_FLUSH, 0)));
   }
 
+  /** Drops every translated block (not the TLB). */
+  flushCode(): void {
+    this.check("uc_ctl(TB_FLUSH)", this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_TB_FLUSH, 0)));
+  }
+
   removeCache(begin: Addr, end: Addr): void {
     this.check("uc_ctl(TB_REMOVE_CACHE)", this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_TB_REMOVE_CACHE, 2), "uint64_t", BigInt(begin), "uint64_t", BigInt(end)));
   }
@@ -818,7 +827,8 @@ export class Unicorn {
   }
 
   /**
-   * AArch64 MRS and MSR of the system registers `regs` (others run as Unicorn has them,
+   * AArch64 MRS, MSR and SYS (cache and TLB maintenance: op0 1) of the system registers
+   * `regs` (others run as Unicorn has them,
    * filtered natively: host/unicorn/native.c sys_filter_hook). cb(rt, reg, value) gets
    * the general register (a UC_ARM64_REG_* id), the register's key (sysRegKey) and, for
    * an MSR, the value written; for an MRS it writes rt itself. It returns true when it
@@ -827,7 +837,7 @@ export class Unicorn {
   hookSysRegs(regs: readonly SysReg[], cb: (rt: number, key: number, value: bigint, write: boolean) => boolean): Hook[] {
     const n = native();
     const hooks: Hook[] = [];
-    for (const [insn, write] of [[C.UC_ARM64_INS_MRS, false], [C.UC_ARM64_INS_MSR, true]] as const) {
+    for (const [insn, write] of [[C.UC_ARM64_INS_MRS, false], [C.UC_ARM64_INS_MSR, true], [C.UC_ARM64_INS_SYS, true]] as const) {
       const handler = koffi.register((rt: number, key: number, value: number | bigint) => {
         try {
           return cb(rt, key, BigInt.asUintN(64, BigInt(value)), write) ? 1 : 0;
@@ -855,7 +865,7 @@ export class Unicorn {
     return hooks;
   }
 
-  private irqFns: { request: bigint; exit: bigint; reset: bigint; cpu: bigint } | undefined;
+  private irqFns: { request: bigint; exit: bigint; reset: bigint; cpu: bigint; doInterrupt: KFn } | undefined;
 
   /**
    * Drives the AArch64 CPU's IRQ input (host/unicorn/native.c cpu_irq_line): raised, QEMU
@@ -863,17 +873,56 @@ export class Unicorn {
    * longer requested.
    */
   setIrqLine(level: boolean): void {
+    const f = this.aarch64Cpu();
+    native().irqLine(f.request, f.exit, f.reset, f.cpu, level ? 1 : 0);
+  }
+
+  /**
+   * From the interrupt hook: let the AArch64 CPU take the synchronous exception Unicorn
+   * is reporting, as it would have without the hook: QEMU's arm_cpu_do_interrupt (which
+   * libunicorn exports) with the syndrome, fault address and target EL QEMU recorded
+   * when it raised it: ESR_EL1, FAR_EL1, ELR_EL1, SPSR_EL1, the stack pointer and the
+   * vector at VBAR_EL1 are set as the architecture says. The run goes on at the vector.
+   */
+  takeException(): void {
+    const f = this.aarch64Cpu();
+    f.doInterrupt(f.cpu);
+  }
+
+  private irqTimer = 0;
+
+  /**
+   * Raises the AArch64 CPU's IRQ input `us` microseconds from now, from a native thread
+   * (host/unicorn/native.c irq_timer_new), while the guest runs; a later call moves the
+   * deadline, undefined cancels it. The host lowers the line (setIrqLine) when its
+   * interrupt controller says so.
+   */
+  raiseIrqIn(us: number | undefined): void {
+    const n = native();
+    if (!this.irqTimer) {
+      const f = this.aarch64Cpu();
+      this.irqTimer = Number(n.irqTimerNew(f.request, f.exit, f.cpu));
+      if (!this.irqTimer) throw new Error("IRQ timer: no thread could be started");
+    }
+    if (us === undefined) n.timerDisarm(this.irqTimer);
+    else n.timerArm(this.irqTimer, us);
+  }
+
+  private aarch64Cpu(): NonNullable<Unicorn["irqFns"]> {
     if (!this.irqFns) {
       const lib = this.lib.so;
-      const cpu = lib.func("uintptr_t qemu_get_cpu_aarch64(uintptr_t uc, int index)")(this.handle, 0) as number | bigint;
-      if (!cpu) throw new Error("setIrqLine: the engine has no AArch64 CPU 0");
+      // qemu_get_cpu matches the CPU's cpu_index, which Unicorn 2.1.1 leaves at QEMU's
+      // UNASSIGNED_CPU_INDEX (-1): ask for 0, then for that.
+      const get = lib.func("uintptr_t qemu_get_cpu_aarch64(uintptr_t uc, int index)");
+      const cpu = (get(this.handle, 0) || get(this.handle, -1)) as number | bigint;
+      if (!cpu) throw new Error("the engine has no AArch64 CPU (qemu_get_cpu_aarch64 found none)");
       this.irqFns = {
         request: lib.symbol("cpu_interrupt_handler") as bigint, exit: lib.symbol("cpu_exit") as bigint,
         reset: lib.symbol("cpu_reset_interrupt") as bigint, cpu: BigInt(cpu),
+        doInterrupt: lib.func("void arm_cpu_do_interrupt_aarch64(uintptr_t cs)"),
       };
     }
-    const f = this.irqFns;
-    native().irqLine(f.request, f.exit, f.reset, f.cpu, level ? 1 : 0);
+    return this.irqFns;
   }
 
   /** IN instruction: cb(port, size in bytes) returns the value read. */
@@ -1086,6 +1135,8 @@ export class Unicorn {
     // Its thread may call uc_emu_stop: ended before the engine goes.
     if (this.stopTimer) native().timerFree(this.stopTimer);
     this.stopTimer = 0;
+    if (this.irqTimer) native().irqTimerFree(this.irqTimer);
+    this.irqTimer = 0;
     for (const ctx of this.contexts) this.lib.contextFree(ctx.ptr);
     this.contexts.clear();
     for (const hook of this.hooks) if (hook.handle) this.lib.hookDel(this.h, hook.handle);
