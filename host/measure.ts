@@ -163,6 +163,25 @@ export function kernelSpec(path: string): GuestSpec & { path: string } {
   return { name: "Debian 12 kernel (EFI stub)", path, cmdline: DEFAULT_CMDLINE, stopOnSerial: /Mount-cache hash table entries/, timeBudgetMs: 60000 };
 }
 
+/** Debian 12's arm64 cloud kernel, as setup fetches it (issue 14). */
+export const ARM64_KERNEL = join(ROOT, ".cache/kernel/arm64/vmlinuz");
+
+/**
+ * The arm64 kernel's criterion: the counterpart of x86's SetVirtualAddressMap, which
+ * arm64 Linux never calls. arm_enable_runtime_services prints this line once it has
+ * mapped the runtime services with the memory map the stub handed over (and "EFI
+ * services will not be available" when it cannot).
+ */
+export const ARM64_SUCCESS = "`Linux version` printed and `Remapping and enabling EFI services` reached";
+
+export function arm64KernelSpec(path = ARM64_KERNEL): GuestSpec & { path: string } {
+  return { name: "Debian 12 arm64 kernel (EFI stub)", path, cmdline: "console=ttyAMA0", stopOnSerial: /Remapping and enabling EFI services/, timeBudgetMs: 60000 };
+}
+
+export function arm64KernelSucceeded(r: RunResult): boolean {
+  return r.serial.some((l) => /Linux version/.test(l)) && r.ending.kind === "milestone";
+}
+
 /** Debian's loaders, as setup fetches them. */
 export const LOADERS_DIR = join(ROOT, ".cache/loaders");
 

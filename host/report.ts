@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync, existsSync, readFileSync } from "node:fs";
 import { preparePvh } from "./pvh/index.ts";
 import { join } from "node:path";
 import {
-  abiSurface, ablation, chainSpecs, firmwareSize, guestUse, INITRD_SERVICES, kernelSpec, runGuest, type AblationRow, kernelSucceeded, KERNEL_SUCCESS, minimalFirmware, ovmfSizes, parseProbe,
+  abiSurface, ablation, arm64KernelSpec, arm64KernelSucceeded, ARM64_KERNEL, ARM64_SUCCESS, chainSpecs, firmwareSize, guestUse, INITRD_SERVICES, kernelSpec, runGuest, type AblationRow, kernelSucceeded, KERNEL_SUCCESS, minimalFirmware, ovmfSizes, parseProbe,
   USERSPACE_LINE, type GuestSpec, type MinimalFirmware, type ProbedAbi,
 } from "./measure.ts";
 import { OVMF_CODE, runUnderOvmf } from "./ovmf.ts";
@@ -67,6 +67,16 @@ export async function measureAll(o: ReportOptions) {
       chains.push({ guest: c.name, ending: describeEnding(base.ending), succeeded, calls: base.summary.calls, perService: base.summary.perService, rows });
     }
   }
+  // The same firmware on AArch64 (issue 14): what Debian's arm64 kernel calls and needs.
+  let arm64: (ChainResult & { criterion: string }) | undefined;
+  if (existsSync(ARM64_KERNEL)) {
+    const a = arm64KernelSpec();
+    o.progress(`running ${a.name}`);
+    const base = runGuest(a, { keepCalls: true });
+    const succeeded = arm64KernelSucceeded(base);
+    const rows = succeeded && o.ablation ? ablation(a, base, arm64KernelSucceeded, o.progress) : [];
+    arm64 = { guest: a.name, ending: describeEnding(base.ending), succeeded, calls: base.summary.calls, perService: base.summary.perService, rows, criterion: ARM64_SUCCESS };
+  }
   // The minimal firmware, built from the ablation's answer and booted: the required
   // services alone (to the criterion), then with the initrd's (to the test /init).
   const minimal: MinimalFirmware[] = [];
@@ -116,6 +126,7 @@ export async function measureAll(o: ReportOptions) {
     guests: uses.map((u) => u.use),
     ablation: { guest: kernel?.name, criterion: KERNEL_SUCCESS, rows: ablationRows },
     chains,
+    arm64,
     minimal,
     ovmf: ovmfSizes(),
     probed,
@@ -214,6 +225,16 @@ function markdown(r: Report): string {
     L.push("", `| service | ${cols.map((c) => mdCell(c.guest)).join(" | ")} |`, `|---|${cols.map(() => "---").join("|")}|`);
     for (const s of services) L.push(`| ${s} | ${cols.map((c) => cell(c, s)).join(" | ")} |`);
     L.push("");
+  }
+  if (r.arm64) {
+    const a = r.arm64, required = a.rows.filter((x) => x.verdict === "required");
+    L.push("## The same firmware on AArch64", "", `${a.guest}, booted by the same firmware WASM on an AArch64 CPU: ${a.succeeded ? "reaches" : "does not reach"} the criterion (${a.criterion}; ${mdCell(a.ending)}) with ${a.calls} EFI calls to ${Object.keys(a.perService).length} services.` +
+      (a.rows.length ? ` **${required.length} are required**: ${required.map((x) => `\`${x.service}\``).join(", ")}.` : ""), "");
+    if (a.rows.length) {
+      L.push("| service | calls | answered with | verdict | outcome |", "|---|---:|---|---|---|");
+      for (const x of a.rows) L.push(`| ${x.service} | ${x.calls} | ${x.answeredWith} | ${x.verdict} | ${mdCell(x.outcome)} |`);
+      L.push("");
+    }
   }
   L.push("## Firmware size", "", `Release WASM: **${r.firmware.wasmBytes} bytes** (${r.firmware.gzipBytes} gzipped), ${r.firmware.functions} functions.`, "");
   L.push("| group | AssemblyScript lines | code bytes | functions | services |", "|---|---:|---:|---:|---:|");
