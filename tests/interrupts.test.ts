@@ -50,4 +50,19 @@ test("router: a timer's edges latch once each, a level line follows its device, 
   assert.equal(r.take(now), { vector: 0x30, what: "interrupt" });
 });
 
+test("router: a one-shot edge that falls between a look and the question when the next comes is still coming, and is taken", () => {
+  let now = 0;
+  const p = pic();
+  // The PIT in mode 4, as Linux's oneshot clockevent programs it: one edge, at 5 ms.
+  const edge = 5_000_000;
+  const r = new InterruptRouter(p, new Lapic(() => now, 1_000_000), [{ irq: 0, nextRiseNs: (since) => (since < edge ? edge : undefined) }]);
+  now = edge - 1;
+  assert.is(r.take(now), undefined, "not yet due at the look");
+  now = edge + 1; // the host's clock moved on before the machine asked what comes next
+  assert.is(r.nextEventNs(now), edge, "the edge since the last look, not none");
+  assert.ok(r.waiting(now));
+  assert.equal(r.take(now), { vector: 0x30, what: "interrupt" });
+  assert.is(r.nextEventNs(now), Infinity, "taken: nothing more will come");
+});
+
 test.run();
