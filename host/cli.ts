@@ -18,8 +18,8 @@ usage:
   ueficorn run --disk IMAGE... | --esp DIR [--arch x86-64|aarch64] [options]
                           boot as firmware does: BootNext, BootOrder, then \EFI\BOOT\BOOTX64.EFI
                           (BOOTAA64.EFI) on each disk's file systems (GRUB, systemd-boot, shim...)
-                          An image's PE machine picks the CPU: x86-64, or AArch64 (issue 14: EFI
-                          applications so far; no --initrd, --gdb, --stdin, --screen there yet)
+                          An image's PE machine picks the CPU: x86-64, or AArch64 (issue 14: no
+                          --gdb, --screen, --entry pvh there yet)
   ueficorn boot [--kernel PATH] [--initrd PATH] [--entry efi|pvh] [options]
                           a Linux kernel through its EFI stub, or its Xen PVH entry
   ueficorn measure [--out DIR] [--no-ablation] [--no-chains] [--disk IMAGE...]

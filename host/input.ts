@@ -80,6 +80,38 @@ export class LiveInput {
   }
 }
 
+/**
+ * What was typed, taken when the machine looks: Ctrl-A x (as in QEMU) quits, Ctrl-A
+ * Ctrl-A types one Ctrl-A, everything else goes to `typed` (ConIn's keystrokes in boot
+ * services, the serial port's receiver after: the machine decides).
+ */
+export class Typing {
+  /** The last byte typed was Ctrl-A (the escape of Ctrl-A x). */
+  private escape = false;
+
+  constructor(readonly input: LiveInput, private readonly quit: () => void, private readonly typed: (bytes: Uint8Array) => void) {}
+
+  pump(): void {
+    if (!this.input.ready) return;
+    const typed: number[] = [];
+    for (const b of this.input.read()) {
+      if (this.escape) {
+        this.escape = false;
+        if (b === 0x78 || b === 0x58) return this.quit();
+        if (b === 0x01) typed.push(b);
+      } else if (b === 0x01) {
+        this.escape = true;
+      } else {
+        typed.push(b);
+      }
+    }
+    if (typed.length) this.typed(Uint8Array.from(typed));
+  }
+
+  /** Input may still come: the terminal (or pipe) is open. */
+  get open(): boolean { return !this.input.closed; }
+}
+
 // xterm/VT100 sequences after ESC [ (or ESC O) for the EFI scan codes (UEFI 2.10 §12.3 table 12-2).
 const CSI: Record<string, number> = {
   A: 0x01, B: 0x02, C: 0x03, D: 0x04, H: 0x05, F: 0x06, "2~": 0x07, "3~": 0x08, "5~": 0x09, "6~": 0x0a,

@@ -178,7 +178,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
       m = new Arm64Machine({
         disks, ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,
         onConsole: opts.onConsole, onSerial, stopOnSerial: opts.stopOnSerial, tracer, varsPath: opts.vars, initrd, disabled: opts.disabled, countInstructions: opts.countInstructions,
-        firmwareWasm: opts.firmware, clock: opts.deterministic ? "deterministic" : "host", keys: opts.keys,
+        firmwareWasm: opts.firmware, clock: opts.deterministic ? "deterministic" : "host", keys: opts.keys, input: opts.stdin ? new LiveInput() : undefined,
       });
     } else m = new Machine({
       disks,
@@ -256,7 +256,7 @@ export function peMachine(path: string): number | undefined {
 /** What `opts` asks for that an AArch64 machine does not offer yet (issue 14), by option name. */
 export function notYetOnAa64(opts: RunOptions): string[] {
   const asked: [unknown, string][] = [
-    [opts.entry === "pvh", "--entry pvh"], [opts.gdb !== undefined, "--gdb"], [opts.stdin, "--stdin"], [opts.screen ?? opts.screenshot, "--screen/--screenshot"],
+    [opts.entry === "pvh", "--entry pvh"], [opts.gdb !== undefined, "--gdb"], [opts.screen ?? opts.screenshot, "--screen/--screenshot"],
     [opts.guardCodeWrites, "--guard-code-writes"], [opts.watchTables, "table watching"], [opts.systemMap, "--system-map"],
   ];
   return asked.filter(([on]) => on).map(([, name]) => name);

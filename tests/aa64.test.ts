@@ -114,7 +114,7 @@ test("poweroff from arm64 userspace ends the run through ResetSystem(EfiResetShu
 });
 
 test("what AArch64 does not offer yet is refused by name, not ignored", () => {
-  assert.throws(() => run("hello", { gdb: "0", stdin: true }), /not offered on AArch64 yet \(issue 14\): --gdb, --stdin/);
+  assert.throws(() => run("hello", { gdb: "0", screen: { width: 640, height: 480 } }), /not offered on AArch64 yet \(issue 14\): --gdb, --screen\/--screenshot/);
 });
 
 test.run();
