@@ -533,7 +533,7 @@ export function File_Open(self: u64, newOut: u64, fileName: u64, mode: u64, attr
   if (mode != FileMode.READ && mode != (FileMode.READ | FileMode.WRITE) && mode != (FileMode.READ | FileMode.WRITE | FileMode.CREATE)) {
     return Status.INVALID_PARAMETER;
   }
-  if (attributes & ~FileAttribute.VALID) return Status.INVALID_PARAMETER;
+  if (attributes & ~FileAttribute.VALID_ATTR) return Status.INVALID_PARAMETER;
   const v = load<i32>(f + F_VOLUME);
   let st = resolve(f, guest(fileName, <u64>len + 2), <u32>(len >> 1), TARGET);
   if (mode & FileMode.WRITE) {
@@ -705,7 +705,7 @@ function fileInfo(f: usize, out: usize): void {
   dosTime(out + FILE_INFO.CreateTime, <u32>load<u16>(e, 16), <u32>load<u16>(e, 14), <u32>load<u8>(e, 13));
   dosTime(out + FILE_INFO.LastAccessTime, <u32>load<u16>(e, 18), 0, 0);
   dosTime(out + FILE_INFO.ModificationTime, <u32>load<u16>(e, 24), <u32>load<u16>(e, 22), 0);
-  store<u64>(out + FILE_INFO.Attribute, <u64>(load<u32>(f + F_ATTR) & <u32>FileAttribute.VALID));
+  store<u64>(out + FILE_INFO.Attribute, <u64>(load<u32>(f + F_ATTR) & <u32>FileAttribute.VALID_ATTR));
   memory.copy(out + FILE_INFO.FileName, f + F_NAME, <usize>chars << 1);
   store<u16>(out + FILE_INFO.FileName + (<usize>chars << 1), 0);
 }
@@ -791,7 +791,7 @@ export function File_SetInfo(self: u64, type: u64, size: u64, buffer: u64): u64 
   if (!(load<u64>(f + F_MODE) & FileMode.WRITE) || load<u32>(f + F_ROOT)) return Status.ACCESS_DENIED;
   const attrs = load<u64>(info + FILE_INFO.Attribute);
   const dir = (load<u32>(f + F_ATTR) & ATTR_DIRECTORY) != 0;
-  if (attrs & ~FileAttribute.VALID || ((attrs & FileAttribute.DIRECTORY) != 0) != dir) return Status.ACCESS_DENIED;
+  if (attrs & ~FileAttribute.VALID_ATTR || ((attrs & FileAttribute.DIRECTORY) != 0) != dir) return Status.ACCESS_DENIED;
   // The name: the same (case-sensitively), or the file moves to it.
   const name = info + FILE_INFO.FileName;
   let newChars: u32 = 0;

@@ -101,6 +101,17 @@ export function struct(name: string, body: string): Struct {
   return s;
 }
 
+/** A function-pointer type the spec names (EFI_EVENT_NOTIFY): 8 bytes in a struct, its signature for C. */
+export interface FnType { name: string; fn: FnSig }
+
+/** Declare a function-pointer type from `RET (PARAMS)`. */
+export function fnType(name: string, text: string): FnType {
+  const m = /^\s*([A-Za-z_]\w*(?: ?\*+)?)\s*\((.*)\)\s*$/s.exec(text);
+  if (!m) throw new Error(`cannot parse function type ${name}: "${text}"`);
+  scalars[name] = 8;
+  return { name, fn: parseFn(m[1].replace(/ ?(\*+)$/, " $1"), m[2].replace(/\s+/g, " ")) };
+}
+
 export function field(s: Struct, name: string): Field {
   const f = s.fields.find((x) => x.name === name);
   if (!f) throw new Error(`${s.name} has no field ${name}`);

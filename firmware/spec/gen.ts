@@ -95,6 +95,15 @@ export namespace BOOT_SERVICES {
   export const SIZE: usize = 376;
 }
 
+/** EFI_CAPSULE_HEADER, 28 bytes */
+export namespace CAPSULE_HEADER {
+  export const CapsuleGuid: usize = 0;
+  export const HeaderSize: usize = 16;
+  export const Flags: usize = 20;
+  export const CapsuleImageSize: usize = 24;
+  export const SIZE: usize = 28;
+}
+
 /** EFI_CONFIGURATION_TABLE, 24 bytes */
 export namespace CONFIGURATION_TABLE {
   export const VendorGuid: usize = 0;
@@ -651,6 +660,7 @@ export namespace AllocateType {
   export const AllocateAnyPages: u32 = 0x0;
   export const AllocateMaxAddress: u32 = 0x1;
   export const AllocateAddress: u32 = 0x2;
+  export const MaxAllocateType: u32 = 0x3;
 }
 
 export namespace MemoryAttribute {
@@ -658,7 +668,18 @@ export namespace MemoryAttribute {
   export const WC: u64 = 0x2;
   export const WT: u64 = 0x4;
   export const WB: u64 = 0x8;
+  export const UCE: u64 = 0x10;
+  export const WP: u64 = 0x1000;
+  export const RP: u64 = 0x2000;
+  export const XP: u64 = 0x4000;
+  export const NV: u64 = 0x8000;
+  export const MORE_RELIABLE: u64 = 0x10000;
+  export const RO: u64 = 0x20000;
+  export const SP: u64 = 0x40000;
+  export const CPU_CRYPTO: u64 = 0x80000;
   export const RUNTIME: u64 = 0x8000000000000000;
+  export const ISA_VALID: u64 = 0x4000000000000000;
+  export const ISA_MASK: u64 = 0xffff00000000000;
 }
 
 export namespace OpenProtocol {
@@ -736,7 +757,7 @@ export namespace FileAttribute {
   export const RESERVED: u64 = 0x8;
   export const DIRECTORY: u64 = 0x10;
   export const ARCHIVE: u64 = 0x20;
-  export const VALID: u64 = 0x37;
+  export const VALID_ATTR: u64 = 0x37;
 }
 
 export namespace PartitionInfo {

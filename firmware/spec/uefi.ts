@@ -2,7 +2,7 @@
 // UEFI 2.10 specification (names without the EFI_ prefix where we name them, per
 // uefi-rs's api_guidelines). Declared once: the host reads this module, and
 // scripts/gen-spec.ts generates the firmware's and the C guests' view of it.
-import { struct, type Struct } from "./decl.ts";
+import { fnType, struct, type Struct } from "./decl.ts";
 
 // §4.2 EFI_TABLE_HEADER
 export const TABLE_HEADER = struct("EFI_TABLE_HEADER", `
@@ -153,6 +153,14 @@ export const TIME_CAPABILITIES = struct("EFI_TIME_CAPABILITIES", `
   BOOLEAN SetsToZero;
 `);
 
+// §8.5.3 EFI_CAPSULE_HEADER (UpdateCapsule's argument; ueficorn takes no capsules).
+export const CAPSULE_HEADER = struct("EFI_CAPSULE_HEADER", `
+  EFI_GUID CapsuleGuid;
+  UINT32 HeaderSize;
+  UINT32 Flags;
+  UINT32 CapsuleImageSize;
+`);
+
 // §13.9 EFI_BLOCK_IO_PROTOCOL (revision 3) and the media it describes.
 export const BLOCK_IO_MEDIA = struct("EFI_BLOCK_IO_MEDIA", `
   UINT32 MediaId;
@@ -219,7 +227,7 @@ export const FILE_PROTOCOL = struct("EFI_FILE_PROTOCOL", `
 export const FILE_PROTOCOL_REVISION = 0x00010000;
 // §13.5.2 open modes, §13.5.2 file attributes (the same bits as a FAT directory entry's).
 export const FILE_MODE = { READ: 0x1n, WRITE: 0x2n, CREATE: 0x8000000000000000n } as const;
-export const FILE_ATTRIBUTE = { READ_ONLY: 0x01, HIDDEN: 0x02, SYSTEM: 0x04, RESERVED: 0x08, DIRECTORY: 0x10, ARCHIVE: 0x20, VALID: 0x37 } as const;
+export const FILE_ATTRIBUTE = { READ_ONLY: 0x01, HIDDEN: 0x02, SYSTEM: 0x04, RESERVED: 0x08, DIRECTORY: 0x10, ARCHIVE: 0x20, VALID_ATTR: 0x37 } as const;
 
 // §13.4 EFI_SIMPLE_FILE_SYSTEM_PROTOCOL
 export const SIMPLE_FILE_SYSTEM_PROTOCOL = struct("EFI_SIMPLE_FILE_SYSTEM_PROTOCOL", `
@@ -271,6 +279,15 @@ export const HARDDRIVE_DEVICE_PATH = struct("HARDDRIVE_DEVICE_PATH", `
   UINT8 MBRType;
   UINT8 SignatureType;
 `);
+
+// §12.4 SetAttribute(): the text colours (EFI_TEXT_ATTR(Foreground, Background) packs two).
+export const TEXT_ATTRIBUTE = {
+  BLACK: 0x00, BLUE: 0x01, GREEN: 0x02, CYAN: 0x03, RED: 0x04, MAGENTA: 0x05, BROWN: 0x06, LIGHTGRAY: 0x07,
+  BRIGHT: 0x08, DARKGRAY: 0x08, LIGHTBLUE: 0x09, LIGHTGREEN: 0x0a, LIGHTCYAN: 0x0b, LIGHTRED: 0x0c,
+  LIGHTMAGENTA: 0x0d, YELLOW: 0x0e, WHITE: 0x0f,
+  BACKGROUND_BLACK: 0x00, BACKGROUND_BLUE: 0x10, BACKGROUND_GREEN: 0x20, BACKGROUND_CYAN: 0x30,
+  BACKGROUND_RED: 0x40, BACKGROUND_MAGENTA: 0x50, BACKGROUND_BROWN: 0x60, BACKGROUND_LIGHTGRAY: 0x70,
+} as const;
 
 // §12.9 EFI_GRAPHICS_OUTPUT_PROTOCOL, its mode and mode information.
 export const PIXEL_BITMASK = struct("EFI_PIXEL_BITMASK", `
@@ -363,6 +380,10 @@ export const LOADED_IMAGE_PROTOCOL = struct("EFI_LOADED_IMAGE_PROTOCOL", `
 `);
 export const LOADED_IMAGE_PROTOCOL_REVISION = 0x1000;
 
+// §7.1 EFI_EVENT_NOTIFY (CreateEvent's NotifyFunction) and §4.1 EFI_IMAGE_ENTRY_POINT.
+export const EVENT_NOTIFY = fnType("EFI_EVENT_NOTIFY", "VOID (EFI_EVENT Event, VOID *Context)");
+export const IMAGE_ENTRY_POINT = fnType("EFI_IMAGE_ENTRY_POINT", "EFI_STATUS (EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable)");
+
 // §4.4 EFI_BOOT_SERVICES. The Reserved slot is a VOID* in the spec; we give it a thunk
 // like every other slot so a stray call is traced and answered, not a jump to NULL.
 export const BOOT_SERVICES = struct("EFI_BOOT_SERVICES", `
@@ -374,7 +395,7 @@ export const BOOT_SERVICES = struct("EFI_BOOT_SERVICES", `
   EFI_STATUS GetMemoryMap(UINTN *MemoryMapSize, EFI_MEMORY_DESCRIPTOR *MemoryMap, UINTN *MapKey, UINTN *DescriptorSize, UINT32 *DescriptorVersion);
   EFI_STATUS AllocatePool(EFI_MEMORY_TYPE PoolType, UINTN Size, VOID **Buffer);
   EFI_STATUS FreePool(VOID *Buffer);
-  EFI_STATUS CreateEvent(UINT32 Type, EFI_TPL NotifyTpl, VOID *NotifyFunction, VOID *NotifyContext, EFI_EVENT *Event);
+  EFI_STATUS CreateEvent(UINT32 Type, EFI_TPL NotifyTpl, EFI_EVENT_NOTIFY NotifyFunction, VOID *NotifyContext, EFI_EVENT *Event);
   EFI_STATUS SetTimer(EFI_EVENT Event, EFI_TIMER_DELAY Type, UINT64 TriggerTime);
   EFI_STATUS WaitForEvent(UINTN NumberOfEvents, EFI_EVENT *Event, UINTN *Index);
   EFI_STATUS SignalEvent(EFI_EVENT Event);
@@ -401,7 +422,7 @@ export const BOOT_SERVICES = struct("EFI_BOOT_SERVICES", `
   EFI_STATUS DisconnectController(EFI_HANDLE ControllerHandle, EFI_HANDLE DriverImageHandle, EFI_HANDLE ChildHandle);
   EFI_STATUS OpenProtocol(EFI_HANDLE Handle, EFI_GUID *Protocol, VOID **Interface, EFI_HANDLE AgentHandle, EFI_HANDLE ControllerHandle, UINT32 Attributes);
   EFI_STATUS CloseProtocol(EFI_HANDLE Handle, EFI_GUID *Protocol, EFI_HANDLE AgentHandle, EFI_HANDLE ControllerHandle);
-  EFI_STATUS OpenProtocolInformation(EFI_HANDLE Handle, EFI_GUID *Protocol, VOID **EntryBuffer, UINTN *EntryCount);
+  EFI_STATUS OpenProtocolInformation(EFI_HANDLE Handle, EFI_GUID *Protocol, EFI_OPEN_PROTOCOL_INFORMATION_ENTRY **EntryBuffer, UINTN *EntryCount);
   EFI_STATUS ProtocolsPerHandle(EFI_HANDLE Handle, EFI_GUID ***ProtocolBuffer, UINTN *ProtocolBufferCount);
   EFI_STATUS LocateHandleBuffer(EFI_LOCATE_SEARCH_TYPE SearchType, EFI_GUID *Protocol, VOID *SearchKey, UINTN *NoHandles, EFI_HANDLE **Buffer);
   EFI_STATUS LocateProtocol(EFI_GUID *Protocol, VOID *Registration, VOID **Interface);
@@ -410,7 +431,7 @@ export const BOOT_SERVICES = struct("EFI_BOOT_SERVICES", `
   EFI_STATUS CalculateCrc32(VOID *Data, UINTN DataSize, UINT32 *Crc32);
   VOID CopyMem(VOID *Destination, VOID *Source, UINTN Length);
   VOID SetMem(VOID *Buffer, UINTN Size, UINT8 Value);
-  EFI_STATUS CreateEventEx(UINT32 Type, EFI_TPL NotifyTpl, VOID *NotifyFunction, VOID *NotifyContext, EFI_GUID *EventGroup, EFI_EVENT *Event);
+  EFI_STATUS CreateEventEx(UINT32 Type, EFI_TPL NotifyTpl, EFI_EVENT_NOTIFY NotifyFunction, VOID *NotifyContext, EFI_GUID *EventGroup, EFI_EVENT *Event);
 `);
 export const BOOT_SERVICES_SIGNATURE = 0x56524553544f4f42n; // "BOOTSERV"
 
@@ -428,8 +449,8 @@ export const RUNTIME_SERVICES = struct("EFI_RUNTIME_SERVICES", `
   EFI_STATUS SetVariable(CHAR16 *VariableName, EFI_GUID *VendorGuid, UINT32 Attributes, UINTN DataSize, VOID *Data);
   EFI_STATUS GetNextHighMonotonicCount(UINT32 *HighCount);
   VOID ResetSystem(EFI_RESET_TYPE ResetType, EFI_STATUS ResetStatus, UINTN DataSize, VOID *ResetData);
-  EFI_STATUS UpdateCapsule(VOID **CapsuleHeaderArray, UINTN CapsuleCount, EFI_PHYSICAL_ADDRESS ScatterGatherList);
-  EFI_STATUS QueryCapsuleCapabilities(VOID **CapsuleHeaderArray, UINTN CapsuleCount, UINT64 *MaximumCapsuleSize, EFI_RESET_TYPE *ResetType);
+  EFI_STATUS UpdateCapsule(EFI_CAPSULE_HEADER **CapsuleHeaderArray, UINTN CapsuleCount, EFI_PHYSICAL_ADDRESS ScatterGatherList);
+  EFI_STATUS QueryCapsuleCapabilities(EFI_CAPSULE_HEADER **CapsuleHeaderArray, UINTN CapsuleCount, UINT64 *MaximumCapsuleSize, EFI_RESET_TYPE *ResetType);
   EFI_STATUS QueryVariableInfo(UINT32 Attributes, UINT64 *MaximumVariableStorageSize, UINT64 *RemainingVariableStorageSize, UINT64 *MaximumVariableSize);
 `);
 export const RUNTIME_SERVICES_SIGNATURE = 0x56524553544e5552n; // "RUNTSERV"
@@ -473,7 +494,7 @@ export const STRUCTS: Struct[] = [
   HARDDRIVE_DEVICE_PATH, LOAD_OPTION, PIXEL_BITMASK, GRAPHICS_OUTPUT_MODE_INFORMATION, GRAPHICS_OUTPUT_PROTOCOL_MODE,
   GRAPHICS_OUTPUT_PROTOCOL, KEY_STATE, KEY_DATA, SIMPLE_TEXT_INPUT_EX_PROTOCOL, UNICODE_COLLATION_PROTOCOL,
   RT_PROPERTIES_TABLE, MEMORY_DESCRIPTOR, LOADED_IMAGE_PROTOCOL,
-  BOOT_SERVICES, TIME, TIME_CAPABILITIES, RUNTIME_SERVICES, SYSTEM_TABLE,
+  BOOT_SERVICES, TIME, TIME_CAPABILITIES, CAPSULE_HEADER, RUNTIME_SERVICES, SYSTEM_TABLE,
   OPEN_PROTOCOL_INFORMATION_ENTRY,
 ];
 
@@ -561,11 +582,13 @@ export const MEMORY_TYPE = {
 } as const;
 
 // §7.2 EFI_ALLOCATE_TYPE
-export const ALLOCATE_TYPE = { AllocateAnyPages: 0, AllocateMaxAddress: 1, AllocateAddress: 2 } as const;
+export const ALLOCATE_TYPE = { AllocateAnyPages: 0, AllocateMaxAddress: 1, AllocateAddress: 2, MaxAllocateType: 3 } as const;
 
 // §7.2 memory attributes
 export const MEMORY_ATTRIBUTE = {
-  UC: 0x1n, WC: 0x2n, WT: 0x4n, WB: 0x8n, RUNTIME: 1n << 63n,
+  UC: 0x1n, WC: 0x2n, WT: 0x4n, WB: 0x8n, UCE: 0x10n, WP: 0x1000n, RP: 0x2000n, XP: 0x4000n, NV: 0x8000n,
+  MORE_RELIABLE: 0x10000n, RO: 0x20000n, SP: 0x40000n, CPU_CRYPTO: 0x80000n,
+  RUNTIME: 1n << 63n, ISA_VALID: 1n << 62n, ISA_MASK: 0x0fff_f000_0000_0000n,
 } as const;
 
 // §7.3 OpenProtocol attributes, §7.3 EFI_INTERFACE_TYPE, §7.3 EFI_LOCATE_SEARCH_TYPE
@@ -574,6 +597,7 @@ export const OPEN_PROTOCOL = {
   BY_CHILD_CONTROLLER: 0x08, BY_DRIVER: 0x10, EXCLUSIVE: 0x20,
 } as const;
 export const LOCATE_SEARCH_TYPE = { AllHandles: 0, ByRegisterNotify: 1, ByProtocol: 2 } as const;
+export const INTERFACE_TYPE = { EFI_NATIVE_INTERFACE: 0 } as const;
 
 // §8.5.1 EFI_RESET_TYPE
 export const RESET_TYPE = { EfiResetCold: 0, EfiResetWarm: 1, EfiResetShutdown: 2, EfiResetPlatformSpecific: 3 } as const;
@@ -640,6 +664,39 @@ export const GUIDS = {
   UEFICORN_BOOT_IMAGE: "3be9837c-07eb-416f-8bbb-422fb78bfa40",
 } as const;
 export type GuidName = keyof typeof GUIDS;
+
+/** A GUID's name in C as the spec (or Linux, or ueficorn) spells it: most are EFI_<name>_GUID. */
+export function guidCName(name: GuidName): string {
+  const spelled: Partial<Record<GuidName, string>> = {
+    GLOBAL_VARIABLE: "EFI_GLOBAL_VARIABLE", FILE_INFO: "EFI_FILE_INFO_ID", FILE_SYSTEM_INFO: "EFI_FILE_SYSTEM_INFO_ID",
+    FILE_SYSTEM_VOLUME_LABEL: "EFI_FILE_SYSTEM_VOLUME_LABEL_ID", SMBIOS3_TABLE: "SMBIOS3_TABLE_GUID", DEVICE_TREE: "EFI_DTB_TABLE_GUID",
+    PART_TYPE_SYSTEM_PART: "EFI_PART_TYPE_EFI_SYSTEM_PART_GUID", RNG_ALGORITHM_RAW: "EFI_RNG_ALGORITHM_RAW",
+  };
+  if (spelled[name]) return spelled[name]!;
+  if (name.startsWith("EVENT_GROUP_")) return `EFI_${name}`;
+  if (name.startsWith("LINUX_") || name.startsWith("UEFICORN_")) return `${name}_GUID`;
+  return `EFI_${name}_GUID`;
+}
+
+/**
+ * The enums and constants C guests see (guests/include/efi.h, generated): each enum's
+ * type name, the prefix its members take in C and its values; each group of constants
+ * with its prefix. Layouts, statuses and GUIDs come from the declarations above.
+ */
+export const C_ENUMS: [string, string, Record<string, number>][] = [
+  ["EFI_ALLOCATE_TYPE", "", ALLOCATE_TYPE], ["EFI_MEMORY_TYPE", "Efi", MEMORY_TYPE], ["EFI_TIMER_DELAY", "", TIMER_DELAY],
+  ["EFI_INTERFACE_TYPE", "", INTERFACE_TYPE], ["EFI_LOCATE_SEARCH_TYPE", "", LOCATE_SEARCH_TYPE], ["EFI_RESET_TYPE", "", RESET_TYPE],
+];
+export const C_CONSTANTS: [string, Record<string, number | bigint>][] = [
+  ["EFI_MEMORY_", MEMORY_ATTRIBUTE], ["TPL_", TPL], ["EVT_", EVT], ["EFI_OPEN_PROTOCOL_", OPEN_PROTOCOL],
+  ["EFI_FILE_MODE_", FILE_MODE], ["EFI_FILE_", FILE_ATTRIBUTE], ["EFI_", TEXT_ATTRIBUTE],
+  ["EFI_", {
+    SYSTEM_TABLE_SIGNATURE, BOOT_SERVICES_SIGNATURE, RUNTIME_SERVICES_SIGNATURE, MEMORY_DESCRIPTOR_VERSION,
+    LOADED_IMAGE_PROTOCOL_REVISION, BLOCK_IO_PROTOCOL_REVISION3, DISK_IO_PROTOCOL_REVISION, FILE_PROTOCOL_REVISION,
+    SIMPLE_FILE_SYSTEM_PROTOCOL_REVISION, TOGGLE_STATE_VALID,
+  }],
+  ["", { LOAD_OPTION_ACTIVE }],
+];
 
 export const FIRMWARE_VENDOR = "ueficorn";
 export const FIRMWARE_REVISION = 0x00010000;
