@@ -7,6 +7,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdirSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../host/paths.ts";
@@ -111,6 +112,27 @@ test("poweroff from arm64 userspace ends the run through ResetSystem(EfiResetShu
   const r = runImage(KERNEL, { initrd: INITRD, cmdline: "console=ttyAMA0 poweroff", timeBudgetMs: 120_000 });
   assert.ok(r.serial.includes(HELLO), r.serial.slice(-6).join(" | "));
   assert.equal(r.ending, { kind: "reset", resetType: 2, status: 0n, source: "ResetSystem" });
+});
+
+test("typing on AArch64 (--stdin): keystrokes reach ConIn in boot services, and the PL011's receiver after, where /init echoes lines", async () => {
+  const cli = join(ROOT, "build/ueficorn.cjs");
+  const keys = spawnSync(process.execPath, [cli, "run", join(AA64, "keys.efi"), "--stdin"], { input: "ab\x1b", encoding: "utf8", timeout: 120_000 });
+  assert.match(keys.stdout, /key: U\+0x0061 scan 0\nkey: U\+0x0062 scan 0\nkey: U\+0x0000 scan 23/);
+  assert.is(keys.status, 0, keys.stdout + keys.stderr);
+  const child = spawn(process.execPath, [cli, "boot", "--kernel", KERNEL, "--initrd", INITRD, "--cmdline", "console=ttyAMA0 echo", "--stdin", "--timeout", "120000"], { stdio: ["pipe", "pipe", "pipe"] });
+  let out = "";
+  // Typed once /init asks, as a person would.
+  child.stdout.on("data", (d: Buffer) => {
+    const before = out;
+    out += d.toString();
+    if (!before.includes("type a line") && out.includes("type a line")) child.stdin.write("hello arm\nbye\n");
+  });
+  // A safety net for a run that never ends (its own --timeout ends it first), not a time assertion.
+  const guard = setTimeout(() => child.kill(), 300_000);
+  const status = await new Promise<number | null>((resolve) => child.on("close", resolve));
+  clearTimeout(guard);
+  assert.match(out, /init: you typed: hello arm\ninit: you typed: bye/);
+  assert.is(status, 0, out.slice(-500));
 });
 
 test("what AArch64 does not offer yet is refused by name, not ignored", () => {

@@ -30,20 +30,15 @@ import {
   SCTLR_EL1, SCTLR_MMU_CACHES, SENTINEL_HVC, TCR_EL1, WFI, hvc,
 } from "./regs.ts";
 import { buildFdt } from "./fdt.ts";
-import { Pl011 } from "./pl011.ts";
 import { psci } from "./psci.ts";
-import { GICC_BASE, GICC_SIZE, GICD_BASE, GICD_SIZE, platformTree, TIMER_PPI, UART_BASE, UART_SIZE, UART_SPI } from "./platform.ts";
-import { Gic } from "./gic.ts";
-import { GenericTimer, TIMER_REGS } from "./timer.ts";
+import { platformTree } from "./platform.ts";
+import { VirtPlatform } from "./virt.ts";
 
 /** Instruction-cache maintenance (Arm ARM C5.3: SYS encodings): by address to PoU, all to PoU, all to PoU Inner Shareable. */
 const IC_IVAU = { op0: 1, op1: 3, crn: 7, crm: 5, op2: 1 }, IC_IALLU = { op0: 1, op1: 0, crn: 7, crm: 5, op2: 0 }, IC_IALLUIS = { op0: 1, op1: 0, crn: 7, crm: 1, op2: 0 };
-const IC_IVAU_KEY = sysRegKey(IC_IVAU), IC_IALLU_KEY = sysRegKey(IC_IALLU), IC_IALLUIS_KEY = sysRegKey(IC_IALLUIS);
+const IC_IVAU_KEY = sysRegKey(IC_IVAU);
 /** The smallest I-cache line a CPU may have (CTR_EL0.IminLine is at least 4 words): IC IVAU covers at least this. */
 const CACHE_LINE = 64n;
-
-/** GIC interrupt ids of the first PPI and the first SPI. */
-const PPI_BASE = 16, SPI_BASE = 32;
 
 const PAGE = 4096;
 const STACK_BYTES = 1024 * 1024; // UEFI 2.10 §2.3.6 asks at least 128 KiB; as the x86 side (host/x86/layout.ts)
@@ -81,10 +76,7 @@ export class Arm64Machine {
   private readonly runner: Runner;
   private readonly typing?: Typing;
   private readonly disks: Disk[];
-  private uart!: Pl011;
-  private gic!: Gic;
-  private timer!: GenericTimer;
-  private irqLine = false;
+  private readonly platform: VirtPlatform;
   private readonly icount: InstructionCounter | undefined;
   private stackTop = 0n;
   private stackGuard = -1n;
@@ -111,7 +103,7 @@ export class Arm64Machine {
     if (options.input) {
       this.typing = new Typing(options.input, () => state.end({ kind: "quit" }), (typed) => {
         if (!this.link.fw.bootServicesExited) keys.push(keystrokes(typed, this.clock.now()));
-        else this.uart.input(typed);
+        else this.platform.uart.input(typed);
       });
     }
     const link = (this.link = new EfiLink({
@@ -138,7 +130,7 @@ export class Arm64Machine {
     this.ram = fw.ram;
     this.ramView = fw.ramView;
     uc.memMapPtr(0, fw.ram);
-    this.wire(options);
+    this.platform = this.wire(options);
     uc.hookIntr((intno) => this.onException(intno));
     this.runner = new Runner(this.core(), state, { instructions: options.instructionBudget ?? 0, timeMs: options.timeBudgetMs ?? 0 }, () => {
       // In boot services a WFI waits for the firmware's tick, which the firmware gives there.
@@ -166,12 +158,12 @@ export class Arm64Machine {
       // arm64 Linux idles that way, and unmasks after.
       waitForInterrupt: (deadline) => {
         if (this.waitForInterrupt(deadline)) return true;
-        const masked = (uc.regRead(C.UC_ARM64_REG_PSTATE) & PSTATE_I) !== 0n && !this.irqLine;
+        const masked = (uc.regRead(C.UC_ARM64_REG_PSTATE) & PSTATE_I) !== 0n && !this.platform.irqLine;
         return masked && performance.now() < deadline ? "off" : "none coming";
       },
       beforeRun: (pc) => {
         this.returned = false;
-        this.pollTimer();
+        this.platform.pollTimer();
         return { pc, steps: 0 };
       },
       // Code the guest said it changed while it ran there (IC IVAU), dropped between runs.
@@ -185,40 +177,16 @@ export class Arm64Machine {
   }
 
   /** The devices: the GIC, the generic timer, the PL011 (its lines are the serial console). */
-  private wire(options: MachineOptions): void {
-    const uc = this.uc;
+  /** The platform's devices (host/arm64/virt.ts); the instruction-cache maintenance that names changed code. */
+  private wire(options: MachineOptions): VirtPlatform {
     const onSerial = options.onSerial ?? (() => {});
-    const gic = (this.gic = new Gic(() => this.updateIrq()));
-    const timer = (this.timer = new GenericTimer());
-    uc.mmioMap(GICD_BASE, GICD_SIZE, (off, size) => BigInt(gic.readDist(Number(off), size)), (off, size, v) => gic.writeDist(Number(off), size, Number(v & 0xffff_ffffn)));
-    // The timer's line is looked at when the CPU interface is read (the IRQ timer raised
-    // the CPU's input without telling the GIC), and the input set from the answer: a
-    // spurious acknowledge lowers it.
-    uc.mmioMap(GICC_BASE, GICC_SIZE, (off) => {
-      this.pollTimer();
-      const v = gic.readCpu(Number(off));
-      this.updateIrq();
-      return BigInt(v);
-    }, (off, _size, v) => gic.writeCpu(Number(off), Number(v & 0xffff_ffffn)));
-    uc.hookSysRegs([...TIMER_REGS, IC_IVAU, IC_IALLU, IC_IALLUIS], (rt, key, value, write) => {
-      if (key === IC_IVAU_KEY) return this.codeChanged(value);
-      if (key === IC_IALLU_KEY || key === IC_IALLUIS_KEY) return this.codeChanged(undefined);
-      if (write) timer.write(key, value);
-      else uc.regWrite(rt, timer.read(key));
-      this.pollTimer();
-      if (write) this.armTimerIrq();
-      return true;
+    const platform = new VirtPlatform(this.uc, (line) => {
+      this.serial.push(line);
+      onSerial(line);
+      this.state.line(line, options.stopOnSerial);
     });
-    this.uart = new Pl011({
-      onIrq: () => gic.setLine(SPI_BASE + UART_SPI, this.uart.level),
-      onLine: (line) => {
-        this.serial.push(line);
-        onSerial(line);
-        this.state.line(line, options.stopOnSerial);
-      },
-    });
-    const uart = this.uart;
-    this.uc.mmioMap(UART_BASE, UART_SIZE, (off) => BigInt(uart.read(Number(off))), (off, _size, v) => uart.write(Number(off), Number(v & 0xffff_ffffn)));
+    this.uc.hookSysRegs([IC_IVAU, IC_IALLU, IC_IALLUIS], (_rt, key, value) => this.codeChanged(key === IC_IVAU_KEY ? value : undefined));
+    return platform;
   }
 
   /**
@@ -255,32 +223,6 @@ export class Arm64Machine {
     this.staleCode = [];
     if (stale === "all") return this.uc.flushCode();
     for (const line of stale) if (this.read64(line) !== undefined) this.uc.removeCache(line, line + CACHE_LINE);
-  }
-
-  /** The timer's lines into the GIC, as they are now. */
-  private pollTimer(): void {
-    const l = this.timer.levels();
-    this.gic.setLine(PPI_BASE + TIMER_PPI.virtual, l.virtual);
-    this.gic.setLine(PPI_BASE + TIMER_PPI.physical, l.physical);
-  }
-
-  /**
-   * The CPU's IRQ input follows the GIC's output (QEMU takes the exception when the CPU
-   * may). Set every time, not on changes only: the IRQ timer raises it behind our back.
-   */
-  private updateIrq(): void {
-    this.irqLine = this.gic.irq;
-    this.uc.setIrqLine(this.irqLine);
-  }
-
-  /**
-   * The generic timer's interrupt while the guest runs: a native thread raises the CPU's
-   * IRQ input when the timer's line is due to rise (Unicorn.raiseIrqIn). When the guest
-   * takes it, its handler reads GICC_IAR, where the GIC, polling the timer, names it.
-   */
-  private armTimerIrq(): void {
-    const rise = this.timer.nextRiseNs();
-    this.uc.raiseIrqIn(rise === undefined ? undefined : Math.max(Number(rise - process.hrtime.bigint()) / 1000, 0));
   }
 
   /** Non-secure EL1, the identity map, caches and FP/SIMD on; a stack, and the sentinel guest calls return to. */
@@ -441,9 +383,9 @@ export class Arm64Machine {
     for (;;) {
       typing?.pump();
       if (this.state.ended) return true;
-      this.pollTimer();
-      if (this.irqLine) return true;
-      const rise = this.timer.nextRiseNs();
+      this.platform.pollTimer();
+      if (this.platform.irqLine) return true;
+      const rise = this.platform.timer.nextRiseNs();
       const open = typing?.open ?? false;
       if ((rise === undefined && !open) || performance.now() >= deadline) return false;
       let ms = deadline - performance.now();

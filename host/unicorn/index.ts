@@ -238,9 +238,11 @@ interface Native {
   sysHook: bigint;
   sysNew: KFn;
   sysFree: KFn;
-  irqLine: KFn;
+  irqGateNew: KFn;
+  irqGateFree: KFn;
+  irqGateBlock: bigint;
+  irqGateLine: KFn;
   irqTimerNew: KFn;
-  irqTimerFree: KFn;
 }
 let nativeLib: Native | undefined;
 
@@ -265,9 +267,11 @@ function native(): Native {
       sysHook: handle.symbol("sys_filter_hook") as bigint,
       sysNew: handle.func("uintptr_t sys_filter_new(void *handler, const uint32_t *keys, int32_t count)"),
       sysFree: handle.func("void sys_filter_free(uintptr_t f)"),
-      irqLine: handle.func("void cpu_irq_line(uintptr_t request, uintptr_t cpu_exit, uintptr_t reset, uintptr_t cpu, int32_t level)"),
-      irqTimerNew: handle.func("uintptr_t irq_timer_new(uintptr_t request, uintptr_t cpu_exit, uintptr_t cpu)"),
-      irqTimerFree: handle.func("void irq_timer_free(uintptr_t t)"),
+      irqGateNew: handle.func("uintptr_t irq_gate_new(uintptr_t request, uintptr_t cpu_exit, uintptr_t reset, uintptr_t cpu)"),
+      irqGateFree: handle.func("void irq_gate_free(uintptr_t g)"),
+      irqGateBlock: handle.symbol("irq_gate_block") as bigint,
+      irqGateLine: handle.func("void irq_gate_line(uintptr_t g, int32_t level)"),
+      irqTimerNew: handle.func("uintptr_t irq_timer_new(uintptr_t g)"),
     };
   }
   return nativeLib;
@@ -868,13 +872,33 @@ export class Unicorn {
   private irqFns: { request: bigint; exit: bigint; reset: bigint; cpu: bigint; doInterrupt: KFn } | undefined;
 
   /**
-   * Drives the AArch64 CPU's IRQ input (host/unicorn/native.c cpu_irq_line): raised, QEMU
-   * takes the IRQ exception as the CPU would, once PSTATE.I is clear; lowered, it is no
-   * longer requested.
+   * Drives the AArch64 CPU's IRQ input through the native IRQ gate (host/unicorn/native.c
+   * irq_gate_*): raised, QEMU is asked for the IRQ at the start of the next translation
+   * block and takes the exception as the CPU would, once PSTATE.I is clear; lowered, it
+   * is no longer requested. Call it once before the guest's first instruction: the gate's
+   * block hook is only in blocks translated after it.
    */
   setIrqLine(level: boolean): void {
+    native().irqGateLine(this.irqGate(), level ? 1 : 0);
+  }
+
+  private gate = 0;
+
+  /** The IRQ gate and its native block hook, made on first use. */
+  private irqGate(): number {
+    if (this.gate) return this.gate;
     const f = this.aarch64Cpu();
-    native().irqLine(f.request, f.exit, f.reset, f.cpu, level ? 1 : 0);
+    const n = native();
+    const gate = Number(n.irqGateNew(f.request, f.exit, f.reset, f.cpu));
+    if (!gate) throw new Error("IRQ gate: out of memory");
+    const out: [number | bigint | null] = [null];
+    const err = this.lib.hookAdd(this.handle, out, C.UC_HOOK_BLOCK, n.irqGateBlock, gate, 1, 0);
+    if (err !== 0) {
+      n.irqGateFree(gate);
+      this.check("uc_hook_add(irq gate)", err);
+    }
+    this.hooks.add({ handle: out[0]!, callback: null });
+    return (this.gate = gate);
   }
 
   /**
@@ -893,15 +917,14 @@ export class Unicorn {
 
   /**
    * Raises the AArch64 CPU's IRQ input `us` microseconds from now, from a native thread
-   * (host/unicorn/native.c irq_timer_new), while the guest runs; a later call moves the
-   * deadline, undefined cancels it. The host lowers the line (setIrqLine) when its
-   * interrupt controller says so.
+   * (host/unicorn/native.c irq_timer_new) through the IRQ gate, while the guest runs; a
+   * later call moves the deadline, undefined cancels it. The host lowers the line
+   * (setIrqLine) when its interrupt controller says so.
    */
   raiseIrqIn(us: number | undefined): void {
     const n = native();
     if (!this.irqTimer) {
-      const f = this.aarch64Cpu();
-      this.irqTimer = Number(n.irqTimerNew(f.request, f.exit, f.cpu));
+      this.irqTimer = Number(n.irqTimerNew(this.irqGate()));
       if (!this.irqTimer) throw new Error("IRQ timer: no thread could be started");
     }
     if (us === undefined) n.timerDisarm(this.irqTimer);
@@ -1135,13 +1158,15 @@ export class Unicorn {
     // Its thread may call uc_emu_stop: ended before the engine goes.
     if (this.stopTimer) native().timerFree(this.stopTimer);
     this.stopTimer = 0;
-    if (this.irqTimer) native().irqTimerFree(this.irqTimer);
+    if (this.irqTimer) native().timerFree(this.irqTimer);
     this.irqTimer = 0;
     for (const ctx of this.contexts) this.lib.contextFree(ctx.ptr);
     this.contexts.clear();
     for (const hook of this.hooks) if (hook.handle) this.lib.hookDel(this.h, hook.handle);
     const err = this.lib.close(this.h);
     this.h = 0;
+    if (this.gate) native().irqGateFree(this.gate);
+    this.gate = 0;
     Unicorn.live--;
     for (const hook of this.hooks) {
       if (hook.callback !== null) koffi.unregister(hook.callback);

@@ -266,60 +266,79 @@ void sys_filter_free(struct sys_filter *f) { free(f); }
 // QEMU takes an IRQ exception itself when CPU_INTERRUPT_HARD is requested and PSTATE.I
 // is clear (arm_cpu_exec_interrupt: ELR_EL1, SPSR_EL1, the vector at VBAR_EL1 + 0x280
 // or + 0x480 from EL0), and Unicorn keeps that path: only synchronous exceptions go to
-// UC_HOOK_INTR. The host drives the request from its interrupt controller through
-// QEMU's own functions, which libunicorn exports: the request handler (a variable
-// holding tcg_handle_interrupt), cpu_exit (so that the running translation block chain
-// ends and the request is looked at), cpu_reset_interrupt. With I set, QEMU holds the
-// request until the guest clears it (an MSR DAIFClr ends its translation block) or a
-// WFI, which then does not wait.
+// UC_HOOK_INTR. The host drives the request through QEMU's own functions, which
+// libunicorn exports: the request handler (a variable holding tcg_handle_interrupt),
+// cpu_exit (so that the running chain of translation blocks ends and the request is
+// looked at), cpu_reset_interrupt. With I set, QEMU holds the request until the guest
+// clears it (an MSR DAIFClr ends its translation block) or a WFI, which then does not wait.
+//
+// Where the exit is requested matters. Unicorn 2.1.1 checks for a pending exit after
+// every guest load and store, not only at a block's start (tcg/tcg-op.c:
+// tcg_gen_qemu_ld/st end in check_exit_request), and an exit taken there puts PC back
+// at the start of the block (accel/tcg/cpu-exec.c cpu_tb_exec: TB_EXIT_REQUESTED,
+// synchronize_from_tb): everything the block did up to that access runs again. A
+// cpu_exit from another thread, or from an MMIO callback, re-ran loads (the GIC's
+// acknowledge was read twice: the first interrupt was never ended, and no other came)
+// and stores with writeback (the kernel's stack, once timer interrupts did come). So a
+// raised line is only marked pending here, and a native block hook requests the
+// interrupt and the exit at the start of the next block, before its first instruction
+// and before the block's own exit check: going back to the block's start is then exact.
 typedef void (*irq_fn)(void *cpu, int mask);
 typedef void (*cpu_fn)(void *cpu);
 enum { CPU_INTERRUPT_HARD = 0x0002 };
 
-// An IRQ timer: a stop timer (set to fire once) whose action raises the request at the
-// deadline from its own thread, as QEMU's own timers and I/O thread do, so that a timer
-// interrupt arrives while the guest runs without stopping the run. (Stopping it with
-// uc_emu_stop and starting it again at PC instead corrupted an arm64 Linux boot within
-// half a second: restarting a run is not transparent in Unicorn 2.1.1.)
-struct irq_ctx {
+struct irq_gate {
   irq_fn *request;
   cpu_fn cpu_exit;
+  irq_fn reset;
   void *cpu;
+  int32_t pending;
 };
 
-static int irq_fire(void *arg) {
-  struct irq_ctx *c = arg;
-  (*c->request)(c->cpu, CPU_INTERRUPT_HARD);
-  c->cpu_exit(c->cpu);
+struct irq_gate *irq_gate_new(void *request, void *cpu_exit, void *reset, void *cpu) {
+  struct irq_gate *g = calloc(1, sizeof *g);
+  if (!g) return NULL;
+  g->request = request;
+  g->cpu_exit = (cpu_fn)cpu_exit;
+  g->reset = (irq_fn)reset;
+  g->cpu = cpu;
+  return g;
+}
+
+void irq_gate_free(struct irq_gate *g) { free(g); }
+
+// UC_HOOK_BLOCK over every address: a pending raise becomes the CPU's request here.
+void irq_gate_block(void *uc, uint64_t address, uint32_t size, struct irq_gate *g) {
+  if (__atomic_load_n(&g->pending, __ATOMIC_ACQUIRE) && __atomic_exchange_n(&g->pending, 0, __ATOMIC_ACQ_REL)) {
+    (*g->request)(g->cpu, CPU_INTERRUPT_HARD);
+    g->cpu_exit(g->cpu);
+  }
+}
+
+// The line from the host's interrupt controller: raised, pending until the next block
+// starts; lowered, no longer pending nor requested (safe at any point: no exit).
+void irq_gate_line(struct irq_gate *g, int32_t level) {
+  if (level) {
+    __atomic_store_n(&g->pending, 1, __ATOMIC_RELEASE);
+  } else {
+    __atomic_store_n(&g->pending, 0, __ATOMIC_RELEASE);
+    g->reset(g->cpu, CPU_INTERRUPT_HARD);
+  }
+}
+
+// An IRQ timer: a stop timer (set to fire once) whose action raises the gate's line at
+// the deadline from its own thread, so that a timer interrupt arrives while the guest
+// runs without stopping the run. (Stopping it with uc_emu_stop and starting it again at
+// PC corrupted an arm64 Linux boot: the same rewound block as above.)
+static int irq_gate_fire(void *arg) {
+  struct irq_gate *g = arg;
+  __atomic_store_n(&g->pending, 1, __ATOMIC_RELEASE);
   return 0;
 }
 
-struct stop_timer *irq_timer_new(void *request, void *cpu_exit, void *cpu) {
-  struct irq_ctx *c = calloc(1, sizeof *c);
-  if (!c) return NULL;
-  c->request = request;
-  c->cpu_exit = (cpu_fn)cpu_exit;
-  c->cpu = cpu;
-  struct stop_timer *t = stop_timer_new(c, (void *)irq_fire);
-  if (!t) {
-    free(c);
-    return NULL;
-  }
+struct stop_timer *irq_timer_new(struct irq_gate *g) {
+  struct stop_timer *t = stop_timer_new(g, (void *)irq_gate_fire);
+  if (!t) return NULL;
   t->once = 1;
   return t;
-}
-
-void irq_timer_free(struct stop_timer *t) {
-  void *c = t->uc;
-  stop_timer_free(t);
-  free(c);
-}
-
-void cpu_irq_line(irq_fn *request, void *cpu_exit, void *reset, void *cpu, int32_t level) {
-  if (level) {
-    (*request)(cpu, CPU_INTERRUPT_HARD);
-    ((cpu_fn)cpu_exit)(cpu);
-  } else {
-    ((irq_fn)reset)(cpu, CPU_INTERRUPT_HARD);
-  }
 }
