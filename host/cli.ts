@@ -44,7 +44,7 @@ options:
                          EFI/BOOT/BOOTX64.EFI, loader/ entries and a kernel for systemd-boot
   --disk-writable        the guest may write the disks: its writes are kept aside and saved into
                          the images atomically when it ends by itself (returns, resets, powers off);
-                         on an --esp folder they last for the run, the folder is never written
+                         on an --esp folder, the files it changed are saved back into the folder
   --screen WxH           a display (GraphicsOutput, a linear framebuffer) of that size; none by default
   --screenshot FILE.png  write the display as a PNG when the run ends (a 1024x768 display by default)
   --vars FILE            variable store: loaded if it exists, saved atomically on change

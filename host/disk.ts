@@ -4,10 +4,11 @@
 // of the blocks the guest wrote. The source is never written during the run: commit()
 // writes the overlay into a copy of the image and renames it over the original, so the
 // user's image is either as it was or as the guest left it, never half-written.
-import { closeSync, copyFileSync, constants, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmdirSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { DiskError } from "./errors.ts";
 import { fatImageFromDir, FatImageError } from "./fat-image.ts";
+import { readFatTree, FatReadError, type FatTree } from "./fat-read.ts";
 
 /** 512-byte sectors, the only block size offered (as virtio-blk's default). */
 export const SECTOR = 512;
@@ -38,10 +39,11 @@ export class Disk {
   private readonly overlay = new Map<number, Uint8Array>();
 
   /**
-   * `path`: the image file commit() replaces. A writable disk without one (a folder's FAT
-   * volume) keeps the guest's writes for the run only: commit() has nowhere to put them.
+   * Where commit() saves what the guest wrote: `path`, the image file it replaces, or
+   * `folder`, the host folder a FAT volume was made from (fat-image.ts), whose files it
+   * changes as the guest changed the volume's.
    */
-  constructor(readonly name: string, private readonly source: DiskSource, readonly writable: boolean, private readonly path?: string) {
+  constructor(readonly name: string, private readonly source: DiskSource, readonly writable: boolean, private readonly path?: string, private readonly folder?: string) {
     if (!source.bytes || source.bytes % SECTOR) throw new DiskError(name, `a disk is a whole number of ${SECTOR}-byte sectors; this one is ${source.bytes} bytes`);
   }
 
@@ -83,7 +85,9 @@ export class Disk {
    * the file system has them) takes the overlay and is fsynced, then renamed over the image.
    */
   commit(): void {
-    if (!this.dirty || !this.path) return;
+    if (!this.dirty) return;
+    if (this.folder) return this.commitFolder(this.folder);
+    if (!this.path) return;
     const tmp = join(dirname(this.path), `.${basename(this.path)}.ueficorn-${process.pid}.tmp`);
     try {
       copyFileSync(this.path, tmp, constants.COPYFILE_FICLONE);
@@ -98,6 +102,70 @@ export class Disk {
     } catch (e) {
       rmSync(tmp, { force: true });
       throw new DiskError(this.name, `saving what the guest wrote failed; the image is unchanged (${(e as Error).message})`);
+    }
+    this.overlay.clear();
+  }
+
+  /**
+   * A folder's volume: the tree the guest left is compared with the one it was given, and
+   * the differences are made in the folder: new folders, then each new or changed file
+   * written beside itself, fsynced and renamed over (a file is as it was or as the guest
+   * left it, never half-written), then what the guest deleted. Both trees are read whole
+   * first: a volume the host cannot read changes nothing. Files the guest did not touch
+   * are not rewritten, so host edits to them during the run stay.
+   */
+  private commitFolder(folder: string): void {
+    const tree = (read: (offset: number, out: Uint8Array) => unknown): FatTree => readFatTree((offset, length) => {
+      const out = new Uint8Array(length);
+      read(offset, out);
+      return out;
+    });
+    let before: FatTree, after: FatTree;
+    try {
+      before = tree((o, out) => this.source.read(o, out));
+      after = tree((o, out) => this.read(o, out));
+    } catch (e) {
+      if (!(e instanceof FatReadError)) throw e;
+      throw new DiskError(this.name, `what the guest left is not a FAT volume the host can read (${e.message}); the folder is unchanged`);
+    }
+    const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(a, b) === 0;
+    const changed = [...after].filter(([p, n]) => {
+      const was = before.get(p);
+      if (n.dir) return !was?.dir;
+      return !was || was.dir || was.size !== n.size || !same(was.bytes(), n.bytes());
+    });
+    const gone = [...before].filter(([p, n]) => !after.has(p) || after.get(p)!.dir !== n.dir).map(([p, n]) => [p, n.dir] as const);
+    let done = 0;
+    try {
+      for (const [p, n] of changed) if (n.dir) mkdirSync(join(folder, p), { recursive: true });
+      for (const [p, n] of changed) {
+        if (n.dir) continue;
+        const target = join(folder, p);
+        const tmp = join(dirname(target), `.${basename(target)}.ueficorn-${process.pid}.tmp`);
+        try {
+          const fd = openSync(tmp, "w");
+          try {
+            const bytes = n.bytes();
+            for (let at = 0; at < bytes.length;) at += writeSync(fd, bytes, at, bytes.length - at);
+            fsyncSync(fd);
+          } finally {
+            closeSync(fd);
+          }
+          renameSync(tmp, target);
+        } catch (e) {
+          rmSync(tmp, { force: true });
+          throw e;
+        }
+        done++;
+      }
+      // Deepest first, so that a folder is empty when its turn comes.
+      for (const [p, dir] of gone.sort(([a], [b]) => b.length - a.length)) {
+        if (dir) rmdirSync(join(folder, p));
+        else rmSync(join(folder, p));
+        done++;
+      }
+    } catch (e) {
+      throw new DiskError(this.name, `saving what the guest wrote into the folder stopped after ${done} of ${changed.length + gone.length} changes (${(e as Error).message}); each file is whole, as it was or as the guest left it`);
     }
     this.overlay.clear();
   }
@@ -137,12 +205,12 @@ export function openDisk(path: string, writable: boolean): Disk {
 
 /**
  * `--esp DIR`: the folder as the FAT file system of an ESP on a GPT disk (host/fat-image.ts).
- * Writable, the guest may change its files for the run (a loader's random seed, its
- * saved state); the folder itself is never written.
+ * Writable, what the guest changes on it (a loader's random seed, its saved state, files
+ * it writes) goes back into the folder when the guest ends by itself (Disk.commit).
  */
 export function espFromDir(dir: string, writable = false): Disk {
   try {
-    return new Disk(dir, fatImageFromDir(dir, { table: "gpt" }), writable);
+    return new Disk(dir, fatImageFromDir(dir, { table: "gpt" }), writable, undefined, dir);
   } catch (e) {
     if (e instanceof FatImageError) throw new DiskError(dir, e.message);
     throw e;

@@ -1,5 +1,6 @@
-// A host folder as a read-only FAT disk (the CLI's --esp DIR): the firmware's own FAT
-// driver reads its sectors, and nothing is ever written back.
+// A host folder as a FAT disk (the CLI's --esp DIR): the firmware's own FAT driver reads
+// its sectors. The image itself is never written: a writable disk keeps the guest's writes
+// in an overlay (host/disk.ts), which commit() turns back into the folder's files.
 //
 // Spec: Microsoft's "FAT: General Overview of On-Disk Format" 1.03 (fatgen103), cited by
 // its headings; the GPT wrapping: UEFI 2.10 §5.2-5.3.

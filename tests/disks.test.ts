@@ -4,7 +4,7 @@
 // called as a guest would (tests/service-caller.ts), and the boot manager.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync, copyFileSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, readSync, rmSync, statSync, writeFileSync, openSync, writeSync, closeSync, copyFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
@@ -12,6 +12,7 @@ import { ServiceCaller } from "./service-caller.ts";
 import { makeDisk, defaultPartitionGuid, SECTOR, tool } from "./disk-image.ts";
 import { mulberry32 } from "./prng.ts";
 import { espFromDir, openDisk } from "../host/disk.ts";
+import { readFatTree } from "../host/fat-read.ts";
 import { GUIDS, LOCATE_SEARCH_TYPE as LS, FILE_INFO, FILE_SYSTEM_INFO, BLOCK_IO_MEDIA, BLOCK_IO_PROTOCOL, PARTITION_INFO_PROTOCOL, statusName, type GuidName } from "../firmware/spec/uefi.ts";
 import { guidBytes, guidText } from "../firmware/spec/decl.ts";
 import { ROOT } from "../host/paths.ts";
@@ -456,24 +457,63 @@ test("FAT32 writes (FSInfo set to unknown, a root that grows by clusters): fsck.
   assert.is(listing.split("\n").filter((l) => /Some Long Name Number \d+\.data/.test(l)).length, 150);
 });
 
-test("an --esp folder with --disk-writable: the guest writes files for the run, the folder is never written", () => {
+test("an --esp folder with --disk-writable: what the guest writes, makes and deletes goes back into the folder when it ends; untouched files are not rewritten; read-only, nothing changes", () => {
   const folder = join(dir, "esp-folder");
-  mkdirSync(join(folder, "EFI"), { recursive: true });
+  mkdirSync(join(folder, "EFI", "old"), { recursive: true });
   writeFileSync(join(folder, "EFI", "seed"), "old seed");
-  const c = new ServiceCaller({ ramMiB: 64, disks: [espFromDir(folder, true)] });
-  const fs = new Fs(undefined, false, c);
-  const root = fs.root(fs.handles(SFS)[0]);
-  const made = fs.open(root, "EFI\\new file.txt", 0x8000000000000003n);
-  is(made.status, "SUCCESS");
-  is(c.call("File.Write", made.file, c.cell(5n), c.bytes(new TextEncoder().encode("fresh"))), "SUCCESS");
-  const seed = fs.open(root, "EFI\\seed", 3n).file;
-  is(c.call("File.Write", seed, c.cell(3n), c.bytes(new TextEncoder().encode("new"))), "SUCCESS");
-  is(c.call("File.SetPosition", seed, 0n), "SUCCESS");
-  assert.is(new TextDecoder().decode(fs.read(seed, 20).data), "new seed", "read back within the run");
-  c.m.commitDisks();
-  c.close();
-  assert.is(readFileSync(join(folder, "EFI", "seed"), "utf8"), "old seed", "the folder is untouched");
-  assert.not.ok(existsSync(join(folder, "EFI", "new file.txt")));
+  writeFileSync(join(folder, "EFI", "old", "gone.txt"), "to be deleted");
+  writeFileSync(join(folder, "keep.bin"), Buffer.alloc(9000, 7));
+  const keptAt = statSync(join(folder, "keep.bin")).mtimeMs;
+  const guestWrites = (writable: boolean) => {
+    const c = new ServiceCaller({ ramMiB: 64, disks: [espFromDir(folder, writable)] });
+    const fs = new Fs(undefined, false, c);
+    const root = fs.root(fs.handles(SFS)[0]);
+    const made = fs.open(root, "EFI\\new file.txt", 0x8000000000000003n);
+    is(made.status, writable ? "SUCCESS" : "WRITE_PROTECTED");
+    if (writable) {
+      is(c.call("File.Write", made.file, c.cell(5n), c.bytes(new TextEncoder().encode("fresh"))), "SUCCESS");
+      is(fs.open(root, "EFI\\made", 0x8000000000000003n, 0x10n).status, "SUCCESS");
+      const seed = fs.open(root, "EFI\\seed", 3n).file;
+      is(c.call("File.Write", seed, c.cell(3n), c.bytes(new TextEncoder().encode("new"))), "SUCCESS");
+      is(c.call("File.Delete", fs.open(root, "EFI\\old\\gone.txt", 3n).file), "SUCCESS");
+      is(c.call("File.Delete", fs.open(root, "EFI\\old", 3n).file), "SUCCESS");
+      assert.ok(existsSync(join(folder, "EFI", "old", "gone.txt")), "nothing reaches the folder during the run");
+    }
+    c.m.commitDisks();
+    c.close();
+  };
+  guestWrites(false);
+  assert.is(readFileSync(join(folder, "EFI", "seed"), "utf8"), "old seed", "read-only: the folder is untouched");
+  guestWrites(true);
+  assert.is(readFileSync(join(folder, "EFI", "seed"), "utf8"), "new seed");
+  assert.is(readFileSync(join(folder, "EFI", "new file.txt"), "utf8"), "fresh");
+  assert.ok(statSync(join(folder, "EFI", "made")).isDirectory());
+  assert.not.ok(existsSync(join(folder, "EFI", "old")), "the deleted file and folder are gone");
+  assert.ok(readFileSync(join(folder, "keep.bin")).equals(Buffer.alloc(9000, 7)));
+  assert.is(statSync(join(folder, "keep.bin")).mtimeMs, keptAt, "an untouched file is not rewritten");
+  assert.equal(readdirSync(join(folder, "EFI")).filter((n) => n.includes("ueficorn")), [], "no temporary file left");
+});
+
+test("the host's FAT reader (host/fat-read.ts) lists what Debian's mkfs.fat and mcopy put on a GPT disk, names and bytes", () => {
+  const fd = openSync(image, "r");
+  try {
+    const tree = readFatTree((offset, length) => {
+      const out = new Uint8Array(length);
+      readSync(fd, out, 0, length, offset);
+      return out;
+    });
+    assert.equal([...tree.keys()].sort(), ["EFI", "EFI/BOOT", "EFI/BOOT/BOOTX64.EFI", "Long Mixed Name.txt", "dir", "dir/sub", "dir/sub/deep.bin", "empty", "read.me"]);
+    const file = (p: string) => {
+      const n = tree.get(p)!;
+      return n.dir ? undefined : Buffer.from(n.bytes());
+    };
+    assert.ok(file("dir/sub/deep.bin")!.equals(Buffer.from(DEEP)), "300,000 bytes across clusters");
+    assert.ok(file("EFI/BOOT/BOOTX64.EFI")!.equals(readFileSync(HELLO)));
+    assert.is(file("Long Mixed Name.txt")!.toString(), LONG_TEXT);
+    assert.is(file("empty")!.length, 0);
+  } finally {
+    closeSync(fd);
+  }
 });
 
 test("a disk image that is not whole sectors is refused with its size", () => {
