@@ -19,9 +19,9 @@ usage:
                           boot as firmware does: BootNext, BootOrder, then \EFI\BOOT\BOOTX64.EFI
                           (BOOTAA64.EFI) on each disk's file systems (GRUB, systemd-boot, shim...)
                           An image's PE machine picks the CPU: x86-64, or AArch64 (issue 14: no
-                          --gdb, --screen, --entry pvh there yet)
-  ueficorn boot [--kernel PATH] [--initrd PATH] [--entry efi|pvh] [options]
-                          a Linux kernel through its EFI stub, or its Xen PVH entry
+                          --gdb, --screen there yet)
+  ueficorn boot [--kernel PATH] [--initrd PATH] [--entry efi|pvh|direct] [options]
+                          a Linux kernel through its EFI stub, or with no firmware
   ueficorn measure [--out DIR] [--no-ablation] [--no-chains] [--disk IMAGE...]
                           the ABI-size report (Markdown, JSON, HTML): per service, what the kernel
                           needs booted directly and through GRUB, systemd-boot (and --disk's chain)
@@ -32,8 +32,10 @@ options:
   --cmdline TEXT         LoadOptions for the image (UCS-2 command line); for boot the default
                          is "${DEFAULT_CMDLINE}"
   --kernel PATH          boot: the bzImage (default: the Debian cloud kernel set up in ${DEFAULT_KERNEL})
-  --entry efi|pvh        boot: through the EFI stub with ueficorn's firmware (default), or through
-                         Xen's PVH entry with hvm_start_info and no firmware (the comparison)
+  --entry efi|pvh|direct boot: through the EFI stub with ueficorn's firmware (default), or with no
+                         firmware (the comparison): pvh, Xen's PVH entry with hvm_start_info
+                         (x86-64); direct, the kernel's own entry: PVH on x86-64, the arm64 boot
+                         protocol (an Image, a device tree in X0) on AArch64
   --initrd PATH          EFI: offered through LoadFile2 on Linux's initrd device path; PVH: module 0
                          (build/guests/linux/initrd.cpio: a /init that prints from userspace and reboots)
   --disk IMAGE           a raw disk image (GPT, MBR or one bare FAT file system), as a Block I/O
@@ -275,7 +277,7 @@ async function main(argv: string[]): Promise<number> {
   const ramMiB = num(o.ram, "ram", 256);
   if (ramMiB < MIN_RAM_MIB || ramMiB > MAX_RAM_MIB) usage(`--ram takes ${MIN_RAM_MIB} to ${MAX_RAM_MIB} MiB: guest RAM ends below the 32-bit MMIO hole at 3 GiB, not ${o.ram}`);
   if (o.initrd !== undefined && statSync(o.initrd).size === 0) usage(`--initrd: ${o.initrd} is empty`);
-  if (o.entry !== undefined && (!boot || (o.entry !== "efi" && o.entry !== "pvh"))) usage(`--entry takes efi or pvh, with boot`);
+  if (o.entry !== undefined && (!boot || !["efi", "pvh", "direct"].includes(o.entry))) usage(`--entry takes efi, pvh or direct, with boot`);
 
   if (o.arch !== undefined && (image !== undefined || (o.arch !== "x86-64" && o.arch !== "aarch64"))) {
     usage("--arch takes x86-64 or aarch64, for a run with no image (an image's PE header names its machine)");
@@ -292,7 +294,7 @@ async function main(argv: string[]): Promise<number> {
   const out = (s: string) => process.stdout.write(s + "\n");
   const opts: RunOptions = {
     arch: o.arch as RunOptions["arch"],
-    entry: o.entry as "efi" | "pvh" | undefined,
+    entry: o.entry as "efi" | "pvh" | "direct" | undefined,
     cmdline: o.cmdline ?? (boot ? DEFAULT_CMDLINE : undefined),
     initrd: o.initrd,
     vars: o.vars,

@@ -9,8 +9,11 @@ import type { Disk } from "./disk.ts";
 import type { LiveInput } from "./input.ts";
 
 export interface MachineOptions {
-  /** How the guest is entered: through the EFI firmware (default) or Xen's PVH entry, with no firmware at all. */
-  entry?: "efi" | "pvh";
+  /**
+   * How the guest is entered: through the EFI firmware (default), or with no firmware at
+   * all: Xen's PVH entry on x86-64, the arm64 boot protocol ("direct") on AArch64.
+   */
+  entry?: "efi" | "pvh" | "direct";
   ramMiB?: number;
   /**
    * Guest instructions per guest run before it is stopped (0: no limit). Costly: see

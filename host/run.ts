@@ -5,6 +5,7 @@ import { encodePng } from "./png.ts";
 import { LiveInput } from "./input.ts";
 import { Machine, type Ending } from "./machine.ts";
 import { Arm64Machine } from "./arm64/machine.ts";
+import { prepareArm64 } from "./arm64/image.ts";
 import { PE_CONST } from "../firmware/spec/pe.ts";
 import type { Key } from "./keys.ts";
 import { Timeline } from "./timeline.ts";
@@ -20,8 +21,12 @@ import { ERROR_BIT, statusName } from "../firmware/spec/uefi.ts";
 export interface RunOptions {
   /** The CPU when no image names it (the boot manager's run); an image's PE machine decides otherwise. */
   arch?: "x86-64" | "aarch64";
-  /** Enter a kernel through Xen's PVH entry instead of its EFI stub (no firmware). */
-  entry?: "efi" | "pvh";
+  /**
+   * Enter a kernel with no firmware instead of through its EFI stub: "pvh", Xen's PVH
+   * entry (x86-64); "direct", the architecture's own: PVH on x86-64, the arm64 boot
+   * protocol on AArch64.
+   */
+  entry?: "efi" | "pvh" | "direct";
   cmdline?: string;
   initrd?: string;
   vars?: string;
@@ -171,7 +176,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
     for (const d of opts.disks ?? []) disks.push(openDisk(d, opts.diskWritable ?? false));
     for (const d of opts.esp ?? []) disks.push(espFromDir(d, opts.diskWritable ?? false));
     // The CPU: the image's PE machine, else the one asked for (the boot manager's).
-    const aa64 = (path !== undefined && opts.entry !== "pvh" ? peMachine(path) : undefined) === PE_CONST.MACHINE_AA64 || (path === undefined && opts.arch === "aarch64");
+    const aa64 = path !== undefined ? peMachine(path) === PE_CONST.MACHINE_AA64 : opts.arch === "aarch64";
     if (aa64) {
       const refused = notYetOnAa64(opts);
       if (refused.length) throw new Error(`not offered on AArch64 yet (issue 14): ${refused.join(", ")}`);
@@ -179,6 +184,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
         disks, ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,
         onConsole: opts.onConsole, onSerial, stopOnSerial: opts.stopOnSerial, tracer, varsPath: opts.vars, initrd, disabled: opts.disabled, countInstructions: opts.countInstructions,
         firmwareWasm: opts.firmware, clock: opts.deterministic ? "deterministic" : "host", keys: opts.keys, input: opts.stdin ? new LiveInput() : undefined,
+        entry: opts.entry === "direct" ? "direct" : undefined,
       });
     } else m = new Machine({
       disks,
@@ -186,7 +192,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
       gdb: opts.gdb === undefined ? undefined : { ...gdbAddress(opts.gdb), onListening: opts.onGdbListening },
       input: opts.stdin ? new LiveInput() : undefined,
       screen: opts.screen ?? (opts.screenshot ? { width: 1024, height: 768 } : undefined),
-      entry: opts.entry,
+      entry: opts.entry === "direct" ? "pvh" : opts.entry,
       ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,
       onConsole: opts.onConsole, onSerial, onLog: opts.onLog, tracer, initrd, varsPath: opts.vars,
       symbols, stopOnSerial: opts.stopOnSerial, disabled: opts.disabled, countInstructions: opts.countInstructions,
@@ -195,10 +201,13 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
     const machine = m;
     const warning = libraryInfo().warning;
     if (warning) opts.onLog?.(warning);
-    if (opts.entry === "pvh" && m instanceof Machine) {
-      if (path === undefined) throw new Error("the PVH entry boots a kernel: give its path");
-      const { boot } = preparePvhFile(path, { ramBytes: (opts.ramMiB ?? 256) * 2 ** 20, cmdline: opts.cmdline ?? "", initrd });
+    const direct = opts.entry === "pvh" || opts.entry === "direct";
+    if (direct && path === undefined) throw new Error("a direct entry boots a kernel: give its path");
+    if (direct && m instanceof Machine) {
+      const { boot } = preparePvhFile(path!, { ramBytes: (opts.ramMiB ?? 256) * 2 ** 20, cmdline: opts.cmdline ?? "", initrd });
       ending = m.bootPvh(boot);
+    } else if (direct && m instanceof Arm64Machine) {
+      ending = m.bootDirect(prepareArm64(readFileSync(path!), { ramBytes: (opts.ramMiB ?? 256) * 2 ** 20, cmdline: opts.cmdline ?? "", initrd }));
     } else {
       tracer.stubbed = (id) => machine.fw.stubbed(id);
       const handle = path === undefined ? m.loadBootOption() : m.loadImageFile(path, opts.cmdline);
@@ -230,7 +239,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
     const first = m?.firstRunAt ?? end, entered = m?.enteredAt;
     timeline.phase("set-up (host, machine, image)", t0, first);
     const counts = instructions ? { instructions: instructions.kernelEntry ?? instructions.total } : undefined;
-    if (opts.entry !== "pvh") timeline.phase(entered === undefined ? "EFI application" : "EFI stub (to ExitBootServices)", first, entered ?? end, counts);
+    if (opts.entry !== "pvh" && opts.entry !== "direct") timeline.phase(entered === undefined ? "EFI application" : "EFI stub (to ExitBootServices)", first, entered ?? end, counts);
     if (entered !== undefined) timeline.phase("kernel", entered, userspaceAt ?? end);
     if (userspaceAt !== undefined) timeline.phase("userspace", userspaceAt, end);
     timeline.write(opts.traceOut!);
@@ -256,7 +265,7 @@ export function peMachine(path: string): number | undefined {
 /** What `opts` asks for that an AArch64 machine does not offer yet (issue 14), by option name. */
 export function notYetOnAa64(opts: RunOptions): string[] {
   const asked: [unknown, string][] = [
-    [opts.entry === "pvh", "--entry pvh"], [opts.gdb !== undefined, "--gdb"], [opts.screen ?? opts.screenshot, "--screen/--screenshot"],
+    [opts.entry === "pvh", "--entry pvh (Xen's x86 entry; --entry direct is the arm64 boot protocol)"], [opts.gdb !== undefined, "--gdb"], [opts.screen ?? opts.screenshot, "--screen/--screenshot"],
     [opts.guardCodeWrites, "--guard-code-writes"], [opts.watchTables, "table watching"], [opts.systemMap, "--system-map"],
   ];
   return asked.filter(([on]) => on).map(([, name]) => name);

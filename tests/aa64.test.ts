@@ -135,6 +135,18 @@ test("typing on AArch64 (--stdin): keystrokes reach ConIn in boot services, and 
   assert.is(status, 0, out.slice(-500));
 });
 
+test("the arm64 boot protocol (--entry direct): the same kernel with no firmware, a device tree in X0, to userspace and a PSCI reset; a file that is no Image is refused naming its magic", () => {
+  const r = runImage(KERNEL, { entry: "direct", initrd: INITRD, cmdline: "console=ttyAMA0", timeBudgetMs: 120_000 });
+  assert.ok(r.serial.includes(HELLO), r.serial.slice(-6).join(" | "));
+  assert.ok(r.serial.some((l) => /Machine model: ueficorn AArch64/.test(l)), "the kernel read our device tree");
+  assert.equal(r.ending, { kind: "reset", resetType: 0, status: 0n, source: "psci" });
+  assert.is(r.calls.length, 0, "no EFI call");
+  assert.is(r.summary.calls, 0);
+  const notImage = runImage(join(AA64, "hello.efi"), { entry: "direct" });
+  assert.match(error(notImage), /Image: magic \(at offset 0x38\): .*not an arm64 Linux Image/);
+  assert.throws(() => runImage(KERNEL, { entry: "pvh" }), /--entry pvh \(Xen's x86 entry; --entry direct is the arm64 boot protocol\)/);
+});
+
 test("what AArch64 does not offer yet is refused by name, not ignored", () => {
   assert.throws(() => run("hello", { gdb: "0", screen: { width: 640, height: 480 } }), /not offered on AArch64 yet \(issue 14\): --gdb, --screen\/--screenshot/);
 });

@@ -8,7 +8,7 @@
 // table. After ExitBootServices the OS's exceptions are taken by QEMU's own exception
 // entry and its IRQs requested through QEMU's interrupt line, so Debian's arm64 kernel
 // runs its userspace here. Runs, nested calls and budgets are the runner's (host/runner.ts).
-import { Unicorn, sysRegKey, type InstructionCounter } from "../unicorn/index.ts";
+import { adviseHugePages, Unicorn, sysRegKey, type InstructionCounter } from "../unicorn/index.ts";
 import * as C from "../unicorn/consts.ts";
 import type { Firmware } from "../firmware.ts";
 import { GuestError } from "../errors.ts";
@@ -32,6 +32,7 @@ import {
 import { buildFdt } from "./fdt.ts";
 import { psci } from "./psci.ts";
 import { platformTree } from "./platform.ts";
+import type { Arm64Boot } from "./image.ts";
 import { VirtPlatform } from "./virt.ts";
 
 /** Instruction-cache maintenance (Arm ARM C5.3: SYS encodings): by address to PoU, all to PoU, all to PoU Inner Shareable. */
@@ -55,7 +56,7 @@ const CALL_SLOTS = [argSlot("ARG0"), argSlot("ARG1"), argSlot("ARG2"), argSlot("
 
 /** Options an AArch64 machine does not offer yet, named in the error a user gets. */
 const NOT_YET: ReadonlyArray<[keyof MachineOptions, string]> = [
-  ["entry", "a direct kernel entry"], ["gdb", "the gdb stub"], ["watchTables", "table watching"],
+  ["gdb", "the gdb stub"], ["watchTables", "table watching"],
   ["screen", "a display"], ["guardCodeWrites", "the code-write guard"],
 ];
 
@@ -71,7 +72,8 @@ export class Arm64Machine {
   /** Lines the guest wrote to the PL011. */
   readonly serial: string[] = [];
   readonly gdb = undefined;
-  private readonly link: EfiLink;
+  /** The firmware and its link to this CPU; none on the direct entry. */
+  private readonly link: EfiLink | undefined;
   private readonly state: RunState;
   private readonly runner: Runner;
   private readonly typing?: Typing;
@@ -86,8 +88,9 @@ export class Arm64Machine {
 
   constructor(options: MachineOptions = {}) {
     for (const [key, what] of NOT_YET) {
-      if (options[key] !== undefined && options[key] !== false && !(key === "entry" && options.entry === "efi")) throw new Error(`${what} is not offered on AArch64 yet (issue 14)`);
+      if (options[key] !== undefined && options[key] !== false) throw new Error(`${what} is not offered on AArch64 yet (issue 14)`);
     }
+    if (options.entry === "pvh") throw new Error("Xen's PVH entry is x86's; the AArch64 machine's direct entry is the arm64 boot protocol (entry \"direct\")");
     const bytes = ramBytes(options);
     this.tracer = options.tracer ?? new Tracer();
     this.disks = options.disks ?? [];
@@ -102,45 +105,59 @@ export class Arm64Machine {
     const keys = new KeyQueue(options.keys ?? []);
     if (options.input) {
       this.typing = new Typing(options.input, () => state.end({ kind: "quit" }), (typed) => {
-        if (!this.link.fw.bootServicesExited) keys.push(keystrokes(typed, this.clock.now()));
+        if (this.link && !this.link.fw.bootServicesExited) keys.push(keystrokes(typed, this.clock.now()));
         else this.platform.uart.input(typed);
       });
     }
-    const link = (this.link = new EfiLink({
-      callSite: () => uc.regRead(C.UC_ARM64_REG_LR),
-      pc: () => uc.regRead(C.UC_ARM64_REG_PC),
-      error: (kind, message, at, where) => this.error(kind, message, at, where),
-      symbolize: () => undefined,
-      callGuest: (fn, a0, a1) => this.callGuest(fn, a0, a1),
-      instructions: () => this.instructions(),
-      codeWritten: (base, n) => uc.removeCache(base, base + n),
-    }, {
-      machine: PE_CONST.MACHINE_AA64, ramBytes: bytes, clock: this.clock, state, tracer: this.tracer, keys, typing: this.typing, deterministic,
-      entropy: options.entropy, firmwareWasm: options.firmwareWasm, varsPath: options.varsPath, initrd: options.initrd, disks: this.disks,
-      disabled: options.disabled, onConsole: options.onConsole,
-      // The platform's device tree (host/arm64/platform.ts), as firmware hands it over.
-      describe: (fw) => {
-        const fdt = buildFdt(platformTree(fw.ram.length));
-        const at = fw.allocPages(MEMORY_TYPE.ACPIReclaimMemory, Math.ceil(fdt.length / PAGE));
-        fw.ram.set(fdt, Number(at));
-        fw.setDeviceTree(at);
-      },
-    }));
-    const fw = link.fw;
-    this.ram = fw.ram;
-    this.ramView = fw.ramView;
-    uc.memMapPtr(0, fw.ram);
+    if (options.entry === "direct") {
+      // The arm64 boot protocol (bootDirect): no firmware, RAM of the machine's own.
+      this.link = undefined;
+      this.ram = new Uint8Array(new ArrayBuffer(bytes));
+      adviseHugePages(this.ram);
+      this.ramView = new DataView(this.ram.buffer);
+    } else {
+      const link = (this.link = new EfiLink({
+        callSite: () => uc.regRead(C.UC_ARM64_REG_LR),
+        pc: () => uc.regRead(C.UC_ARM64_REG_PC),
+        error: (kind, message, at, where) => this.error(kind, message, at, where),
+        symbolize: () => undefined,
+        callGuest: (fn, a0, a1) => this.callGuest(fn, a0, a1),
+        instructions: () => this.instructions(),
+        codeWritten: (base, n) => uc.removeCache(base, base + n),
+      }, {
+        machine: PE_CONST.MACHINE_AA64, ramBytes: bytes, clock: this.clock, state, tracer: this.tracer, keys, typing: this.typing, deterministic,
+        entropy: options.entropy, firmwareWasm: options.firmwareWasm, varsPath: options.varsPath, initrd: options.initrd, disks: this.disks,
+        disabled: options.disabled, onConsole: options.onConsole,
+        // The platform's device tree (host/arm64/platform.ts), as firmware hands it over.
+        describe: (fw) => {
+          const fdt = buildFdt(platformTree(fw.ram.length));
+          const at = fw.allocPages(MEMORY_TYPE.ACPIReclaimMemory, Math.ceil(fdt.length / PAGE));
+          fw.ram.set(fdt, Number(at));
+          fw.setDeviceTree(at);
+        },
+      }));
+      this.ram = link.fw.ram;
+      this.ramView = link.fw.ramView;
+    }
+    uc.memMapPtr(0, this.ram);
     this.platform = this.wire(options);
     uc.hookIntr((intno) => this.onException(intno));
     this.runner = new Runner(this.core(), state, { instructions: options.instructionBudget ?? 0, timeMs: options.timeBudgetMs ?? 0 }, () => {
       // In boot services a WFI waits for the firmware's tick, which the firmware gives there.
-      return fw.bootServicesExited ? undefined : fw.idle();
+      const fw = this.link?.fw;
+      return fw && !fw.bootServicesExited ? fw.idle() : undefined;
     });
-    this.bringUp();
+    if (this.link) this.bringUp();
   }
 
+  /** The EFI firmware; there is none on the direct entry. */
   get fw(): Firmware {
-    return this.link.fw;
+    return this.efi.fw;
+  }
+
+  private get efi(): EfiLink {
+    if (!this.link) throw new Error("this machine has no EFI firmware (the direct entry)");
+    return this.link;
   }
 
   /** The CPU as the runner sees it (host/runner.ts). */
@@ -260,11 +277,11 @@ export class Arm64Machine {
   }
 
   get instructionsAtEntry(): bigint | undefined {
-    return this.link.instructionsAtEntry;
+    return this.link ? this.link.instructionsAtEntry : this.icount && 0n;
   }
 
   get enteredAt(): number | undefined {
-    return this.link.enteredAt;
+    return this.link ? this.link.enteredAt : this.directEnteredAt;
   }
 
   get firstRunAt(): number | undefined {
@@ -272,7 +289,7 @@ export class Arm64Machine {
   }
 
   get console(): string {
-    return this.link.console;
+    return this.link?.console ?? "";
   }
 
   /** A reset, power-off or quit that stopped the machine, if one did. */
@@ -326,12 +343,13 @@ export class Arm64Machine {
       }
       // The thunk page is identity-mapped in boot services, and an OS calls runtime
       // services through it at those addresses (arm64 Linux never calls SetVirtualAddressMap).
-      if (at >= this.fw.thunks && at < this.fw.thunks + BigInt(PAGE)) return this.serve(Number((at - this.fw.thunks) / THUNK_SIZE));
+      const fw = this.link?.fw;
+      if (fw && at >= fw.thunks && at < fw.thunks + BigInt(PAGE)) return this.serve(Number((at - fw.thunks) / THUNK_SIZE));
       return this.hypercall();
     }
     // After ExitBootServices the OS owns exceptions: its vectors take them (system calls,
     // page faults, BRK), as on a CPU. Before, a fault is the image's, reported here.
-    if (this.link.bootServicesExited && uc.regRead(C.UC_ARM64_REG_VBAR_EL1) !== 0n) return uc.takeException();
+    if ((this.link?.bootServicesExited ?? true) && uc.regRead(C.UC_ARM64_REG_VBAR_EL1) !== 0n) return uc.takeException();
     const sp = uc.regRead(C.UC_ARM64_REG_SP);
     if (intno === EXCP.DATA_ABORT && sp >= this.stackGuard - STACK_FRAME_SLACK && sp < this.stackGuard + BigInt(PAGE) + STACK_FRAME_SLACK) {
       throw this.error("fault", `stack overflow: data abort with SP 0x${sp.toString(16)}, at the guard page below the ${STACK_BYTES >> 10} KiB stack`, pc);
@@ -353,7 +371,7 @@ export class Arm64Machine {
 
   /** An EFI call: X0-X7 and SP into the argument block, the link serves it, the status into X0. */
   private serve(id: number): void {
-    const uc = this.uc, link = this.link, args = link.fw.args;
+    const uc = this.uc, link = this.efi, args = link.fw.args;
     const regs = uc.regReadBatch(CALL_REGS);
     for (let i = 0; i < CALL_SLOTS.length; i++) args[CALL_SLOTS[i]] = regs[i];
     // The identity map in boot services (0: none to walk); after them the OS's own tables.
@@ -402,29 +420,58 @@ export class Arm64Machine {
   }
 
   saveVarsIfChanged(): void {
-    this.link.saveVarsIfChanged();
+    this.link?.saveVarsIfChanged();
   }
 
   /** Copy an image file into guest memory and load it; throws a LoadError naming the field. */
   loadImageFile(path: string, cmdline?: string): bigint {
-    return this.link.loadImageFile(path, cmdline);
+    return this.efi.loadImageFile(path, cmdline);
   }
 
   loadImage(bytes: Uint8Array, cmdline?: string): bigint {
-    return this.link.loadImage(bytes, cmdline);
+    return this.efi.loadImage(bytes, cmdline);
   }
 
   loadBootOption(): bigint {
-    return this.link.loadBootOption();
+    return this.efi.loadBootOption();
   }
 
   commitDisks(): void {
-    this.link.commitDisks();
+    this.link?.commitDisks();
   }
 
   /** StartImage on a loaded image: how it ended. */
   start(handle: bigint): Ending {
-    return this.link.start(handle);
+    return this.efi.start(handle);
+  }
+
+  /** performance.now() when the direct entry entered the kernel. */
+  private directEnteredAt: number | undefined;
+
+  /**
+   * Enter a kernel through the arm64 boot protocol (host/arm64/image.ts): the Image, the
+   * device tree and the initrd copied into RAM, the CPU at non-secure EL1 with the MMU
+   * and caches off and interrupts masked, X0 the tree's address (booting.rst). No
+   * firmware and no EFI call. Runs to the kernel's end.
+   */
+  bootDirect(boot: Arm64Boot): Ending {
+    if (this.link) throw new Error("bootDirect needs a machine made with entry: \"direct\"");
+    const uc = this.uc;
+    this.ram.set(boot.image, boot.base);
+    this.ram.set(boot.dtb, boot.dtbAt);
+    if (boot.initrd && boot.initrdAt !== undefined) this.ram.set(boot.initrd, boot.initrdAt);
+    // PSTATE first: a PSTATE write does not refresh Unicorn's cached EL until a CP_REG write (ARM64.md).
+    uc.regWrite(C.UC_ARM64_REG_PSTATE, PSTATE_EL1H_MASKED);
+    uc.sysRegWrite(SCR_EL3, SCR_EL3_NS_HVC_AA64);
+    uc.sysRegWrite(HCR_EL2, HCR_EL2_RW);
+    uc.sysRegWrite(SCTLR_EL1, uc.sysRegRead(SCTLR_EL1) & ~SCTLR_MMU_CACHES);
+    uc.regWriteBatch([X(0), X(1), X(2), X(3)], [BigInt(boot.dtbAt), 0n, 0n, 0n]);
+    this.directEnteredAt = performance.now();
+    // The kernel never returns.
+    return this.state.settle(() => {
+      this.runner.run(BigInt(boot.base), false);
+      return { kind: "returned", status: uc.regRead(X(0)) };
+    }, (at) => this.symbolize(at));
   }
 
   close(): void {

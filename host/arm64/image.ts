@@ -1,0 +1,70 @@
+// The arm64 Linux boot protocol (Linux Documentation/arch/arm64/booting.rst), the AArch64
+// counterpart of x86's PVH entry: no firmware at all. The kernel's Image is placed at a
+// 2 MiB-aligned address plus its text_offset, a device tree describes the platform and
+// carries the command line and the initrd in /chosen, and the CPU enters the Image's
+// first instruction at EL1 with the MMU and D-cache off, interrupts masked and X0 holding
+// the tree's address. Debian's arm64 vmlinuz is the Image itself (its EFI stub is in the
+// same file: the header is both a PE/COFF one and the Image's); a gzip-compressed Image is
+// taken too.
+import { gunzipSync } from "node:zlib";
+import { KernelImageError } from "../errors.ts";
+import { buildFdt, cells64 } from "./fdt.ts";
+import { platformTree } from "./platform.ts";
+
+/** booting.rst "Setup the kernel image": the 64-byte header. */
+const HEADER_BYTES = 64;
+const TEXT_OFFSET = 8, IMAGE_SIZE = 16, FLAGS = 24, MAGIC = 56;
+const ARM64_MAGIC = 0x644d5241; // "ARM\x64"
+/** flags bit 0: big-endian kernel; bits 1-2: page size (0 unspecified, 1 4K, 2 16K, 3 64K). */
+const FLAG_BE = 1;
+const TWO_MIB = 2 * 1024 * 1024;
+const PAGE = 4096;
+/** booting.rst: the device tree blob must not exceed 2 MiB. */
+const DTB_MAX = TWO_MIB;
+
+export interface Arm64Boot {
+  /** The Image's bytes, to copy to `base`. */
+  image: Uint8Array;
+  /** Where the Image goes (a 2 MiB-aligned address plus text_offset), its entry point. */
+  base: number;
+  /** The device tree and where it goes. */
+  dtb: Uint8Array;
+  dtbAt: number;
+  initrd?: Uint8Array;
+  initrdAt?: number;
+}
+
+/**
+ * What the arm64 boot protocol needs in RAM for `file` (an Image, or one gzip-compressed),
+ * with `cmdline` and an optional initrd, on a machine with `ramBytes` of RAM at 0. A
+ * KernelImageError names the header field and its offset when the file is no arm64 Image.
+ */
+export function prepareArm64(file: Uint8Array, o: { ramBytes: number; cmdline: string; initrd?: Uint8Array }): Arm64Boot {
+  const image = file[0] === 0x1f && file[1] === 0x8b ? gunzipSync(file) : file;
+  const what = image === file ? "Image" : "Image (gunzipped)";
+  if (image.length < HEADER_BYTES) throw new KernelImageError(what, "header", 0, `${image.length} bytes: shorter than the 64-byte arm64 Image header`);
+  const h = new DataView(image.buffer, image.byteOffset, HEADER_BYTES);
+  if (h.getUint32(MAGIC, true) !== ARM64_MAGIC) throw new KernelImageError(what, "magic", MAGIC, `0x${h.getUint32(MAGIC, true).toString(16)}, not "ARM\\x64": not an arm64 Linux Image`);
+  const textOffset = Number(h.getBigUint64(TEXT_OFFSET, true));
+  const imageSize = Number(h.getBigUint64(IMAGE_SIZE, true)) || image.length;
+  const flags = Number(h.getBigUint64(FLAGS, true));
+  if (flags & FLAG_BE) throw new KernelImageError(what, "flags", FLAGS, "a big-endian kernel; this machine is little-endian");
+  if (textOffset % PAGE) throw new KernelImageError(what, "text_offset", TEXT_OFFSET, `0x${textOffset.toString(16)} is not page-aligned`);
+  // Layout: the Image at 2 MiB, the tree at the next 2 MiB boundary past the Image's
+  // whole size (its BSS included), then the initrd.
+  const base = TWO_MIB + textOffset;
+  const dtbAt = Math.ceil((base + imageSize) / TWO_MIB) * TWO_MIB;
+  const initrdAt = o.initrd ? dtbAt + DTB_MAX : undefined;
+  const tree = platformTree(o.ramBytes);
+  const chosen = tree.children!.chosen;
+  chosen.props = { ...chosen.props, bootargs: o.cmdline };
+  if (o.initrd && initrdAt !== undefined) {
+    chosen.props["linux,initrd-start"] = cells64(initrdAt);
+    chosen.props["linux,initrd-end"] = cells64(initrdAt + o.initrd.length);
+  }
+  const dtb = buildFdt(tree);
+  if (dtb.length > DTB_MAX) throw new Error(`the device tree is ${dtb.length} bytes; the boot protocol allows 2 MiB`);
+  const end = initrdAt !== undefined ? initrdAt + o.initrd!.length : dtbAt + dtb.length;
+  if (end > o.ramBytes) throw new RangeError(`the Image (${imageSize} bytes with its BSS), the device tree and the initrd need ${Math.ceil(end / 2 ** 20)} MiB of RAM; the machine has ${o.ramBytes / 2 ** 20}`);
+  return { image, base, dtb, dtbAt, initrd: o.initrd, initrdAt };
+}
