@@ -2,6 +2,7 @@
 // HTML page with bar charts (inline SVG, no scripts, opens in any browser).
 import { mkdirSync, writeFileSync, existsSync, readFileSync } from "node:fs";
 import { preparePvh } from "./pvh/index.ts";
+import { prepareArm64 } from "./arm64/image.ts";
 import { join } from "node:path";
 import {
   abiSurface, ablation, arm64KernelSpec, arm64KernelSucceeded, ARM64_KERNEL, ARM64_SUCCESS, chainSpecs, firmwareSize, guestUse, INITRD_SERVICES, kernelSpec, runGuest, type AblationRow, kernelSucceeded, KERNEL_SUCCESS, minimalFirmware, ovmfSizes, parseProbe,
@@ -67,15 +68,30 @@ export async function measureAll(o: ReportOptions) {
       chains.push({ guest: c.name, ending: describeEnding(base.ending), succeeded, calls: base.summary.calls, perService: base.summary.perService, rows });
     }
   }
-  // The same firmware on AArch64 (issue 14): what Debian's arm64 kernel calls and needs.
-  let arm64: (ChainResult & { criterion: string }) | undefined;
+  // The same firmware on AArch64 (issue 14): what Debian's arm64 kernel calls and needs,
+  // and the same three columns as x86's first table: its own direct entry (the arm64 boot
+  // protocol, no firmware), the EFI entry at its ablated minimum, the whole firmware.
+  let arm64: (ChainResult & { criterion: string; first: Arm64First }) | undefined;
   if (existsSync(ARM64_KERNEL)) {
     const a = arm64KernelSpec();
     o.progress(`running ${a.name}`);
     const base = runGuest(a, { keepCalls: true });
     const succeeded = arm64KernelSucceeded(base);
     const rows = succeeded && o.ablation ? ablation(a, base, arm64KernelSucceeded, o.progress) : [];
-    arm64 = { guest: a.name, ending: describeEnding(base.ending), succeeded, calls: base.summary.calls, perService: base.summary.perService, rows, criterion: ARM64_SUCCESS };
+    // The minimal set: what the ablation found required, and the services it could not
+    // answer with an error (VOID ones: the arm64 stub's CopyMem and SetMem).
+    const required = [...rows.filter((x) => x.verdict === "required").map((x) => x.service),
+      ...Object.keys(base.summary.perService).filter((svc) => rows.length && !rows.some((x) => x.service === svc))];
+    o.progress("booting the arm64 kernel through the arm64 boot protocol");
+    const direct = (counted: boolean) => runImage(ARM64_KERNEL, { entry: "direct", cmdline: a.cmdline, stopOnSerial: /Linux version/, timeBudgetMs: 60000, countInstructions: counted });
+    const whole = (counted: boolean) => runGuest(a, { countInstructions: counted });
+    const first: Arm64First = {
+      dtbBytes: prepareArm64(readFileSync(ARM64_KERNEL), { ramBytes: 256 * 2 ** 20, cmdline: a.cmdline ?? "" }).dtb.length,
+      direct: { wallMs: Math.round(direct(false).wallMs), instructions: direct(true).instructions },
+      whole: { wallMs: Math.round(whole(false).wallMs), instructions: whole(true).instructions, calls: base.summary.calls, services: Object.keys(base.summary.perService).length },
+      minimal: required.length ? minimalFirmware(a, required, arm64KernelSucceeded) : undefined,
+    };
+    arm64 = { guest: a.name, ending: describeEnding(base.ending), succeeded, calls: base.summary.calls, perService: base.summary.perService, rows, criterion: ARM64_SUCCESS, first };
   }
   // The minimal firmware, built from the ablation's answer and booted: the required
   // services alone (to the criterion), then with the initrd's (to the test /init).
@@ -141,6 +157,15 @@ export async function measureAll(o: ReportOptions) {
 
 type Report = Awaited<ReturnType<typeof measureAll>>;
 
+/** The arm64 kernel's first-table columns: the direct entry, the whole firmware, the ablated minimum (built and booted). */
+export interface Arm64First {
+  /** The device tree the direct entry hands over: what the hypervisor writes for it. */
+  dtbBytes: number;
+  direct: { wallMs: number; instructions?: InstructionCounts };
+  whole: { wallMs: number; instructions?: InstructionCounts; calls: number; services: number };
+  minimal?: MinimalFirmware;
+}
+
 /** "Guest instructions: ..." for a run that counted them: to the kernel's entry and banner when it got there, and in all. */
 export function instructionsLine(n: InstructionCounts | undefined): string | undefined {
   if (!n) return undefined;
@@ -191,6 +216,26 @@ export function comparison(r: Report): { head: string[]; rows: string[][] } | un
   };
 }
 
+/** The first table's AArch64 counterpart: the arm64 kernel through its boot protocol, the minimal and the whole firmware. */
+export function comparisonArm64(r: Report): { head: string[]; rows: string[][] } | undefined {
+  const f = r.arm64?.first;
+  if (!f) return undefined;
+  const min = f.minimal;
+  const n = (v: number | null | undefined) => (v === null || v === undefined ? "—" : v.toLocaleString("en-US"));
+  const tables = r.abi.guestVisibleTableBytes + f.dtbBytes;
+  return {
+    head: ["", "arm64 boot protocol (no firmware)", `EFI entry, ablated minimum${min ? ` (${min.services.length} services)` : ""}`, "ueficorn, whole firmware", "AAVMF"],
+    rows: [
+      ["EFI calls / services called", "0 / 0", min ? `${n(min.calls)} / ${min.servicesCalled}` : "—", `${n(f.whole.calls)} / ${f.whole.services}`, "not run here"],
+      ["structures the hypervisor writes (bytes)", `${n(f.dtbBytes)} (device tree)`, `${n(tables)} (tables and device tree)`, `${n(tables)} (tables and device tree)`, "—"],
+      ["firmware (bytes, gzipped)", "0", min ? `${n(min.wasmBytes)} (${n(min.gzipBytes)})` : "—", `${n(r.firmware.wasmBytes)} (${n(r.firmware.gzipBytes)})`, "not installed"],
+      ["guest instructions to the kernel's entry", n(f.direct.instructions?.kernelEntry), n(min?.instructions?.kernelEntry), n(f.whole.instructions?.kernelEntry), "—"],
+      ["guest instructions to `Linux version`", n(f.direct.instructions?.linuxVersion), n(min?.instructions?.linuxVersion), n(f.whole.instructions?.linuxVersion), "—"],
+      ["wall time of the run (ms)", n(f.direct.wallMs), n(min?.wallMs), n(f.whole.wallMs), "—"],
+    ],
+  };
+}
+
 function markdown(r: Report): string {
   const L: string[] = [];
   const required = r.ablation.rows.filter((x) => x.verdict === "required");
@@ -200,6 +245,13 @@ function markdown(r: Report): string {
     L.push(`The same kernel (${r.ablation.guest}), each run to ${r.ablation.criterion} (PVH: to \`Linux version\`). Structures: what the hypervisor writes for the guest to read (PVH: hvm_start_info, its tables and the command line; EFI: the system table, boot and runtime services tables and the protocols it installs). Instructions counted in runs of their own; times are wall time of one run on this machine.`, "");
     L.push(`| ${t.head.join(" | ")} |`, `|---|${t.head.slice(1).map(() => "---:").join("|")}|`);
     for (const row of t.rows) L.push(`| ${row.join(" | ")} |`);
+    L.push("");
+  }
+  const a = comparisonArm64(r);
+  if (a) {
+    L.push(`On AArch64, the same firmware WASM and ${r.arm64!.guest}, each run to ${r.arm64!.criterion} (the boot protocol: to \`Linux version\`). The hypervisor writes a device tree either way; the EFI entry adds the firmware's tables. Instructions counted in the same process as the run.`, "");
+    L.push(`| ${a.head.join(" | ")} |`, `|---|${a.head.slice(1).map(() => "---:").join("|")}|`);
+    for (const row of a.rows) L.push(`| ${row.join(" | ")} |`);
     L.push("");
   }
   if (r.ablation.rows.length) {
@@ -325,11 +377,11 @@ function bars(title: string, rows: [string, number][], unit: string): string {
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
 
 function comparisonHtml(r: Report): string {
-  const t = comparison(r);
-  if (!t) return "";
   const cell = (c: string) => esc(c).replace(/`([^`]+)`/g, "<code>$1</code>");
-  return `<table class="answer"><thead><tr>${t.head.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>` +
+  const table = (t: { head: string[]; rows: string[][] }) =>
+    `<table class="answer"><thead><tr>${t.head.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>` +
     t.rows.map((row) => `<tr>${row.map((c, i) => (i ? `<td>${cell(c)}</td>` : `<th>${cell(c)}</th>`)).join("")}</tr>`).join("") + "</tbody></table>";
+  return [comparison(r), comparisonArm64(r)].filter((t) => t !== undefined).map((t, i) => (i ? `<h3>AArch64</h3>` : "") + table(t!)).join("");
 }
 
 interface TimelineEvent { name: string; ph: string; ts?: number; dur?: number; cat?: string }

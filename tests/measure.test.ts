@@ -148,6 +148,15 @@ test("the report files are written, the HTML self-contained", async () => {
   assert.is(firstTable, "|  | PVH entry (no firmware) | EFI entry, ablated minimum | ueficorn, whole firmware | OVMF |");
   assert.match(md, new RegExp(`^\\| firmware \\(bytes, gzipped\\) \\| 0 \\| — \\| ${json.firmware.wasmBytes.toLocaleString("en-US")} \\(`, "m"));
   assert.ok(html.indexOf('<table class="answer">') < html.indexOf("<svg "), "the table first");
+  // Its AArch64 counterpart: Debian's arm64 kernel through the arm64 boot protocol (no EFI
+  // call, instructions from the Image's first) and through the whole firmware.
+  const a = json.arm64.first;
+  assert.is(a.direct.instructions.kernelEntry, 0);
+  assert.ok(a.direct.instructions.linuxVersion > 0, JSON.stringify(a.direct));
+  assert.ok(a.whole.instructions.kernelEntry > 0 && a.whole.instructions.kernelEntry < a.whole.instructions.linuxVersion, JSON.stringify(a.whole));
+  assert.ok(a.dtbBytes > 500 && a.dtbBytes < 4096, `${a.dtbBytes}-byte device tree`);
+  assert.match(md, /^\|  \| arm64 boot protocol \(no firmware\) \| EFI entry, ablated minimum \| ueficorn, whole firmware \| AAVMF \|$/m);
+  assert.match(html, /<h3>AArch64<\/h3><table class="answer">/);
   assert.match(html, /aria-label="timeline"/);
   assert.match(html, /EFI calls<\/text><rect [^>]*><title>(BS|RT|ConOut)\./);
   assert.match(html, /<svg /);

@@ -199,6 +199,7 @@ export class Arm64Machine {
     const onSerial = options.onSerial ?? (() => {});
     const platform = new VirtPlatform(this.uc, (line) => {
       this.serial.push(line);
+      if (this.icount) this.serialInstructions.push(this.icount.count());
       onSerial(line);
       this.state.line(line, options.stopOnSerial);
     });
@@ -272,8 +273,13 @@ export class Arm64Machine {
     return this.icount?.count();
   }
 
-  instructionsAtLine(_re: RegExp): bigint | undefined {
-    return undefined;
+  /** With countInstructions: the count when each line of `serial` was complete. */
+  private readonly serialInstructions: bigint[] = [];
+
+  /** With countInstructions: the count when the first serial line matching `re` was complete. */
+  instructionsAtLine(re: RegExp): bigint | undefined {
+    const i = this.serial.findIndex((l) => re.test(l));
+    return i < 0 ? undefined : this.serialInstructions[i];
   }
 
   get instructionsAtEntry(): bigint | undefined {
