@@ -237,6 +237,19 @@ static UINT32 type_at(UINT64 addr) {
   return d ? d->Type : NO_TYPE;
 }
 
+/* The start of the lowest free (EfiConventionalMemory) run of at least `pages` pages, or
+ * 0: where RAM begins is the platform's (0 on a PC, 1 GiB on QEMU's arm64 virt board). */
+static UINT64 lowest_free(UINT64 pages) {
+  UINT64 best = 0;
+  if (map_read(&scratch) != EFI_SUCCESS) return 0;
+  for (UINTN i = 0; i < map_count(&scratch); i++) {
+    EFI_MEMORY_DESCRIPTOR *d = map_desc(&scratch, i);
+    if (d->Type == EfiConventionalMemory && d->NumberOfPages >= pages && d->PhysicalStart >= PAGE &&
+        (!best || d->PhysicalStart < best)) best = d->PhysicalStart;
+  }
+  return best;
+}
+
 static BOOLEAN bytes_are(const UINT8 *p, UINTN n, UINT8 v) {
   for (UINTN i = 0; i < n; i++) if (p[i] != v) return FALSE;
   return TRUE;
@@ -364,16 +377,18 @@ static void test_pages(void) {
     }
   }
 
-  /* MaxAddress: the whole range lies at or below *Memory. */
-  EFI_PHYSICAL_ADDRESS limit = 0x07FFFFFF, m = limit;
+  /* MaxAddress: the whole range lies at or below *Memory; the limit is 8 pages into the
+   * lowest free memory, so that there is room below it wherever the platform's RAM starts. */
+  UINT64 low = lowest_free(8);
+  EFI_PHYSICAL_ADDRESS limit = low + 8 * PAGE - 1, m = limit;
   s = BS->AllocatePages(AllocateMaxAddress, EfiLoaderData, 2, &m);
-  if (expect(S, s, EFI_SUCCESS, L"MaxAddress 0x7FFFFFF, 2 pages -> SUCCESS")) {
+  if (expect(S, s, EFI_SUCCESS, L"MaxAddress 8 pages into the lowest free memory, 2 pages -> SUCCESS")) {
     check(S, (m & (PAGE - 1)) == 0 && m + 2 * PAGE - 1 <= limit, L"MaxAddress: the last byte is <= the limit");
     BS->FreePages(m, 2);
   }
-  limit = m = 0x07FFF7FF;   /* not the last byte of a page */
+  limit = m = low + 8 * PAGE - 0x801;   /* not the last byte of a page */
   s = BS->AllocatePages(AllocateMaxAddress, EfiLoaderData, 1, &m);
-  if (expect(S, s, EFI_SUCCESS, L"MaxAddress 0x7FFF7FF (mid-page), 1 page -> SUCCESS")) {
+  if (expect(S, s, EFI_SUCCESS, L"MaxAddress mid-page in the lowest free memory, 1 page -> SUCCESS")) {
     check(S, m + PAGE - 1 <= limit, L"MaxAddress mid-page: the page ends at or below the limit");
     BS->FreePages(m, 1);
   }

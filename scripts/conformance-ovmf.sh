@@ -3,6 +3,9 @@
 # with OVMF, the reference firmware, and report its checks.
 #
 #   bash scripts/conformance-ovmf.sh        (npm run conformance:ovmf)
+#   ARCH=aarch64 bash scripts/conformance-ovmf.sh   (npm run conformance:aavmf: the arm64
+#                                           build of the guest under qemu-system-aarch64
+#                                           -M virt with AAVMF, OVMF's arm64 build)
 #
 # Builds the guests if needed, makes a FAT disk image with mtools (no root, no mounts)
 # holding \EFI\BOOT\BOOTX64.EFI = build/guests/conformance.efi, boots it under
@@ -15,16 +18,33 @@
 # is removed on exit; OVMF's own debug log (port 0x402) is kept there and shown on a
 # timeout.
 #
-# Environment: OVMF_CODE, OVMF_VARS (default /usr/share/OVMF/OVMF_{CODE,VARS}.fd),
-# TIMEOUT seconds (default 120), QEMU (default qemu-system-x86_64).
+# Environment: ARCH (x86-64, default, or aarch64), OVMF_CODE, OVMF_VARS (default
+# /usr/share/OVMF/OVMF_{CODE,VARS}.fd; /usr/share/AAVMF/AAVMF_{CODE,VARS}.fd for aarch64),
+# TIMEOUT seconds (default 120; 600 for aarch64, whose TCG is slower), QEMU (default
+# qemu-system-x86_64 or qemu-system-aarch64).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-OVMF_CODE=${OVMF_CODE:-/usr/share/OVMF/OVMF_CODE.fd}
-OVMF_VARS=${OVMF_VARS:-/usr/share/OVMF/OVMF_VARS.fd}
-TIMEOUT=${TIMEOUT:-120}
-QEMU=${QEMU:-qemu-system-x86_64}
-GUEST=$ROOT/build/guests/conformance.efi
+ARCH=${ARCH:-x86-64}
+if [[ $ARCH == aarch64 ]]; then
+  OVMF_CODE=${OVMF_CODE:-/usr/share/AAVMF/AAVMF_CODE.fd}
+  OVMF_VARS=${OVMF_VARS:-/usr/share/AAVMF/AAVMF_VARS.fd}
+  TIMEOUT=${TIMEOUT:-600}
+  QEMU=${QEMU:-qemu-system-aarch64}
+  GUEST=$ROOT/build/guests/aa64/conformance.efi
+  BOOT_NAME=BOOTAA64.EFI
+  # The virt board; the disk on virtio-mmio, which AAVMF drives.
+  MACHINE=(-M virt -cpu cortex-a72 -drive "if=none,format=raw,file=DISK,id=esp" -device virtio-blk-device,drive=esp)
+else
+  OVMF_CODE=${OVMF_CODE:-/usr/share/OVMF/OVMF_CODE.fd}
+  OVMF_VARS=${OVMF_VARS:-/usr/share/OVMF/OVMF_VARS.fd}
+  TIMEOUT=${TIMEOUT:-120}
+  QEMU=${QEMU:-qemu-system-x86_64}
+  GUEST=$ROOT/build/guests/conformance.efi
+  BOOT_NAME=BOOTX64.EFI
+  # OVMF's debug log on port 0x402, kept and shown on a timeout.
+  MACHINE=(-drive "format=raw,file=DISK" -debugcon "file:DEBUGLOG" -global isa-debugcon.iobase=0x402)
+fi
 
 die() { echo "conformance-ovmf: $*" >&2; exit 2; }
 
@@ -32,7 +52,7 @@ for tool in "$QEMU" mformat mmd mcopy; do
   command -v "$tool" >/dev/null 2>&1 ||
     die "$tool not found (bash scripts/setup.sh --bench-tools installs QEMU, OVMF and mtools)"
 done
-[[ -f $OVMF_CODE && -f $OVMF_VARS ]] || die "no $OVMF_CODE / $OVMF_VARS (apt-get install ovmf)"
+[[ -f $OVMF_CODE && -f $OVMF_VARS ]] || die "no $OVMF_CODE / $OVMF_VARS (bash scripts/setup.sh --bench-tools installs ovmf and qemu-efi-aarch64)"
 
 bash "$ROOT/guests/build.sh" >&2 || die "building the guests failed"
 [[ -f $GUEST ]] || die "$GUEST was not built"
@@ -49,21 +69,22 @@ cleanup() {
 trap cleanup EXIT
 
 # A 16 MiB FAT16 "superfloppy" (no partition table): OVMF mounts the whole disk and its
-# boot manager starts the removable-media path \EFI\BOOT\BOOTX64.EFI.
+# boot manager starts the removable-media path \EFI\BOOT\BOOTX64.EFI (BOOTAA64.EFI).
 DISK=$WORK/fat.img
 truncate -s 16M "$DISK"
 mformat -i "$DISK" -F -v UEFICORN :: 2>/dev/null || mformat -i "$DISK" :: >/dev/null
 mmd -i "$DISK" ::/EFI ::/EFI/BOOT
-mcopy -i "$DISK" "$GUEST" ::/EFI/BOOT/BOOTX64.EFI
+mcopy -i "$DISK" "$GUEST" "::/EFI/BOOT/$BOOT_NAME"
 cp "$OVMF_VARS" "$WORK/vars.fd"
 
 # -nographic puts the serial port (and with it OVMF's console) on stdout.
+MACHINE=("${MACHINE[@]//DISK/$DISK}")
+MACHINE=("${MACHINE[@]//DEBUGLOG/$WORK/ovmf-debug.log}")
 "$QEMU" -accel tcg -m 256 -nographic -monitor none -no-reboot \
   -drive "if=pflash,format=raw,readonly=on,file=$OVMF_CODE" \
   -drive "if=pflash,format=raw,file=$WORK/vars.fd" \
-  -drive "format=raw,file=$DISK" \
+  "${MACHINE[@]}" \
   -net none \
-  -debugcon "file:$WORK/ovmf-debug.log" -global isa-debugcon.iobase=0x402 \
   </dev/null >"$WORK/serial.raw" 2>"$WORK/qemu.err" &
 QEMU_PID=$!
 
@@ -99,8 +120,8 @@ fi
 
 failed=$(clean | grep -E "$SUMMARY" | tail -n 1 | sed -E 's/^[0-9]+ passed, ([0-9]+) failed$/\1/')
 if [[ $failed == 0 ]]; then
-  echo "conformance-ovmf: every check passed under OVMF" >&2
+  echo "conformance-ovmf: every check passed under $(basename "$OVMF_CODE")" >&2
   exit 0
 fi
-echo "conformance-ovmf: $failed check(s) failed under OVMF" >&2
+echo "conformance-ovmf: $failed check(s) failed under $(basename "$OVMF_CODE")" >&2
 exit 1

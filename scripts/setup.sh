@@ -59,8 +59,10 @@ run() {
 # fsck.fat), mtools (mmd, mcopy, mdir, mtype) and fdisk (sfdisk) build and check the disk
 # images of tests/disk-image.ts; e2fsprogs (mke2fs -d) makes the ext4 root GRUB boots
 # from and binutils (objcopy) the unified kernel image in tests/loaders.test.ts; gdb
-# drives the --gdb stub in tests/gdb.test.ts.
-APT_PACKAGES=(clang lld ca-certificates chromium dosfstools mtools fdisk e2fsprogs binutils gdb)
+# drives the --gdb stub in tests/gdb.test.ts; QEMU with OVMF and AAVMF run the
+# conformance guest under the reference firmwares (tests/conformance.test.ts).
+APT_PACKAGES=(clang lld ca-certificates chromium dosfstools mtools fdisk e2fsprogs binutils gdb
+  qemu-system-x86 ovmf qemu-system-arm qemu-efi-aarch64)
 APT_UPDATED=0
 
 apt_update_once() {
@@ -602,9 +604,11 @@ setup_loaders() {
 
 # ---------------------------------------------------------------------------------------
 # --bench-tools: only QEMU, OVMF and mtools/dosfstools (to make the FAT disk OVMF boots
-# from), which `npm run bench` and `npm run measure` compare against.
+# from), which `npm run bench` and `npm run measure` compare against, and QEMU's arm64
+# system emulator with AAVMF (OVMF's arm64 build). The full setup installs them too: the
+# conformance test runs the guest under both reference firmwares.
 if [[ $BENCH_TOOLS == 1 ]]; then
-  APT_PACKAGES=(qemu-system-x86 ovmf mtools dosfstools)
+  APT_PACKAGES=(qemu-system-x86 ovmf mtools dosfstools qemu-system-arm qemu-efi-aarch64)
   setup_debian_packages
   exit 0
 fi
