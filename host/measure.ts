@@ -231,6 +231,20 @@ export function ovmfSizes() {
   return files.map((f) => ({ file: join(dir, f), bytes: statSync(join(dir, f)).size, gzipBytes: gzipSync(readFileSync(join(dir, f)), { level: 9 }).length }));
 }
 
+/**
+ * AAVMF, OVMF's arm64 build as Debian ships it: its code volume is padded to the 64 MiB of
+ * QEMU virt's flash with a fill byte; `bytes` is what is left without that padding.
+ */
+export function aavmfSize(): { file: string; bytes: number; gzipBytes: number } | undefined {
+  const file = "/usr/share/AAVMF/AAVMF_CODE.fd";
+  if (!existsSync(file)) return undefined;
+  const all = readFileSync(file);
+  const fill = all[all.length - 1];
+  let end = all.length;
+  while (end > 0 && all[end - 1] === fill) end--;
+  return { file, bytes: end, gzipBytes: gzipSync(all.subarray(0, end), { level: 9 }).length };
+}
+
 /** What abiprobe (guests/abiprobe.c) printed, gathered. */
 export interface ProbedAbi {
   firmware: string;

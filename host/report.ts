@@ -5,7 +5,7 @@ import { preparePvh } from "./pvh/index.ts";
 import { prepareArm64 } from "./arm64/image.ts";
 import { join } from "node:path";
 import {
-  abiSurface, ablation, arm64KernelSpec, arm64KernelSucceeded, ARM64_KERNEL, ARM64_SUCCESS, chainSpecs, firmwareSize, guestUse, INITRD_SERVICES, kernelSpec, runGuest, type AblationRow, kernelSucceeded, KERNEL_SUCCESS, minimalFirmware, ovmfSizes, parseProbe,
+  aavmfSize, abiSurface, ablation, arm64KernelSpec, arm64KernelSucceeded, ARM64_KERNEL, ARM64_SUCCESS, chainSpecs, firmwareSize, guestUse, INITRD_SERVICES, kernelSpec, runGuest, type AblationRow, kernelSucceeded, KERNEL_SUCCESS, minimalFirmware, ovmfSizes, parseProbe,
   USERSPACE_LINE, type GuestSpec, type MinimalFirmware, type ProbedAbi,
 } from "./measure.ts";
 import { OVMF_CODE, runUnderOvmf } from "./ovmf.ts";
@@ -145,6 +145,7 @@ export async function measureAll(o: ReportOptions) {
     arm64,
     minimal,
     ovmf: ovmfSizes(),
+    aavmf: aavmfSize(),
     probed,
     pvh,
   };
@@ -228,7 +229,7 @@ export function comparisonArm64(r: Report): { head: string[]; rows: string[][] }
     rows: [
       ["EFI calls / services called", "0 / 0", min ? `${n(min.calls)} / ${min.servicesCalled}` : "—", `${n(f.whole.calls)} / ${f.whole.services}`, "not run here"],
       ["structures the hypervisor writes (bytes)", `${n(f.dtbBytes)} (device tree)`, `${n(tables)} (tables and device tree)`, `${n(tables)} (tables and device tree)`, "—"],
-      ["firmware (bytes, gzipped)", "0", min ? `${n(min.wasmBytes)} (${n(min.gzipBytes)})` : "—", `${n(r.firmware.wasmBytes)} (${n(r.firmware.gzipBytes)})`, "not installed"],
+      ["firmware (bytes, gzipped)", "0", min ? `${n(min.wasmBytes)} (${n(min.gzipBytes)})` : "—", `${n(r.firmware.wasmBytes)} (${n(r.firmware.gzipBytes)})`, r.aavmf ? `${n(r.aavmf.bytes)} (${n(r.aavmf.gzipBytes)})` : "not installed"],
       ["guest instructions to the kernel's entry", n(f.direct.instructions?.kernelEntry), n(min?.instructions?.kernelEntry), n(f.whole.instructions?.kernelEntry), "—"],
       ["guest instructions to `Linux version`", n(f.direct.instructions?.linuxVersion), n(min?.instructions?.linuxVersion), n(f.whole.instructions?.linuxVersion), "—"],
       ["wall time of the run (ms)", n(f.direct.wallMs), n(min?.wallMs), n(f.whole.wallMs), "—"],
