@@ -6,7 +6,7 @@ import { setMachine } from "./arch";
 import { mapInit, allocPages, retype, FLAG_FIRMWARE } from "./services/alloc";
 import { handlesInit } from "./services/handles";
 import { systemInit, systemTable, thunks } from "./services/system";
-import { loadBootImage, bootDeviceInit, setLoadOptions, BS_StartImage, bootServicesExited, exiting } from "./services/image";
+import { loadBootImage, bootDeviceInit, setLoadOptions, BS_StartImage, bootServicesExited, exiting, imageBaseOf } from "./services/image";
 import { eventsInit, tick, idle } from "./services/events";
 import { loadError, loadErrorOffset } from "./loader";
 import { Arg, Feature, Guid, STUBBED, Status, MemoryType } from "./spec/gen";
@@ -90,6 +90,8 @@ export function fw_load_image(src: u64, size: u64): u64 {
   return st;
 }
 export function fw_loaded_handle(): u64 { return lastHandle; }
+/** Where the image with handle h was loaded (0: no such image): the host names addresses in it. */
+export function fw_image_base(h: u64): u64 { return imageBaseOf(h); }
 export function fw_load_error(): string { return loadError; }
 export function fw_load_error_offset(): u64 { return loadErrorOffset; }
 

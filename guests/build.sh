@@ -54,11 +54,12 @@ CFLAGS=(
 #                              firmware loads images, so relocation matters
 # -timestamp:0                 reproducible output (-Brepro would add a
 #                              debug directory; this adds nothing)
-# -opt:ref -debug:none         drop unreferenced code, no debug info/PDB
+# -opt:ref -debug:symtab       drop unreferenced code; a COFF symbol table in the file (no
+#                              PDB), from which the host names addresses in faults and traces
 # no -dll: an EFI application is not a DLL (IMAGE_FILE_DLL stays clear)
 LDFLAGS=(
   -subsystem:efi_application -entry:efi_main -nodefaultlib
-  -dynamicbase -fixed:no -base:0x140000000 -timestamp:0 -opt:ref -debug:none
+  -dynamicbase -fixed:no -base:0x140000000 -timestamp:0 -opt:ref -debug:symtab
 )
 
 run() { [ "${V:-}" = 1 ] && echo "  $*" >&2; "$@"; }

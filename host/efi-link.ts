@@ -19,6 +19,8 @@ import type { Tracer } from "./trace.ts";
 import type { KeyQueue } from "./keys.ts";
 import type { Typing } from "./input.ts";
 import type { Disk } from "./disk.ts";
+import { basename } from "node:path";
+import { nameAt, peSymbols, type PeSymbols } from "./pe-symbols.ts";
 
 const PAGE = 4096;
 const STATUS_SLOT = argSlot("STATUS");
@@ -88,6 +90,8 @@ export class EfiLink {
   private varsSaved = 0;
   private readonly tracer: Tracer;
   private readonly state: RunState;
+  /** The images the host loaded, with what their files say of their symbols. */
+  private readonly images: { name: string; base: bigint; end: bigint; syms: PeSymbols }[] = [];
 
   constructor(private readonly cpu: LinkCpu, o: LinkOptions) {
     this.disks = o.disks ?? [];
@@ -193,7 +197,7 @@ export class EfiLink {
 
   /** Copy an image into guest memory and load it; throws a LoadError naming the field. */
   loadImage(bytes: Uint8Array, cmdline?: string): bigint {
-    return this.loadStaged(bytes.length, (ram) => ram.set(bytes), cmdline);
+    return this.loadStaged(bytes.length, (ram) => ram.set(bytes), cmdline, "image");
   }
 
   /** loadImage for a file, read straight into guest memory (no copy of a kernel-sized buffer). */
@@ -208,20 +212,24 @@ export class EfiLink {
           if (n === 0) throw new Error(`${path}: ended at byte ${at} of ${size} while reading`);
           at += n;
         }
-      }, cmdline);
+      }, cmdline, basename(path));
     } finally {
       closeSync(fd);
     }
   }
 
   /** Pages for `size` bytes, filled by `fill`, loaded by the firmware's PE loader, then freed. */
-  private loadStaged(size: number, fill: (ram: Uint8Array) => void, cmdline?: string): bigint {
+  private loadStaged(size: number, fill: (ram: Uint8Array) => void, cmdline: string | undefined, name: string): bigint {
     const pages = Math.ceil(size / PAGE) || 1;
     const buf = this.fw.allocPages(MEMORY_TYPE.BootServicesData, pages, "copied");
-    fill(this.fw.ram.subarray(Number(buf), Number(buf) + size));
+    const file = this.fw.ram.subarray(Number(buf), Number(buf) + size);
+    fill(file);
     const r = this.fw.loadImage(buf, size);
+    const syms = r.status === 0n ? peSymbols(file) : undefined;
     this.fw.freePages(buf, pages);
     if (r.status !== 0n) throw new LoadError(r.status, r.error, r.offset);
+    const base = syms && this.fw.imageBase(r.handle);
+    if (syms && base) this.images.push({ name, base, end: base + BigInt(syms.size), syms });
     if (cmdline !== undefined) {
       const text = Buffer.from(cmdline + "\0", "utf16le");
       const opts = this.fw.allocPages(MEMORY_TYPE.LoaderData, Math.ceil(text.length / PAGE));
@@ -239,6 +247,19 @@ export class EfiLink {
     const r = this.fw.boot();
     if (r.status !== 0n) throw new LoadError(r.status, r.error, r.offset);
     return r.handle;
+  }
+
+  /**
+   * "file: symbol+0xoff" (or "file+0xrva") for an address inside an image the host loaded,
+   * while boot services last (after them an OS has its own map: System.map).
+   */
+  symbolize(at: bigint): string | undefined {
+    if (this.bootServicesExited) return undefined;
+    const im = this.images.find((i) => at >= i.base && at < i.end);
+    if (!im) return undefined;
+    const rva = Number(at - im.base);
+    const name = nameAt(im.syms, rva);
+    return name ? `${im.name}: ${name}` : `${im.name}+0x${rva.toString(16)}`;
   }
 
   /** StartImage on a loaded image: how the machine ended. */

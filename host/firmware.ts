@@ -141,6 +141,9 @@ export class Firmware {
     return { status, handle: 0n, error: this.readAsString(this.x.fw_load_error()), offset: u64(this.x.fw_load_error_offset()) };
   }
 
+  /** Where the image with `handle` was loaded; 0n when the handle is no image. */
+  imageBase(handle: bigint): bigint { return u64(this.x.fw_image_base(handle)); }
+
   setLoadOptions(handle: bigint, p: bigint, bytes: number): void {
     const st = u64(this.x.fw_set_load_options(handle, p, bytes));
     if (st !== 0n) throw new Error(`setting LoadOptions failed: 0x${st.toString(16)}`);

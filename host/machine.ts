@@ -406,8 +406,10 @@ export class Machine {
     return this.runner.call(fn, a0, a1, this.stackTop, this.sentinel);
   }
 
-  /** "symbol+0xoff" for a guest address, when the guest's symbols are known. */
+  /** "symbol+0xoff" for a guest address: in an image the host loaded (its own symbols), else from the kernel's System.map. */
   symbolize(rip: bigint): string | undefined {
+    const image = this.link?.symbolize(rip);
+    if (image) return image;
     if (!this.symbols) return undefined;
     return this.symbols.lookup(rip, kernelSlide(this.symbols, this.cpu.idtTarget(14)));
   }

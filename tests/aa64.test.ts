@@ -56,7 +56,7 @@ test("WFI in boot services waits for the firmware's timer tick; with nothing to 
 
 test("faults are reported with what and where: a data abort, an undefined instruction, a stack overflow at the guard page", () => {
   const read = run("fault", { cmdline: "read" });
-  assert.match(error(read), /^guest fault: data abort at PC 0x[0-9a-f]+/);
+  assert.match(error(read), /^guest fault: data abort at PC 0x[0-9a-f]+ \(fault\.efi: efi_main\+0x[0-9a-f]+\)/);
   assert.match(error(run("fault", { cmdline: "ud2" })), /^guest fault: undefined instruction at PC 0x/);
   assert.match(error(run("fault", { cmdline: "stack" })), /^stack overflow: data abort with SP 0x[0-9a-f]+, at the guard page below the 1024 KiB stack at PC 0x/);
   assert.ok(read.ending.kind === "error" && read.ending.exit === 4);
@@ -65,9 +65,9 @@ test("faults are reported with what and where: a data abort, an undefined instru
   assert.ok(late.ending.kind === "error" && late.ending.exit === 6);
 });
 
-test("a runaway guest hits its instruction budget, reported with its PC and last calls", () => {
+test("a runaway guest hits its instruction budget, reported with its PC, its symbol and last calls", () => {
   const r = run("spin", { instructionBudget: 5_000_000 });
-  assert.match(error(r), /^guest ran past its budget of 5000000 instructions at PC 0x[0-9a-f]+\nlast EFI calls:\n.*OutputString/);
+  assert.match(error(r), /^guest ran past its budget of 5000000 instructions at PC 0x[0-9a-f]+ \(spin\.efi: [a-z_]+\+0x[0-9a-f]+\)\nlast EFI calls:\n.*OutputString/);
 });
 
 test("with no image the boot manager takes \\EFI\\BOOT\\BOOTAA64.EFI on an AArch64 machine, and not on x86-64", () => {

@@ -151,9 +151,10 @@ test("LoadImage from a buffer at a virtual address of the guest's page tables", 
   const c = new ServiceCaller({ ramMiB: 32 });
   try {
     const parent = c.m.loadImage(hello);
-    const src = c.m.fw.allocPages(MT.BootServicesData, 4);
+    const pages = Math.ceil(hello.length / Number(PAGE));
+    const src = c.m.fw.allocPages(MT.BootServicesData, pages);
     c.m.fw.ram.set(hello, Number(src));
-    const cr3 = pageTables(c, [src, src + PAGE, src + 2n * PAGE, src + 3n * PAGE]);
+    const cr3 = pageTables(c, Array.from({ length: pages }, (_, i) => src + BigInt(i) * PAGE));
     // loadPe reads gp(0x4000_0000): the virtual address as physical (it trapped).
     is(callCr3(c, cr3, "BS.LoadImage", 0n, parent, 0n, 0x4000_0000n, BigInt(hello.length), c.cell()), "SUCCESS");
   } finally { c.close(); }

@@ -145,6 +145,8 @@ test("runImage(fault): a fault error naming a RIP in the image and the last EFI 
   ripIn(e.error, imageRange(r.console, "fault.efi"));
   assert.match(e.error, /page fault/i);
   assert.match(e.error, /last EFI calls:[\s\S]*ConOut\.OutputString\(.*fault: reading 0x7fff00000000/);
+  // Named from the image's own COFF symbol table (lld-link -debug:symtab; host/pe-symbols.ts).
+  assert.match(e.error, /at RIP 0x[0-9a-f]+ \(fault\.efi: efi_main\+0x[0-9a-f]+\)/);
 });
 
 // ---- the command line ----

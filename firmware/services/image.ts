@@ -51,6 +51,12 @@ function findImage(h: u64): i32 {
   return -1;
 }
 
+/** Where a loaded image lies (its base; 0 for a handle that is no image), for the host's symbols. */
+export function imageBaseOf(h: u64): u64 {
+  const i = findImage(h);
+  return i < 0 ? 0 : load<u64>(img(i) + BASE);
+}
+
 /**
  * Load a PE image from guest memory; returns the status and writes the handle to *out
  * (WASM address). `path` is the image's device path (a valid guest path) or 0: the

@@ -16,6 +16,7 @@ export interface FirmwareExports {
   fw_free_pages(addr: bigint, pages: bigint): void;
   fw_load_image(src: bigint, size: bigint): bigint;
   fw_loaded_handle(): bigint;
+  fw_image_base(h: bigint): bigint;
   fw_load_error(): number;
   fw_load_error_offset(): bigint;
   fw_set_load_options(h: bigint, options: bigint, bytes: number): bigint;
@@ -53,6 +54,7 @@ export const FIRMWARE_EXPORTS: readonly (keyof FirmwareExports)[] = [
   "fw_free_pages",
   "fw_load_image",
   "fw_loaded_handle",
+  "fw_image_base",
   "fw_load_error",
   "fw_load_error_offset",
   "fw_set_load_options",

@@ -120,7 +120,7 @@ export class Arm64Machine {
         callSite: () => uc.regRead(C.UC_ARM64_REG_LR),
         pc: () => uc.regRead(C.UC_ARM64_REG_PC),
         error: (kind, message, at, where) => this.error(kind, message, at, where),
-        symbolize: () => undefined,
+        symbolize: (at) => this.symbolize(at),
         callGuest: (fn, a0, a1) => this.callGuest(fn, a0, a1),
         instructions: () => this.instructions(),
         codeWritten: (base, n) => uc.removeCache(base, base + n),
@@ -311,8 +311,9 @@ export class Arm64Machine {
     return undefined;
   }
 
-  symbolize(_pc: bigint): string | undefined {
-    return undefined;
+  /** "file: symbol+0xoff" for an address in an image the host loaded (host/pe-symbols.ts). */
+  symbolize(pc: bigint): string | undefined {
+    return this.link?.symbolize(pc);
   }
 
   /** The guest's translation registers now. */
@@ -333,7 +334,7 @@ export class Arm64Machine {
 
   /** A GuestError at (or "from") guest address `at`, with the last calls. */
   private error(kind: GuestError["kind"], message: string, at: bigint, where: "at" | "from" = "at"): GuestError {
-    return new GuestError(kind, message, at, this.tracer.last(), undefined, where, "PC");
+    return new GuestError(kind, message, at, this.tracer.last(), this.symbolize(at), where, "PC");
   }
 
   /** HVC from a thunk (an EFI call) or the sentinel (a guest call returning); any other exception is the guest's fault. */
