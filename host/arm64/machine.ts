@@ -141,7 +141,19 @@ export class Arm64Machine {
     }
     uc.memMapPtr(0, this.ram);
     this.platform = this.wire(options);
-    uc.hookIntr((intno) => this.onException(intno));
+    const link = this.link;
+    if (link) {
+      // EFI calls through the native HVC gate (host/unicorn/native.c): X0-X7 and SP land in
+      // the firmware's argument block and X0 is loaded from its STATUS slot without a koffi
+      // register call; every other exception comes to onException.
+      const fw = link.fw;
+      uc.hookHvcGate({
+        excpHvc: EXCP.HVC, thunks: fw.thunks, thunksEnd: fw.thunks + BigInt(PAGE), thunkSize: Number(THUNK_SIZE), pcId: C.UC_ARM64_REG_PC,
+        memory: new Uint8Array(fw.memory.buffer), ids: CALL_REGS, offsets: CALL_SLOTS.map((slot) => fw.args.byteOffset + 8 * slot),
+        resultId: X(0), resultOffset: fw.args.byteOffset + 8 * STATUS,
+        onCall: (id) => this.serve(id), onOther: (intno) => this.onException(intno),
+      });
+    } else uc.hookIntr((intno) => this.onException(intno));
     this.runner = new Runner(this.core(), state, { instructions: options.instructionBudget ?? 0, timeMs: options.timeBudgetMs ?? 0 }, () => {
       // In boot services a WFI waits for the firmware's tick, which the firmware gives there.
       const fw = this.link?.fw;
@@ -337,7 +349,7 @@ export class Arm64Machine {
     return new GuestError(kind, message, at, this.tracer.last(), this.symbolize(at), where, "PC");
   }
 
-  /** HVC from a thunk (an EFI call) or the sentinel (a guest call returning); any other exception is the guest's fault. */
+  /** Every exception but an EFI call (the HVC gate serves those): the sentinel's HVC (a guest call returning), PSCI, the OS's own after ExitBootServices; any other is the guest's fault. */
   private onException(intno: number): void {
     const uc = this.uc;
     const pc = uc.regRead(C.UC_ARM64_REG_PC);
@@ -348,10 +360,9 @@ export class Arm64Machine {
         uc.emuStop();
         return;
       }
-      // The thunk page is identity-mapped in boot services, and an OS calls runtime
-      // services through it at those addresses (arm64 Linux never calls SetVirtualAddressMap).
-      const fw = this.link?.fw;
-      if (fw && at >= fw.thunks && at < fw.thunks + BigInt(PAGE)) return this.serve(Number((at - fw.thunks) / THUNK_SIZE));
+      // (An HVC from the thunk page is an EFI call, served by the gate before it gets here.
+      // The page is identity-mapped in boot services, and an OS calls runtime services
+      // through it at those addresses: arm64 Linux never calls SetVirtualAddressMap.)
       return this.hypercall();
     }
     // After ExitBootServices the OS owns exceptions: its vectors take them (system calls,
@@ -376,11 +387,9 @@ export class Arm64Machine {
     uc.regWrite(X(0), BigInt.asUintN(64, BigInt(r.result)));
   }
 
-  /** An EFI call: X0-X7 and SP into the argument block, the link serves it, the status into X0. */
+  /** An EFI call, its registers in the argument block (the HVC gate): the link serves it, and the gate loads X0 from STATUS. */
   private serve(id: number): void {
-    const uc = this.uc, link = this.efi, args = link.fw.args;
-    const regs = uc.regReadBatch(CALL_REGS);
-    for (let i = 0; i < CALL_SLOTS.length; i++) args[CALL_SLOTS[i]] = regs[i];
+    const link = this.efi, args = link.fw.args;
     // The identity map in boot services (0: none to walk); after them the OS's own tables.
     if (link.bootServicesExited) {
       const t = this.translation();
@@ -389,9 +398,8 @@ export class Arm64Machine {
       args[PAGE_CONFIG] = t.tcr;
     } else args[PAGE_ROOT] = 0n;
     link.serve(id);
-    uc.regWrite(X(0), args[STATUS]);
     // ResetSystem or an error inside a nested run stops every level, not just the innermost.
-    if (this.state.ended) uc.emuStop();
+    if (this.state.ended) this.uc.emuStop();
   }
 
   /** Run guest code fn(a0, a1) to its return (to the sentinel, through LR); nested when called from a hook. */

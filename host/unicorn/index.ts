@@ -122,6 +122,7 @@ interface Bound {
 const callback = (typedef: string) => koffi.pointer(koffi.proto(typedef.replace(/^(\w+) \w+\(/, "$1 (")));
 const P = {
   port: callback("void ueficorn_port_t(uint32_t port, int32_t size, uint32_t value)"),
+  u32: callback("void ueficorn_u32_t(uint32_t value)"),
   out: callback("void uc_cb_insn_out_t(uintptr_t uc, uint32_t port, int size, uint32_t value, uintptr_t ud)"),
   in: callback("uint32_t uc_cb_insn_in_t(uintptr_t uc, uint32_t port, int size, uintptr_t ud)"),
   cpuid: callback("int uc_cb_insn_cpuid_t(uintptr_t uc, uintptr_t ud)"),
@@ -243,6 +244,9 @@ interface Native {
   irqGateBlock: bigint;
   irqGateLine: KFn;
   irqTimerNew: KFn;
+  hvcIntr: bigint;
+  hvcNew: KFn;
+  hvcFree: KFn;
 }
 let nativeLib: Native | undefined;
 
@@ -272,6 +276,11 @@ function native(): Native {
       irqGateBlock: handle.symbol("irq_gate_block") as bigint,
       irqGateLine: handle.func("void irq_gate_line(uintptr_t g, int32_t level)"),
       irqTimerNew: handle.func("uintptr_t irq_timer_new(uintptr_t g)"),
+      hvcIntr: handle.symbol("hvc_gate_intr") as bigint,
+      hvcNew: handle.func("uintptr_t hvc_gate_new(void *read_batch, void *write, void *on_call, void *on_other, uint32_t excp_hvc, " +
+        "uint64_t thunks, uint64_t thunks_end, uint64_t thunk_size, int32_t pc_id, const int32_t *ids, const uint32_t *offsets, int32_t count, " +
+        "uint8_t *base, int32_t result_id, uint32_t result_offset)"),
+      hvcFree: handle.func("void hvc_gate_free(uintptr_t g)"),
     };
   }
   return nativeLib;
@@ -826,6 +835,49 @@ export class Unicorn {
     }
     // The other callback and the gate go with the hook (hookDel, close).
     const hook: Hook = { handle: out[0]!, callback: onTrap, free: () => { koffi.unregister(onPort); n.gateFree(gate); } };
+    this.hooks.add(hook);
+    return hook;
+  }
+
+  /**
+   * AArch64 EFI calls through a native HVC gate (host/unicorn/native.c hvc_gate_intr), the
+   * counterpart of hookOutGate: for an HVC (exception `excpHvc`) from a thunk in
+   * [thunks, thunksEnd), `thunkSize` bytes each, registers `ids` land at memory +
+   * offsets, onCall(id) serves the call, and register `resultId` is loaded from memory +
+   * resultOffset, without a koffi register call; every other exception goes to onOther
+   * as hookIntr's callback would get it.
+   */
+  hookHvcGate(o: {
+    excpHvc: number; thunks: bigint; thunksEnd: bigint; thunkSize: number; pcId: number;
+    memory: Uint8Array; ids: number[]; offsets: number[]; resultId: number; resultOffset: number;
+    onCall: (id: number) => void; onOther: (intno: number) => void;
+  }): Hook {
+    const n = native();
+    const guard = (f: (v: number) => void) => koffi.register((v: number) => {
+      try {
+        f(v >>> 0);
+      } catch (e) {
+        this.fail(e);
+      }
+    }, P.u32);
+    const onCall = guard(o.onCall), onOther = guard(o.onOther);
+    const lib = this.lib;
+    const gate = n.hvcNew(lib.regReadBatchPtr, lib.regWritePtr, onCall, onOther, o.excpHvc, o.thunks, o.thunksEnd, BigInt(o.thunkSize), o.pcId,
+      Int32Array.from(o.ids), Uint32Array.from(o.offsets), o.ids.length, o.memory, o.resultId, o.resultOffset) as number | bigint;
+    if (!gate) {
+      koffi.unregister(onCall);
+      koffi.unregister(onOther);
+      throw new RangeError(`hookHvcGate: ${o.ids.length} registers (at most 12), or no memory`);
+    }
+    const out: [number | bigint | null] = [null];
+    const err = lib.hookAdd(this.handle, out, C.UC_HOOK_INTR, n.hvcIntr, gate, 1, 0);
+    if (err !== 0) {
+      n.hvcFree(gate);
+      koffi.unregister(onCall);
+      koffi.unregister(onOther);
+      this.check("uc_hook_add(hvc gate)", err);
+    }
+    const hook: Hook = { handle: out[0]!, callback: onCall, free: () => { koffi.unregister(onOther); n.hvcFree(gate); } };
     this.hooks.add(hook);
     return hook;
   }

@@ -342,3 +342,74 @@ struct stop_timer *irq_timer_new(struct irq_gate *g) {
   t->once = 1;
   return t;
 }
+
+// ---- AArch64: EFI calls through HVC ------------------------------------------------------
+// A thunk is `hvc #id ; ret` (firmware/arch.ts); Unicorn hands the HVC to UC_HOOK_INTR
+// with PC past it. This gate serves what x86's trap gate does for `out`: for an HVC from
+// the thunk page it reads X0-X7 and SP into the firmware's argument block natively, has
+// the host serve the call, and loads X0 from the STATUS slot; every other exception (the
+// sentinel's HVC, PSCI, the OS's own) goes to the host as the interrupt hook would.
+typedef void (*call_fn)(uint32_t id);
+typedef void (*intr_fn)(uint32_t intno);
+
+enum { HVC_MAX_REGS = 12 };
+
+struct hvc_gate {
+  reg_read_batch_fn read_batch;
+  reg_write_fn write;
+  call_fn on_call;
+  intr_fn on_other;
+  uint32_t excp_hvc;
+  uint64_t thunks, thunks_end, thunk_size;
+  int pc_id;
+  int count;
+  int ids[HVC_MAX_REGS];
+  void *vals[HVC_MAX_REGS];
+  int result_id;
+  void *result;
+};
+
+void hvc_gate_intr(void *uc, uint32_t intno, struct hvc_gate *g) {
+  if (intno == g->excp_hvc) {
+    uint64_t pc = 0;
+    int id = g->pc_id;
+    void *p = &pc;
+    g->read_batch(uc, &id, &p, 1);
+    uint64_t at = pc - 4; // PC is past the HVC
+    if (at >= g->thunks && at < g->thunks_end && (at - g->thunks) % g->thunk_size == 0) {
+      g->read_batch(uc, g->ids, g->vals, g->count);
+      g->on_call((uint32_t)((at - g->thunks) / g->thunk_size));
+      g->write(uc, g->result_id, g->result);
+      return;
+    }
+  }
+  g->on_other(intno);
+}
+
+struct hvc_gate *hvc_gate_new(void *read_batch, void *write, void *on_call, void *on_other, uint32_t excp_hvc,
+                              uint64_t thunks, uint64_t thunks_end, uint64_t thunk_size, int32_t pc_id,
+                              const int32_t *ids, const uint32_t *offsets, int32_t count, uint8_t *base,
+                              int32_t result_id, uint32_t result_offset) {
+  if (count < 0 || count > HVC_MAX_REGS || !thunk_size) return NULL;
+  struct hvc_gate *g = calloc(1, sizeof *g);
+  if (!g) return NULL;
+  g->read_batch = (reg_read_batch_fn)read_batch;
+  g->write = (reg_write_fn)write;
+  g->on_call = (call_fn)on_call;
+  g->on_other = (intr_fn)on_other;
+  g->excp_hvc = excp_hvc;
+  g->thunks = thunks;
+  g->thunks_end = thunks_end;
+  g->thunk_size = thunk_size;
+  g->pc_id = pc_id;
+  g->count = count;
+  for (int i = 0; i < count; i++) {
+    g->ids[i] = ids[i];
+    g->vals[i] = base + offsets[i];
+  }
+  g->result_id = result_id;
+  g->result = base + result_offset;
+  return g;
+}
+
+void hvc_gate_free(struct hvc_gate *g) { free(g); }
