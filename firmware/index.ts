@@ -12,15 +12,13 @@ import { loadError, loadErrorOffset } from "./loader";
 import { Arg, Feature, Guid, STUBBED, Status, MemoryType } from "./spec/gen";
 import { varsInit, varsLoad, varsDefaults, STORE, STORE_SIZE, nvGeneration } from "./services/variables";
 import { initrdInit } from "./services/initrd";
-import { rngInit } from "./services/rng";
-import { collationInit } from "./services/collation";
 import { installConfigTable } from "./services/system";
 import { addDisk, devices, hasPartitions } from "./services/disk";
 import { mountFat } from "./services/fat";
 import { bootManager, bootHandle } from "./services/boot";
 import { gopInit, framebuffer, screenWidth, screenHeight } from "./services/gop";
 
-import { dispatch as serve } from "./spec/dispatch";
+import { dispatch as serve, installProtocols } from "./spec/dispatch";
 
 /** Serve service `id` with the arguments and CR3 the host put in ARGS. */
 export function dispatch(id: u32): u64 {
@@ -58,7 +56,7 @@ export function fw_init(ramBytes: u64): u64 {
   handlesInit();
   eventsInit();
   varsInit();
-  const ok = systemInit() && bootDeviceInit() && (!Feature.RNG || rngInit()) && (!Feature.COLLATION || collationInit());
+  const ok = systemInit() && bootDeviceInit() && installProtocols();
   return ok ? Status.SUCCESS : Status.OUT_OF_RESOURCES;
 }
 

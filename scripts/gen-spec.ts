@@ -33,6 +33,24 @@ export function findHandlers(keep?: Set<string>): Map<string, string> {
   return found;
 }
 
+/**
+ * The protocols installed at start on handles of their own: each services file's
+ * `export function Table_install(): bool`, for a table of INTERFACES; with `keep`, only
+ * those of tables a kept service belongs to (a minimal firmware drops the rest).
+ */
+export function findInstalls(keep?: Set<string>): { fn: string; module: string }[] {
+  const tables = new Set(uefi.INTERFACES.map((i) => i.table));
+  const found: { fn: string; module: string }[] = [];
+  for (const file of readdirSync(SERVICES_DIR).filter((f) => f.endsWith(".ts")).sort()) {
+    const src = readFileSync(join(SERVICES_DIR, file), "utf8");
+    for (const m of src.matchAll(/^export function (\w+)_install\(\): bool/gm)) {
+      if (!tables.has(m[1])) throw new Error(`${file}: ${m[1]}_install names no table of INTERFACES`);
+      if (!keep || [...keep].some((k) => k.split(".")[0] === m[1])) found.push({ fn: `${m[1]}_install`, module: file.replace(/\.ts$/, "") });
+    }
+  }
+  return found;
+}
+
 function asType(type: string, pointer: number): string {
   if (pointer || type === "FN") return "u64";
   const { size } = typeInfo(type);
@@ -62,8 +80,6 @@ export function generate(keep?: Set<string>): string {
   out.push(`  export const DISKS: bool = ${reaches(["BlockIo", "DiskIo", "SimpleFileSystem", "File"], ["BS.LoadImage"])};`);
   out.push(`  export const SCREEN: bool = ${reaches(["Gop"])};`);
   out.push(`  export const TEXT_INPUT_EX: bool = ${reaches(["SimpleTextInputEx"])};`);
-  out.push(`  export const COLLATION: bool = ${reaches(["UnicodeCollation"])};`);
-  out.push(`  export const RNG: bool = ${reaches(["Rng"])};`);
   out.push("}", "");
 
   // Struct layouts: namespace per struct, a constant per field offset, SIZE.
@@ -160,7 +176,8 @@ export function generate(keep?: Set<string>): string {
 export function generateDispatch(keep?: Set<string>): string {
   const out: string[] = [...HEADER];
   const handlers = findHandlers(keep);
-  const modules = [...new Set(SERVICES.filter((s) => handlers.has(s.handler)).map((s) => handlers.get(s.handler)!))].sort();
+  const installs = findInstalls(keep);
+  const modules = [...new Set([...SERVICES.filter((s) => handlers.has(s.handler)).map((s) => handlers.get(s.handler)!), ...installs.map((i) => i.module)])].sort();
   for (const m of modules) out.push(`import * as ${m} from "../services/${m}";`);
   out.push(`import { arg } from "../abi";`, `import { Status } from "./gen";`, "");
   out.push("/** Serve service `id`; arguments come from abi.arg(). */");
@@ -184,6 +201,10 @@ export function generateDispatch(keep?: Set<string>): string {
   }
   out.push(`    default: return Status.UNSUPPORTED;`);
   out.push("  }", "}", "");
+  out.push("/** Install the protocols that live on handles of their own from the start (each file's `Table_install`). */");
+  out.push("export function installProtocols(): bool {");
+  out.push(`  return ${installs.map((i) => `${i.module}.${i.fn}()`).join(" && ") || "true"};`);
+  out.push("}", "");
   return out.join("\n");
 }
 

@@ -83,7 +83,7 @@ test("the run used no stubbed boot service", () => {
 test("the same guest passes every check under the reference firmwares too: OVMF on x86-64 and AAVMF on arm64 (QEMU, TCG)", () => {
   for (const arch of ["x86-64", "aarch64"]) {
     const r = spawnSync("bash", [join(ROOT, "scripts/conformance-ovmf.sh")], { env: { ...process.env, ARCH: arch }, encoding: "utf8", timeout: 900_000 });
-    assert.is(r.status, 0, `${arch}: ${r.stderr.slice(-1500)}`);
+    assert.is(r.status, 0, `${arch}: ${r.stdout.split("\n").filter((l) => l.startsWith("FAIL")).join("\n")}\n${r.stderr.slice(-1500)}`);
     const [, passed, failed] = /^(\d+) passed, (\d+) failed$/m.exec(r.stdout) ?? [];
     assert.is(Number(failed), 0, arch);
     assert.ok(Number(passed) > 400, `${arch}: ${passed} checks`);

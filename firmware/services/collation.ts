@@ -11,7 +11,8 @@ import { Guid, MemoryType, Table, UNICODE_COLLATION_PROTOCOL } from "../spec/gen
 const MAX_STRING: u64 = 1 << 20;
 const LANGUAGES = "en";
 
-export function collationInit(): bool {
+/** Installed at start by the generated installProtocols (firmware/spec/dispatch.ts). */
+export function UnicodeCollation_install(): bool {
   const p = allocPool(MemoryType.BootServicesData, UNICODE_COLLATION_PROTOCOL.SIZE + 8);
   const h = newHandle();
   if (p == NONE || !h) return false;

@@ -12,7 +12,8 @@ import { Guid, MemoryType, RNG_PROTOCOL, Status, Table } from "../spec/gen";
 
 const ALGORITHM_SIZE: u64 = 16;
 
-export function rngInit(): bool {
+/** Installed at start by the generated installProtocols (firmware/spec/dispatch.ts). */
+export function Rng_install(): bool {
   const rng = allocPool(MemoryType.BootServicesData, RNG_PROTOCOL.SIZE);
   const h = newHandle();
   if (rng == NONE || !h) return false;

@@ -132,3 +132,8 @@ export function dispatch(id: u32): u64 {
     default: return Status.UNSUPPORTED;
   }
 }
+
+/** Install the protocols that live on handles of their own from the start (each file's `Table_install`). */
+export function installProtocols(): bool {
+  return collation.UnicodeCollation_install() && rng.Rng_install();
+}

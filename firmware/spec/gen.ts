@@ -5,8 +5,6 @@ export namespace Feature {
   export const DISKS: bool = true;
   export const SCREEN: bool = true;
   export const TEXT_INPUT_EX: bool = true;
-  export const COLLATION: bool = true;
-  export const RNG: bool = true;
 }
 
 /** ACPI_HID_DEVICE_PATH, 12 bytes */
