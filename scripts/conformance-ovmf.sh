@@ -88,21 +88,25 @@ MACHINE=("${MACHINE[@]//DEBUGLOG/$WORK/ovmf-debug.log}")
   </dev/null >"$WORK/serial.raw" 2>"$WORK/qemu.err" &
 QEMU_PID=$!
 
-# The console is an ANSI terminal: drop escape sequences and carriage returns.
-clean() { sed -e 's/\x1b\[[0-9;?=]*[A-Za-z]//g' -e 's/\r//g' "$WORK/serial.raw"; }
+# The console is an ANSI terminal: drop escape sequences and carriage returns. (Into a
+# file, not a pipe: `grep -q` leaving a pipe early kills sed with SIGPIPE, and pipefail
+# then makes the whole test say 141.)
+clean() { sed -e 's/\x1b\[[0-9;?=]*[A-Za-z]//g' -e 's/\r//g' "$WORK/serial.raw" >"$WORK/serial.txt"; cat "$WORK/serial.txt"; }
 SUMMARY='^[0-9]+ passed, [0-9]+ failed$'
 
 deadline=$((SECONDS + TIMEOUT))
 status=
 while ((SECONDS < deadline)); do
-  if clean | grep -Eq "$SUMMARY"; then status=done; break; fi
+  clean >/dev/null
+  if grep -Eq "$SUMMARY" "$WORK/serial.txt"; then status=done; break; fi
   if ! kill -0 "$QEMU_PID" 2>/dev/null; then status=exited; break; fi
   sleep 0.5
 done
 sleep 0.2   # let the last line's bytes arrive
 
 # The guest's output: from its first line to its closing line.
-clean | sed -n '/^conformance: /,$p' | sed -E "/$SUMMARY/q"
+clean >/dev/null
+awk -v s="$SUMMARY" '/^conformance: /{p=1} p{print} p && $0 ~ s {exit}' "$WORK/serial.txt"
 
 if [[ $status != done ]]; then
   if [[ $status == exited ]]; then

@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "../host/paths.ts";
 import { peMachine, runImage, type RunResult } from "../host/run.ts";
+import { Pl011 } from "../host/arm64/pl011.ts";
 
 const AA64 = join(ROOT, "build/guests/aa64");
 const X64 = join(ROOT, "build/guests");
@@ -145,6 +146,20 @@ test("the arm64 boot protocol (--entry direct): the same kernel with no firmware
   const notImage = runImage(join(AA64, "hello.efi"), { entry: "direct" });
   assert.match(error(notImage), /Image: magic \(at offset 0x38\): .*not an arm64 Linux Image/);
   assert.throws(() => runImage(KERNEL, { entry: "pvh" }), /--entry pvh \(Xen's x86 entry; --entry direct is the arm64 boot protocol\)/);
+});
+
+test("PL011: its interrupt line follows its status at every access: received bytes raise it, reading the last one lowers it (a stale line made Linux disable the UART's IRQ)", () => {
+  const levels: boolean[] = [];
+  const uart: Pl011 = new Pl011({ onLine: () => {}, onIrq: () => levels.push(uart.level) });
+  uart.write(0x038, 1 << 4); // IMSC: the receive interrupt
+  uart.input([0x61, 0x62]);
+  assert.is(uart.level, true);
+  assert.is(uart.read(0x000), 0x61);
+  assert.is(uart.level, true, "one byte still to read");
+  assert.is(uart.read(0x000), 0x62);
+  assert.is(uart.level, false);
+  assert.is(levels.at(-1), false, "the line was told");
+  assert.is(uart.read(0x040), 0, "MIS reads 0 with the line low");
 });
 
 test("what AArch64 does not offer yet is refused by name, not ignored", () => {

@@ -43,7 +43,7 @@ test("a guest waiting for a key that will never come ends the run as waiting for
   const r = runImage(KEYS, { keys: parseKeys("x"), timeBudgetMs: 30_000 });
   assert.is(r.ending.kind, "waiting");
   assert.is(exitCode(r), EXIT.HALTED);
-  assert.match(describeEnding(r.ending), /^waiting for ever, for input that will not come \(WaitForEvent, or HLT in boot services, with no timer armed and no key to come\) from RIP 0x[0-9a-f]+$/);
+  assert.match(describeEnding(r.ending), /^waiting for ever, for input that will not come \(WaitForEvent, or HLT in boot services, with no timer armed and no key to come\) from RIP 0x[0-9a-f]+ \(keys\.efi: [a-z_]+\+0x[0-9a-f]+\)$/);
   assert.equal(r.console.trim().split(/\r?\n/), ["key: U+0x0078 scan 0"]);
 });
 

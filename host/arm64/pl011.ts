@@ -29,7 +29,13 @@ export class Pl011 {
     switch (offset) {
       case DR: {
         const b = this.rx.shift() ?? 0;
-        if (!this.rx.length) this.raw &= ~INT_RX;
+        // The last byte read lowers the receive interrupt: the line must follow at once,
+        // or the GIC keeps signalling an interrupt whose status (MIS) reads 0, and Linux
+        // disables the UART's IRQ as one nobody cared about.
+        if (!this.rx.length && this.raw & INT_RX) {
+          this.raw &= ~INT_RX;
+          this.out.onIrq?.();
+        }
         return b;
       }
       case FR: return FR_TXFE | (this.rx.length ? 0 : FR_RXFE);
