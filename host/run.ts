@@ -183,7 +183,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
       m = new Arm64Machine({
         disks, ramMiB: opts.ramMiB, instructionBudget: opts.instructionBudget, timeBudgetMs: opts.timeBudgetMs,
         onConsole: opts.onConsole, onSerial, stopOnSerial: opts.stopOnSerial, tracer, varsPath: opts.vars, initrd, disabled: opts.disabled, countInstructions: opts.countInstructions,
-        firmwareWasm: opts.firmware, clock: opts.deterministic ? "deterministic" : "host", keys: opts.keys, input: opts.stdin ? new LiveInput() : undefined,
+        firmwareWasm: opts.firmware, clock: opts.deterministic ? "deterministic" : "host", keys: opts.keys, input: opts.stdin ? new LiveInput() : undefined, symbols,
         entry: opts.entry === "direct" ? "direct" : undefined,
       });
     } else m = new Machine({
@@ -266,7 +266,7 @@ export function peMachine(path: string): number | undefined {
 export function notYetOnAa64(opts: RunOptions): string[] {
   const asked: [unknown, string][] = [
     [opts.entry === "pvh", "--entry pvh (Xen's x86 entry; --entry direct is the arm64 boot protocol)"], [opts.gdb !== undefined, "--gdb"], [opts.screen ?? opts.screenshot, "--screen/--screenshot"],
-    [opts.guardCodeWrites, "--guard-code-writes"], [opts.watchTables, "table watching"], [opts.systemMap, "--system-map"],
+    [opts.guardCodeWrites, "--guard-code-writes"], [opts.watchTables, "table watching"],
   ];
   return asked.filter(([on]) => on).map(([, name]) => name);
 }

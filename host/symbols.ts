@@ -1,5 +1,5 @@
 // Nearest-symbol lookup from a System.map ("ADDRESS TYPE NAME" per line), for reports.
-import { closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { field } from "../firmware/spec/decl.ts";
 import { BOOT_PROTOCOL, SETUP_HEADER } from "../firmware/spec/pvh.ts";
@@ -79,6 +79,17 @@ export function kernelSlide(symbols: SymbolMap, pageFaultHandler: bigint | undef
 }
 
 /**
+ * An arm64 kernel's KASLR displacement: VBAR_EL1 holds the run address of `vectors` once
+ * the kernel has set it (arch/arm64/kernel/head.S); 0 before.
+ */
+export function arm64Slide(symbols: SymbolMap, vbar: bigint): bigint {
+  const vectors = symbols.addressOf("vectors");
+  if (!vbar || vectors === undefined) return 0n;
+  const slide = BigInt.asUintN(64, vbar - vectors);
+  return slide & 0xfffn ? 0n : slide; // the kernel moves by whole pages (2 MiB or more, in fact)
+}
+
+/**
  * A bzImage's version, as its setup header names it (boot.rst: kernel_version, a
  * pointer to a NUL-terminated string, 0x200 before its file offset): the first word,
  * "6.1.0-57-cloud-amd64". Undefined for anything else, or a header that says nothing.
@@ -116,6 +127,13 @@ export function bzImageVersion(path: string): string | undefined {
 export function systemMapFor(kernel: string, defaultKernel: string, defaultMap: string): string | undefined {
   if (resolve(kernel) === resolve(defaultKernel)) return defaultMap;
   const version = bzImageVersion(kernel);
-  const beside = version && join(dirname(kernel), `System.map-${version}`);
-  return beside && basename(beside) !== basename(kernel) && existsSync(beside) ? beside : undefined;
+  if (!version) {
+    // No version in the header (an arm64 Image): the one System.map beside it, as setup
+    // leaves it in the kernel's own folder, if there is exactly one.
+    const dir = dirname(resolve(kernel));
+    const maps = readdirSync(dir).filter((f) => f.startsWith("System.map-"));
+    return maps.length === 1 ? join(dir, maps[0]) : undefined;
+  }
+  const beside = join(dirname(kernel), `System.map-${version}`);
+  return basename(beside) !== basename(kernel) && existsSync(beside) ? beside : undefined;
 }

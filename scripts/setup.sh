@@ -492,12 +492,14 @@ setup_kernel_sid() {
 # 5e. Debian 12's arm64 cloud kernel (issue 14): a raw Image that is also a PE32+ for
 # machine 0xAA64, through private lists with the arm64 architecture (bookworm and
 # bookworm-security, signed by the system keyring) into .cache/kernel/<package>/ and
-# .cache/kernel/arm64. No System.map yet (its -dbg package is 262 MB).
-# UEFICORN_KERNEL_ARM64=0 skips it.
+# .cache/kernel/arm64, with System.map-VERSION from its -dbg package (~260 MB;
+# UEFICORN_KERNEL_SYMBOLS=0 skips it). UEFICORN_KERNEL_ARM64=0 skips the step.
 arm64_apt() { private_apt "$@" -o APT::Architecture=arm64 -o APT::Architectures=arm64; }
 setup_kernel_arm64() {
   [[ ${UEFICORN_KERNEL_ARM64:-1} == 1 ]] || return 0
-  [[ -f $KERNEL_DIR/arm64/vmlinuz ]] && return 0
+  local symbols=${UEFICORN_KERNEL_SYMBOLS:-1}
+  local maps=("$KERNEL_DIR"/arm64/System.map-*)
+  [[ -f $KERNEL_DIR/arm64/vmlinuz && ( $symbols == 0 || -f ${maps[0]} ) ]] && return 0
   local mirror pkg dir
   mirror=$(debian_mirror) || die "found no Debian mirror to fetch the arm64 kernel from (UEFICORN_KERNEL_ARM64=0 skips it)"
   private_apt_init "deb [arch=arm64 signed-by=$SYSTEM_KEYRING] $mirror bookworm main" \
@@ -511,7 +513,17 @@ setup_kernel_arm64() {
   (cd "$APT_DIR/dl" && run kernel arm64_apt apt-get download "$pkg:arm64")
   run kernel dpkg-deb -x "$APT_DIR"/dl/"$pkg"_*.deb "$dir/root"
   cp "$dir"/root/boot/vmlinuz-* "$dir/vmlinuz.tmp" && mv "$dir/vmlinuz.tmp" "$dir/vmlinuz"
-  rm -rf "$dir/root" "$APT_DIR"
+  rm -rf "$dir/root"
+  if [[ $symbols == 1 ]]; then
+    # Its System.map, from its -dbg package as for the x86 kernels (UEFICORN_KERNEL_SYMBOLS=0
+    # skips it), alone beside the Image: the host finds it there (host/symbols.ts systemMapFor).
+    say "fetching System.map of $pkg (its -dbg package, ~260 MB)"
+    (cd "$APT_DIR/dl" && run kernel arm64_apt apt-get download "$pkg-dbg:arm64")
+    local map=$dir/System.map-${pkg#linux-image-}
+    dpkg-deb --fsys-tarfile "$APT_DIR"/dl/"$pkg"-dbg_*.deb | tar -x -O "./usr/lib/debug/boot/${map##*/}" >"$map.tmp"
+    mv "$map.tmp" "$map"
+  fi
+  rm -rf "$APT_DIR"
   ln -sfn "$pkg" "$KERNEL_DIR/arm64"
 }
 

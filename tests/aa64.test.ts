@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { ROOT } from "../host/paths.ts";
 import { peMachine, runImage, type RunResult } from "../host/run.ts";
 import { Pl011 } from "../host/arm64/pl011.ts";
+import { systemMapFor } from "../host/symbols.ts";
 
 const AA64 = join(ROOT, "build/guests/aa64");
 const X64 = join(ROOT, "build/guests");
@@ -146,6 +147,13 @@ test("the arm64 boot protocol (--entry direct): the same kernel with no firmware
   const notImage = runImage(join(AA64, "hello.efi"), { entry: "direct" });
   assert.match(error(notImage), /Image: magic \(at offset 0x38\): .*not an arm64 Linux Image/);
   assert.throws(() => runImage(KERNEL, { entry: "pvh" }), /--entry pvh \(Xen's x86 entry; --entry direct is the arm64 boot protocol\)/);
+});
+
+test("the arm64 kernel's own symbols: a stop inside it is named from its System.map (setup fetches it), the KASLR slide found from VBAR_EL1", () => {
+  const map = systemMapFor(KERNEL, "", "");
+  assert.ok(map && /System\.map-6\.1\..*arm64$/.test(map), `the map beside the Image: ${map}`);
+  const r = runImage(KERNEL, { cmdline: "console=ttyAMA0", systemMap: map, instructionBudget: 200_000_000, timeBudgetMs: 120_000 });
+  assert.match(error(r), /^guest ran past its budget of 200000000 instructions at PC 0xffff[0-9a-f]+ \([A-Za-z_][\w.]*\+0x[0-9a-f]+\)/);
 });
 
 test("PL011: its interrupt line follows its status at every access: received bytes raise it, reading the last one lowers it (a stale line made Linux disable the UART's IRQ)", () => {

@@ -19,6 +19,7 @@ import { Tracer } from "../trace.ts";
 import { KeyQueue } from "../keys.ts";
 import { guestClock, hostClock, type Clock } from "../clock.ts";
 import type { Disk } from "../disk.ts";
+import { arm64Slide, type SymbolMap } from "../symbols.ts";
 import { ramBytes, type MachineOptions } from "../options.ts";
 import { EfiLink, INPUT_POLL_MS } from "../efi-link.ts";
 import { Runner, type Core } from "../runner.ts";
@@ -78,6 +79,7 @@ export class Arm64Machine {
   private readonly runner: Runner;
   private readonly typing?: Typing;
   private readonly disks: Disk[];
+  private readonly symbols?: SymbolMap;
   private readonly platform: VirtPlatform;
   private readonly icount: InstructionCounter | undefined;
   private stackTop = 0n;
@@ -94,6 +96,7 @@ export class Arm64Machine {
     const bytes = ramBytes(options);
     this.tracer = options.tracer ?? new Tracer();
     this.disks = options.disks ?? [];
+    this.symbols = options.symbols;
     const uc = (this.uc = new Unicorn(C.UC_MODE_ARM, C.UC_ARCH_ARM64));
     // Runs end at the sentinel's HVC, a WFI, a stop or an error (Unicorn.noExitAddress).
     uc.noExitAddress();
@@ -323,9 +326,14 @@ export class Arm64Machine {
     return undefined;
   }
 
-  /** "file: symbol+0xoff" for an address in an image the host loaded (host/pe-symbols.ts). */
+  /**
+   * "file: symbol+0xoff" for an address in an image the host loaded (host/pe-symbols.ts),
+   * else "symbol+0xoff" from the kernel's System.map (the KASLR slide from VBAR_EL1).
+   */
   symbolize(pc: bigint): string | undefined {
-    return this.link?.symbolize(pc);
+    const image = this.link?.symbolize(pc);
+    if (image || !this.symbols) return image;
+    return this.symbols.lookup(pc, arm64Slide(this.symbols, this.uc.regRead(C.UC_ARM64_REG_VBAR_EL1)));
   }
 
   /** The guest's translation registers now. */
