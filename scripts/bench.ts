@@ -4,8 +4,9 @@
 // pair's median ratio with its min and max, each side's median time and peak RSS, the
 // start-up (process start to the guest's first instruction), where the EFI path's time
 // goes (kernel entry; guest instructions, counted in a run that is not timed) and one
-// EFI call's round trip; writes all of it as JSON and, with --readme, regenerates the
-// README's table from that JSON.
+// EFI call's round trip; the same for Debian's arm64 kernel beside QEMU's arm64 virt board
+// (its -kernel boot, and AAVMF); writes all of it as JSON and, with --readme, regenerates
+// the README's table from that JSON.
 //
 //   tsx scripts/bench.ts [--pairs N] [--kernel PATH]... [--json FILE] [--readme]
 //   tsx scripts/bench.ts --from FILE --readme     (the table from an earlier run)
@@ -44,6 +45,9 @@ const LINUX_VERSION = /Linux version/;
 const USERSPACE = /init: hello from userspace/;
 const TIMEOUT_MS = 120_000;
 const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE.fd";
+const AAVMF_CODE = "/usr/share/AAVMF/AAVMF_CODE.fd";
+/** Debian's arm64 kernel, as setup fetches it (issue 14). */
+const ARM64_KERNEL = ".cache/kernel/arm64/vmlinuz";
 const README = "README.md";
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
@@ -62,6 +66,8 @@ interface KernelResult {
 interface Bench {
   date: string; cores: number; unicorn: string; qemu: string | null; node: string; pairs: number;
   kernels: KernelResult[]; efiCallNs?: { min: number; median: number };
+  /** The arm64 kernel beside QEMU's virt board: its -kernel boot (paired), AAVMF (3 runs). */
+  arm64?: { kernel: string; pairs: Pair[]; aavmf?: Side };
 }
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
@@ -196,6 +202,33 @@ async function benchKernel(kernel: string, n: number, qemu: boolean): Promise<Ke
   return r;
 }
 
+/**
+ * Debian's arm64 kernel: ueficorn's EFI path and its direct entry (the arm64 boot
+ * protocol), each paired with QEMU's virt board booting the same Image with -kernel (its
+ * own direct boot), then QEMU with AAVMF (the reference firmware) booting it, not paired.
+ */
+async function benchArm64(n: number): Promise<NonNullable<Bench["arm64"]>> {
+  const cmdline = "console=ttyAMA0";
+  const node = (...args: string[]): Cmd => ({ cmd: process.execPath, args: ["build/ueficorn.cjs", "boot", "--kernel", ARM64_KERNEL, "--cmdline", cmdline, ...args] });
+  const qemu = (...extra: string[]): Cmd => ({
+    cmd: "qemu-system-aarch64",
+    args: ["-M", "virt", "-cpu", "cortex-a72", "-accel", "tcg", "-m", "256", "-nographic", "-no-reboot", "-monitor", "none", "-kernel", ARM64_KERNEL, "-append", cmdline, ...extra],
+  });
+  const r: NonNullable<Bench["arm64"]> = { kernel: ARM64_KERNEL, pairs: [] };
+  r.pairs.push(await pair(LINUX_VERSION, ["ueficorn EFI (Image)", node()], ["QEMU virt -kernel (Image)", qemu()], n));
+  r.pairs.push(await pair(LINUX_VERSION, ["ueficorn direct (Image)", node("--entry", "direct")], ["QEMU virt -kernel (Image)", qemu()], n));
+  if (existsSync(AAVMF_CODE)) {
+    const aavmf: Side = { name: "QEMU AAVMF", ms: [], rssKiB: [] };
+    for (let i = 0; i < 3; i++) {
+      process.stderr.write(`bench: QEMU AAVMF run ${i + 1}/3\x1b[K\r`);
+      const s = await timeToLine(qemu("-drive", `if=pflash,format=raw,readonly=on,file=${AAVMF_CODE}`), LINUX_VERSION);
+      aavmf.ms.push(s.ms); aavmf.rssKiB.push(s.rssKiB);
+    }
+    r.aavmf = aavmf;
+  }
+  return r;
+}
+
 /** One EFI call's round trip: a guest calling GetNextMonotonicCount N times, less the same run with none. */
 function efiCallNs(n: number): { min: number; median: number } {
   const CALLS = 1_000_000;
@@ -250,6 +283,15 @@ function table(b: Bench): string {
     lines.push("");
   }
   if (b.efiCallNs) lines.push(`One EFI call, guest → host → WASM → guest: median ${b.efiCallNs.median.toFixed(0)} ns (min ${b.efiCallNs.min.toFixed(0)}).`, "");
+  if (b.arm64) {
+    lines.push(`AArch64, kernel \`${b.arm64.kernel}\` (QEMU's \`virt\` board, cortex-a72, TCG):`, "", "| to | ueficorn | vs | ratio | ueficorn median, peak RSS | other median, peak RSS |", "|---|---|---|---|---|---|");
+    for (const p of b.arm64.pairs) lines.push(`| ${milestoneName(p.milestone)} | ${p.a.name} | ${p.b.name} | ${ratio(p)} | ${ms(median(p.a.ms))}, ${mib(p.a.rssKiB)} | ${ms(median(p.b.ms))}, ${mib(p.b.rssKiB)} |`);
+    if (b.arm64.aavmf) {
+      const efi = b.arm64.pairs[0].a, a = b.arm64.aavmf;
+      lines.push(`| \`Linux version\` | ${efi.name} | QEMU AAVMF (3 runs, not paired) | ${(median(efi.ms) / median(a.ms)).toFixed(2)}× | ${ms(median(efi.ms))}, ${mib(efi.rssKiB)} | ${ms(median(a.ms))}, ${mib(a.rssKiB)} |`);
+    }
+    lines.push("");
+  }
   return lines.join("\n");
 }
 
@@ -280,6 +322,8 @@ if (o.from) {
     node: process.versions.node, pairs: n, kernels: [],
   };
   for (const k of o.kernel ?? [DEFAULT_KERNEL]) bench.kernels.push(await benchKernel(k, n, qemu));
+  if (existsSync(ARM64_KERNEL) && commandOutput("qemu-system-aarch64", ["--version"]) !== null) bench.arm64 = await benchArm64(n);
+  else console.error("bench: no arm64 kernel or no qemu-system-aarch64 (setup.sh and setup.sh --bench-tools fetch them): no AArch64 rows");
   bench.efiCallNs = efiCallNs(Math.min(n, 5));
   process.stderr.write("\x1b[K");
   mkdirSync("build", { recursive: true });
