@@ -47,3 +47,31 @@ export function initramfs(init: Uint8Array): Uint8Array {
     { name: "init", kind: "file", data: init, mode: 0o755 },
   ]);
 }
+
+/**
+ * The /init of the busybox userspace: busybox's own sh runs it (the kernel reads the
+ * "#!" line). It mounts /proc, says which kernel and machine it runs on and how the
+ * kernel was started, then powers the machine off (`poweroff -f`: no init system to stop).
+ */
+export const BUSYBOX_INIT = `#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /tmp
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sysfs /sys
+echo "busybox: $(/bin/busybox uname -sm) $(/bin/busybox uname -r) userspace up, pid $$"
+echo "busybox: cmdline $(/bin/busybox cat /proc/cmdline)"
+echo "busybox: $(/bin/busybox head -c 16 /dev/urandom 2>/dev/null | /bin/busybox wc -c) bytes of /dev/urandom"
+/bin/busybox poweroff -f
+`;
+
+/** An initramfs holding Debian's static busybox as /bin/busybox and BUSYBOX_INIT as /init. */
+export function busyboxInitramfs(busybox: Uint8Array): Uint8Array {
+  return newc([
+    { name: "dev", kind: "dir" },
+    { name: "dev/console", kind: "char", major: 5, minor: 1 },
+    { name: "dev/null", kind: "char", major: 1, minor: 3, mode: 0o666 },
+    { name: "dev/urandom", kind: "char", major: 1, minor: 9, mode: 0o666 },
+    { name: "bin", kind: "dir" },
+    { name: "bin/busybox", kind: "file", data: busybox, mode: 0o755 },
+    { name: "init", kind: "file", data: Buffer.from(BUSYBOX_INIT), mode: 0o755 },
+  ]);
+}

@@ -344,7 +344,8 @@ build_native() {
 INITRD_OUT=build/guests/linux/initrd.cpio
 build_initrd() {
   [[ -f scripts/initrd.ts ]] || return 0
-  newer_than "$INITRD_OUT" build/guests/linux/init build/guests/linux/aa64/init host/initramfs.ts scripts/initrd.ts || newer_than build/guests/linux/aa64/initrd.cpio build/guests/linux/aa64/init || return 0
+  newer_than "$INITRD_OUT" build/guests/linux/init build/guests/linux/aa64/init host/initramfs.ts scripts/initrd.ts || newer_than build/guests/linux/aa64/initrd.cpio build/guests/linux/aa64/init ||
+    newer_than build/guests/linux/busybox.cpio "$CACHE/busybox/amd64/busybox" scripts/initrd.ts || return 0
   say "packing the test initrd (scripts/initrd.ts -> $INITRD_OUT)"
   run build-initrd npx tsx scripts/initrd.ts
 }
@@ -625,6 +626,35 @@ if [[ $BENCH_TOOLS == 1 ]]; then
   exit 0
 fi
 
+# ---------------------------------------------------------------------------------------
+# 6. A real userspace: Debian's static busybox for amd64 (the system's apt) and arm64 (the
+# private arm64 lists), into .cache/busybox/<arch>/busybox, from which scripts/initrd.ts
+# packs build/guests/linux{,/aa64}/busybox.cpio (a shell script /init run by busybox's sh).
+# UEFICORN_BUSYBOX=0 skips it.
+BUSYBOX_DIR=$CACHE/busybox
+setup_busybox() {
+  [[ ${UEFICORN_BUSYBOX:-1} == 1 ]] || return 0
+  [[ -f $BUSYBOX_DIR/amd64/busybox && -f $BUSYBOX_DIR/arm64/busybox ]] && return 0
+  local tmp=$CACHE/busybox-tmp arch mirror
+  say "fetching Debian's busybox-static (amd64, arm64) into .cache/busybox/"
+  rm -rf "$tmp"; mkdir -p "$tmp/amd64" "$tmp/arm64"
+  chown _apt "$tmp/amd64" 2>/dev/null || true
+  if [[ -z $(apt_candidate busybox-static) ]]; then apt_update_once; fi
+  (cd "$tmp/amd64" && run busybox apt-get download busybox-static)
+  mirror=$(debian_mirror) || die "found no Debian mirror to fetch the arm64 busybox from (UEFICORN_BUSYBOX=0 skips it)"
+  private_apt_init "deb [arch=arm64 signed-by=$SYSTEM_KEYRING] $mirror bookworm main"
+  run busybox arm64_apt apt-get update
+  (cd "$APT_DIR/dl" && run busybox arm64_apt apt-get download busybox-static:arm64)
+  mv "$APT_DIR"/dl/busybox-static_*.deb "$tmp/arm64/"
+  rm -rf "$APT_DIR"
+  for arch in amd64 arm64; do
+    mkdir -p "$BUSYBOX_DIR/$arch"
+    dpkg-deb --fsys-tarfile "$tmp/$arch"/busybox-static_*.deb | tar -x -O ./bin/busybox >"$BUSYBOX_DIR/$arch/busybox.tmp"
+    chmod 755 "$BUSYBOX_DIR/$arch/busybox.tmp" && mv "$BUSYBOX_DIR/$arch/busybox.tmp" "$BUSYBOX_DIR/$arch/busybox"
+  done
+  rm -rf "$tmp"
+}
+
 setup_debian_packages
 setup_npm
 setup_unicorn
@@ -632,6 +662,7 @@ build_firmware
 build_host
 build_native
 build_guests
+setup_busybox
 build_initrd
 setup_kernel
 setup_generic_kernel

@@ -156,6 +156,17 @@ test("the arm64 kernel's own symbols: a stop inside it is named from its System.
   assert.match(error(r), /^guest ran past its budget of 200000000 instructions at PC 0xffff[0-9a-f]+ \([A-Za-z_][\w.]*\+0x[0-9a-f]+\)/);
 });
 
+test("a real userspace on arm64: Debian's static busybox (arm64, fetched by setup) as /init, through the EFI entry and the boot protocol, powering off through PSCI", () => {
+  const busybox = join(ROOT, "build/guests/linux/aa64/busybox.cpio");
+  for (const entry of ["efi", "direct"] as const) {
+    const r = runImage(KERNEL, { entry, initrd: busybox, cmdline: "console=ttyAMA0", timeBudgetMs: 120_000 });
+    assert.ok(r.serial.some((l) => /^busybox: Linux aarch64 6\.1\.\S+ userspace up, pid 1$/.test(l)), `${entry}: ${r.serial.slice(-5).join(" | ")}`);
+    assert.ok(r.serial.includes("busybox: 16 bytes of /dev/urandom"), entry);
+    // Through EFI the kernel powers off by ResetSystem (its EFI runtime services), directly by PSCI.
+    assert.equal(r.ending, entry === "efi" ? { kind: "reset", resetType: 2, status: 0n, source: "ResetSystem" } : { kind: "poweroff", source: "psci" }, entry);
+  }
+});
+
 test("PL011: its interrupt line follows its status at every access: received bytes raise it, reading the last one lowers it (a stale line made Linux disable the UART's IRQ)", () => {
   const levels: boolean[] = [];
   const uart: Pl011 = new Pl011({ onLine: () => {}, onIrq: () => levels.push(uart.level) });
