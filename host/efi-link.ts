@@ -26,6 +26,7 @@ const PAGE = 4096;
 const STATUS_SLOT = argSlot("STATUS");
 const EXIT_BOOT_SERVICES = serviceByName("BS.ExitBootServices").id;
 const SET_VARIABLE = serviceByName("RT.SetVariable").id;
+const START_IMAGE = serviceByName("BS.StartImage").id;
 /** How long a wait for typed input sleeps before looking at the machine's timers again. */
 export const INPUT_POLL_MS = 10;
 
@@ -84,6 +85,8 @@ export class EfiLink {
   enteredAt: number | undefined;
   /** With counted instructions: the count then. */
   instructionsAtEntry: bigint | undefined;
+  /** performance.now() when a guest first called StartImage: an image (a boot loader) starting another. */
+  firstStartImageAt: number | undefined;
   private readonly disks: Disk[];
   private readonly disabled: Map<number, bigint>;
   private readonly varsPath?: string;
@@ -162,6 +165,7 @@ export class EfiLink {
     if (!svc) throw cpu.error("fault", `trap with unknown service id ${id}`, cpu.pc());
     if (this.bootServicesExited && svc.table === "BS") throw cpu.error("boot-service-after-exit", `BS.${svc.name} called after ExitBootServices`, cpu.callSite(), "from");
     const t0 = this.tracer.timed ? process.hrtime.bigint() : 0n;
+    if (id === START_IMAGE) this.firstStartImageAt ??= performance.now();
     const disabled = this.disabled.size ? this.disabled.get(id) : undefined;
     if (disabled !== undefined) fw.args[STATUS_SLOT] = disabled;
     else {

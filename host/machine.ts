@@ -235,6 +235,11 @@ export class Machine {
     return this.link ? this.link.enteredAt : this.pvhEnteredAt;
   }
 
+  /** performance.now() when a guest first called StartImage (a boot loader starting an image). */
+  get firstStartImageAt(): number | undefined {
+    return this.link?.firstStartImageAt;
+  }
+
   /** performance.now() (milliseconds since the process started) when the guest's first instruction ran. */
   get firstRunAt(): number | undefined {
     return this.runner.firstRunAt;

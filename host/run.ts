@@ -239,7 +239,17 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
     const first = m?.firstRunAt ?? end, entered = m?.enteredAt;
     timeline.phase("set-up (host, machine, image)", t0, first);
     const counts = instructions ? { instructions: instructions.kernelEntry ?? instructions.total } : undefined;
-    if (opts.entry !== "pvh" && opts.entry !== "direct") timeline.phase(entered === undefined ? "EFI application" : "EFI stub (to ExitBootServices)", first, entered ?? end, counts);
+    if (opts.entry !== "pvh" && opts.entry !== "direct") {
+      // Booted by the boot manager, a loader runs first: up to the first image it starts
+      // itself (systemd-boot, shim), which the EFI stub's phase then begins with; a loader
+      // that enters the kernel without StartImage (GRUB's handover) shares one phase with it.
+      const nested = path === undefined ? m?.firstStartImageAt : undefined;
+      const stub = entered === undefined ? "EFI application" : "EFI stub (to ExitBootServices)";
+      if (nested !== undefined) {
+        timeline.phase("boot loader", first, nested);
+        timeline.phase(stub, nested, entered ?? end, counts);
+      } else timeline.phase(path === undefined ? `boot loader and ${stub}` : stub, first, entered ?? end, counts);
+    }
     if (entered !== undefined) timeline.phase("kernel", entered, userspaceAt ?? end);
     if (userspaceAt !== undefined) timeline.phase("userspace", userspaceAt, end);
     timeline.write(opts.traceOut!);

@@ -5,7 +5,7 @@
 // through Block I/O with its own FAT driver) and starts it.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, mkdirSync, copyFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, mkdirSync, copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeDisk, tool, SECTOR } from "./disk-image.ts";
@@ -55,7 +55,13 @@ test("systemd-boot from a host folder (--esp), to /init", () => {
     if (typeof src === "string") copyFileSync(src, join(esp, path));
     else writeFileSync(join(esp, path), src);
   }
-  reachedInit(boot([], [esp]), "systemd-boot (--esp)");
+  // Its timeline (--trace-out) tells the loader from the kernel's stub: the loader's phase
+  // ends where it starts the kernel's image.
+  const trace = join(dir, "sd-boot-trace.json");
+  reachedInit(runImage(undefined, { esp: [esp], timeBudgetMs: 120_000, traceOut: trace }), "systemd-boot (--esp)");
+  const phases = (JSON.parse(readFileSync(trace, "utf8")).traceEvents as { name: string; cat?: string; ts: number; dur: number }[]).filter((e) => e.cat === "phase");
+  assert.equal(phases.map((e) => e.name), ["set-up (host, machine, image)", "boot loader", "EFI stub (to ExitBootServices)", "kernel", "userspace"]);
+  assert.ok(phases[1].ts + phases[1].dur <= phases[2].ts + 1, "the stub's phase begins where the loader's ends");
 });
 
 test("Debian's signed GRUB from an MBR disk: grub.cfg beside it, linux and initrd, to /init", () => {

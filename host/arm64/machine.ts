@@ -305,6 +305,11 @@ export class Arm64Machine {
     return this.link ? this.link.enteredAt : this.directEnteredAt;
   }
 
+  /** performance.now() when a guest first called StartImage (a boot loader starting an image). */
+  get firstStartImageAt(): number | undefined {
+    return this.link?.firstStartImageAt;
+  }
+
   get firstRunAt(): number | undefined {
     return this.runner.firstRunAt;
   }
