@@ -30,8 +30,13 @@ export class SymbolMap {
     return this.parsed;
   }
 
+  /** A System.map file, or an ELF with a symbol table (an unstripped vmlinux): its functions become the map. */
   static load(path: string | undefined): SymbolMap | undefined {
-    return path && existsSync(path) ? new SymbolMap(() => readFileSync(path, "utf8")) : undefined;
+    if (!path || !existsSync(path)) return undefined;
+    return new SymbolMap(() => {
+      const bytes = readFileSync(path);
+      return bytes.subarray(0, 4).toString("latin1") === "\x7fELF" ? elfSymbolsAsMap(bytes, path) : bytes.toString("utf8");
+    });
   }
 
   get size(): number { return this.table.addrs.length; }
@@ -76,6 +81,36 @@ export function kernelSlide(symbols: SymbolMap, pageFaultHandler: bigint | undef
     if ((slide & 0x1fffffn) === 0n) return slide;
   }
   return 0n;
+}
+
+/**
+ * An ELF64 file's function symbols (its SHT_SYMTAB section and the string table it links
+ * to; System V ABI, "Symbol Table") as System.map lines. A file with no symbol table (a
+ * stripped vmlinux, as Debian's bzImage holds) is an error naming it.
+ */
+export function elfSymbolsAsMap(elf: Uint8Array, name: string): string {
+  const d = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
+  if (elf[4] !== 2 || elf[5] !== 1) throw new Error(`${name}: not a little-endian ELF64 file`);
+  const shoff = Number(d.getBigUint64(0x28, true)), shentsize = d.getUint16(0x3a, true), shnum = d.getUint16(0x3c, true);
+  const section = (i: number) => {
+    const at = shoff + i * shentsize;
+    return { type: d.getUint32(at + 4, true), offset: Number(d.getBigUint64(at + 0x18, true)), size: Number(d.getBigUint64(at + 0x20, true)), link: d.getUint32(at + 0x28, true), entsize: Number(d.getBigUint64(at + 0x38, true)) };
+  };
+  const SHT_SYMTAB = 2, STT_FUNC = 2, SYM_SIZE = 24;
+  let symtab: ReturnType<typeof section> | undefined;
+  for (let i = 0; i < shnum && shoff + (i + 1) * shentsize <= elf.length; i++) if (section(i).type === SHT_SYMTAB) symtab = section(i);
+  if (!symtab) throw new Error(`${name}: an ELF file with no symbol table (stripped?): no names from it`);
+  const strtab = section(symtab.link);
+  const lines: string[] = [];
+  for (let at = symtab.offset; at + SYM_SIZE <= symtab.offset + symtab.size && at + SYM_SIZE <= elf.length; at += symtab.entsize || SYM_SIZE) {
+    const nameOff = d.getUint32(at, true), info = elf[at + 4], value = d.getBigUint64(at + 8, true);
+    if ((info & 0xf) !== STT_FUNC || !value) continue;
+    let end = strtab.offset + nameOff;
+    while (end < elf.length && elf[end] !== 0) end++;
+    const sym = Buffer.from(elf.subarray(strtab.offset + nameOff, end)).toString("latin1");
+    if (sym) lines.push(`${value.toString(16).padStart(16, "0")} T ${sym}`);
+  }
+  return lines.join("\n");
 }
 
 /**
