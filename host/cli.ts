@@ -53,8 +53,9 @@ options:
   --firmware FILE        another build of the firmware (default build/firmware.wasm), e.g.
                          build/firmware.minimal.wasm from scripts/minimal-firmware.ts
   --until REGEX          end the run (status 0) when a serial line matches, e.g. "Linux version"
-  --system-map PATH      symbols for reports (boot default: the kernel's own: ${DEFAULT_SYSTEM_MAP} for
-                         the default kernel, System.map-VERSION beside any other, VERSION from its header)
+  --system-map PATH      symbols for reports, a System.map or an unstripped vmlinux (boot default: the
+                         kernel's own: ${DEFAULT_SYSTEM_MAP} for the default kernel, System.map-VERSION
+                         beside any other, VERSION from its header, or the one map beside an arm64 Image)
   --gdb [HOST:]PORT      serve gdb's remote protocol (loopback unless HOST is given): the guest
                          waits at its first instruction for gdb (target remote :PORT); registers,
                          memory through the guest's page tables, breakpoints, watchpoints, steps,
