@@ -17,22 +17,33 @@ import * as C from "./consts.ts";
 
 export const QUIRKS_CACHE = join(ROOT, ".cache/unicorn/quirks.json");
 
+/** Experiments per field: a field that fits by chance in one (a clock, a pointer) does not in all. */
+const ROUNDS = 3;
+
 /**
- * Runs `experiment` on a throwaway engine; it returns context snapshots. The field is
- * the one int32 offset at which `fits` accepts the snapshots' values, in order.
+ * Runs `experiment` on throwaway engines, ROUNDS times; each returns context snapshots.
+ * The field is the one int32 offset at which `fits` accepts the snapshots' values, in
+ * order, in every round. (One round once found two: the other a field whose low bits
+ * happened to change the same way, in one clean-clone CI run.)
  */
 function findField(field: string, experiment: (uc: Unicorn, snap: () => DataView) => DataView[], fits: (values: number[]) => boolean): number {
-  const uc = new Unicorn(C.UC_MODE_64);
   try {
-    const snaps = experiment(uc, () => new DataView(uc.contextBytes(uc.contextSave()).slice().buffer));
-    const found: number[] = [];
-    for (let i = 0; i + 4 <= snaps[0].byteLength; i += 4) if (fits(snaps.map((s) => s.getInt32(i, true)))) found.push(i);
-    if (found.length !== 1) throw new Error(`candidates ${found.join(", ") || "none"}`);
-    return found[0];
+    let found: number[] | undefined;
+    for (let round = 0; round < ROUNDS && (found === undefined || found.length > 1); round++) {
+      const uc = new Unicorn(C.UC_MODE_64);
+      try {
+        const snaps = experiment(uc, () => new DataView(uc.contextBytes(uc.contextSave()).slice().buffer));
+        const here: number[] = [];
+        for (let i = 0; i + 4 <= snaps[0].byteLength; i += 4) if (fits(snaps.map((s) => s.getInt32(i, true)))) here.push(i);
+        found = found === undefined ? here : found.filter((i) => here.includes(i));
+      } finally {
+        uc.close();
+      }
+    }
+    if (found!.length !== 1) throw new Error(`candidates ${found!.join(", ") || "none"}`);
+    return found![0];
   } catch (e) {
     throw new Error(`cannot locate ${field} in Unicorn's saved context: ${(e as Error).message}`);
-  } finally {
-    uc.close();
   }
 }
 
