@@ -9,7 +9,7 @@
 // SYSCALL and RDTSC (host/x86/cpu.ts), the PC's devices and interrupt controllers
 // (host/x86/pc.ts), the runner, the EFI link; this file joins them, brings the CPU up as
 // UEFI promises, and paces interrupts by the instruction count on a deterministic clock.
-import { adviseHugePages, libraryInfo, NO_LIMIT, Unicorn, type InstructionCounter } from "./unicorn/index.ts";
+import { libraryInfo, NO_LIMIT, Unicorn } from "./unicorn/index.ts";
 import * as C from "./unicorn/consts.ts";
 import type { Firmware } from "./firmware.ts";
 import { GuestError } from "./errors.ts";
@@ -24,21 +24,17 @@ import { TLB_ENTRIES, tlbTouchBytes, type TlbGrowth } from "./x86/tlb.ts";
 import { GDT_OFFSET, GDTR_OFFSET, TRAMPOLINE_OFFSET, STACK_SIZE } from "./x86/layout.ts";
 import { X86Cpu } from "./x86/cpu.ts";
 import { PcPlatform } from "./x86/pc.ts";
-import { Tracer } from "./trace.ts";
-import { kernelSlide, type SymbolMap } from "./symbols.ts";
+import { kernelSlide } from "./symbols.ts";
 import { acpiTables } from "./acpi.ts";
-import { KeyQueue } from "./keys.ts";
-import { guestClock, hostClock, type Clock } from "./clock.ts";
 import { RESET_TYPE } from "../firmware/spec/uefi.ts";
 import { enterPvh } from "./pvh/enter.ts";
 import { writeRegions, type PvhBoot } from "./pvh/start-info.ts";
-import type { Disk } from "./disk.ts";
-import { keystrokes, Typing } from "./input.ts";
 import { GdbLink, GdbStub } from "./gdb.ts";
-import { EfiLink, INPUT_POLL_MS } from "./efi-link.ts";
+import { INPUT_POLL_MS } from "./efi-link.ts";
 import { Runner, type Core } from "./runner.ts";
-import { RunState, type Ending, type Stop } from "./run-state.ts";
-import { ramBytes, type MachineOptions } from "./options.ts";
+import type { Ending } from "./run-state.ts";
+import type { MachineOptions } from "./options.ts";
+import { MachineBase } from "./machine-base.ts";
 
 export type { MachineOptions } from "./options.ts";
 export { MAX_RAM_MIB, MIN_RAM_MIB } from "./options.ts";
@@ -55,110 +51,57 @@ const ARG_REGISTERS: Record<"ARG0" | "ARG1" | "ARG2" | "ARG3" | "STACK" | "PAGE_
 const MIN_HELD_POLL = 1000n;
 const MAX_HELD_POLL = 1_000_000n;
 
-export class Machine {
-  readonly uc: Unicorn;
-  /** Guest RAM: the firmware's window (EFI entry) or a plain buffer (PVH entry). */
-  readonly ram: Uint8Array;
-  readonly ramView: DataView;
-  readonly tracer: Tracer;
-  /** Guest time, for the firmware, the devices and the TSC. */
-  readonly clock: Clock;
-  /** Lines the guest wrote to COM1. */
-  readonly serial: string[] = [];
+export class Machine extends MachineBase {
   /** The debugger's session, with --gdb. */
   readonly gdb?: GdbStub;
-  /** The firmware and its link to this CPU; none on the PVH entry. */
-  private readonly link: EfiLink | undefined;
-  private readonly state: RunState;
-  private readonly runner: Runner;
   private readonly cpu: X86Cpu;
   private readonly platform: PcPlatform;
-  private readonly typing?: Typing;
-  private readonly disks: Disk[];
-  private readonly symbols?: SymbolMap;
   private sentinel = 0n;
   private stackTop = 0n;
   /** The unmapped page below the EFI stack, in the identity tables (host/x86/paging.ts). */
   private stackGuard = -1n;
-  private icount: InstructionCounter | undefined;
-  /** The count after the host's own bring-up code, which is not the guest's. */
-  private icountBase = 0n;
-  /** With countInstructions: the count when each line of `serial` was complete. */
-  private readonly serialInstructions: bigint[] = [];
-  /** PVH: performance.now() when the kernel was entered. */
-  private pvhEnteredAt: number | undefined;
   private tableWatch: TableWatch | undefined;
 
   constructor(options: MachineOptions = {}) {
-    const bytes = ramBytes(options);
-    this.symbols = options.symbols;
-    this.tracer = options.tracer ?? new Tracer();
-    this.disks = options.disks ?? [];
-    const uc = (this.uc = new Unicorn(C.UC_MODE_64));
-    // Runs end at the sentinel's HLT, never at an exit address (see noExitAddress).
-    uc.noExitAddress();
-    // Before any code runs, so that every translation block carries the hook.
-    const deterministic = options.clock === "deterministic";
-    if (options.countInstructions || deterministic) this.icount = uc.countInstructions();
-    // Code patched while interrupts arrive mid-run must not keep running as it was
-    // (Unicorn.guardCodeWrites): a deterministic boot pays that, and so does any boot that
-    // asks (Debian unstable's kernel patches its alternatives through an alias Unicorn misses).
-    if (deterministic || options.guardCodeWrites) uc.guardCodeWrites();
-    const clock = options.clock ?? "host";
-    this.clock = clock === "host" ? hostClock() : clock === "deterministic" ? guestClock({ progress: this.icount!.count }) : clock;
-    const state = (this.state = new RunState(() => uc.emuStop()));
-    const keys = new KeyQueue(options.keys ?? []);
-    if (options.input) {
-      this.typing = new Typing(options.input, () => state.end({ kind: "quit" }), (typed) => {
-        if (this.link && !this.link.fw.bootServicesExited) keys.push(keystrokes(typed, this.clock.now()));
-        else this.platform.serialInput(typed);
-      });
-    }
-    if (options.entry === "pvh") {
-      this.link = undefined;
-      // Never resized, so its backing store stays where Unicorn maps it.
-      this.ram = new Uint8Array(new ArrayBuffer(bytes));
-      adviseHugePages(this.ram);
-      this.ramView = new DataView(this.ram.buffer);
-      uc.memMapPtr(0, this.ram);
-    } else {
-      const link = (this.link = new EfiLink({
-        callSite: () => this.cpu.callSite(),
-        pc: () => this.cpu.rip(),
-        error: (kind, message, at, where) => new GuestError(kind, message, at, this.tracer.last(), this.symbolize(at), where),
-        symbolize: (at) => this.symbolize(at),
-        callGuest: (fn, a0, a1) => this.callGuest(fn, a0, a1),
-        instructions: () => this.instructions(),
-        codeWritten: (base, n) => uc.removeCache(base, base + n),
-      }, {
-        machine: PE_CONST.MACHINE_X64, ramBytes: bytes, clock: this.clock, state, tracer: this.tracer, keys, typing: this.typing, deterministic,
-        entropy: options.entropy, firmwareWasm: options.firmwareWasm, varsPath: options.varsPath, initrd: options.initrd, disks: this.disks,
-        screen: options.screen, disabled: options.disabled, onConsole: options.onConsole,
-        // The ACPI tables (host/acpi.ts) in a page of their own, as firmware reports them.
-        describe: (fw) => {
-          const at = fw.allocPages(MEMORY_TYPE.ACPIReclaimMemory, 1);
-          const acpi = acpiTables(Number(at));
-          fw.ram.set(acpi.bytes, Number(at));
-          fw.setAcpi(BigInt(acpi.rsdp));
-        },
-      }));
-      const fw = link.fw;
-      this.ram = fw.ram;
-      this.ramView = fw.ramView;
-      if (options.watchTables) this.mapWatchingTables(fw);
-      else uc.memMapPtr(0, fw.ram);
-    }
-    this.cpu = new X86Cpu(uc, this.ramView, (kind, message, at) => new GuestError(kind, message, at, this.tracer.last(), this.symbolize(at)));
-    this.platform = this.wire(options);
-    this.runner = new Runner(this.core(), state, { instructions: options.instructionBudget ?? 0, timeMs: options.timeBudgetMs ?? 0 }, () => {
-      // In boot services a halt waits for the firmware's timer tick (interrupts stay off:
-      // the firmware has no handlers in the guest), which the firmware gives there.
-      const fw = this.link?.fw;
-      return fw && !fw.bootServicesExited ? fw.idle() : undefined;
+    super(options, new Unicorn(C.UC_MODE_64), {
+      machine: PE_CONST.MACHINE_X64,
+      firmware: options.entry !== "pvh",
+      // The ACPI tables (host/acpi.ts) in a page of their own, as firmware reports them.
+      describe: (fw) => {
+        const at = fw.allocPages(MEMORY_TYPE.ACPIReclaimMemory, 1);
+        const acpi = acpiTables(Number(at));
+        fw.ram.set(acpi.bytes, Number(at));
+        fw.setAcpi(BigInt(acpi.rsdp));
+      },
+      // Code patched while interrupts arrive mid-run must not keep running as it was
+      // (Unicorn.guardCodeWrites): a deterministic boot pays that, and so does any boot that
+      // asks (Debian unstable's kernel patches its alternatives through an alias Unicorn misses).
+      guardCodeWrites: options.clock === "deterministic" || !!options.guardCodeWrites,
     });
+    if (this.link && options.watchTables) this.mapWatchingTables(this.link.fw);
+    else this.uc.memMapPtr(0, this.ram);
+    this.cpu = new X86Cpu(this.uc, this.ramView, (kind, message, at) => this.error(kind, message, at));
+    this.platform = this.wire(options);
+    this.runner = new Runner(this.core(), this.state, { instructions: options.instructionBudget ?? 0, timeMs: options.timeBudgetMs ?? 0 }, () => this.bootIdle());
     if (this.link) this.bringUp();
     if (options.gdb) this.gdb = this.debugger(options.gdb);
     this.icountBase = this.icount?.count() ?? 0n;
+  }
+
+  protected callSite(): bigint {
+    return this.cpu.callSite();
+  }
+
+  protected pc(): bigint {
+    return this.cpu.rip();
+  }
+
+  protected error(kind: GuestError["kind"], message: string, at: bigint, where?: "at" | "from"): GuestError {
+    return new GuestError(kind, message, at, this.tracer.last(), this.symbolize(at), where);
+  }
+
+  protected serialInput(bytes: Uint8Array): void {
+    this.platform.serialInput(bytes);
   }
 
   /** The CPU as the runner sees it (host/runner.ts). */
@@ -211,50 +154,6 @@ export class Machine {
     };
   }
 
-  /** Guest instructions executed so far, with the countInstructions option. */
-  instructions(): bigint | undefined {
-    return this.icount && this.icount.count() - this.icountBase;
-  }
-
-  /** With countInstructions: the count when the first serial line matching `re` was complete. */
-  instructionsAtLine(re: RegExp): bigint | undefined {
-    const i = this.serial.findIndex((l) => re.test(l));
-    return i < 0 ? undefined : this.serialInstructions[i];
-  }
-
-  /**
-   * With countInstructions: the count when the guest's kernel was entered: when
-   * ExitBootServices returned SUCCESS (EFI entry), 0 (PVH entry: the kernel runs first).
-   */
-  get instructionsAtEntry(): bigint | undefined {
-    return this.link ? this.link.instructionsAtEntry : this.icount && 0n;
-  }
-
-  /** performance.now() when the guest's kernel was entered, as for instructionsAtEntry. */
-  get enteredAt(): number | undefined {
-    return this.link ? this.link.enteredAt : this.pvhEnteredAt;
-  }
-
-  /** performance.now() when a guest first called StartImage (a boot loader starting an image). */
-  get firstStartImageAt(): number | undefined {
-    return this.link?.firstStartImageAt;
-  }
-
-  /** performance.now() (milliseconds since the process started) when the guest's first instruction ran. */
-  get firstRunAt(): number | undefined {
-    return this.runner.firstRunAt;
-  }
-
-  /** A reset, power-off or quit that stopped the machine, if one did (the guest may still be inside a call). */
-  get ended(): Stop | undefined {
-    return this.state.ended;
-  }
-
-  /** What the guest wrote through ConOut. */
-  get console(): string {
-    return this.link?.console ?? "";
-  }
-
   /** RAM, with the page of the system table mapped as MMIO through a TableWatch. */
   private mapWatchingTables(fw: Firmware): void {
     const watch = (this.tableWatch = new TableWatch(fw.ram, Number(fw.systemTable), PAGE));
@@ -269,22 +168,11 @@ export class Machine {
     return this.tableWatch?.result();
   }
 
-  /** The EFI firmware; there is none on the PVH entry. */
-  get fw(): Firmware {
-    if (!this.link) throw new Error("this machine has no EFI firmware (PVH entry)");
-    return this.link.fw;
-  }
-
   /** The PC, the trap gate and the CPU's hooks: the same for both entries but for the gate. */
   private wire(options: MachineOptions): PcPlatform {
-    const uc = this.uc, state = this.state, onSerial = options.onSerial ?? (() => {});
+    const uc = this.uc, state = this.state;
     const platform = new PcPlatform(uc, this.clock, this.ram.length, {
-      onLine: (line) => {
-        this.serial.push(line);
-        if (this.icount) this.serialInstructions.push(this.instructions()!);
-        onSerial(line);
-        state.line(line, options.stopOnSerial);
-      },
+      onLine: (line) => this.serialLine(line, options),
       onReset: (source) => state.end({ kind: "reset", resetType: RESET_TYPE.EfiResetCold, status: 0n, source }),
       onPowerOff: () => state.end({ kind: "poweroff", source: "acpi" }),
       log: options.onLog ?? (() => {}),
@@ -480,49 +368,6 @@ export class Machine {
     return at;
   }
 
-  /** With --vars: write the store (atomically) when a non-volatile variable changed. */
-  saveVarsIfChanged(): void {
-    this.link?.saveVarsIfChanged();
-  }
-
-  /** Copy an image into guest memory and load it; throws a LoadError naming the field. */
-  loadImage(bytes: Uint8Array, cmdline?: string): bigint {
-    return this.efi.loadImage(bytes, cmdline);
-  }
-
-  /** loadImage for a file, read straight into guest memory (no copy of a kernel-sized buffer). */
-  loadImageFile(path: string, cmdline?: string): bigint {
-    return this.efi.loadImageFile(path, cmdline);
-  }
-
-  /**
-   * Load what the firmware's boot manager picks (BootNext, BootOrder, then
-   * \EFI\BOOT\BOOTX64.EFI on each file system); throws a LoadError when nothing loads.
-   */
-  loadBootOption(): bigint {
-    return this.efi.loadBootOption();
-  }
-
-  /** StartImage on a loaded image: how it ended. */
-  start(handle: bigint): Ending {
-    return this.efi.start(handle);
-  }
-
-  private get efi(): EfiLink {
-    if (!this.link) throw new Error("this machine has no EFI firmware (PVH entry)");
-    return this.link;
-  }
-
-  /** The display as it is now, as RGBA (the framebuffer's BGRX pixels); undefined without one. */
-  screenshot(): { width: number; height: number; rgba: Uint8Array } | undefined {
-    return this.link?.screenshot();
-  }
-
-  /** Save what the guest wrote to writable disks, each atomically (Disk.commit). */
-  commitDisks(): void {
-    this.link?.commitDisks();
-  }
-
   /**
    * Enter a kernel through Xen's PVH entry (host/pvh): its segments, hvm_start_info,
    * command line, memory map and initrd copied into RAM, the CPU put in the 32-bit
@@ -532,17 +377,6 @@ export class Machine {
     if (this.link) throw new Error("bootPvh needs a machine made with entry: \"pvh\"");
     writeRegions(this.ram, boot);
     enterPvh(this.uc, boot.entry);
-    this.pvhEnteredAt = performance.now();
-    // The kernel never returns.
-    return this.state.settle(() => {
-      this.runner.run(BigInt(boot.entry.eip), false);
-      return { kind: "returned", status: this.uc.regRead(C.UC_X86_REG_RAX) };
-    }, (at) => this.symbolize(at));
-  }
-
-  close(): void {
-    this.typing?.input.close();
-    this.uc.close();
-    for (const d of this.disks) d.close();
+    return this.enterDirectly(BigInt(boot.entry.eip), () => this.uc.regRead(C.UC_X86_REG_RAX));
   }
 }

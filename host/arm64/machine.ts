@@ -8,23 +8,18 @@
 // table. After ExitBootServices the OS's exceptions are taken by QEMU's own exception
 // entry and its IRQs requested through QEMU's interrupt line, so Debian's arm64 kernel
 // runs its userspace here. Runs, nested calls and budgets are the runner's (host/runner.ts).
-import { adviseHugePages, Unicorn, sysRegKey, type InstructionCounter } from "../unicorn/index.ts";
+import { Unicorn, sysRegKey } from "../unicorn/index.ts";
 import * as C from "../unicorn/consts.ts";
-import type { Firmware } from "../firmware.ts";
 import { GuestError } from "../errors.ts";
 import { argSlot } from "../../firmware/spec/services.ts";
 import { MEMORY_TYPE, RESET_TYPE } from "../../firmware/spec/uefi.ts";
 import { PE_CONST } from "../../firmware/spec/pe.ts";
-import { Tracer } from "../trace.ts";
-import { KeyQueue } from "../keys.ts";
-import { guestClock, hostClock, type Clock } from "../clock.ts";
-import type { Disk } from "../disk.ts";
-import { arm64Slide, type SymbolMap } from "../symbols.ts";
-import { ramBytes, type MachineOptions } from "../options.ts";
-import { EfiLink, INPUT_POLL_MS } from "../efi-link.ts";
+import { arm64Slide } from "../symbols.ts";
+import { MachineBase } from "../machine-base.ts";
+import type { MachineOptions } from "../options.ts";
+import { INPUT_POLL_MS } from "../efi-link.ts";
 import { Runner, type Core } from "../runner.ts";
-import { RunState, type Ending, type Stop } from "../run-state.ts";
-import { keystrokes, Typing } from "../input.ts";
+import type { Ending } from "../run-state.ts";
 import { identityTables, tablePages, translate, MAIR, TCR, type Translation } from "./paging.ts";
 import {
   B_SELF, CPACR_FPEN, EXCP, EXCP_NAMES, HCR_EL2, HCR_EL2_RW, PSTATE_EL1H_MASKED, SCR_EL3, SCR_EL3_NS_HVC_AA64,
@@ -64,24 +59,9 @@ const NOT_YET: ReadonlyArray<[keyof MachineOptions, string]> = [
 /** For sleeping without spinning: Atomics.wait on a word nobody changes. */
 const SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
-export class Arm64Machine {
-  readonly uc: Unicorn;
-  readonly ram: Uint8Array;
-  readonly ramView: DataView;
-  readonly tracer: Tracer;
-  readonly clock: Clock;
-  /** Lines the guest wrote to the PL011. */
-  readonly serial: string[] = [];
+export class Arm64Machine extends MachineBase {
   readonly gdb = undefined;
-  /** The firmware and its link to this CPU; none on the direct entry. */
-  private readonly link: EfiLink | undefined;
-  private readonly state: RunState;
-  private readonly runner: Runner;
-  private readonly typing?: Typing;
-  private readonly disks: Disk[];
-  private readonly symbols?: SymbolMap;
   private readonly platform: VirtPlatform;
-  private readonly icount: InstructionCounter | undefined;
   private stackTop = 0n;
   private stackGuard = -1n;
   private sentinel = 0n;
@@ -93,55 +73,20 @@ export class Arm64Machine {
       if (options[key] !== undefined && options[key] !== false) throw new Error(`${what} is not offered on AArch64 yet (issue 14)`);
     }
     if (options.entry === "pvh") throw new Error("Xen's PVH entry is x86's; the AArch64 machine's direct entry is the arm64 boot protocol (entry \"direct\")");
-    const bytes = ramBytes(options);
-    this.tracer = options.tracer ?? new Tracer();
-    this.disks = options.disks ?? [];
-    this.symbols = options.symbols;
-    const uc = (this.uc = new Unicorn(C.UC_MODE_ARM, C.UC_ARCH_ARM64));
-    // Runs end at the sentinel's HVC, a WFI, a stop or an error (Unicorn.noExitAddress).
-    uc.noExitAddress();
-    const deterministic = options.clock === "deterministic";
-    if (options.countInstructions || deterministic) this.icount = uc.countInstructions();
-    const clock = options.clock ?? "host";
-    this.clock = clock === "host" ? hostClock() : clock === "deterministic" ? guestClock({ progress: this.icount!.count }) : clock;
-    const state = (this.state = new RunState(() => uc.emuStop()));
-    const keys = new KeyQueue(options.keys ?? []);
-    if (options.input) {
-      this.typing = new Typing(options.input, () => state.end({ kind: "quit" }), (typed) => {
-        if (this.link && !this.link.fw.bootServicesExited) keys.push(keystrokes(typed, this.clock.now()));
-        else this.platform.uart.input(typed);
-      });
-    }
-    if (options.entry === "direct") {
-      // The arm64 boot protocol (bootDirect): no firmware, RAM of the machine's own.
-      this.link = undefined;
-      this.ram = new Uint8Array(new ArrayBuffer(bytes));
-      adviseHugePages(this.ram);
-      this.ramView = new DataView(this.ram.buffer);
-    } else {
-      const link = (this.link = new EfiLink({
-        callSite: () => uc.regRead(C.UC_ARM64_REG_LR),
-        pc: () => uc.regRead(C.UC_ARM64_REG_PC),
-        error: (kind, message, at, where) => this.error(kind, message, at, where),
-        symbolize: (at) => this.symbolize(at),
-        callGuest: (fn, a0, a1) => this.callGuest(fn, a0, a1),
-        instructions: () => this.instructions(),
-        codeWritten: (base, n) => uc.removeCache(base, base + n),
-      }, {
-        machine: PE_CONST.MACHINE_AA64, ramBytes: bytes, clock: this.clock, state, tracer: this.tracer, keys, typing: this.typing, deterministic,
-        entropy: options.entropy, firmwareWasm: options.firmwareWasm, varsPath: options.varsPath, initrd: options.initrd, disks: this.disks,
-        disabled: options.disabled, onConsole: options.onConsole,
-        // The platform's device tree (host/arm64/platform.ts), as firmware hands it over.
-        describe: (fw) => {
-          const fdt = buildFdt(platformTree(fw.ram.length));
-          const at = fw.allocPages(MEMORY_TYPE.ACPIReclaimMemory, Math.ceil(fdt.length / PAGE));
-          fw.ram.set(fdt, Number(at));
-          fw.setDeviceTree(at);
-        },
-      }));
-      this.ram = link.fw.ram;
-      this.ramView = link.fw.ramView;
-    }
+    super(options, new Unicorn(C.UC_MODE_ARM, C.UC_ARCH_ARM64), {
+      machine: PE_CONST.MACHINE_AA64,
+      // The arm64 boot protocol (bootDirect) runs with no firmware.
+      firmware: options.entry !== "direct",
+      // The platform's device tree (host/arm64/platform.ts), as firmware hands it over.
+      describe: (fw) => {
+        const fdt = buildFdt(platformTree(fw.ram.length));
+        const at = fw.allocPages(MEMORY_TYPE.ACPIReclaimMemory, Math.ceil(fdt.length / PAGE));
+        fw.ram.set(fdt, Number(at));
+        fw.setDeviceTree(at);
+      },
+      guardCodeWrites: false,
+    });
+    const uc = this.uc;
     uc.memMapPtr(0, this.ram);
     this.platform = this.wire(options);
     const link = this.link;
@@ -157,22 +102,20 @@ export class Arm64Machine {
         onCall: (id) => this.serve(id), onOther: (intno) => this.onException(intno),
       });
     } else uc.hookIntr((intno) => this.onException(intno));
-    this.runner = new Runner(this.core(), state, { instructions: options.instructionBudget ?? 0, timeMs: options.timeBudgetMs ?? 0 }, () => {
-      // In boot services a WFI waits for the firmware's tick, which the firmware gives there.
-      const fw = this.link?.fw;
-      return fw && !fw.bootServicesExited ? fw.idle() : undefined;
-    });
-    if (this.link) this.bringUp();
+    this.runner = new Runner(this.core(), this.state, { instructions: options.instructionBudget ?? 0, timeMs: options.timeBudgetMs ?? 0 }, () => this.bootIdle());
+    if (link) this.bringUp();
   }
 
-  /** The EFI firmware; there is none on the direct entry. */
-  get fw(): Firmware {
-    return this.efi.fw;
+  protected callSite(): bigint {
+    return this.uc.regRead(C.UC_ARM64_REG_LR);
   }
 
-  private get efi(): EfiLink {
-    if (!this.link) throw new Error("this machine has no EFI firmware (the direct entry)");
-    return this.link;
+  protected pc(): bigint {
+    return this.uc.regRead(C.UC_ARM64_REG_PC);
+  }
+
+  protected serialInput(bytes: Uint8Array): void {
+    this.platform.uart.input(bytes);
   }
 
   /** The CPU as the runner sees it (host/runner.ts). */
@@ -211,13 +154,7 @@ export class Arm64Machine {
   /** The devices: the GIC, the generic timer, the PL011 (its lines are the serial console). */
   /** The platform's devices (host/arm64/virt.ts); the instruction-cache maintenance that names changed code. */
   private wire(options: MachineOptions): VirtPlatform {
-    const onSerial = options.onSerial ?? (() => {});
-    const platform = new VirtPlatform(this.uc, (line) => {
-      this.serial.push(line);
-      if (this.icount) this.serialInstructions.push(this.icount.count());
-      onSerial(line);
-      this.state.line(line, options.stopOnSerial);
-    });
+    const platform = new VirtPlatform(this.uc, (line) => this.serialLine(line, options));
     this.uc.hookSysRegs([IC_IVAU, IC_IALLU, IC_IALLUIS], (_rt, key, value) => this.codeChanged(key === IC_IVAU_KEY ? value : undefined));
     return platform;
   }
@@ -283,51 +220,7 @@ export class Arm64Machine {
     uc.regWrite(C.UC_ARM64_REG_SP, this.stackTop);
   }
 
-  /** Guest instructions executed so far, with the countInstructions option. */
-  instructions(): bigint | undefined {
-    return this.icount?.count();
-  }
-
-  /** With countInstructions: the count when each line of `serial` was complete. */
-  private readonly serialInstructions: bigint[] = [];
-
-  /** With countInstructions: the count when the first serial line matching `re` was complete. */
-  instructionsAtLine(re: RegExp): bigint | undefined {
-    const i = this.serial.findIndex((l) => re.test(l));
-    return i < 0 ? undefined : this.serialInstructions[i];
-  }
-
-  get instructionsAtEntry(): bigint | undefined {
-    return this.link ? this.link.instructionsAtEntry : this.icount && 0n;
-  }
-
-  get enteredAt(): number | undefined {
-    return this.link ? this.link.enteredAt : this.directEnteredAt;
-  }
-
-  /** performance.now() when a guest first called StartImage (a boot loader starting an image). */
-  get firstStartImageAt(): number | undefined {
-    return this.link?.firstStartImageAt;
-  }
-
-  get firstRunAt(): number | undefined {
-    return this.runner.firstRunAt;
-  }
-
-  get console(): string {
-    return this.link?.console ?? "";
-  }
-
-  /** A reset, power-off or quit that stopped the machine, if one did. */
-  get ended(): Stop | undefined {
-    return this.state.ended;
-  }
-
   tablesRead(): undefined {
-    return undefined;
-  }
-
-  screenshot(): undefined {
     return undefined;
   }
 
@@ -358,7 +251,7 @@ export class Arm64Machine {
   }
 
   /** A GuestError at (or "from") guest address `at`, with the last calls. */
-  private error(kind: GuestError["kind"], message: string, at: bigint, where: "at" | "from" = "at"): GuestError {
+  protected error(kind: GuestError["kind"], message: string, at: bigint, where: "at" | "from" = "at"): GuestError {
     return new GuestError(kind, message, at, this.tracer.last(), this.symbolize(at), where, "PC");
   }
 
@@ -447,35 +340,6 @@ export class Arm64Machine {
     return word !== undefined && Number(word & 0xffff_ffffn) === WFI;
   }
 
-  saveVarsIfChanged(): void {
-    this.link?.saveVarsIfChanged();
-  }
-
-  /** Copy an image file into guest memory and load it; throws a LoadError naming the field. */
-  loadImageFile(path: string, cmdline?: string): bigint {
-    return this.efi.loadImageFile(path, cmdline);
-  }
-
-  loadImage(bytes: Uint8Array, cmdline?: string): bigint {
-    return this.efi.loadImage(bytes, cmdline);
-  }
-
-  loadBootOption(): bigint {
-    return this.efi.loadBootOption();
-  }
-
-  commitDisks(): void {
-    this.link?.commitDisks();
-  }
-
-  /** StartImage on a loaded image: how it ended. */
-  start(handle: bigint): Ending {
-    return this.efi.start(handle);
-  }
-
-  /** performance.now() when the direct entry entered the kernel. */
-  private directEnteredAt: number | undefined;
-
   /**
    * Enter a kernel through the arm64 boot protocol (host/arm64/image.ts): the Image, the
    * device tree and the initrd copied into RAM, the CPU at non-secure EL1 with the MMU
@@ -494,17 +358,6 @@ export class Arm64Machine {
     uc.sysRegWrite(HCR_EL2, HCR_EL2_RW);
     uc.sysRegWrite(SCTLR_EL1, uc.sysRegRead(SCTLR_EL1) & ~SCTLR_MMU_CACHES);
     uc.regWriteBatch([X(0), X(1), X(2), X(3)], [BigInt(boot.dtbAt), 0n, 0n, 0n]);
-    this.directEnteredAt = performance.now();
-    // The kernel never returns.
-    return this.state.settle(() => {
-      this.runner.run(BigInt(boot.base), false);
-      return { kind: "returned", status: uc.regRead(X(0)) };
-    }, (at) => this.symbolize(at));
-  }
-
-  close(): void {
-    this.typing?.input.close();
-    this.uc.close();
-    for (const d of this.disks) d.close();
+    return this.enterDirectly(BigInt(boot.base), () => uc.regRead(X(0)));
   }
 }
