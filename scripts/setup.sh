@@ -358,6 +358,12 @@ build_guests() {
   mkdir -p "$(dirname "$GUESTS_STAMP")"; touch "$GUESTS_STAMP"
 }
 
+# One file of a .deb, written atomically: deb_member DEB PATH-IN-IT OUT.
+deb_member() {
+  dpkg-deb --fsys-tarfile "$1" | tar -x -O "./$2" >"$3.tmp"
+  mv "$3.tmp" "$3"
+}
+
 # ---------------------------------------------------------------------------------------
 # 5. The Debian kernel the boot path runs (issue: boot Debian's cloud kernel).
 # The current linux-image-6.1.0-*-cloud-amd64 that linux-image-cloud-amd64 depends on,
@@ -395,8 +401,7 @@ setup_kernel() {
     mkdir -p "$dir/dbg"
     (cd "$dir/dbg" && run kernel apt-get download "$pkg-dbg")
     local version=${pkg#linux-image-}
-    dpkg-deb --fsys-tarfile "$dir"/dbg/*.deb | tar -x -O "./usr/lib/debug/boot/System.map-$version" > "$dir/System.map.tmp"
-    mv "$dir/System.map.tmp" "$dir/System.map"
+    deb_member "$(echo "$dir"/dbg/*.deb)" "usr/lib/debug/boot/System.map-$version" "$dir/System.map"
     rm -rf "$dir/dbg"
   fi
   if [[ -f $dir/System.map ]]; then ln -sfn "$pkg/System.map" "$KERNEL_DIR/System.map"; fi
@@ -455,8 +460,7 @@ setup_kernel13() {
     (cd "$APT_DIR/dl" && run kernel private_apt apt-get download "$pkg-dbg")
     # Named System.map-VERSION beside the kernel, where the host looks (host/symbols.ts systemMapFor).
     local map=$dir/System.map-${pkg#linux-image-}
-    dpkg-deb --fsys-tarfile "$APT_DIR"/dl/"$pkg"-dbg_*.deb | tar -x -O "./usr/lib/debug/boot/${map##*/}" >"$map.tmp"
-    mv "$map.tmp" "$map"
+    deb_member "$(echo "$APT_DIR"/dl/"$pkg"-dbg_*.deb)" "usr/lib/debug/boot/${map##*/}" "$map"
   fi
   rm -rf "$APT_DIR"
   ln -sfn "$pkg" "$KERNEL_DIR/debian13"
@@ -521,8 +525,7 @@ setup_kernel_arm64() {
     say "fetching System.map of $pkg (its -dbg package, ~260 MB)"
     (cd "$APT_DIR/dl" && run kernel arm64_apt apt-get download "$pkg-dbg:arm64")
     local map=$dir/System.map-${pkg#linux-image-}
-    dpkg-deb --fsys-tarfile "$APT_DIR"/dl/"$pkg"-dbg_*.deb | tar -x -O "./usr/lib/debug/boot/${map##*/}" >"$map.tmp"
-    mv "$map.tmp" "$map"
+    deb_member "$(echo "$APT_DIR"/dl/"$pkg"-dbg_*.deb)" "usr/lib/debug/boot/${map##*/}" "$map"
   fi
   rm -rf "$APT_DIR"
   ln -sfn "$pkg" "$KERNEL_DIR/arm64"
@@ -649,8 +652,8 @@ setup_busybox() {
   rm -rf "$APT_DIR"
   for arch in amd64 arm64; do
     mkdir -p "$BUSYBOX_DIR/$arch"
-    dpkg-deb --fsys-tarfile "$tmp/$arch"/busybox-static_*.deb | tar -x -O ./bin/busybox >"$BUSYBOX_DIR/$arch/busybox.tmp"
-    chmod 755 "$BUSYBOX_DIR/$arch/busybox.tmp" && mv "$BUSYBOX_DIR/$arch/busybox.tmp" "$BUSYBOX_DIR/$arch/busybox"
+    deb_member "$(echo "$tmp/$arch"/busybox-static_*.deb)" bin/busybox "$BUSYBOX_DIR/$arch/busybox"
+    chmod 755 "$BUSYBOX_DIR/$arch/busybox"
   done
   rm -rf "$tmp"
 }
