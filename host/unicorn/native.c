@@ -73,6 +73,14 @@ void trap_gate_out(void *uc, uint32_t port, int size, uint32_t value, struct tra
   g->write(uc, g->result_id, g->result);
 }
 
+// A gate's registers: ids[i] is read into (or written from) base + offsets[i].
+static void reg_block(int *ids_out, void **vals_out, const int32_t *ids, const uint32_t *offsets, int count, uint8_t *base) {
+  for (int i = 0; i < count; i++) {
+    ids_out[i] = ids[i];
+    vals_out[i] = base + offsets[i];
+  }
+}
+
 // A gate reading registers ids[i] into base + offsets[i] and writing register result_id
 // from base + result_offset; NULL if count is out of range or memory is short.
 struct trap_gate *trap_gate_new(void *read_batch, void *write, void *on_trap, void *on_port, uint32_t trap_port,
@@ -87,10 +95,7 @@ struct trap_gate *trap_gate_new(void *read_batch, void *write, void *on_trap, vo
   g->on_port = (port_fn)on_port;
   g->trap_port = trap_port;
   g->count = count;
-  for (int i = 0; i < count; i++) {
-    g->ids[i] = ids[i];
-    g->vals[i] = base + offsets[i];
-  }
+  reg_block(g->ids, g->vals, ids, offsets, count, base);
   g->result_id = result_id;
   g->result = base + result_offset;
   return g;
@@ -403,10 +408,7 @@ struct hvc_gate *hvc_gate_new(void *read_batch, void *write, void *on_call, void
   g->thunk_size = thunk_size;
   g->pc_id = pc_id;
   g->count = count;
-  for (int i = 0; i < count; i++) {
-    g->ids[i] = ids[i];
-    g->vals[i] = base + offsets[i];
-  }
+  reg_block(g->ids, g->vals, ids, offsets, count, base);
   g->result_id = result_id;
   g->result = base + result_offset;
   return g;

@@ -5,10 +5,9 @@
 import { Unicorn, type Context } from "../unicorn/index.ts";
 import * as C from "../unicorn/consts.ts";
 import { errorCodeOffset, exceptionIsIntOffset, hflagsOffset, oldExceptionOffset, svmInterceptOffset } from "../unicorn/quirks.ts";
-import { deliver, DeliveryError, gateTarget, HAS_ERROR_CODE, RFLAGS_IF } from "./interrupts.ts";
+import { deliver, DeliveryError, gateTarget, HAS_ERROR_CODE, RFLAGS_IF, RFLAGS_RF } from "./interrupts.ts";
 import { translate } from "./walk.ts";
 import { CR0_PG, EFER_SCE, MSR_EFER, MSR_FMASK, MSR_LSTAR, MSR_STAR, SYSCALL_BYTES } from "./regs.ts";
-import { RFLAGS_RF } from "./interrupts.ts";
 import type { GuestError } from "../errors.ts";
 
 /** QEMU's hflags bit for SVM guest mode (target/i386/cpu.h HF_GUEST_MASK), and its exception number for an SVM exit, to which Unicorn adds the exit code. */
