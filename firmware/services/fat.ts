@@ -3,7 +3,8 @@
 // device that holds one. On a read-only device the volume says so
 // (FILE_SYSTEM_INFO.ReadOnly) and opening for writing answers WRITE_PROTECTED; on a
 // writable one files and folders are created, written, resized and deleted, every FAT
-// copy kept the same, and FAT32's FSInfo free count set to "unknown" at the first change.
+// copy kept the same, and FAT32's FSInfo free count set to "unknown" at the first change;
+// the label is set in the root's volume-ID entry and the boot sector alike.
 //
 //   volume record (private, 128 bytes)
 //   0 device i32 | 4 fatType u32 (12, 16, 32) | 8 sfs u64 (guest instance)
@@ -120,7 +121,7 @@ export function mountFat(d: i32): bool {
   fillSlots(Table.SimpleFileSystem, sfs);
   store<u64>(v + V_SFS, sfs);
   const i = volumeCount++;
-  findLabel(i);
+  labelEntry(i);
   install(deviceHandle(d), Guid.SIMPLE_FILE_SYSTEM_PROTOCOL, sfs);
   return true;
 }
@@ -367,17 +368,21 @@ function nameIs(p: usize, chars: u32): bool {
   return load<u32>(vol(v) + V_TYPE) == 32 ? (<u32>load<u16>(e, 20) << 16) | lo : lo;
 }
 
-/** The volume label: the root directory's volume-ID entry (fatgen103), if any. */
-function findLabel(v: i32): void {
+/**
+ * The volume label as EDK2 reads it: the root directory's volume-ID entry (fatgen103 §6),
+ * copied into the volume record, and left in DIRENT. Returns its position in the root, or
+ * u64 max when there is none (the label stays as it was: spaces at mount).
+ */
+function labelEntry(v: i32): u64 {
   const f = scratch(v);
-  for (let pos: u64 = 0; ; pos += ENTRY) {
-    if (readAt(f, pos, DIRENT, ENTRY) != ENTRY || load<u8>(DIRENT) == 0) return;
+  for (let pos: u64 = 0; readAt(f, pos, DIRENT, ENTRY) == ENTRY && load<u8>(DIRENT) != 0; pos += ENTRY) {
     const attr = <u32>load<u8>(DIRENT, 11);
     if (load<u8>(DIRENT) != 0xe5 && (attr & 0x3f) != ATTR_LONG_NAME && (attr & ATTR_VOLUME_ID)) {
       memory.copy(vol(v) + V_LABEL, DIRENT, 11);
-      return;
+      return pos;
     }
   }
+  return u64.MAX_VALUE;
 }
 
 /** After resolve's NOT_FOUND: whether only the last component was missing (`to` is then its folder), and that name. */
@@ -775,9 +780,11 @@ export function File_GetInfo(self: u64, type: u64, sizePtr: u64, buffer: u64): u
 }
 
 /**
- * §13.5.14 SetInfo with FILE_INFO: the size (truncating or zero-extending), the
- * attributes and the name (rename) of a file opened for writing. The volume's label
- * is not offered: UNSUPPORTED.
+ * §13.5.14 SetInfo. FILE_INFO: the size (truncating or zero-extending), the attributes
+ * and the name (rename) of a file opened for writing. FILE_SYSTEM_INFO (of which only
+ * VolumeLabel is used, §13.5.16) and FILE_SYSTEM_VOLUME_LABEL: the volume's label, from
+ * any handle on it, read-only ones too (the spec's ACCESS_DENIED for a read-only handle
+ * is FILE_INFO's; EDK2's FatSetOrGetInfo asks only whether the volume is read-only).
  */
 export function File_SetInfo(self: u64, type: u64, size: u64, buffer: u64): u64 {
   const f = findFile(self);
@@ -786,6 +793,13 @@ export function File_SetInfo(self: u64, type: u64, size: u64, buffer: u64): u64 
   if (!f || !g || !info) return Status.INVALID_PARAMETER;
   const v = load<i32>(f + F_VOLUME);
   if (!writable(v)) return Status.WRITE_PROTECTED;
+  if (guidEq(g, Guid.FILE_SYSTEM_INFO)) {
+    // EDK2's FatSetVolumeInfo: the fixed part and at least a NUL, and a Size within BufferSize.
+    const fixed = <u64>FILE_SYSTEM_INFO.VolumeLabel;
+    if (size < fixed + 2 || load<u64>(info + FILE_SYSTEM_INFO.Size) > size) return Status.BAD_BUFFER_SIZE;
+    return setLabel(v, info + <usize>fixed, size - fixed);
+  }
+  if (guidEq(g, Guid.FILE_SYSTEM_VOLUME_LABEL)) return size < 2 ? Status.BAD_BUFFER_SIZE : setLabel(v, info, size);
   if (!guidEq(g, Guid.FILE_INFO)) return Status.UNSUPPORTED;
   if (size < <u64>FILE_INFO.FileName + 2 || load<u64>(info + FILE_INFO.Size) > size) return Status.BAD_BUFFER_SIZE;
   if (!(load<u64>(f + F_MODE) & FileMode.WRITE) || load<u32>(f + F_ROOT)) return Status.ACCESS_DENIED;
@@ -1153,6 +1167,42 @@ function validName(p: usize, chars: u32): bool {
 
 const ENTRIES: usize = reserve(21 * 32);
 
+/** Why freeRun found no room: DEVICE_ERROR or VOLUME_FULL. */
+let runStatus: u64 = 0;
+
+/**
+ * The position of a run of `count` free entries in folder record d (deleted ones, or from
+ * the end mark on), the folder grown when the run reaches past its chain; u64 max when
+ * there is no room (runStatus says why).
+ */
+function freeRun(d: usize, count: u32): u64 {
+  const v = load<i32>(d + F_VOLUME);
+  let start: u64 = u64.MAX_VALUE;
+  let run: u32 = 0;
+  let pos: u64 = 0;
+  store<u32>(d + F_CUR_CLUSTER, NO_CLUSTER);
+  runStatus = Status.VOLUME_FULL;
+  for (let atEnd = false; run < count; pos += ENTRY) {
+    if (!atEnd) {
+      const got = readAt(d, pos, WORD, 1);
+      if (got == u64.MAX_VALUE) { runStatus = Status.DEVICE_ERROR; return got; }
+      if (got == 0) atEnd = true;
+      else if (load<u8>(WORD) == 0) atEnd = true;
+      else if (load<u8>(WORD) != 0xe5) { run = 0; start = u64.MAX_VALUE; continue; }
+    }
+    if (atEnd && !load<u32>(d + F_ROOT) || (atEnd && load<u32>(vol(v) + V_TYPE) == 32)) {
+      // Past the chain's end the folder grows (zeroed clusters); the fixed root cannot.
+      const cb = <u64>load<u32>(vol(v) + V_CLUSTER);
+      if (clusterForWrite(v, d, <u32>(pos / cb)) == NO_CLUSTER) return u64.MAX_VALUE;
+    } else if (atEnd && pos >= <u64>load<u32>(vol(v) + V_ROOT_BYTES)) {
+      return u64.MAX_VALUE;
+    }
+    if (start == u64.MAX_VALUE) start = pos;
+    run++;
+  }
+  return start;
+}
+
 /**
  * Create `chars` characters at p in folder record d as a file or (attributes with
  * DIRECTORY) a folder, with "." and ".." in it; d becomes the new object's record.
@@ -1201,29 +1251,8 @@ function create(d: usize, p: usize, chars: u32, attributes: u32, moving: usize =
   }
   memory.copy(se, SHORT, 11);
   store<u8>(se, <u8>(flags & 0x18), 12);
-  // A run of `count` free entries (deleted, or from the end mark on), the folder grown if needed.
-  let start: u64 = u64.MAX_VALUE;
-  let run: u32 = 0;
-  let pos: u64 = 0;
-  store<u32>(d + F_CUR_CLUSTER, NO_CLUSTER);
-  for (let atEnd = false; run < count; pos += ENTRY) {
-    if (!atEnd) {
-      const got = readAt(d, pos, WORD, 1);
-      if (got == u64.MAX_VALUE) return Status.DEVICE_ERROR;
-      if (got == 0) atEnd = true;
-      else if (load<u8>(WORD) == 0) atEnd = true;
-      else if (load<u8>(WORD) != 0xe5) { run = 0; start = u64.MAX_VALUE; continue; }
-    }
-    if (atEnd && !load<u32>(d + F_ROOT) || (atEnd && load<u32>(vol(v) + V_TYPE) == 32)) {
-      // Past the chain's end the folder grows (zeroed clusters); the fixed root cannot.
-      const cb = <u64>load<u32>(vol(v) + V_CLUSTER);
-      if (clusterForWrite(v, d, <u32>(pos / cb)) == NO_CLUSTER) return Status.VOLUME_FULL;
-    } else if (atEnd && pos >= <u64>load<u32>(vol(v) + V_ROOT_BYTES)) {
-      return Status.VOLUME_FULL;
-    }
-    if (start == u64.MAX_VALUE) start = pos;
-    run++;
-  }
+  const start = freeRun(d, count);
+  if (start == u64.MAX_VALUE) return runStatus;
   if (dir && moving) {
     // A folder moved: its ".." (the second entry of its first cluster) names the new parent.
     const c = entryCluster(v, se);
@@ -1315,6 +1344,67 @@ function rename(f: usize, p: usize, chars: u32): u64 {
   memory.copy(f + F_ENTRY, TARGET + F_ENTRY, 32);
   store<u32>(f + F_NAME_CHARS, load<u32>(TARGET + F_NAME_CHARS));
   memory.copy(f + F_NAME, TARGET + F_NAME, <usize>load<u32>(TARGET + F_NAME_CHARS) << 1);
+  return Status.SUCCESS;
+}
+
+// ----------------------------------------------------------------- the label --
+
+// BS_VolLab of a volume without a label (fatgen103 §3.1; what mkfs.fat writes).
+const NO_NAME: usize = memory.data<u8>([0x4e, 0x4f, 0x20, 0x4e, 0x41, 0x4d, 0x45, 0x20, 0x20, 0x20, 0x20]);
+
+/**
+ * The NUL-terminated label at p (within `bytes`) becomes volume v's, kept as FAT keeps it
+ * (fatgen103 §3.1, §6), upper case and padded with spaces to 11 bytes, in two places, as
+ * dosfstools' fatlabel writes it: the root's volume-ID entry (made when there is none;
+ * an empty label frees it) and the boot sector's BS_VolLab (FAT32's backup too), when
+ * BS_BootSig says that field exists.
+ * A label of more than 11 characters, or with one FAT cannot hold, is UNSUPPORTED, EDK2's
+ * status for a label its StrToFat finds lossy (FatPkg/EnhancedFatDxe/DirectoryManage.c
+ * FatSetVolumeEntry); EDK2 itself keeps the first 11 of a longer label, and drops spaces,
+ * which FAT allows in a label after its first character and which are kept here.
+ */
+function setLabel(v: i32, p: usize, bytes: u64): u64 {
+  const room = bytes >> 1;
+  let chars: u32 = 0;
+  while (<u64>chars < room && chars <= 11 && load<u16>(p + (<usize>chars << 1))) chars++;
+  if (chars > 11) return Status.UNSUPPORTED;
+  if (<u64>chars == room) return Status.BAD_BUFFER_SIZE; // no NUL within BufferSize
+  memory.fill(SHORT, 0x20, 11);
+  for (let i: u32 = 0; i < chars; i++) {
+    const c = upper(<u32>load<u16>(p + (<usize>i << 1)));
+    if (!shortChar(c) && (c != 0x20 || i == 0)) return Status.UNSUPPORTED;
+    store<u8>(SHORT + <usize>i, <u8>c);
+  }
+  // The entry: labelEntry leaves it in DIRENT, and SCRATCH at the root.
+  let pos = labelEntry(v);
+  if (pos == u64.MAX_VALUE && chars) {
+    pos = freeRun(SCRATCH, 1);
+    if (pos == u64.MAX_VALUE) return runStatus;
+    memory.fill(DIRENT, 0, 32);
+    store<u8>(DIRENT, <u8>ATTR_VOLUME_ID, 11);
+  }
+  if (pos != u64.MAX_VALUE) {
+    memory.copy(DIRENT, SHORT, 11);
+    if (!chars) store<u8>(DIRENT, 0xe5);
+    const now = dosNow();
+    store<u16>(DIRENT, <u16>now, 22);
+    store<u16>(DIRENT, <u16>(now >> 16), 24);
+    const at = folderOffset(v, load<u32>(SCRATCH + F_FIRST), 1, pos);
+    if (at == u64.MAX_VALUE || !volWrite(v, at, DIRENT, ENTRY)) return Status.DEVICE_ERROR;
+  }
+  // The boot sector: BS_BootSig at 38 (FAT12/16) or 66 (FAT32), BS_VolLab 5 bytes on;
+  // FAT32's backup boot sector at BPB_BkBootSec (offset 50), within the reserved sectors.
+  const V = vol(v);
+  const sig: u64 = load<u32>(V + V_TYPE) == 32 ? 66 : 38;
+  let backup: u64 = 0;
+  if (sig == 66 && volRead(v, 50, WORD, 2)) backup = <u64>load<u16>(WORD) * <u64>load<u32>(V + V_BPS);
+  if (backup >= load<u64>(V + V_FAT)) backup = 0;
+  for (let sector: u64 = 0, k = 0; k < 2; k++, sector = backup) {
+    if (k && !backup) break;
+    if (!volRead(v, sector + sig, WORD, 1)) return Status.DEVICE_ERROR;
+    if (load<u8>(WORD) == 0x29 && !volWrite(v, sector + sig + 5, chars ? SHORT : NO_NAME, 11)) return Status.DEVICE_ERROR;
+  }
+  memory.copy(V + V_LABEL, SHORT, 11);
   return Status.SUCCESS;
 }
 
