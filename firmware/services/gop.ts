@@ -2,10 +2,12 @@
 // (fw_set_screen), 32-bit BGRX pixels in a linear framebuffer in guest RAM, reserved in the
 // memory map (the OS keeps drawing there after ExitBootServices, as on a PCI display's
 // BAR), and Blt in its four operations. The host reads the framebuffer for screenshots.
+// ConOut draws its text here too (text.ts).
 import { gp, guest } from "../mem";
 import { allocPages, allocPool, NONE, FLAG_FIRMWARE } from "./alloc";
 import { install, newHandle } from "./handles";
 import { fillSlots } from "./system";
+import { consoleOnScreen } from "./text";
 import {
   GRAPHICS_OUTPUT_MODE_INFORMATION, GRAPHICS_OUTPUT_PROTOCOL, GRAPHICS_OUTPUT_PROTOCOL_MODE, PIXEL_BITMASK,
   Graphics, Guid, MemoryType, Status, Table,
@@ -41,6 +43,7 @@ export function gopInit(width: u32, height: u32): bool {
   screenWidth = width;
   screenHeight = height;
   install(h, Guid.GRAPHICS_OUTPUT_PROTOCOL, inst);
+  consoleOnScreen();
   return true;
 }
 
@@ -70,8 +73,28 @@ export function Gop_QueryMode(self: u64, mode: u32, sizeOut: u64, infoOut: u64):
 export function Gop_SetMode(self: u64, mode: u32): u64 {
   if (!self || self != gop) return Status.INVALID_PARAMETER;
   if (mode != 0) return Status.UNSUPPORTED;
-  memory.fill(gp(framebuffer), 0, <usize>(<u64>screenWidth * <u64>screenHeight * PIXEL));
+  fillRect(0, 0, screenWidth, screenHeight, 0);
   return Status.SUCCESS;
+}
+
+// Drawing on the screen, for Blt and for the console's text (text.ts): rectangles the
+// caller has checked to lie on the screen, so that every coordinate fits in 32 bits.
+
+/** Fill the w x h rectangle at (x, y) with one BGRX pixel. */
+export function fillRect(x: u32, y: u32, w: u32, h: u32, pixel: u32): void {
+  let line = gp(framebuffer) + <usize>((y * screenWidth + x) << 2);
+  for (let j: u32 = 0; j < h; j++, line += <usize>(screenWidth << 2)) {
+    for (let i: u32 = 0; i < w; i++) store<u32>(line + (i << 2), pixel);
+  }
+}
+
+/** Copy the w x h rectangle at (sx, sy) to (dx, dy); overlapping rectangles are copied rows first to last or last to first, whichever does not overwrite what is still to copy. */
+export function moveRect(sx: u32, sy: u32, dx: u32, dy: u32, w: u32, h: u32): void {
+  const fb = gp(framebuffer), W = screenWidth;
+  for (let k: u32 = 0; k < h; k++) {
+    const j = dy > sy ? h - 1 - k : k;
+    memory.copy(fb + <usize>(((dy + j) * W + dx) << 2), fb + <usize>(((sy + j) * W + sx) << 2), <usize>(w << 2));
+  }
 }
 
 /** §12.9.2 Blt: a rectangle filled from one pixel, copied between the screen and a buffer, or within the screen. */
@@ -90,19 +113,11 @@ export function Gop_Blt(self: u64, buffer: u64, op: u32, sx: u64, sy: u64, dx: u
   if (op == Graphics.VIDEO_FILL) {
     const px = guest(buffer, PIXEL);
     if (!px) return Status.INVALID_PARAMETER;
-    const v = load<u32>(px);
-    for (let y: u64 = 0; y < height; y++) {
-      const line = fb + <usize>(((dy + y) * W + dx) * PIXEL);
-      for (let x: u64 = 0; x < width; x++) store<u32>(line + <usize>(x * PIXEL), v);
-    }
+    fillRect(<u32>dx, <u32>dy, <u32>width, <u32>height, load<u32>(px));
     return Status.SUCCESS;
   }
   if (op == Graphics.VIDEO_TO_VIDEO) {
-    // Overlapping rectangles: rows in the order that does not overwrite what is still to copy.
-    for (let k: u64 = 0; k < height; k++) {
-      const y = dy > sy ? height - 1 - k : k;
-      memory.copy(fb + <usize>(((dy + y) * W + dx) * PIXEL), fb + <usize>(((sy + y) * W + sx) * PIXEL), <usize>row);
-    }
+    moveRect(<u32>sx, <u32>sy, <u32>dx, <u32>dy, <u32>width, <u32>height);
     return Status.SUCCESS;
   }
   // The buffer's rectangle starts at (SourceX, SourceY) for BufferToVideo, (DestinationX, DestinationY) for VideoToBltBuffer.

@@ -1,40 +1,129 @@
 // Console: EFI_SIMPLE_TEXT_OUTPUT_PROTOCOL on ConOut/StdErr and
 // EFI_SIMPLE_TEXT_INPUT_PROTOCOL on ConIn (UEFI 2.10 §12.3, §12.4). Output goes to the
 // host; keystrokes come from it (host key_next/key_take: a script of keys, each due at a
-// guest time), and WaitForKey is signalled when one is due (events.ts asks keyDue()).
-import { guest, gp, ucs2Len } from "../mem";
+// guest time), and WaitForKey is signalled when one is due (events.ts asks nextKeyAt()).
+//
+// With a display (gop.ts), ConOut also draws its text there, as EDK2's GraphicsConsoleDxe
+// does under its console splitter: 8x16 cells (font.ts), the text area centred on the
+// screen, the 16 colours of EFI_TEXT_ATTR, scrolling at the bottom. The serial side is
+// unchanged: every code unit still goes to the host.
+import { gp, guest, ucs2Len } from "../mem";
 import { hostConsoleOut, hostKeyNext, hostKeyTake, hostWaitForever } from "../abi";
-import { SIMPLE_TEXT_OUTPUT_MODE, INPUT_KEY, KEY_DATA, KEY_STATE, TOGGLE_STATE_VALID, Status } from "../spec/gen";
+import { fillRect, framebuffer, moveRect, screenHeight, screenWidth } from "./gop";
+import { FIRST, HEIGHT, LAST, WIDTH, glyphRow } from "../font";
+import { SIMPLE_TEXT_OUTPUT_MODE, INPUT_KEY, KEY_DATA, KEY_STATE, TOGGLE_STATE_VALID, Feature, Status } from "../spec/gen";
 
-// Mode 0 is the 80x25 mode every console must offer (§12.4 QueryMode).
-const COLUMNS: u64 = 80;
-const ROWS: u64 = 25;
 // EFI_LIGHTGRAY on EFI_BLACK, the reset attribute.
 const DEFAULT_ATTRIBUTE: i32 = 0x07;
 // Longest string OutputString accepts, in bytes; a longer one is a runaway pointer.
 const MAX_STRING: u64 = 1 << 20;
 
 let mode: u64 = 0; // guest address of SIMPLE_TEXT_OUTPUT_MODE
+let columns: u32 = 80; // of the current text mode
+let rows: u32 = 25;
+let originX: u32 = 0; // where the text area starts on the screen, in pixels
+let originY: u32 = 0;
+
+@inline function onScreen(): bool { return Feature.SCREEN && framebuffer != 0; }
 
 export function textInit(modeAddr: u64): void {
   mode = modeAddr;
   const m = gp(mode);
   store<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.MaxMode, 1);
-  store<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.Mode, 0);
-  clear(true);
+  store<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.Attribute, DEFAULT_ATTRIBUTE);
+  setMode(0);
 }
 
-function clear(resetAttribute: bool): void {
+/**
+ * The display came (gop.ts): the text modes it can hold. As EDK2's GraphicsConsoleDxe
+ * (InitializeGraphicsConsoleTextMode) lists them: 0 is 80x25 and 1 is 80x50, the two
+ * §12.4.5 QueryMode names, 1 listed but UNSUPPORTED when the screen is too small for it;
+ * 2 is the whole screen in 8x16 cells when that is another size at least 80x25. Without a
+ * display there is mode 0 alone, for the serial terminal.
+ */
+export function consoleOnScreen(): void {
+  const c = screenWidth / WIDTH, r = screenHeight / HEIGHT;
+  const whole = c >= 80 && r >= 25 && !(c == 80 && (r == 25 || r == 50));
+  store<i32>(gp(mode) + SIMPLE_TEXT_OUTPUT_MODE.MaxMode, whole ? 3 : 2);
+  setMode(<u64>load<i32>(gp(mode) + SIMPLE_TEXT_OUTPUT_MODE.Mode));
+}
+
+/** Columns << 16 | rows of text mode n; 0 when there is no such mode or the screen cannot hold it. */
+function modeSize(n: u64): u32 {
+  if (n >= <u64>load<i32>(gp(mode) + SIMPLE_TEXT_OUTPUT_MODE.MaxMode)) return 0;
+  if (n == 0) return 80 << 16 | 25;
+  const c = screenWidth / WIDTH, r = screenHeight / HEIGHT;
+  if (n == 1) return c >= 80 && r >= 50 ? 80 << 16 | 50 : 0;
+  return c << 16 | r;
+}
+
+/** Switch to text mode n: the screen cleared to the background, the cursor at (0, 0) (§12.4.6). */
+function setMode(n: u64): u64 {
+  const size = modeSize(n);
+  if (!size) return Status.UNSUPPORTED;
+  store<i32>(gp(mode) + SIMPLE_TEXT_OUTPUT_MODE.Mode, <i32>n);
+  columns = size >> 16;
+  rows = size & 0xffff;
+  // Centred, as EDK2's DeltaX/DeltaY; a mode wider or taller than the screen starts at its edge and is cut there.
+  originX = (screenWidth - min(screenWidth, columns * WIDTH)) >> 1;
+  originY = (screenHeight - min(screenHeight, rows * HEIGHT)) >> 1;
+  clear();
+  return Status.SUCCESS;
+}
+
+/** ClearScreen's work: the cursor home and the whole screen in the background colour, as EDK2 fills it. */
+function clear(): void {
   const m = gp(mode);
-  if (resetAttribute) store<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.Attribute, DEFAULT_ATTRIBUTE);
   store<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.CursorColumn, 0);
   store<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.CursorRow, 0);
   store<u8>(m + SIMPLE_TEXT_OUTPUT_MODE.CursorVisible, 1);
+  if (onScreen()) fillRect(0, 0, screenWidth, screenHeight, background());
+}
+
+/**
+ * BGRX pixel of EFI text colour i (§12.4 EFI_BLACK..EFI_WHITE: bit 0 blue, 1 green, 2 red,
+ * 3 bright), the values of EDK2's GraphicsConsole palette (mGraphicsEfiColors): 0x98
+ * per channel, 0xff when bright, and dark grey 0x30.
+ */
+function colour(i: u32): u32 {
+  if (i == 8) return 0x303030;
+  const v: u32 = i & 8 ? 0xff : 0x98;
+  return (i & 1 ? v : 0) | (i & 2 ? v << 8 : 0) | (i & 4 ? v << 16 : 0);
+}
+
+@inline function attribute(): u32 { return <u32>load<i32>(gp(mode) + SIMPLE_TEXT_OUTPUT_MODE.Attribute); }
+/** Background: bits 4-6 of the attribute (§12.4.7 SetAttribute). */
+@inline function background(): u32 { return colour((attribute() >> 4) & 7); }
+
+/** Code point c has a glyph: printable ASCII; anything else is drawn as a box and reported (EFI_WARN_UNKNOWN_GLYPH). */
+@inline function known(c: u32): bool { return c >= FIRST && c <= LAST; }
+
+/** Draw c in cell (col, row) in the current colours; a cell off the screen is not drawn. */
+function drawCell(col: u32, row: u32, c: u32): void {
+  const x = originX + col * WIDTH, y = originY + row * HEIGHT;
+  if (x + WIDTH > screenWidth || y + HEIGHT > screenHeight) return;
+  const fg = colour(attribute() & 15), bg = background();
+  let p = gp(framebuffer) + <usize>((y * screenWidth + x) << 2);
+  for (let j: u32 = 0; j < HEIGHT; j++) {
+    // The box of an unknown glyph spans the font's capital height (cell rows 3 to 12).
+    const bits = known(c) ? glyphRow(c, j) : j == 3 || j == 12 ? 0x7e : j > 3 && j < 12 ? 0x42 : 0;
+    for (let i: u32 = 0; i < WIDTH; i++) store<u32>(p + (i << 2), bits & (0x80 >> i) ? fg : bg);
+    p += <usize>(screenWidth << 2);
+  }
+}
+
+/** The text area one line up; its last line in the background colour. */
+function scroll(): void {
+  const w = min(columns * WIDTH, screenWidth), h = min(rows * HEIGHT, screenHeight);
+  if (h < HEIGHT) return;
+  moveRect(originX, originY + HEIGHT, originX, originY, w, h - HEIGHT);
+  fillRect(originX, originY + h - HEIGHT, w, HEIGHT, background());
 }
 
 export function ConOut_Reset(self: u64, extended: u8): u64 {
-  clear(true);
-  return Status.SUCCESS;
+  // As EDK2: mode 0, the screen cleared; and the default attribute.
+  store<i32>(gp(mode) + SIMPLE_TEXT_OUTPUT_MODE.Attribute, DEFAULT_ATTRIBUTE);
+  return setMode(0);
 }
 
 export function ConOut_OutputString(self: u64, str: u64): u64 {
@@ -43,67 +132,92 @@ export function ConOut_OutputString(self: u64, str: u64): u64 {
   if (n == 0) return Status.SUCCESS;
   const s = guest(str, <u64>n);
   hostConsoleOut(s, <u32>n);
-  advanceCursor(s, <usize>n);
-  return Status.SUCCESS;
+  return advanceCursor(s, <usize>n);
 }
 
-/** Track the cursor as a terminal would: CR, LF, BS, wrap at the last column, scroll. */
-function advanceCursor(s: usize, bytes: usize): void {
+/**
+ * Track the cursor as a terminal would (CR, LF, BS, wrap at the last column, scroll at the
+ * last row), drawing each other character at the cursor on the screen. SUCCESS, or
+ * EFI_WARN_UNKNOWN_GLYPH (§12.4.3) when the screen shows some character as a box: the
+ * serial terminal has taken every one, so none is skipped there.
+ */
+function advanceCursor(s: usize, bytes: usize): u64 {
   const m = gp(mode);
-  let col = <u64>load<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.CursorColumn);
-  let row = <u64>load<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.CursorRow);
+  const screen = onScreen();
+  let st = Status.SUCCESS;
+  let col = <u32>load<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.CursorColumn);
+  let row = <u32>load<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.CursorRow);
   for (let i: usize = 0; i < bytes; i += 2) {
-    const c = load<u16>(s + i);
+    const c = <u32>load<u16>(s + i);
     if (c == 13) col = 0;
     else if (c == 10) row++;
     else if (c == 8) { if (col > 0) col--; }
-    else if (++col == COLUMNS) { col = 0; row++; }
-    if (row == ROWS) row = ROWS - 1;
+    else {
+      if (screen) {
+        drawCell(col, row, c);
+        if (!known(c)) st = Status.WARN_UNKNOWN_GLYPH;
+      }
+      if (++col == columns) { col = 0; row++; }
+    }
+    if (row == rows) {
+      row = rows - 1;
+      if (screen) scroll();
+    }
   }
   store<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.CursorColumn, <i32>col);
   store<i32>(m + SIMPLE_TEXT_OUTPUT_MODE.CursorRow, <i32>row);
+  return st;
 }
 
 export function ConOut_TestString(self: u64, str: u64): u64 {
-  // Every UCS-2 code unit is passed through to the host terminal.
-  return ucs2Len(str, MAX_STRING) < 0 ? Status.INVALID_PARAMETER : Status.SUCCESS;
+  const n = ucs2Len(str, MAX_STRING);
+  if (n < 0) return Status.INVALID_PARAMETER;
+  // The serial terminal takes every UCS-2 code unit; the screen only what it has glyphs for.
+  if (onScreen()) {
+    const s = guest(str, <u64>n);
+    for (let i: usize = 0; i < <usize>n; i += 2) {
+      const c = <u32>load<u16>(s + i);
+      if (c != 13 && c != 10 && c != 8 && !known(c)) return Status.UNSUPPORTED;
+    }
+  }
+  return Status.SUCCESS;
 }
 
-export function ConOut_QueryMode(self: u64, modeNumber: u64, columns: u64, rows: u64): u64 {
-  if (modeNumber != 0) return Status.UNSUPPORTED;
-  const c = guest(columns, 8);
-  const r = guest(rows, 8);
+export function ConOut_QueryMode(self: u64, modeNumber: u64, columnsOut: u64, rowsOut: u64): u64 {
+  const size = modeSize(modeNumber);
+  if (!size) return Status.UNSUPPORTED;
+  const c = guest(columnsOut, 8);
+  const r = guest(rowsOut, 8);
   if (!c || !r) return Status.INVALID_PARAMETER;
-  store<u64>(c, COLUMNS);
-  store<u64>(r, ROWS);
+  store<u64>(c, size >> 16);
+  store<u64>(r, size & 0xffff);
   return Status.SUCCESS;
 }
 
 export function ConOut_SetMode(self: u64, modeNumber: u64): u64 {
-  if (modeNumber != 0) return Status.UNSUPPORTED;
-  clear(false);
-  return Status.SUCCESS;
+  return setMode(modeNumber);
 }
 
 export function ConOut_SetAttribute(self: u64, attribute: u64): u64 {
-  // Foreground in bits 0-3, background in bits 4-6 (§12.4 SetAttribute).
+  // Foreground in bits 0-3, background in bits 4-6 (§12.4 SetAttribute); what is on the screen keeps its colours.
   if (attribute > 0x7f) return Status.UNSUPPORTED;
   store<i32>(gp(mode) + SIMPLE_TEXT_OUTPUT_MODE.Attribute, <i32>attribute);
   return Status.SUCCESS;
 }
 
 export function ConOut_ClearScreen(self: u64): u64 {
-  clear(false);
+  clear();
   return Status.SUCCESS;
 }
 
 export function ConOut_SetCursorPosition(self: u64, column: u64, row: u64): u64 {
-  if (column >= COLUMNS || row >= ROWS) return Status.UNSUPPORTED;
+  if (column >= <u64>columns || row >= <u64>rows) return Status.UNSUPPORTED;
   store<i32>(gp(mode) + SIMPLE_TEXT_OUTPUT_MODE.CursorColumn, <i32>column);
   store<i32>(gp(mode) + SIMPLE_TEXT_OUTPUT_MODE.CursorRow, <i32>row);
   return Status.SUCCESS;
 }
 
+// The cursor is not drawn on the screen (the serial terminal draws its own); CursorVisible records the guest's wish.
 export function ConOut_EnableCursor(self: u64, visible: u8): u64 {
   store<u8>(gp(mode) + SIMPLE_TEXT_OUTPUT_MODE.CursorVisible, visible ? 1 : 0);
   return Status.SUCCESS;
