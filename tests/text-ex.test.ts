@@ -1,11 +1,17 @@
-// SimpleTextInputEx (§12.2) on the console handle, fed by the same keystrokes as ConIn, and
-// UnicodeCollation2 (§19.2), called as a guest would (tests/service-caller.ts).
+// SimpleTextInputEx (§12.2) on the console handle, fed by the same keystrokes as ConIn, its
+// key notifications from a real guest (guests/keynotify.c), and UnicodeCollation2 (§19.2),
+// called as a guest would (tests/service-caller.ts).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ServiceCaller } from "./service-caller.ts";
 import { parseKeys } from "../host/keys.ts";
 import { guidBytes } from "../firmware/spec/decl.ts";
 import { GUIDS, statusName } from "../firmware/spec/uefi.ts";
+import { runImage } from "../host/run.ts";
+import { ROOT } from "../host/paths.ts";
+import { join } from "node:path";
+
+const KEYNOTIFY = join(ROOT, "build/guests/keynotify.efi");
 
 const is = (status: bigint, name: string, what?: string) => assert.is(statusName(status), name, what);
 
@@ -29,8 +35,31 @@ test("SimpleTextInputEx: the same keystrokes as ConIn, no shift state claimed, W
   assert.is(c.u64(ex + 16n), c.u64(conIn + 16n));
   is(c.call("SimpleTextInputEx.SetState", ex, c.bytes(Uint8Array.of(0x80))), "SUCCESS");
   is(c.call("SimpleTextInputEx.SetState", ex, c.bytes(Uint8Array.of(0x02))), "UNSUPPORTED", "no EFI_TOGGLE_STATE_VALID");
-  is(c.call("SimpleTextInputEx.RegisterKeyNotify", ex, data, 0x1000n, c.cell()), "UNSUPPORTED");
   c.close();
+});
+
+test("RegisterKeyNotify/UnregisterKeyNotify (§12.2.5-6): keynotify.efi's functions are called at TPL_CALLBACK with the KeyData of the keys they registered, each when it arrives, and the keys are still read", () => {
+  // The keys come after the registrations: 'a' and 'x' one guest second in, the rest a second later.
+  const r = runImage(KEYNOTIFY, { keys: parseKeys("{wait 1000}ax{wait 1000}y{up}zx{esc}"), deterministic: true, timeBudgetMs: 30_000 });
+  assert.equal(r.ending, { kind: "returned", status: 0n });
+  const lines = r.console.trim().split(/\r?\n/);
+  assert.equal(lines.filter((l) => l.startsWith("FAIL")), []);
+  assert.ok(lines.includes("ok: UnregisterKeyNotify('y') again"), "an unknown handle is INVALID_PARAMETER");
+  assert.ok(lines.includes("ok: the same key and function again: the same handle"));
+  // Every key is read, the notified ones too.
+  assert.equal(lines.filter((l) => l.startsWith("key:")), [
+    "key: U+0x0061 scan 0", "key: U+0x0078 scan 0", "key: U+0x0079 scan 0", "key: U+0x0000 scan 1",
+    "key: U+0x007a scan 0", "key: U+0x0078 scan 0", "key: U+0x0000 scan 23",
+  ]);
+  // 'x' twice (the last time after 'a' and 'x' were read: notified as it arrived, before it was read);
+  // Up once; 'y' not after it was unregistered; shift+'z' never (a terminal's keys carry no shift state).
+  assert.equal(lines.filter((l) => l.startsWith("notify")), [
+    "notify x: 2 calls, last U+0x0078 scan 0 shift 0x0 toggle 0x0, at TPL 8, 2 keys read before",
+    "notify up: 1 calls, last U+0x0000 scan 1 shift 0x0 toggle 0x0, at TPL 8, 2 keys read before",
+    "notify y: 0 calls",
+    "notify shift-z: 0 calls",
+  ]);
+  assert.is(lines.at(-1), "32 passed, 0 failed");
 });
 
 test("UnicodeCollation2: comparison, wildcards, case, and FAT names", () => {

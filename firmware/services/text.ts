@@ -7,11 +7,13 @@
 // does under its console splitter: 8x16 cells (font.ts), the text area centred on the
 // screen, the 16 colours of EFI_TEXT_ATTR, scrolling at the bottom. The serial side is
 // unchanged: every code unit still goes to the host.
-import { gp, guest, ucs2Len } from "../mem";
-import { hostConsoleOut, hostKeyNext, hostKeyTake, hostWaitForever } from "../abi";
+import { gp, guest, reserve, ucs2Len } from "../mem";
+import { callGuest, hostConsoleOut, hostKeyNext, hostKeyTake, hostWaitForever } from "../abi";
+import { BS_RaiseTPL, currentTpl, restoreTpl } from "./events";
+import { allocPool, NONE } from "./alloc";
 import { fillRect, framebuffer, moveRect, screenHeight, screenWidth } from "./gop";
 import { FIRST, HEIGHT, LAST, WIDTH, glyphRow } from "../font";
-import { SIMPLE_TEXT_OUTPUT_MODE, INPUT_KEY, KEY_DATA, KEY_STATE, TOGGLE_STATE_VALID, Feature, Status } from "../spec/gen";
+import { SIMPLE_TEXT_OUTPUT_MODE, INPUT_KEY, KEY_DATA, KEY_STATE, TOGGLE_STATE_VALID, Feature, MemoryType, Status, Tpl } from "../spec/gen";
 
 // EFI_LIGHTGRAY on EFI_BLACK, the reset attribute.
 const DEFAULT_ATTRIBUTE: i32 = 0x07;
@@ -132,7 +134,9 @@ export function ConOut_OutputString(self: u64, str: u64): u64 {
   if (n == 0) return Status.SUCCESS;
   const s = guest(str, <u64>n);
   hostConsoleOut(s, <u32>n);
-  return advanceCursor(s, <usize>n);
+  const st = advanceCursor(s, <usize>n);
+  pollKeys();
+  return st;
 }
 
 /**
@@ -227,10 +231,13 @@ export function ConOut_EnableCursor(self: u64, visible: u8): u64 {
 export let waitForKey: u64 = 0;
 export function setWaitForKey(e: u64): void { waitForKey = e; }
 
-/** Guest time (ns since the epoch) of the next keystroke; u64 max: none is coming. */
-export function nextKeyAt(): u64 { return hostKeyNext(); }
+/** Guest time (ns since the epoch) of the next keystroke, 0 when one is waiting in the queue; u64 max: none is coming. */
+export function nextKeyAt(): u64 {
+  pollKeys();
+  return readAt != typed ? 0 : hostKeyNext();
+}
 
-// Reset leaves the keys to come alone: they are typed over time, not buffered yet.
+// Reset leaves the keys to come alone: they are typed over time, and those the queue holds stay.
 export function ConIn_Reset(self: u64, extended: u8): u64 {
   return Status.SUCCESS;
 }
@@ -245,11 +252,17 @@ let idlePolls: u32 = 0;
 
 /** The keystroke due now into the EFI_INPUT_KEY at WASM address k; NOT_READY when none is. */
 function takeKey(k: usize): u64 {
-  const v = hostKeyTake();
-  if (v == 0xffff_ffff) {
-    if (hostKeyNext() != u64.MAX_VALUE) idlePolls = 0;
-    else if (++idlePolls >= IDLE_POLLS) hostWaitForever();
-    return Status.NOT_READY;
+  pollKeys();
+  let v: u32;
+  if (readAt != typed) {
+    v = load<u32>(QUEUE + ((<usize>(readAt++ % QUEUE_KEYS)) << 2));
+  } else {
+    v = hostKeyTake();
+    if (v == 0xffff_ffff) {
+      if (hostKeyNext() != u64.MAX_VALUE) idlePolls = 0;
+      else if (++idlePolls >= IDLE_POLLS) hostWaitForever();
+      return Status.NOT_READY;
+    }
   }
   idlePolls = 0;
   store<u16>(k + INPUT_KEY.ScanCode, <u16>(v >> 16));
@@ -264,10 +277,17 @@ export function ConIn_ReadKeyStroke(self: u64, key: u64): u64 {
 
 // SimpleTextInputEx (§12.2) on the same console and the same keystrokes; WaitForKeyEx is
 // ConIn's WaitForKey event. A terminal sends characters, not key positions: no shift or
-// toggle state is known, and KeyState says so (neither VALID bit set). RegisterKeyNotify
-// is not offered (UNSUPPORTED).
+// toggle state is known, and KeyState says so (neither VALID bit set).
 export function SimpleTextInputEx_Reset(self: u64, extended: u8): u64 {
   return Status.SUCCESS;
+}
+
+/** The EFI_KEY_DATA of keystroke v (ScanCode << 16 | UnicodeChar) at WASM address d. */
+function keyData(d: usize, v: u32): void {
+  store<u16>(d + KEY_DATA.Key + INPUT_KEY.ScanCode, <u16>(v >> 16));
+  store<u16>(d + KEY_DATA.Key + INPUT_KEY.UnicodeChar, <u16>v);
+  store<u32>(d + KEY_DATA.KeyState + KEY_STATE.KeyShiftState, 0);
+  store<u8>(d + KEY_DATA.KeyState + KEY_STATE.KeyToggleState, 0);
 }
 
 export function SimpleTextInputEx_ReadKeyStrokeEx(self: u64, data: u64): u64 {
@@ -285,4 +305,123 @@ export function SimpleTextInputEx_SetState(self: u64, toggle: u64): u64 {
   const t = guest(toggle, 1);
   if (!t) return Status.INVALID_PARAMETER;
   return load<u8>(t) & TOGGLE_STATE_VALID ? Status.SUCCESS : Status.UNSUPPORTED;
+}
+
+// ------------------------------------------------------------ key notification --
+//
+// §12.2.5 RegisterKeyNotify, §12.2.6 UnregisterKeyNotify, as EDK2's console drivers do
+// them (TerminalDxe, ConSplitterDxe): a keystroke that arrives is queued for the notify
+// functions registered for it, which run at TPL_CALLBACK with its EFI_KEY_DATA, and it
+// stays in the input queue for ReadKeyStroke(Ex) as well.
+//
+// While a function is registered, keys due on the host move into QUEUE when they are due
+// and the firmware looks (every console call, WaitForEvent and CheckEvent on WaitForKey,
+// and each HLT of the guest: nextKeyAt, pollKeys); each is notified then, or when the TPL
+// next lets it, below TPL_CALLBACK. A guest that neither uses the console nor waits nor
+// idles (it spins, or Stalls) is notified when it next does: there is no timer
+// interrupt that polls the keyboard, as EDK2's 20 ms terminal timer does.
+//
+// A NotifyHandle is the guest address of a 16-byte cell in a pool block the firmware
+// allocates at the first registration (a cell per slot, then one that holds the
+// EFI_KEY_DATA passed to the functions); the registration behind it is private:
+//
+//   registration (24 bytes)
+//   ┌──────────────┬───────────────────────────────────────┬─────┐
+//   │ function u64 │ EFI_KEY_DATA as registered (12 bytes) │ pad │
+//   └──────────────┴───────────────────────────────────────┴─────┘
+//   0 function (0: a free slot)  8 key data  20 pad
+//
+// The keys queue is a ring of ScanCode << 16 | UnicodeChar (u32), with two readers:
+// ReadKeyStroke(Ex) at readAt and the notifications at notifyAt (counters that only grow).
+
+const MAX_NOTIFY: i32 = 16;
+const REGISTRATION: usize = 24;
+const KEY: usize = 8;
+const CELL: u64 = 16;
+const REGISTRATIONS: usize = reserve(<usize>MAX_NOTIFY * REGISTRATION);
+const QUEUE_KEYS: u32 = 32;
+const QUEUE: usize = reserve(<usize>QUEUE_KEYS << 2);
+let typed: u32 = 0; // keys ever put in the queue
+let readAt: u32 = 0; // ... ever read from it
+let notifyAt: u32 = 0; // ... ever notified
+let registered: i32 = 0;
+let notifying = false;
+let cells: u64 = 0; // guest address of the handles' block
+
+@inline function registration(i: i32): usize { return REGISTRATIONS + <usize>i * REGISTRATION; }
+/** The EFI_KEY_DATA the notify functions are given. */
+@inline function notifyData(): u64 { return cells + <u64>MAX_NOTIFY * CELL; }
+
+/**
+ * Registered key data `r` covers keystroke `d` (both EFI_KEY_DATA at WASM addresses): the
+ * same ScanCode and UnicodeChar, and a shift and toggle state that are either 0 (any,
+ * as EDK2's IsKeyRegistered reads §12.2.5) or the same.
+ */
+function covers(r: usize, d: usize): bool {
+  const shift = load<u32>(r + KEY_DATA.KeyState + KEY_STATE.KeyShiftState);
+  const toggle = load<u8>(r + KEY_DATA.KeyState + KEY_STATE.KeyToggleState);
+  return load<u32>(r + KEY_DATA.Key) == load<u32>(d + KEY_DATA.Key) &&
+    (!shift || shift == load<u32>(d + KEY_DATA.KeyState + KEY_STATE.KeyShiftState)) &&
+    (!toggle || toggle == load<u8>(d + KEY_DATA.KeyState + KEY_STATE.KeyToggleState));
+}
+
+/** Move the keys due into the queue, and notify each new one's functions when the TPL allows. */
+@noinline function pollKeys(): void {
+  if (!Feature.TEXT_INPUT_EX || !registered) return;
+  while (typed - min(readAt, notifyAt) < QUEUE_KEYS) {
+    const v = hostKeyTake();
+    if (v == 0xffff_ffff) break;
+    store<u32>(QUEUE + ((<usize>(typed++ % QUEUE_KEYS)) << 2), v);
+  }
+  if (notifying || currentTpl() >= Tpl.CALLBACK) return;
+  // One at a time: a function that reads keys or prints does not notify again inside it.
+  notifying = true;
+  const old = BS_RaiseTPL(Tpl.CALLBACK);
+  const d = gp(notifyData());
+  while (notifyAt != typed) {
+    const v = load<u32>(QUEUE + ((<usize>(notifyAt++ % QUEUE_KEYS)) << 2));
+    for (let i = 0; i < MAX_NOTIFY; i++) {
+      const fn = load<u64>(registration(i));
+      // Written afresh for each function: the previous one may have changed it.
+      keyData(d, v);
+      if (fn && covers(registration(i) + KEY, d)) callGuest(fn, notifyData(), 0);
+    }
+  }
+  restoreTpl(old);
+  notifying = false;
+}
+
+export function SimpleTextInputEx_RegisterKeyNotify(self: u64, keyData: u64, fn: u64, handleOut: u64): u64 {
+  const d = guest(keyData, KEY_DATA.SIZE), out = guest(handleOut, 8);
+  if (!d || !fn || !out) return Status.INVALID_PARAMETER;
+  if (!cells) {
+    const block = allocPool(MemoryType.BootServicesData, <u64>(MAX_NOTIFY + 1) * CELL);
+    if (block == NONE) return Status.OUT_OF_RESOURCES;
+    cells = block;
+  }
+  let free = -1;
+  for (let i = 0; i < MAX_NOTIFY; i++) {
+    const f = load<u64>(registration(i));
+    if (!f) { if (free < 0) free = i; continue; }
+    // The same key for the same function again: its handle, as EDK2 answers.
+    if (f == fn && covers(registration(i) + KEY, d)) {
+      store<u64>(out, cells + <u64>i * CELL);
+      return Status.SUCCESS;
+    }
+  }
+  if (free < 0) return Status.OUT_OF_RESOURCES;
+  // Keys typed before the first registration are not notified.
+  if (!registered++) notifyAt = typed;
+  store<u64>(registration(free), fn);
+  memory.copy(registration(free) + KEY, d, KEY_DATA.SIZE);
+  store<u64>(out, cells + <u64>free * CELL);
+  return Status.SUCCESS;
+}
+
+export function SimpleTextInputEx_UnregisterKeyNotify(self: u64, handle: u64): u64 {
+  const i = cells && handle >= cells && (handle - cells) % CELL == 0 ? (handle - cells) / CELL : <u64>MAX_NOTIFY;
+  if (i >= <u64>MAX_NOTIFY || !load<u64>(registration(<i32>i))) return Status.INVALID_PARAMETER;
+  store<u64>(registration(<i32>i), 0);
+  registered--;
+  return Status.SUCCESS;
 }

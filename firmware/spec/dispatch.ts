@@ -123,6 +123,8 @@ export function dispatch(id: u32): u64 {
     case 106: return text.SimpleTextInputEx_Reset(arg(0), <u8>arg(1));
     case 107: return text.SimpleTextInputEx_ReadKeyStrokeEx(arg(0), arg(1));
     case 108: return text.SimpleTextInputEx_SetState(arg(0), arg(1));
+    case 109: return text.SimpleTextInputEx_RegisterKeyNotify(arg(0), arg(1), arg(2), arg(3));
+    case 110: return text.SimpleTextInputEx_UnregisterKeyNotify(arg(0), arg(1));
     case 111: return collation.UnicodeCollation_StriColl(arg(0), arg(1), arg(2));
     case 112: return collation.UnicodeCollation_MetaiMatch(arg(0), arg(1), arg(2));
     case 113: collation.UnicodeCollation_StrLwr(arg(0), arg(1)); return 0;
