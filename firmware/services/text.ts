@@ -315,7 +315,7 @@ export function SimpleTextInputEx_SetState(self: u64, toggle: u64): u64 {
 // stays in the input queue for ReadKeyStroke(Ex) as well.
 //
 // While a function is registered, keys due on the host move into QUEUE when they are due
-// and the firmware looks (every console call, WaitForEvent and CheckEvent on WaitForKey,
+// and the firmware looks (OutputString, ReadKeyStroke(Ex), WaitForEvent and CheckEvent on WaitForKey,
 // and each HLT of the guest: nextKeyAt, pollKeys); each is notified then, or when the TPL
 // next lets it, below TPL_CALLBACK. A guest that neither uses the console nor waits nor
 // idles (it spins, or Stalls) is notified when it next does: there is no timer
@@ -410,7 +410,7 @@ export function SimpleTextInputEx_RegisterKeyNotify(self: u64, keyData: u64, fn:
     }
   }
   if (free < 0) return Status.OUT_OF_RESOURCES;
-  // Keys typed before the first registration are not notified.
+  // Keys the queue already held at the first registration are not notified; those still on the host are, when they move in.
   if (!registered++) notifyAt = typed;
   store<u64>(registration(free), fn);
   memory.copy(registration(free) + KEY, d, KEY_DATA.SIZE);
