@@ -60,9 +60,11 @@ run() {
 # images of tests/disk-image.ts; e2fsprogs (mke2fs -d) makes the ext4 root GRUB boots
 # from and binutils (objcopy) the unified kernel image in tests/loaders.test.ts; gdb
 # drives the --gdb stub in tests/gdb.test.ts; QEMU with OVMF and AAVMF run the
-# conformance guest under the reference firmwares (tests/conformance.test.ts).
+# conformance guest under the reference firmwares (tests/conformance.test.ts); gzip,
+# bzip2, xz-utils, lzop, lz4 and zstd make each kernel payload format Linux builds, for
+# the PVH reader's tests (tests/pvh.test.ts).
 APT_PACKAGES=(clang lld ca-certificates chromium dosfstools mtools fdisk e2fsprogs binutils gdb
-  qemu-system-x86 ovmf qemu-system-arm qemu-efi-aarch64)
+  qemu-system-x86 ovmf qemu-system-arm qemu-efi-aarch64 gzip bzip2 xz-utils lzop lz4 zstd)
 APT_UPDATED=0
 
 apt_update_once() {

@@ -8,23 +8,15 @@
 // is built with `size_append` (scripts/Makefile.lib, arch/x86/boot/compressed/Makefile):
 // the last 4 payload bytes are the uncompressed size, little endian, which the kernel's
 // own decompressor reads as its output length (lib/decompress_unlz4.c, PREBOOT).
-import { createRequire } from "node:module";
 import { field } from "../../firmware/spec/decl.ts";
 import { BOOT_PROTOCOL, SETUP_HEADER } from "../../firmware/spec/pvh.ts";
 import { ELF } from "../../firmware/spec/elf.ts";
 import { hex } from "./error.ts";
 import { KernelImageError } from "../errors.ts";
 
-// lz4-napi is a native module (~7 ms to load) and node:zlib costs ~2 ms: each is loaded
-// when its payload is met, so that the EFI path, which never decompresses in the host,
-// does not pay for them.
-const require = createRequire(import.meta.url);
-let lz4: typeof import("lz4-napi") | undefined;
-const lz4Napi = () => (lz4 ??= require("lz4-napi") as typeof import("lz4-napi"));
-let zlibModule: typeof import("node:zlib") | undefined;
-const zlib = () => (zlibModule ??= require("node:zlib") as typeof import("node:zlib"));
+import { decompressPayload, type Compression } from "./decompress.ts";
 
-export type Compression = "gzip" | "bzip2" | "lzma" | "xz" | "lzo" | "lz4" | "zstd";
+export { LZ4_LEGACY_BLOCK_SIZE, LZ4_LEGACY_MAGIC, MAX_VMLINUX_BYTES, gunzipVmlinux, lz4LegacyDecompress, type Compression } from "./decompress.ts";
 
 /** Payload magics, longest form of each (lib/decompress.c matches the first two bytes). */
 export const COMPRESSION_MAGIC: readonly { name: Compression; magic: readonly number[] }[] = [
@@ -36,18 +28,6 @@ export const COMPRESSION_MAGIC: readonly { name: Compression; magic: readonly nu
   { name: "lz4", magic: [0x02, 0x21, 0x4c, 0x18] },               // legacy frame, 0x184C2102 LE
   { name: "zstd", magic: [0x28, 0xb5, 0x2f, 0xfd] },              // 0xFD2FB528 LE
 ];
-
-/** LZ4 legacy frame (lz4 doc/lz4_Frame_format.md, "Legacy frame"): magic, then blocks. */
-export const LZ4_LEGACY_MAGIC = 0x184c2102;
-/** Every legacy block but the last decompresses to exactly this (LZ4_DEFAULT_UNCOMPRESSED_CHUNK_SIZE). */
-export const LZ4_LEGACY_BLOCK_SIZE = 8 << 20;
-/** LZ4_compressBound: the largest compressed form of an n-byte block. */
-export const lz4CompressBound = (n: number) => n + Math.floor(n / 255) + 16;
-/** Refuse to allocate more than this for a vmlinux (Debian's is ~51 MiB). */
-export const MAX_VMLINUX_BYTES = 1 << 30;
-
-/** Node ≥ 22.15 has zstd in node:zlib; Node 20 does not. */
-const zstdDecompressSync = () => (zlib() as unknown as { zstdDecompressSync?: (b: Uint8Array) => Buffer }).zstdDecompressSync;
 
 export interface Vmlinux {
   /** The ELF vmlinux bytes. */
@@ -116,7 +96,7 @@ export function extractVmlinux(file: Uint8Array): Vmlinux {
     throw new KernelImageError("bzImage", "payload", start, `compression not recognised (first bytes ${first}; known: ${COMPRESSION_MAGIC.map((c) => c.name).join(", ")})`);
   }
   const t0 = performance.now();
-  const elf = decompress(compression, payload, start);
+  const elf = decompressPayload(compression, payload, start);
   const decompressMs = performance.now() - t0;
   if (!startsWith(elf, 0, ELF.MAGIC)) {
     throw new KernelImageError("bzImage", "payload", start, `${compression} payload decompressed to ${elf.length} bytes that are not an ELF vmlinux`);
@@ -124,109 +104,3 @@ export function extractVmlinux(file: Uint8Array): Vmlinux {
   return { elf, source: "bzImage", compression, payloadOffset: start, payloadLength, bootProtocol: version, decompressMs };
 }
 
-/** The size_append trailer: the last 4 payload bytes, the uncompressed size. */
-function sizeTrailer(payload: Uint8Array, fileOffset: number, compression: Compression): { body: Uint8Array; size: number } {
-  const at = payload.length - 4;
-  if (at < 4) throw new KernelImageError("bzImage", "payload", fileOffset, `${compression} payload of ${payload.length} bytes is too short for a stream and its size trailer`);
-  const size = new DataView(payload.buffer, payload.byteOffset + at, 4).getUint32(0, true);
-  if (size === 0 || size > MAX_VMLINUX_BYTES) {
-    throw new KernelImageError("bzImage", "payload size trailer", fileOffset + at, `uncompressed size ${hex(size)} is not plausible for a vmlinux (0 < size ≤ ${hex(MAX_VMLINUX_BYTES)})`);
-  }
-  return { body: payload.subarray(0, at), size };
-}
-
-function decompress(compression: Compression, payload: Uint8Array, fileOffset: number): Uint8Array {
-  switch (compression) {
-    case "lz4": {
-      const { body, size } = sizeTrailer(payload, fileOffset, compression);
-      return lz4LegacyDecompress(body, size, fileOffset, "bzImage");
-    }
-    case "gzip":
-      return gunzipVmlinux(payload, fileOffset);
-    case "zstd":
-      const zstd = zstdDecompressSync();
-      if (zstd) {
-        const { body, size } = sizeTrailer(payload, fileOffset, compression);
-        let out: Buffer;
-        try {
-          out = zstd(body);
-        } catch (e) {
-          throw new KernelImageError("bzImage", "payload", fileOffset, `corrupt zstd payload (${(e as Error).message})`);
-        }
-        if (out.length !== size) throw new KernelImageError("bzImage", "payload size trailer", fileOffset + payload.length - 4, `says ${hex(size)} bytes, zstd gave ${hex(out.length)}`);
-        return out;
-      }
-      throw new KernelImageError("bzImage", "payload", fileOffset, `zstd-compressed payload is not supported on Node ${process.versions.node} (node:zlib has zstd from Node 22.15); give the vmlinux ELF instead`);
-    default:
-      throw new KernelImageError("bzImage", "payload", fileOffset, `${compression}-compressed payload is not supported (supported: lz4, gzip${zstdDecompressSync() ? ", zstd" : ""}); give the vmlinux ELF instead (scripts/extract-vmlinux in the kernel tree)`);
-  }
-}
-
-/**
- * Inflate a gzip payload, stopping at `maxBytes` (x86 builds vmlinux.bin.gz without
- * size_append: only gzip's own ISIZE, which the stream may contradict, says how big it
- * is), so that a small payload inflating to gigabytes is refused, not let exhaust memory.
- */
-export function gunzipVmlinux(payload: Uint8Array, fileOffset: number, maxBytes = MAX_VMLINUX_BYTES): Uint8Array {
-  try {
-    return zlib().gunzipSync(payload, { maxOutputLength: maxBytes });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
-      throw new KernelImageError("bzImage", "payload", fileOffset, `gzip payload inflates past ${hex(maxBytes)} bytes, more than a vmlinux can be`);
-    }
-    throw new KernelImageError("bzImage", "payload", fileOffset, `corrupt gzip payload (${(e as Error).message})`);
-  }
-}
-
-/**
- * Decompress an LZ4 legacy frame of `outSize` bytes: the magic, then blocks, each a
- * u32 LE compressed size and an LZ4 block of LZ4_LEGACY_BLOCK_SIZE bytes (the last one
- * shorter). A magic where a block size is expected starts a concatenated frame, as the
- * kernel's unlz4 allows. Blocks are LZ4 blocks, decoded by lz4-napi (lz4_flex), which
- * takes a block with its uncompressed size prepended; the legacy frame does not carry
- * that size, but every block but the last is full, so it is known.
- */
-export function lz4LegacyDecompress(frame: Uint8Array, outSize: number, fileOffset = 0, file = "payload"): Uint8Array {
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
-  const fail = (field: string, at: number, what: string) => new KernelImageError(file, field, fileOffset + at, what);
-  if (frame.length < 4 || view.getUint32(0, true) !== LZ4_LEGACY_MAGIC) throw fail("lz4 magic", 0, "not an LZ4 legacy frame (magic 0x184c2102)");
-  const out = new Uint8Array(outSize);
-  let pos = 4;
-  let produced = 0;
-  let block = 0;
-  while (pos < frame.length) {
-    if (frame.length - pos < 4) throw fail(`lz4 block[${block}] size`, pos, `truncated: ${frame.length - pos} bytes left where a 4-byte block size belongs`);
-    const csize = view.getUint32(pos, true);
-    if (csize === LZ4_LEGACY_MAGIC) {
-      pos += 4;
-      continue;
-    }
-    if (csize === 0 || csize > lz4CompressBound(LZ4_LEGACY_BLOCK_SIZE)) {
-      throw fail(`lz4 block[${block}] size`, pos, `${hex(csize)} is not a legacy block size (1 to ${hex(lz4CompressBound(LZ4_LEGACY_BLOCK_SIZE))})`);
-    }
-    if (pos + 4 + csize > frame.length) {
-      throw fail(`lz4 block[${block}] size`, pos, `block of ${hex(csize)} bytes runs past the end of the frame (${hex(frame.length - pos - 4)} bytes left)`);
-    }
-    const want = Math.min(LZ4_LEGACY_BLOCK_SIZE, outSize - produced);
-    if (want === 0) throw fail(`lz4 block[${block}]`, pos, `more data than the ${hex(outSize)} bytes the size trailer announces`);
-    const prefixed = Buffer.allocUnsafe(4 + csize);
-    prefixed.writeUInt32LE(want, 0);
-    prefixed.set(frame.subarray(pos + 4, pos + 4 + csize), 4);
-    let bytes: Buffer;
-    const { uncompressSync } = lz4Napi(); // outside the try: a missing module is not a corrupt block
-    try {
-      bytes = uncompressSync(prefixed);
-    } catch (e) {
-      throw fail(`lz4 block[${block}]`, pos + 4, `corrupt LZ4 block of ${hex(csize)} bytes, expected to give ${hex(want)} (${(e as Error).message})`);
-    }
-    if (bytes.length !== want) throw fail(`lz4 block[${block}]`, pos + 4, `decompressed to ${hex(bytes.length)} bytes, not ${hex(want)}`);
-    out.set(bytes, produced);
-    produced += want;
-    pos += 4 + csize;
-    block++;
-  }
-  if (produced !== outSize) {
-    throw fail("payload size trailer", frame.length, `announces ${hex(outSize)} bytes, the frame holds ${hex(produced)}`);
-  }
-  return out;
-}
