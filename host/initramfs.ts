@@ -50,8 +50,10 @@ export function initramfs(init: Uint8Array): Uint8Array {
 
 /**
  * The /init of the busybox userspace: busybox's own sh runs it (the kernel reads the
- * "#!" line). It mounts /proc, says which kernel and machine it runs on and how the
- * kernel was started, then powers the machine off (`poweroff -f`: no init system to stop).
+ * "#!" line). It mounts /proc, says which kernel and machine it runs on, how the kernel
+ * was started and which random-number instructions the CPU offers, reads /dev/random
+ * (since Linux 5.18 it blocks as getrandom(0) does, until the CRNG is seeded), then
+ * powers the machine off (`poweroff -f`: no init system to stop).
  */
 export const BUSYBOX_INIT = `#!/bin/busybox sh
 /bin/busybox mkdir -p /proc /sys /tmp
@@ -59,7 +61,9 @@ export const BUSYBOX_INIT = `#!/bin/busybox sh
 /bin/busybox mount -t sysfs sysfs /sys
 echo "busybox: $(/bin/busybox uname -sm) $(/bin/busybox uname -r) userspace up, pid $$"
 echo "busybox: cmdline $(/bin/busybox cat /proc/cmdline)"
+echo "busybox: cpu flags$(for f in rdrand rdseed; do /bin/busybox grep -q -w $f /proc/cpuinfo && echo -n " $f"; done)"
 echo "busybox: $(/bin/busybox head -c 16 /dev/urandom 2>/dev/null | /bin/busybox wc -c) bytes of /dev/urandom"
+echo "busybox: $(/bin/busybox head -c 16 /dev/random 2>/dev/null | /bin/busybox wc -c) bytes of /dev/random"
 /bin/busybox poweroff -f
 `;
 
@@ -69,6 +73,7 @@ export function busyboxInitramfs(busybox: Uint8Array): Uint8Array {
     { name: "dev", kind: "dir" },
     { name: "dev/console", kind: "char", major: 5, minor: 1 },
     { name: "dev/null", kind: "char", major: 1, minor: 3, mode: 0o666 },
+    { name: "dev/random", kind: "char", major: 1, minor: 8, mode: 0o666 },
     { name: "dev/urandom", kind: "char", major: 1, minor: 9, mode: 0o666 },
     { name: "bin", kind: "dir" },
     { name: "bin/busybox", kind: "file", data: busybox, mode: 0o755 },

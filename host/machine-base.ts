@@ -14,6 +14,7 @@ import type { Disk } from "./disk.ts";
 import type { SymbolMap } from "./symbols.ts";
 import { ramBytes, type MachineOptions } from "./options.ts";
 import { EfiLink } from "./efi-link.ts";
+import { hostEntropy, seededEntropy, type Entropy } from "./entropy.ts";
 import type { Runner } from "./runner.ts";
 import { RunState, type Ending, type Stop } from "./run-state.ts";
 import { keystrokes, Typing } from "./input.ts";
@@ -47,6 +48,8 @@ export abstract class MachineBase {
   protected readonly disks: Disk[];
   protected readonly symbols?: SymbolMap;
   protected readonly icount: InstructionCounter | undefined;
+  /** The machine's randomness: the firmware's RNG protocol and the CPU's RDRAND draw from it. */
+  protected readonly entropy: Entropy;
   /** The count after the host's own bring-up code, which is not the guest's. */
   protected icountBase = 0n;
   /** Made by the machine once its CPU can answer the runner (host/runner.ts). */
@@ -68,6 +71,7 @@ export abstract class MachineBase {
     const deterministic = options.clock === "deterministic";
     if (options.countInstructions || deterministic) this.icount = uc.countInstructions();
     if (kind.guardCodeWrites) uc.guardCodeWrites();
+    this.entropy = options.entropy ?? (deterministic ? seededEntropy() : hostEntropy);
     const clock = options.clock ?? "host";
     this.clock = clock === "host" ? hostClock() : clock === "deterministic" ? guestClock({ progress: this.icount!.count }) : clock;
     const state = (this.state = new RunState(() => uc.emuStop()));
@@ -97,7 +101,7 @@ export abstract class MachineBase {
       codeWritten: (base, n) => uc.removeCache(base, base + n),
     }, {
       machine: kind.machine, ramBytes: bytes, clock: this.clock, state, tracer: this.tracer, keys, typing: this.typing, deterministic,
-      entropy: options.entropy, firmwareWasm: options.firmwareWasm, varsPath: options.varsPath, initrd: options.initrd, disks: this.disks,
+      entropy: this.entropy, firmwareWasm: options.firmwareWasm, varsPath: options.varsPath, initrd: options.initrd, disks: this.disks,
       screen: options.screen, disabled: options.disabled, onConsole: options.onConsole, describe: kind.describe,
     }));
     this.ram = link.fw.ram;

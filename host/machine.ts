@@ -80,7 +80,7 @@ export class Machine extends MachineBase {
     });
     if (this.link && options.watchTables) this.mapWatchingTables(this.link.fw);
     else this.uc.memMapPtr(0, this.ram);
-    this.cpu = new X86Cpu(this.uc, this.ramView, (kind, message, at) => this.error(kind, message, at));
+    this.cpu = new X86Cpu(this.uc, this.ramView, (kind, message, at) => this.error(kind, message, at), this.entropy);
     this.platform = this.wire(options);
     this.runner = new Runner(this.core(), this.state, { instructions: options.instructionBudget ?? 0, timeMs: options.timeBudgetMs ?? 0 }, () => this.bootIdle());
     if (this.link) this.bringUp();
@@ -205,6 +205,11 @@ export class Machine extends MachineBase {
       });
     }
     uc.hookIntr((vector) => this.cpu.onException(vector));
+    // An invalid opcode is Unicorn's "invalid instruction" stop unless this hook takes it;
+    // taken, it reaches the interrupt hook above as #UD (Unicorn's cpu_handle_exception),
+    // where RDRAND/RDSEED are run and anything else goes to the guest's own handler (a
+    // kernel's BUG() and WARN() are ud2).
+    uc.hookInsnInvalid(() => true);
     uc.hookSyscall(() => this.cpu.onSyscall());
     if (this.clock.tsc) this.cpu.trapRdtsc(this.clock.tsc);
     return platform;

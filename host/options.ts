@@ -54,7 +54,7 @@ export interface MachineOptions {
   clock?: "host" | "deterministic" | Clock;
   /** Keystrokes for ConIn (host/keys.ts), each due at a guest time. */
   keys?: readonly Key[];
-  /** Bytes for the firmware's EFI_RNG_PROTOCOL (host/entropy.ts): the host's, or a fixed stream with clock "deterministic". */
+  /** Bytes for the firmware's EFI_RNG_PROTOCOL and the CPU's RDRAND/RDSEED (host/entropy.ts): the host's, or a fixed stream with clock "deterministic". */
   entropy?: Entropy;
   /** Record which table fields the guest reads (host/table-watch.ts; each access a host callback). */
   watchTables?: boolean;

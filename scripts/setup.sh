@@ -347,7 +347,7 @@ INITRD_OUT=build/guests/linux/initrd.cpio
 build_initrd() {
   [[ -f scripts/initrd.ts ]] || return 0
   newer_than "$INITRD_OUT" build/guests/linux/init build/guests/linux/aa64/init host/initramfs.ts scripts/initrd.ts || newer_than build/guests/linux/aa64/initrd.cpio build/guests/linux/aa64/init ||
-    newer_than build/guests/linux/busybox.cpio "$CACHE/busybox/amd64/busybox" scripts/initrd.ts || return 0
+    newer_than build/guests/linux/busybox.cpio "$CACHE/busybox/amd64/busybox" host/initramfs.ts scripts/initrd.ts || return 0
   say "packing the test initrd (scripts/initrd.ts -> $INITRD_OUT)"
   run build-initrd npx tsx scripts/initrd.ts
 }

@@ -6,7 +6,7 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Unicorn, UnicornError, hostRdtsc, libraryInfo, versionWarning, consts as C } from "../host/unicorn/index.ts";
 import { hostTscKhz } from "../host/unicorn/tsc.ts";
-import { errorCodeOffset, exceptionIsIntOffset, hflagsOffset, oldExceptionOffset, probeErrorCode, probeExceptionIsInt, probeHflags, probeOldException, probeSvmIntercept, QUIRKS_CACHE, svmInterceptOffset } from "../host/unicorn/quirks.ts";
+import { errorCodeOffset, exceptionIsIntOffset, hflagsOffset, oldExceptionOffset, probeErrorCode, probeExceptionIsInt, probeHflags, probeOldException, probeSvmIntercept, QUIRKS_CACHE, svmInterceptOffset, unicornCpuid } from "../host/unicorn/quirks.ts";
 import { readFileSync } from "node:fs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -512,7 +512,23 @@ test("quirks: old_exception, error_code, hflags, exception_is_int and the SVM in
   const cache = JSON.parse(readFileSync(QUIRKS_CACHE, "utf8"));
   const entry = Object.entries(cache).find(([key]) => key.startsWith(libraryInfo().path + " "));
   assert.ok(entry, `${QUIRKS_CACHE} has an entry for ${libraryInfo().path}`);
-  assert.equal(entry![1], Object.fromEntries(names.map((n, i) => [n, offsets[i]])));
+  const cachedOffsets = entry![1] as Record<string, unknown>;
+  assert.equal(Object.fromEntries(names.map((n) => [n, cachedOffsets[n]])), Object.fromEntries(names.map((n, i) => [n, offsets[i]])));
+});
+
+test("quirks: Unicorn's own CPUID leaves 1 and 7, probed once and cached, are what the engine answers (qemu64: no RDRAND, no RDSEED)", () => {
+  const base = unicornCpuid();
+  const uc = new Unicorn(C.UC_MODE_64);
+  uc.memMap(0, 0x1000);
+  uc.memWrite(0, Uint8Array.of(0x0f, 0xa2));
+  for (const [leaf, regs] of [[1, base.leaf1], [7, base.leaf7]] as const) {
+    uc.regWriteBatch([C.UC_X86_REG_RAX, C.UC_X86_REG_RCX], [BigInt(leaf), 0n]);
+    uc.emuStart(0, 2n);
+    assert.equal([C.UC_X86_REG_EAX, C.UC_X86_REG_EBX, C.UC_X86_REG_ECX, C.UC_X86_REG_EDX].map((r) => Number(uc.regRead(r))), [...regs], `leaf ${leaf}`);
+  }
+  uc.close();
+  assert.is(base.leaf1[2] & (1 << 30), 0, "the model has no RDRAND: the machine adds it and runs it (host/x86/random.ts)");
+  assert.is(base.leaf7[1] & (1 << 18), 0, "nor RDSEED");
 });
 
 test("armStopTimer stops a guest spinning for ever, and any run started after its deadline, until disarmed", () => {

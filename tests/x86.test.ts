@@ -1,6 +1,7 @@
 // host/x86: GDT, page tables and trampoline read back byte by byte, then run for real.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { decodeRandom, randomResult } from "../host/x86/random.ts";
 import {
   efiGdt, gdtBytes, gdtEntry, gdtr, GDTR_SIZE, SEL_CODE32, SEL_CODE64, SEL_DATA,
 } from "../host/x86/gdt.ts";
@@ -314,6 +315,32 @@ test("real run: the trampoline with TLB growth reaches the same state, having re
   } finally {
     uc.close();
   }
+});
+
+
+test("RDRAND/RDSEED decode (SDM vol. 2B): register, operand size, length; RDPID, memory forms and other 0F C7 are not taken", () => {
+  const d = (hex: string, long = true) => decodeRandom(Buffer.from(hex.replace(/ /g, ""), "hex"), long);
+  assert.equal(d("0f c7 f0"), { seed: false, reg: 0, size: 4, length: 3 }); //       rdrand eax
+  assert.equal(d("48 0f c7 f0"), { seed: false, reg: 0, size: 8, length: 4 }); //    rdrand rax
+  assert.equal(d("49 0f c7 f7"), { seed: false, reg: 15, size: 8, length: 4 }); //   rdrand r15
+  assert.equal(d("66 0f c7 f3"), { seed: false, reg: 3, size: 2, length: 4 }); //    rdrand bx
+  assert.equal(d("48 0f c7 f9"), { seed: true, reg: 1, size: 8, length: 4 }); //     rdseed rcx
+  assert.equal(d("65 0f c7 fa"), { seed: true, reg: 2, size: 4, length: 4 }); //     gs: rdseed edx
+  assert.is(d("48 0f c7 f0", false), undefined, "outside 64-bit mode 0x48 is dec eax, not REX");
+  assert.is(d("f3 0f c7 f8"), undefined, "rdpid");
+  assert.is(d("0f c7 30"), undefined, "vmptrld [rax]: a memory operand");
+  assert.is(d("0f c7 c8"), undefined, "/1 with mod 11");
+  assert.is(d("f0 0f c7 f0"), undefined, "lock: #UD on hardware too");
+  assert.is(d("0f c7"), undefined, "cut short");
+});
+
+test("RDRAND/RDSEED results: CF set, OF SF ZF AF PF clear; 32-bit zero-extends, 16-bit keeps the upper bits", () => {
+  const r = 0x1122_3344_5566_7788n, old = 0xaaaa_bbbb_cccc_ddddn, flags = 0x2n | 0x8d5n; // every status flag set
+  const i = (size: 2 | 4 | 8) => ({ seed: false, reg: 0, size, length: 3 });
+  assert.equal(randomResult(i(8), old, flags, r), { reg: r, rflags: 0x3n });
+  assert.is(randomResult(i(4), old, flags, r).reg, 0x5566_7788n);
+  assert.is(randomResult(i(2), old, flags, r).reg, 0xaaaa_bbbb_cccc_7788n);
+  assert.is(randomResult(i(8), old, 0x202n, r).rflags, 0x203n, "IF and the reserved bit untouched");
 });
 
 test.run();

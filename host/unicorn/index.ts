@@ -129,6 +129,7 @@ const P = {
   syscall: callback("void uc_cb_insn_syscall_t(uintptr_t uc, uintptr_t ud)"),
   code: callback("void uc_cb_hookcode_t(uintptr_t uc, uint64_t address, uint32_t size, uintptr_t ud)"),
   intr: callback("void uc_cb_hookintr_t(uintptr_t uc, uint32_t intno, uintptr_t ud)"),
+  insnInvalid: callback("bool uc_cb_hookinsn_invalid_t(uintptr_t uc, uintptr_t ud)"),
   mmioRead: callback("uint64_t uc_cb_mmio_read_t(uintptr_t uc, uint64_t offset, uint32_t size, uintptr_t ud)"),
   mmioWrite: callback("void uc_cb_mmio_write_t(uintptr_t uc, uint64_t offset, uint32_t size, uint64_t value, uintptr_t ud)"),
   mem: callback("bool uc_cb_eventmem_t(uintptr_t uc, int type, uint64_t address, int size, int64_t value, uintptr_t ud)"),
@@ -1087,6 +1088,22 @@ export class Unicorn {
       }
     };
     return this.addHook(C.UC_HOOK_INTR, P.intr, fn, 1, 0);
+  }
+
+  /**
+   * An invalid opcode (x86: #UD): cb() returns true to take it (on x86 it then reaches the
+   * interrupt hook as exception 6), false to stop with UC_ERR_INSN_INVALID.
+   */
+  hookInsnInvalid(cb: () => boolean): Hook {
+    const fn = () => {
+      try {
+        return !!cb();
+      } catch (e) {
+        this.fail(e);
+        return false;
+      }
+    };
+    return this.addHook(C.UC_HOOK_INSN_INVALID, P.insnInvalid, fn, 1, 0);
   }
 
   /**

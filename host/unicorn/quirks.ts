@@ -58,7 +58,7 @@ function libraryKey(): string {
   }
 }
 
-type Offsets = Record<string, number>;
+type Offsets = Record<string, unknown>;
 
 function readCache(): Record<string, Offsets> {
   try {
@@ -79,15 +79,17 @@ function writeCache(c: Record<string, Offsets>): void {
   } catch {}
 }
 
+const isOffset = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0;
+
 /** `probe`'s result for this library: from the cache, or probed once and cached. */
-const cached = (field: string, probe: () => number): (() => number) => {
-  let v: number | undefined;
+const cached = <T>(field: string, probe: () => T, valid: (v: unknown) => v is T = isOffset as (v: unknown) => v is T): (() => T) => {
+  let v: T | undefined;
   return () => {
     if (v !== undefined) return v;
     const key = libraryKey();
     const cache = readCache();
     const hit = cache[key]?.[field];
-    if (typeof hit === "number" && Number.isInteger(hit) && hit >= 0) return (v = hit);
+    if (valid(hit)) return (v = hit);
     v = probe();
     writeCache({ ...cache, [key]: { ...cache[key], [field]: v } });
     return v;
@@ -310,3 +312,29 @@ export const hflagsOffset = cached("hflags", probeHflags);
 export const exceptionIsIntOffset = cached("exception_is_int", probeExceptionIsInt);
 export const svmInterceptOffset = cached("svm_intercept", probeSvmIntercept);
 
+/** EAX, EBX, ECX, EDX as CPUID leaves them. */
+export type CpuidRegs = [eax: number, ebx: number, ecx: number, edx: number];
+
+/**
+ * Unicorn's own CPUID answers for leaf 1 (feature flags) and leaf 7 subleaf 0 (extended
+ * features), run once on a throwaway engine: the machine reports them with bits added
+ * (host/x86/cpuid.ts), and a CPUID hook can only answer a leaf whole.
+ */
+function probeCpuid(): { leaf1: CpuidRegs; leaf7: CpuidRegs } {
+  const uc = new Unicorn(C.UC_MODE_64);
+  try {
+    uc.memMap(0, 0x1000);
+    uc.memWrite(0, Uint8Array.of(0x0f, 0xa2)); // cpuid
+    const run = (leaf: number): CpuidRegs => {
+      uc.regWriteBatch([C.UC_X86_REG_RAX, C.UC_X86_REG_RCX], [BigInt(leaf), 0n]);
+      uc.emuStart(0, 2n);
+      return [C.UC_X86_REG_EAX, C.UC_X86_REG_EBX, C.UC_X86_REG_ECX, C.UC_X86_REG_EDX].map((r) => Number(uc.regRead(r) & 0xffff_ffffn)) as CpuidRegs;
+    };
+    return { leaf1: run(1), leaf7: run(7) };
+  } finally {
+    uc.close();
+  }
+}
+const isRegs = (v: unknown): v is CpuidRegs => Array.isArray(v) && v.length === 4 && v.every(isOffset);
+export const unicornCpuid = cached("cpuid", probeCpuid, (v: unknown): v is ReturnType<typeof probeCpuid> =>
+  typeof v === "object" && v !== null && isRegs((v as { leaf1?: unknown }).leaf1) && isRegs((v as { leaf7?: unknown }).leaf7));

@@ -1,7 +1,7 @@
 // The x86-64 CPU as the machine needs it beyond what Unicorn does by itself: exceptions
 // delivered through the guest's IDT (Unicorn stops at them), SYSCALL (Unicorn leaves it to
 // a hook), RDTSC answered from the machine's clock, and the guest's page walk for the
-// host's own reads and writes of guest memory.
+// host's own reads and writes of guest memory, and RDRAND/RDSEED (host/x86/random.ts).
 import { Unicorn, type Context } from "../unicorn/index.ts";
 import * as C from "../unicorn/consts.ts";
 import { errorCodeOffset, exceptionIsIntOffset, hflagsOffset, oldExceptionOffset, svmInterceptOffset } from "../unicorn/quirks.ts";
@@ -9,6 +9,8 @@ import { deliver, DeliveryError, gateTarget, HAS_ERROR_CODE, RFLAGS_IF, RFLAGS_R
 import { translate } from "./walk.ts";
 import { CR0_PG, EFER_SCE, MSR_EFER, MSR_FMASK, MSR_LSTAR, MSR_STAR, SYSCALL_BYTES } from "./regs.ts";
 import type { GuestError } from "../errors.ts";
+import type { Entropy } from "../entropy.ts";
+import { decodeRandom, GPR, randomResult } from "./random.ts";
 
 /** QEMU's hflags bit for SVM guest mode (target/i386/cpu.h HF_GUEST_MASK), and its exception number for an SVM exit, to which Unicorn adds the exit code. */
 const HF_GUEST_MASK = 1 << 21;
@@ -17,8 +19,18 @@ const EXCP_VMEXIT = 0x100;
 const SVM_EXIT_INTR = 0x60, SVM_EXIT_RDTSC = 0x6e, SVM_EXIT_RDTSCP = 0x87;
 /** IA32_TSC_AUX (Intel SDM vol. 4 table 2-2): what RDTSCP loads into ECX. */
 const MSR_TSC_AUX = 0xc000_0103;
-/** The double-fault exception's vector (SDM 3A §6.15). */
-const DOUBLE_FAULT = 8;
+/** The double-fault exception's vector (SDM 3A §6.15), and the invalid opcode's. */
+const DOUBLE_FAULT = 8, INVALID_OPCODE = 6;
+/** The architecture's exception names (SDM 3A table 6-1), for reports. */
+const EXCEPTION_NAMES: Record<number, string> = {
+  0: "#DE divide error", 1: "#DB debug", 3: "#BP breakpoint", 4: "#OF overflow", 5: "#BR bound range", 6: "#UD invalid opcode",
+  7: "#NM no math coprocessor", 10: "#TS invalid TSS", 11: "#NP segment not present", 12: "#SS stack fault", 13: "#GP general protection",
+  16: "#MF floating-point error", 17: "#AC alignment check", 18: "#MC machine check", 19: "#XM SIMD floating-point", 21: "#CP control protection",
+};
+/** QEMU's hflags bit for 64-bit code (target/i386/cpu.h HF_CS64_MASK). */
+const HF_CS64_MASK = 1 << 15;
+/** The longest x86 instruction. */
+const MAX_INSN = 15;
 /** The same fault at the same place this many times in a row is a guest stuck, not progress. */
 const MAX_REPEATS = 64;
 
@@ -36,7 +48,7 @@ export class X86Cpu {
   /** A page fault in this page under these tables is the firmware stack's overflow (set by the EFI bring-up). */
   stackGuard: { cr3: bigint; page: bigint; stackBytes: number } | undefined;
 
-  constructor(readonly uc: Unicorn, private readonly ram: DataView, private readonly fault: Fault) {}
+  constructor(readonly uc: Unicorn, private readonly ram: DataView, private readonly fault: Fault, private readonly entropy: Entropy) {}
 
   rip(): bigint {
     return this.uc.regRead(C.UC_X86_REG_RIP);
@@ -75,11 +87,38 @@ export class X86Cpu {
     uc.regWriteBatch(regs, values);
   }
 
+  /** A #UD at RIP that is RDRAND or RDSEED (host/x86/random.ts): run it; false if it is something else. */
+  private answerRandom(rip: bigint): boolean {
+    const uc = this.uc;
+    const code = new Uint8Array(MAX_INSN);
+    const cr3 = this.cr3();
+    for (let i = 0; i < MAX_INSN; i++) {
+      const p = this.translate(cr3, rip + BigInt(i));
+      if (p === undefined || p >= BigInt(this.ram.byteLength)) break;
+      code[i] = this.ram.getUint8(Number(p));
+    }
+    const long = (this.editCpuState((env) => env.getInt32(this.hflagsOffset, true)) & HF_CS64_MASK) !== 0;
+    const insn = decodeRandom(code, long);
+    if (!insn) return false;
+    const random = new Uint8Array(8);
+    this.entropy(random);
+    const reg = GPR[insn.reg];
+    const r = randomResult(insn, uc.regRead(reg), uc.regRead(C.UC_X86_REG_RFLAGS), new DataView(random.buffer).getBigUint64(0, true));
+    // Clear the exception in flight, as for any exception the host takes (onException).
+    this.editCpuState((env) => {
+      env.setInt32(this.oldExceptionOffset, -1, true);
+      env.setInt32(this.isIntOffset, 0, true);
+    });
+    uc.regWriteBatch([reg, C.UC_X86_REG_RFLAGS, C.UC_X86_REG_RIP], [r.reg, r.rflags, rip + BigInt(insn.length)]);
+    return true;
+  }
+
   /** Unicorn stops at CPU exceptions (its interrupt hook); deliver them through the guest's IDT as the CPU would. */
   onException(vector: number): void {
     const uc = this.uc;
     if (vector === EXCP_VMEXIT + SVM_EXIT_RDTSC || vector === EXCP_VMEXIT + SVM_EXIT_RDTSCP) return this.answerRdtsc(vector - EXCP_VMEXIT);
     const rip = uc.regRead(C.UC_X86_REG_RIP);
+    if (vector === INVALID_OPCODE && this.answerRandom(rip)) return;
     // The error code QEMU computed (Unicorn's hook gets only the vector), then clear its
     // exception-in-flight marker and its software-interrupt flag: the host delivers the
     // exception (host/unicorn/quirks.ts).
@@ -88,7 +127,7 @@ export class X86Cpu {
       env.setInt32(this.isIntOffset, 0, true);
       return HAS_ERROR_CODE.has(vector) ? env.getInt32(this.errorCodeOffset, true) >>> 0 : undefined;
     });
-    let what = `exception ${vector}`;
+    let what = vector in EXCEPTION_NAMES ? `${EXCEPTION_NAMES[vector]} (exception ${vector})` : `exception ${vector}`;
     if (vector === 14) {
       const cr2 = uc.regRead(C.UC_X86_REG_CR2);
       const g = this.stackGuard;

@@ -10,6 +10,7 @@ import { pcDevices, type PcDevices, type ResetSource } from "../devices/index.ts
 import { Lapic, LAPIC_BASE, LAPIC_SIZE } from "../devices/lapic.ts";
 import { InterruptRouter } from "../interrupts.ts";
 import { cpuidOverride, CRYSTAL_HZ } from "./cpuid.ts";
+import { unicornCpuid } from "../unicorn/quirks.ts";
 import { wallMs, type Clock } from "../clock.ts";
 
 const CPUID_REGS = [C.UC_X86_REG_EAX, C.UC_X86_REG_EBX, C.UC_X86_REG_ECX, C.UC_X86_REG_EDX];
@@ -47,9 +48,12 @@ export class PcPlatform {
     const lapic = new Lapic(() => clock.now(), CRYSTAL_HZ);
     this.interrupts = new InterruptRouter(this.devices.pic, lapic, this.devices.irqs);
     uc.hookInsnIn((port, size) => this.portIn(port, size));
+    // Probed (or read from the cache) here, not inside the hook: a second engine is not
+    // made while this one runs.
+    const cpuidBase = unicornCpuid();
     uc.hookCpuid(() => {
       const leaf = Number(uc.regRead(C.UC_X86_REG_EAX) & 0xffffffffn);
-      const r = cpuidOverride(leaf, Number(uc.regRead(C.UC_X86_REG_ECX) & 0xffffffffn), clock.tscKhz);
+      const r = cpuidOverride(leaf, Number(uc.regRead(C.UC_X86_REG_ECX) & 0xffffffffn), clock.tscKhz, () => cpuidBase);
       if (!r) return false;
       uc.regWriteBatch(CPUID_REGS, r.map(BigInt));
       return true;
