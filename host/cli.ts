@@ -22,9 +22,10 @@ usage:
                           --gdb, --screen there yet)
   ueficorn boot [--kernel PATH] [--initrd PATH] [--entry efi|pvh|direct] [options]
                           a Linux kernel through its EFI stub, or with no firmware
-  ueficorn measure [--out DIR] [--no-ablation] [--no-chains] [--disk IMAGE...]
+  ueficorn measure [--out DIR] [--no-ablation] [--no-chains] [--no-kernels] [--disk IMAGE...]
                           the ABI-size report (Markdown, JSON, HTML): per service, what the kernel
-                          needs booted directly and through GRUB, systemd-boot (and --disk's chain)
+                          needs booted directly and through GRUB, systemd-boot (and --disk's chain),
+                          and every Debian kernel setup fetches through both entries (a worker per core)
   ueficorn inspect KERNEL|IMAGE [--json]                  which entries an image offers (EFI, handover,
                           mixed mode, x86 boot protocol, PVH...), read from its headers
 
@@ -184,6 +185,7 @@ async function main(argv: string[]): Promise<number> {
         out: { type: "string" },
         "no-ablation": { type: "boolean" },
         "no-chains": { type: "boolean" },
+        "no-kernels": { type: "boolean" },
         trace: { type: "boolean" },
         "trace-out": { type: "string" },
         summary: { type: "boolean" },
@@ -215,11 +217,15 @@ async function main(argv: string[]): Promise<number> {
     // Imported here: the report's modules (and node:child_process, node:zlib) cost a boot's start-up ~4 ms.
     const { measureAll } = await import("./report.ts");
     for (const d of o.disk ?? []) regularFile(d, "--disk");
-    const report = await measureAll({ out, ablation: !o["no-ablation"], chains: !o["no-chains"], disks: o.disk, progress: (m) => process.stderr.write(`measure: ${m}\n`) });
+    const report = await measureAll({ out, ablation: !o["no-ablation"], chains: !o["no-chains"], kernels: !o["no-kernels"], disks: o.disk, progress: (m) => process.stderr.write(`measure: ${m}\n`) });
     const required = report.ablation.rows.filter((r) => r.verdict === "required").map((r) => r.service);
     process.stdout.write(`wrote ${out}/report.md, report.json, report.html\n`);
     process.stdout.write(`firmware: ${report.firmware.wasmBytes} bytes of WASM (${report.firmware.gzipBytes} gzipped)\n`);
     if (report.ablation.rows.length) process.stdout.write(`the kernel requires ${required.length} of the ${report.ablation.rows.length} services it calls: ${required.join(", ")}\n`);
+    for (const k of report.kernels) {
+      const req = k.ablation.filter((a) => a.required).length;
+      process.stdout.write(`${k.name} (${k.version}): EFI ${k.efi.ok ? "reaches the criterion" : `fails: ${k.efi.ending}`}, ${k.efi.calls} calls to ${Object.keys(k.efi.perService).length} services${k.ablation.length ? `, ${req} required` : ""}; PVH ${k.pvh.reached ? "reaches `Linux version`" : `fails: ${k.pvh.ending}`}\n`);
+    }
     for (const m of report.minimal) {
       process.stdout.write(`a firmware with ${m.services.length} services: ${m.wasmBytes} bytes of WASM (${m.gzipBytes} gzipped); the kernel ${m.boots ? "boots" : "does not boot"} on it (${m.outcome})\n`);
     }

@@ -14,6 +14,7 @@ import { runImage, describeEnding, type InstructionCounts } from "./run.ts";
 import { countInFreshProcess } from "./fresh.ts";
 import { ROOT } from "./paths.ts";
 import { DEFAULT_KERNEL, TEST_INITRD } from "./defaults.ts";
+import { kernelCampaign, kernelTable, type KernelCase, type KernelRow } from "./kernel-campaign.ts";
 
 export interface ReportOptions {
   out: string;
@@ -23,6 +24,8 @@ export interface ReportOptions {
   chains?: boolean;
   /** Also a chain from these disk images, booted by the boot manager (`measure --disk`). */
   disks?: string[];
+  /** Also every Debian kernel setup fetches, through both entries, on a worker pool (host/kernel-campaign.ts); default true. */
+  kernels?: boolean | KernelCase[];
 }
 
 /** One boot chain's run and ablation (its rows empty when the ablation was not asked for or the chain did not boot). */
@@ -135,6 +138,12 @@ export async function measureAll(o: ReportOptions) {
     const instructions = countInFreshProcess(kernel.path, "pvh", "Linux version", kernel.cmdline);
     pvh = { abiBytes, calls: r.summary.calls, ending: describeEnding(r.ending), wallMs: Math.round(r.wallMs), instructions };
   }
+  // Every kernel setup fetches, through both entries (issue 12).
+  let kernels: KernelRow[] = [];
+  if (o.kernels ?? true) {
+    o.progress("running the kernels campaign (every kernel through both entries, on a worker pool)");
+    kernels = await kernelCampaign({ kernels: Array.isArray(o.kernels) ? o.kernels : undefined, ablation: o.ablation, progress: o.progress });
+  }
   const report = {
     generated: new Date().toISOString(),
     firmware: { wasmBytes: size.wasmBytes, gzipBytes: size.gzipBytes, functions: size.functions, groups: size.groups },
@@ -148,6 +157,7 @@ export async function measureAll(o: ReportOptions) {
     aavmf: aavmfSize(),
     probed,
     pvh,
+    kernels,
   };
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, "report.json"), JSON.stringify(report, null, 2));
@@ -259,6 +269,13 @@ function markdown(r: Report): string {
     L.push("## The answer", "", `For ${r.ablation.guest}, success = ${r.ablation.criterion}.`,
       `Of the ${r.ablation.rows.length} services it calls, **${required.length} are required**: ${required.map((x) => `\`${x.service}\``).join(", ")}. The others can answer with an error.`,
       "(RT.SetVirtualAddressMap is required by the criterion itself: without it the kernel keeps running on physical runtime addresses.)", "");
+  }
+  if (r.kernels.length) {
+    const t = kernelTable(r.kernels);
+    L.push("## The answer per kernel", "", `Each Debian kernel setup fetches, through its EFI stub to ${KERNEL_SUCCESS} (its services ablated one by one against that criterion), and through PVH to \`Linux version\` (the host decompressing the bzImage's payload). Instructions and times from one run each on a pool of worker processes, one per core (instruction counts vary by a few per cent with the host clock).`, "");
+    L.push(`| ${t.head.map(mdCell).join(" | ")} |`, `|---|${t.head.slice(1).map(() => "---").join("|")}|`);
+    for (const row of t.rows) L.push(`| ${row.map(mdCell).join(" | ")} |`);
+    L.push("");
   }
   if (r.chains.length) {
     // Service by chain: required (the chain does not reach the criterion without it), tolerated, or not called.
@@ -382,7 +399,8 @@ function comparisonHtml(r: Report): string {
   const table = (t: { head: string[]; rows: string[][] }) =>
     `<table class="answer"><thead><tr>${t.head.map((h) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>` +
     t.rows.map((row) => `<tr>${row.map((c, i) => (i ? `<td>${cell(c)}</td>` : `<th>${cell(c)}</th>`)).join("")}</tr>`).join("") + "</tbody></table>";
-  return [comparison(r), comparisonArm64(r)].filter((t) => t !== undefined).map((t, i) => (i ? `<h3>AArch64</h3>` : "") + table(t!)).join("");
+  const tables = [comparison(r), comparisonArm64(r)].filter((t) => t !== undefined).map((t, i) => (i ? `<h3>AArch64</h3>` : "") + table(t!)).join("");
+  return tables + (r.kernels.length ? `<h3>Per kernel</h3>${table(kernelTable(r.kernels))}` : "");
 }
 
 interface TimelineEvent { name: string; ph: string; ts?: number; dur?: number; cat?: string }
@@ -420,6 +438,11 @@ function html(r: Report, timeline: TimelineEvent[] = []): string {
     charts.push(bars("Guest instructions to \"Linux version\"", [
       ["EFI path: to the kernel's entry", efi.kernelEntry ?? 0], ["EFI path: to \"Linux version\"", efi.linuxVersion!], ["PVH path: to \"Linux version\"", pvhN.linuxVersion],
     ], ""));
+  }
+  if (r.kernels.length) {
+    charts.push(bars("Guest instructions to \"Linux version\" per kernel (millions): EFI stub and kernel, beside PVH", r.kernels.flatMap((k) => [
+      [`${k.name}: EFI`, Math.round((k.efi.instructions?.linuxVersion ?? 0) / 1e6)], [`${k.name}: PVH`, Math.round((k.pvh.instructions?.linuxVersion ?? 0) / 1e6)],
+    ] as [string, number][]), "M"));
   }
   if (r.ovmf.length) charts.push(bars("Firmware image bytes", [["ueficorn firmware.wasm", r.firmware.wasmBytes], ...r.ovmf.map((f) => [f.file.split("/").pop()!, f.bytes] as [string, number])], "B"));
   if (r.minimal.length) {

@@ -318,8 +318,9 @@ build_firmware() {
 # The CLI as one JavaScript file (build/cli.cjs), started by build/ueficorn.cjs through
 # V8's code cache (host/launch.cts): ~60 ms to the guest's first instruction, ~0.4 s
 # through tsx; and the library (`import ... from "ueficorn"`: build/lib.mjs, build/lib.cjs
-# for require, its types in build/types/). Rebuilt when any of them is missing or older than the sources.
-HOST_OUTS=(build/ueficorn.cjs build/cli.cjs build/lib.mjs build/lib.cjs build/types/host/index.d.ts)
+# for require, its types in build/types/), and the measurement pool's worker
+# (build/measure-worker.cjs). Rebuilt when any of them is missing or older than the sources.
+HOST_OUTS=(build/ueficorn.cjs build/cli.cjs build/measure-worker.cjs build/lib.mjs build/lib.cjs build/types/host/index.d.ts)
 build_host() {
   grep -q '"build:host"' package.json || return 0
   local out stale=

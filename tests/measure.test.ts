@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { wasmFunctionSizes } from "../host/wasm-sizes.ts";
 import { abiSurface, firmwareSize, guestUse, kernelSpec, kernelSucceeded, ablation, parseProbe } from "../host/measure.ts";
 import { measureAll, instructionsLine, tablesReadLines } from "../host/report.ts";
+import { kernelCampaign, kernelCases, kernelTable } from "../host/kernel-campaign.ts";
 import { runImage } from "../host/run.ts";
 import { DEFAULT_KERNEL } from "../host/defaults.ts";
 import { TableWatch } from "../host/table-watch.ts";
@@ -112,7 +113,8 @@ test("ablation on the Debian kernel names the services it cannot boot without", 
 
 test("the report files are written, the HTML self-contained", async () => {
   const out = mkdtempSync(join(tmpdir(), "ueficorn-report-"));
-  const r = await measureAll({ out, ablation: false, progress: () => {} });
+  // The kernels campaign with the default kernel alone here; every kernel in the test below.
+  const r = await measureAll({ out, ablation: false, kernels: kernelCases().slice(0, 1), progress: () => {} });
   const md = readFileSync(join(out, "report.md"), "utf8");
   assert.match(md, /Release WASM: \*\*\d+ bytes\*\*/);
   const json = JSON.parse(readFileSync(join(out, "report.json"), "utf8"));
@@ -158,9 +160,43 @@ test("the report files are written, the HTML self-contained", async () => {
   assert.match(md, /^\|  \| arm64 boot protocol \(no firmware\) \| EFI entry, ablated minimum \| ueficorn, whole firmware \| AAVMF \|$/m);
   assert.match(html, /<h3>AArch64<\/h3><table class="answer">/);
   assert.match(html, /aria-label="timeline"/);
+  // The per-kernel table: a column per kernel, in the Markdown and the HTML, and its chart.
+  assert.match(md, /^## The answer per kernel$/m);
+  assert.match(md, /^\|  \| Debian 12 cloud \|$/m);
+  assert.match(md, /^\| EFI: services required \(ablation\) \| not run \|$/m);
+  assert.match(html, /<h3>Per kernel<\/h3><table class="answer">/);
+  assert.match(html, /per kernel \(millions\): EFI stub and kernel, beside PVH/);
   assert.match(html, /EFI calls<\/text><rect [^>]*><title>(BS|RT|ConOut)\./);
   assert.match(html, /<svg /);
   assert.not.match(html, /<script|https?:\/\//);
+});
+
+test("the answer per kernel: each Debian kernel setup fetches, through both entries on a worker pool, its EFI services ablated", async () => {
+  const cases = kernelCases();
+  assert.ok(cases.length >= 4, `setup fetches Debian 12's cloud and generic, 13's and unstable's kernels: ${cases.map((k) => k.name)}`);
+  // The two kernels whose ablation is quick; the other two run both entries without it.
+  const seen: string[] = [];
+  const ablated = await kernelCampaign({ kernels: cases.filter((k) => /cloud/.test(k.name) && !/unstable/.test(k.name)), ablation: true, progress: (m) => seen.push(m) });
+  const rest = await kernelCampaign({ kernels: cases.filter((k) => /generic|unstable/.test(k.name)), ablation: false, progress: (m) => seen.push(m) });
+  assert.ok(seen.some((m) => /^kernels: \d+\/\d+ done/.test(m)), "progress is shown");
+  for (const k of [...ablated, ...rest]) {
+    assert.ok(k.efi.ok, `${k.name} EFI: ${k.efi.ending}`);
+    assert.ok(k.pvh.reached, `${k.name} PVH: ${k.pvh.ending}`);
+    assert.ok(k.efi.instructions!.kernelEntry! > 0 && k.efi.instructions!.kernelEntry! < k.efi.instructions!.linuxVersion!, k.name);
+    assert.ok(k.pvh.instructions!.linuxVersion! < k.efi.instructions!.linuxVersion!, `${k.name}: PVH starts at the kernel, past the stub's work`);
+    assert.ok(k.efi.tablesRead!.configTables.includes("LINUX_EFI_BOOT_MEMMAP"), k.name);
+  }
+  assert.match(ablated[0].version!, /^6\.1\./);
+  assert.match(ablated[1].version!, /^6\.12\./);
+  for (const k of ablated) {
+    const required = k.ablation.filter((a) => a.required).map((a) => a.service);
+    for (const s of ["BS.ExitBootServices", "BS.GetMemoryMap", "RT.SetVirtualAddressMap"]) assert.ok(required.includes(s), `${k.name} requires ${s}: ${required}`);
+    assert.ok(k.ablation.some((a) => !a.required), `${k.name} tolerates some services`);
+  }
+  const t = kernelTable([...ablated, ...rest]);
+  assert.is(t.head.length, 5);
+  assert.ok(t.rows.every((row) => row.length === 5));
+  assert.match(t.rows.find((r) => r[0] === "bzImage payload")!.join(" "), /lz4 .*zstd .*xz .*zstd/);
 });
 
 test.run();
