@@ -82,7 +82,8 @@ options:
                          guest halts: two runs print the same output and make the same calls
   --guard-code-writes    catch code the guest patches through another mapping, which Unicorn 2.1.1
                          misses (Debian unstable's kernel needs it); about 4x slower; implied by
-                         --deterministic
+                         --deterministic. With it, interrupts also reach the kernel while it runs,
+                         not only when it halts (they need every patched instruction seen)
   -h, --help             this text
 
 exit status:
@@ -157,6 +158,8 @@ function printSummary(r: RunResult, out: (s: string) => void): void {
     const to = (v: number | null, what: string) => (v === null ? "" : `${v} to ${what}, `);
     out(`guest instructions: ${to(n.kernelEntry, "the kernel's entry")}${to(n.linuxVersion, "`Linux version`")}${n.total} in all`);
   }
+  const irq = r.interrupts;
+  if (irq && irq.running + irq.halted) out(`interrupts delivered: ${irq.running} while the guest ran, ${irq.halted} when it had halted`);
   const rows = Object.entries(summary.perService).sort((a, b) => b[1] - a[1]);
   for (const [name, n] of rows) out(`  ${String(n).padStart(6)}  ${name}`);
   out(summary.stubbedHit.length ? `stubbed services hit: ${summary.stubbedHit.join(", ")}` : "stubbed services hit: none");

@@ -43,6 +43,23 @@ export class InterruptRouter {
       this.lapic.take();
       return { vector: apic.vector, what: "local APIC timer interrupt" };
     }
+    this.latch(now);
+    return this.pic.intr ? { vector: this.pic.acknowledge(), what: "interrupt" } : undefined;
+  }
+
+  /**
+   * Whether the CPU would take an interrupt now if IF allowed it (what take() would
+   * return, without acknowledging it): a due local APIC timer, or the 8259A's INTR with
+   * the lines driven and the edges latched up to `now`. A line the 8259A masks is not.
+   */
+  pending(now: number): boolean {
+    if (this.due(this.lapic.timerDue()?.at, now)) return true;
+    this.latch(now);
+    return this.pic.intr;
+  }
+
+  /** Drive the level lines as they are, and latch the edge-triggered sources' edges due by `now`. */
+  private latch(now: number): void {
     this.driveLevels();
     for (const s of this.sources) {
       if (!s.level && this.due(s.nextRiseNs?.(this.lastPollNs), now)) {
@@ -51,7 +68,6 @@ export class InterruptRouter {
       }
     }
     this.lastPollNs = now;
-    return this.pic.intr ? { vector: this.pic.acknowledge(), what: "interrupt" } : undefined;
   }
 
   /** Drive the controller's inputs from the level-triggered devices as they are now. */

@@ -17,6 +17,8 @@ import { EfiLink } from "./efi-link.ts";
 import { hostEntropy, seededEntropy, type Entropy } from "./entropy.ts";
 import type { Runner } from "./runner.ts";
 import { RunState, type Ending, type Stop } from "./run-state.ts";
+
+export interface InterruptCounts { running: number; halted: number }
 import { keystrokes, Typing } from "./input.ts";
 
 /** What a machine tells the shared part about itself. */
@@ -48,6 +50,8 @@ export abstract class MachineBase {
   protected readonly disks: Disk[];
   protected readonly symbols?: SymbolMap;
   protected readonly icount: InstructionCounter | undefined;
+  /** Every code write is caught (Unicorn.guardCodeWrites). */
+  protected readonly guarded: boolean;
   /** The machine's randomness: the firmware's RNG protocol and the CPU's RDRAND draw from it. */
   protected readonly entropy: Entropy;
   /** The count after the host's own bring-up code, which is not the guest's. */
@@ -70,6 +74,7 @@ export abstract class MachineBase {
     // Before any code runs, so that every translation block carries the hook.
     const deterministic = options.clock === "deterministic";
     if (options.countInstructions || deterministic) this.icount = uc.countInstructions();
+    this.guarded = kind.guardCodeWrites;
     if (kind.guardCodeWrites) uc.guardCodeWrites();
     this.entropy = options.entropy ?? (deterministic ? seededEntropy() : hostEntropy);
     const clock = options.clock ?? "host";
@@ -165,6 +170,11 @@ export abstract class MachineBase {
   }
 
   /** performance.now() when the guest's kernel was entered, as for instructionsAtEntry. */
+  /** External interrupts delivered while the guest ran, and when it had halted (HLT/WFI); undefined where the CPU takes them itself. */
+  interruptCounts(): InterruptCounts | undefined {
+    return undefined;
+  }
+
   get enteredAt(): number | undefined {
     return this.link ? this.link.enteredAt : this.directEnteredAt;
   }

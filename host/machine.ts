@@ -34,7 +34,7 @@ import { INPUT_POLL_MS } from "./efi-link.ts";
 import { Runner, type Core } from "./runner.ts";
 import type { Ending } from "./run-state.ts";
 import type { MachineOptions } from "./options.ts";
-import { MachineBase } from "./machine-base.ts";
+import { MachineBase, type InterruptCounts } from "./machine-base.ts";
 
 export type { MachineOptions } from "./options.ts";
 export { MAX_RAM_MIB, MIN_RAM_MIB } from "./options.ts";
@@ -82,6 +82,15 @@ export class Machine extends MachineBase {
     else this.uc.memMapPtr(0, this.ram);
     this.cpu = new X86Cpu(this.uc, this.ramView, (kind, message, at) => this.error(kind, message, at), this.entropy);
     this.platform = this.wire(options);
+    // With the host's clock, interrupts reach a running guest through the IRQ gate (a
+    // paced run stops at each one instead): installed before any code runs, so that every
+    // translated block carries its hook; raised only once the guest owns the IDT.
+    this.gated = !this.clock.stepsAt && this.guarded;
+    if (this.gated) {
+      this.cpu.interceptInterrupts(() => this.interruptWindow());
+      this.uc.setIrqLine(false);
+      this.uc.irqGateSyncsPc(C.UC_X86_REG_RIP);
+    }
     this.runner = new Runner(this.core(), this.state, { instructions: options.instructionBudget ?? 0, timeMs: options.timeBudgetMs ?? 0 }, () => this.bootIdle());
     if (this.link) this.bringUp();
     if (options.gdb) this.gdb = this.debugger(options.gdb);
@@ -135,7 +144,7 @@ export class Machine extends MachineBase {
         if (this.gdb?.wantsStop()) return true;
         if (!this.icount?.reached()) return false;
         // A pacing point, at an instruction boundary, the instruction at RIP not yet run.
-        if (this.paced && cpu.interruptible()) this.deliverPending();
+        if (this.paced && cpu.interruptible()) this.deliverPending("running");
         return true;
       },
       // A clock paced by the instruction count: each run level stops at the next timer's
@@ -320,9 +329,33 @@ export class Machine extends MachineBase {
   /** In a run paced by the instruction count: guest time to the count it reaches it at. */
   private paced: ((ns: number) => bigint) | undefined;
 
-  /** In a paced run: stop at the next point an interrupt can be due (nothing otherwise). */
+  /**
+   * In a paced run: stop at the next point an interrupt can be due. With the host's
+   * clock, once the guest owns the IDT (PVH from the start, EFI after ExitBootServices;
+   * in boot services the firmware's tick is served when the guest halts): raise the IRQ
+   * gate now if an interrupt is pending, else at the next device deadline, from a native
+   * timer thread, so that it arrives while the guest runs.
+   */
   private rearm(): void {
     if (this.paced) this.icount!.stopAt(this.nextInterruptStep(this.paced));
+    else if (this.gated && (!this.link || this.link.fw.bootServicesExited)) this.armGate();
+  }
+
+  private readonly gated: boolean;
+
+  private armGate(): void {
+    const now = this.clock.now();
+    const interrupts = this.platform.interrupts;
+    if (interrupts.pending(now)) return this.uc.setIrqLine(true);
+    const next = interrupts.nextEventNs(now);
+    this.uc.raiseIrqIn(next === Infinity ? undefined : Math.max(0, Math.ceil((next - now) / 1000)));
+  }
+
+  /** The CPU can take an interrupt now (the SVM INTR exit, host/x86/cpu.ts): the pending one, if it still is, through the IDT. */
+  private interruptWindow(): void {
+    this.uc.setIrqLine(false);
+    this.deliverPending("running");
+    this.armGate();
   }
 
   /** Steps between looks at an interrupt held back by IF = 0, doubling up to MAX_HELD_POLL. */
@@ -338,7 +371,7 @@ export class Machine extends MachineBase {
     for (;;) {
       typing?.pump();
       if (this.state.ended) return true;
-      if (this.deliverPending()) return true;
+      if (this.deliverPending("halted")) return true;
       const now = this.clock.now();
       const next = this.platform.interrupts.nextEventNs(now);
       const open = typing?.open ?? false;
@@ -350,10 +383,19 @@ export class Machine extends MachineBase {
   }
 
   /** Enter the handler of the interrupt the CPU takes now, if there is one. */
-  private deliverPending(): boolean {
+  private deliverPending(when: keyof InterruptCounts): boolean {
     const i = this.platform.interrupts.take(this.clock.now());
-    if (i) this.cpu.deliverVector(i.vector, undefined, i.what);
+    if (i) {
+      this.cpu.deliverVector(i.vector, undefined, i.what);
+      this.delivered[when]++;
+    }
     return i !== undefined;
+  }
+
+  private readonly delivered: InterruptCounts = { running: 0, halted: 0 };
+
+  override interruptCounts(): InterruptCounts {
+    return { ...this.delivered };
   }
 
   /**

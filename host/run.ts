@@ -1,5 +1,6 @@
 // Run one EFI image (an application, or a kernel through its EFI stub) to its end: the
 // library entry behind `ueficorn run` and `ueficorn boot`.
+import type { InterruptCounts } from "./machine-base.ts";
 import { closeSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { encodePng } from "./png.ts";
 import { LiveInput } from "./input.ts";
@@ -102,6 +103,8 @@ export interface RunResult {
   instructions?: InstructionCounts;
   /** With watchTables. */
   tablesRead?: TablesRead;
+  /** x86: external interrupts delivered while the guest ran (with the host's clock only under guardCodeWrites; paced under the deterministic clock) and when it had halted. */
+  interrupts?: InterruptCounts;
 }
 
 /**
@@ -254,7 +257,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
     if (userspaceAt !== undefined) timeline.phase("userspace", userspaceAt, end);
     timeline.write(opts.traceOut!);
   }
-  return { ending, console: m?.console ?? "", serial: m?.serial ?? [], summary: tracer.summary(), calls: tracer.records, wallMs, entryMs, startupMs: m?.firstRunAt, instructions, tablesRead: m?.tablesRead() };
+  return { ending, console: m?.console ?? "", serial: m?.serial ?? [], summary: tracer.summary(), calls: tracer.records, wallMs, entryMs, startupMs: m?.firstRunAt, instructions, tablesRead: m?.tablesRead(), interrupts: m?.interruptCounts() };
 }
 
 /** The PE machine field of the image at `path` (0x8664, 0xAA64...), or undefined when it is no PE image: the loader then says why. */

@@ -162,6 +162,8 @@ async function benchKernel(kernel: string, n: number, qemu: boolean): Promise<Ke
     r.pairs.push(await pair(LINUX_VERSION, ["ueficorn PVH (vmlinux)", pvh()], ["QEMU PVH (vmlinux)", qemuCmd(vmlinux)], n, TARGETS.pvhVsQemuPvh));
     r.pairs.push(await pair(USERSPACE, ["ueficorn EFI (bzImage)", efi(...initrd)], ["QEMU direct (bzImage)", qemuCmd(kernel, "-initrd", TEST_INITRD)], n));
     r.pairs.push(await pair(USERSPACE, ["ueficorn PVH (vmlinux)", pvh(...initrd)], ["QEMU PVH (vmlinux)", qemuCmd(vmlinux, "-initrd", TEST_INITRD)], n));
+    // What interrupts while the guest runs cost: they need every code write caught.
+    r.pairs.push(await pair(USERSPACE, ["ueficorn PVH, interrupts while running (--guard-code-writes)", pvh(...initrd, "--guard-code-writes")], ["ueficorn PVH (vmlinux)", pvh(...initrd)], n));
     if (existsSync(OVMF_CODE)) {
       // OVMF takes seconds a boot: three runs, beside the EFI path's, not paired.
       const ovmf: Side = { name: "QEMU OVMF", ms: [], rssKiB: [] };

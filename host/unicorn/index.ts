@@ -244,6 +244,7 @@ interface Native {
   irqGateFree: KFn;
   irqGateBlock: bigint;
   irqGateLine: KFn;
+  irqGateSyncPc: KFn;
   irqTimerNew: KFn;
   hvcIntr: bigint;
   hvcNew: KFn;
@@ -276,6 +277,7 @@ function native(): Native {
       irqGateFree: handle.func("void irq_gate_free(uintptr_t g)"),
       irqGateBlock: handle.symbol("irq_gate_block") as bigint,
       irqGateLine: handle.func("void irq_gate_line(uintptr_t g, int32_t level)"),
+      irqGateSyncPc: handle.func("void irq_gate_sync_pc(uintptr_t g, uintptr_t write, int32_t pc_id)"),
       irqTimerNew: handle.func("uintptr_t irq_timer_new(uintptr_t g)"),
       hvcIntr: handle.symbol("hvc_gate_intr") as bigint,
       hvcNew: handle.func("uintptr_t hvc_gate_new(void *read_batch, void *write, void *on_call, void *on_other, uint32_t excp_hvc, " +
@@ -922,14 +924,16 @@ export class Unicorn {
     return hooks;
   }
 
-  private irqFns: { request: bigint; exit: bigint; reset: bigint; cpu: bigint; doInterrupt: KFn } | undefined;
+  private irqFns: { request: bigint; exit: bigint; reset: bigint; cpu: bigint } | undefined;
 
   /**
-   * Drives the AArch64 CPU's IRQ input through the native IRQ gate (host/unicorn/native.c
-   * irq_gate_*): raised, QEMU is asked for the IRQ at the start of the next translation
-   * block and takes the exception as the CPU would, once PSTATE.I is clear; lowered, it
-   * is no longer requested. Call it once before the guest's first instruction: the gate's
-   * block hook is only in blocks translated after it.
+   * Drives the CPU's interrupt input through the native IRQ gate (host/unicorn/native.c
+   * irq_gate_*): raised, QEMU is asked for the interrupt (CPU_INTERRUPT_HARD) at the start
+   * of the next translation block and takes it once the CPU can (AArch64: PSTATE.I clear,
+   * the IRQ exception as the CPU takes it; x86: IF set and no STI/MOV SS shadow, where the
+   * host's SVM INTR intercept hands it to the interrupt hook, host/x86/cpu.ts); lowered,
+   * it is no longer requested. Call it once before the guest's first instruction: the
+   * gate's block hook is only in blocks translated after it.
    */
   setIrqLine(level: boolean): void {
     native().irqGateLine(this.irqGate(), level ? 1 : 0);
@@ -937,10 +941,18 @@ export class Unicorn {
 
   private gate = 0;
 
+  /**
+   * The gate sets the PC register `pcId` to the block's start when it requests the
+   * interrupt: needed where a UC_HOOK_CODE hook exists (native.c irq_gate_sync_pc).
+   */
+  irqGateSyncsPc(pcId: number): void {
+    native().irqGateSyncPc(this.irqGate(), this.lib.regWritePtr, pcId);
+  }
+
   /** The IRQ gate and its native block hook, made on first use. */
   private irqGate(): number {
     if (this.gate) return this.gate;
-    const f = this.aarch64Cpu();
+    const f = this.cpuFns();
     const n = native();
     const gate = Number(n.irqGateNew(f.request, f.exit, f.reset, f.cpu));
     if (!gate) throw new Error("IRQ gate: out of memory");
@@ -962,14 +974,15 @@ export class Unicorn {
    * vector at VBAR_EL1 are set as the architecture says. The run goes on at the vector.
    */
   takeException(): void {
-    const f = this.aarch64Cpu();
-    f.doInterrupt(f.cpu);
+    (this.doInterrupt ??= this.lib.so.func("void arm_cpu_do_interrupt_aarch64(uintptr_t cs)"))(this.cpuFns().cpu);
   }
+
+  private doInterrupt: KFn | undefined;
 
   private irqTimer = 0;
 
   /**
-   * Raises the AArch64 CPU's IRQ input `us` microseconds from now, from a native thread
+   * Raises the CPU's interrupt input `us` microseconds from now, from a native thread
    * (host/unicorn/native.c irq_timer_new) through the IRQ gate, while the guest runs; a
    * later call moves the deadline, undefined cancels it. The host lowers the line
    * (setIrqLine) when its interrupt controller says so.
@@ -984,18 +997,18 @@ export class Unicorn {
     else n.timerArm(this.irqTimer, us);
   }
 
-  private aarch64Cpu(): NonNullable<Unicorn["irqFns"]> {
+  private cpuFns(): NonNullable<Unicorn["irqFns"]> {
     if (!this.irqFns) {
       const lib = this.lib.so;
-      // qemu_get_cpu matches the CPU's cpu_index, which Unicorn 2.1.1 leaves at QEMU's
-      // UNASSIGNED_CPU_INDEX (-1): ask for 0, then for that.
-      const get = lib.func("uintptr_t qemu_get_cpu_aarch64(uintptr_t uc, int index)");
+      // qemu_get_cpu (one per target, by its suffix) matches the CPU's cpu_index, which
+      // Unicorn 2.1.1 leaves at QEMU's UNASSIGNED_CPU_INDEX (-1): ask for 0, then for that.
+      const target = this.arch === C.UC_ARCH_ARM64 ? "aarch64" : "x86_64";
+      const get = lib.func(`uintptr_t qemu_get_cpu_${target}(uintptr_t uc, int index)`);
       const cpu = (get(this.handle, 0) || get(this.handle, -1)) as number | bigint;
-      if (!cpu) throw new Error("the engine has no AArch64 CPU (qemu_get_cpu_aarch64 found none)");
+      if (!cpu) throw new Error(`the engine has no CPU (qemu_get_cpu_${target} found none)`);
       this.irqFns = {
         request: lib.symbol("cpu_interrupt_handler") as bigint, exit: lib.symbol("cpu_exit") as bigint,
         reset: lib.symbol("cpu_reset_interrupt") as bigint, cpu: BigInt(cpu),
-        doInterrupt: lib.func("void arm_cpu_do_interrupt_aarch64(uintptr_t cs)"),
       };
     }
     return this.irqFns;

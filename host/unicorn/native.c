@@ -298,6 +298,8 @@ struct irq_gate {
   irq_fn reset;
   void *cpu;
   int32_t pending;
+  reg_write_fn write; // uc_reg_write, when the PC is to be set from the hook (irq_gate_sync_pc)
+  int pc_id;
 };
 
 struct irq_gate *irq_gate_new(void *request, void *cpu_exit, void *reset, void *cpu) {
@@ -312,9 +314,22 @@ struct irq_gate *irq_gate_new(void *request, void *cpu_exit, void *reset, void *
 
 void irq_gate_free(struct irq_gate *g) { free(g); }
 
+// With a UC_HOOK_CODE hook anywhere in the engine, Unicorn 2.1.1 does not put the PC
+// back at the block's start when it leaves a block at an exit request
+// (accel/tcg/cpu-exec.c cpu_tb_exec skips synchronize_from_tb), so the interrupt would
+// be taken with the PC of some earlier instruction. The gate then writes it itself:
+// the block's address is exactly where the guest stands (uc_reg_write of the PC also
+// marks the exit as one whose PC the user has set).
+void irq_gate_sync_pc(struct irq_gate *g, void *write, int32_t pc_id) {
+  g->write = (reg_write_fn)write;
+  g->pc_id = pc_id;
+}
+
 // UC_HOOK_BLOCK over every address: a pending raise becomes the CPU's request here.
 void irq_gate_block(void *uc, uint64_t address, uint32_t size, struct irq_gate *g) {
+  (void)size;
   if (__atomic_load_n(&g->pending, __ATOMIC_ACQUIRE) && __atomic_exchange_n(&g->pending, 0, __ATOMIC_ACQ_REL)) {
+    if (g->write) g->write(uc, g->pc_id, &address);
     (*g->request)(g->cpu, CPU_INTERRUPT_HARD);
     g->cpu_exit(g->cpu);
   }

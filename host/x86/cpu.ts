@@ -60,17 +60,37 @@ export class X86Cpu {
   }
 
   /**
-   * RDTSC answered by `tsc` (a Clock's): SVM guest mode with only the RDTSC and RDTSCP
+   * RDTSC answered by `tsc` (a Clock's): SVM guest mode with the RDTSC and RDTSCP
    * intercepts set (AMD APM vol. 2 §15.9), so that Unicorn hands each one to the
    * interrupt hook as an SVM exit (host/unicorn/quirks.ts svmInterceptOffset). Nothing
    * else in Unicorn 2.1.1 looks at guest mode unless an intercept asks it to.
    */
   trapRdtsc(tsc: () => bigint): void {
     this.tsc = tsc;
-    const intercept = svmInterceptOffset();
+    this.intercept((1n << BigInt(SVM_EXIT_RDTSC - SVM_EXIT_INTR)) | (1n << BigInt(SVM_EXIT_RDTSCP - SVM_EXIT_INTR)));
+  }
+
+  /**
+   * External interrupts through the SVM INTR intercept: QEMU takes a requested interrupt
+   * (Unicorn.setIrqLine) only where the CPU would — IF set, no STI or MOV SS shadow, at an
+   * instruction boundary (target/i386 x86_cpu_pending_interrupt) — and there, in guest
+   * mode with this intercept, exits to the interrupt hook (x86_cpu_exec_interrupt,
+   * cpu_svm_check_intercept_param) instead of delivering vector 0, which is all
+   * Unicorn's PIC-less QEMU knows. `window` then delivers the machine's interrupt.
+   */
+  interceptInterrupts(window: () => void): void {
+    this.window = window;
+    this.intercept(1n);
+  }
+
+  private window: (() => void) | undefined;
+
+  /** SVM guest mode with these intercept bits added (bit n: exit code SVM_EXIT_INTR + n). */
+  private intercept(bits: bigint): void {
+    const at = svmInterceptOffset();
     this.editCpuState((env) => {
       env.setInt32(this.hflagsOffset, env.getInt32(this.hflagsOffset, true) | HF_GUEST_MASK, true);
-      env.setBigUint64(intercept, (1n << BigInt(SVM_EXIT_RDTSC - SVM_EXIT_INTR)) | (1n << BigInt(SVM_EXIT_RDTSCP - SVM_EXIT_INTR)), true);
+      env.setBigUint64(at, env.getBigUint64(at, true) | bits, true);
       env.setInt32(this.isIntOffset, 0, true);
     });
   }
@@ -117,6 +137,7 @@ export class X86Cpu {
   onException(vector: number): void {
     const uc = this.uc;
     if (vector === EXCP_VMEXIT + SVM_EXIT_RDTSC || vector === EXCP_VMEXIT + SVM_EXIT_RDTSCP) return this.answerRdtsc(vector - EXCP_VMEXIT);
+    if (vector === EXCP_VMEXIT + SVM_EXIT_INTR && this.window) return this.window();
     const rip = uc.regRead(C.UC_X86_REG_RIP);
     if (vector === INVALID_OPCODE && this.answerRandom(rip)) return;
     // The error code QEMU computed (Unicorn's hook gets only the vector), then clear its

@@ -93,6 +93,7 @@ export class PcPlatform {
   serialInput(bytes: Uint8Array): void {
     this.devices.com1.input(bytes);
     this.interrupts.driveLevels();
+    this.ev.onProgrammed();
   }
 
   private openBus(addr: bigint, kind: string, size = 8): bigint {
