@@ -8,6 +8,7 @@
 // of its own per worker keeps each Unicorn engine and its native hooks apart, and a
 // kernel's boots run beside another kernel's. build/measure-worker.cjs is the worker.
 import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { SERVICES, minimalAnswer } from "../firmware/spec/services.ts";
@@ -103,7 +104,9 @@ export interface KernelRow {
  */
 export async function kernelCampaign(o: { kernels?: KernelCase[]; ablation: boolean; workers?: number; progress: (msg: string) => void }): Promise<KernelRow[]> {
   const kernels = o.kernels ?? kernelCases();
-  const workerpool = (await import("workerpool")).default;
+  // Required, not imported: the CLI runs its bundle as a vm.Script (host/launch.cts),
+  // where a dynamic import() of a package has no loader.
+  const workerpool = createRequire(import.meta.url)("workerpool") as typeof import("workerpool");
   const script = join(ROOT, "build/measure-worker.cjs");
   if (!existsSync(script)) throw new Error(`${script} is missing: npm run build:host`);
   const pool = workerpool.pool(script, { workerType: "process", maxWorkers: o.workers ?? availableParallelism() });

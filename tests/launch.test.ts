@@ -37,4 +37,10 @@ test("the launcher writes the code cache once, keeps it while the bundle is unch
   }
 });
 
+test("the bundle imports no package dynamically: the launcher runs it as a vm.Script, where import() has no loader (measure's worker pool failed so)", () => {
+  const bundle = readFileSync(join(ROOT, "build/cli.cjs"), "utf8");
+  const dynamic = [...bundle.matchAll(/\bimport\(\s*["']([^"']+)["']\s*\)/g)].map((m) => m[1]);
+  assert.equal(dynamic, [], `import() of ${dynamic.join(", ")} in build/cli.cjs`);
+});
+
 test.run();
