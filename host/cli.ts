@@ -80,10 +80,11 @@ options:
   --deterministic        guest time from the instruction count (1 ns each, TSC 1 GHz, the
                          clock starting at ${new Date(GUEST_EPOCH_MS).toISOString()}) and skipped while the
                          guest halts: two runs print the same output and make the same calls
-  --guard-code-writes    catch code the guest patches through another mapping, which Unicorn 2.1.1
-                         misses (Debian unstable's kernel needs it); about 4x slower; implied by
-                         --deterministic. With it, interrupts also reach the kernel while it runs,
-                         not only when it halts (they need every patched instruction seen)
+  --guard-code-writes    catch every write to translated code, also where Unicorn 2.1.1 misses one and
+                         the guest does not serialize after it (Linux does: no kernel here needs
+                         this); about 4x slower; implied by --deterministic
+  --interrupts-at-halt   x86: deliver interrupts only when the guest halts, not while it runs (the
+                         machine before its IRQ gate: for comparison)
   -h, --help             this text
 
 exit status:
@@ -202,6 +203,7 @@ async function main(argv: string[]): Promise<number> {
         stdin: { type: "boolean" },
         gdb: { type: "string" },
         "guard-code-writes": { type: "boolean" },
+        "interrupts-at-halt": { type: "boolean" },
         arch: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -326,6 +328,7 @@ async function main(argv: string[]): Promise<number> {
     keys: o.keys === undefined ? undefined : keys(o.keys),
     stdin: o.stdin,
     guardCodeWrites: o["guard-code-writes"],
+    interruptsAtHalt: o["interrupts-at-halt"],
     trace: o.trace,
     traceOut: o["trace-out"],
     onConsole: json ? undefined : (t) => process.stdout.write(t.replace(/\r\n/g, "\n")),

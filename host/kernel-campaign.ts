@@ -24,7 +24,7 @@ import type { TablesRead } from "./table-watch.ts";
 export interface KernelCase {
   name: string;
   path: string;
-  /** Unstable's kernel patches code through an alias Unicorn 2.1.1 misses (README). */
+  /** Catch every code write (Unicorn.guardCodeWrites); no Debian kernel needs it. */
   guardCodeWrites?: boolean;
 }
 
@@ -34,7 +34,7 @@ export function kernelCases(): KernelCase[] {
     { name: "Debian 12 cloud", path: join(ROOT, DEFAULT_KERNEL) },
     { name: "Debian 12 generic", path: join(ROOT, ".cache/kernel/generic/vmlinuz") },
     { name: "Debian 13 cloud", path: join(ROOT, ".cache/kernel/debian13/vmlinuz") },
-    { name: "Debian unstable cloud", path: join(ROOT, ".cache/kernel/unstable/vmlinuz"), guardCodeWrites: true },
+    { name: "Debian unstable cloud", path: join(ROOT, ".cache/kernel/unstable/vmlinuz") },
   ];
   return all.filter((k) => existsSync(k.path));
 }

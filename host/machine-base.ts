@@ -50,8 +50,6 @@ export abstract class MachineBase {
   protected readonly disks: Disk[];
   protected readonly symbols?: SymbolMap;
   protected readonly icount: InstructionCounter | undefined;
-  /** Every code write is caught (Unicorn.guardCodeWrites). */
-  protected readonly guarded: boolean;
   /** The machine's randomness: the firmware's RNG protocol and the CPU's RDRAND draw from it. */
   protected readonly entropy: Entropy;
   /** The count after the host's own bring-up code, which is not the guest's. */
@@ -74,7 +72,6 @@ export abstract class MachineBase {
     // Before any code runs, so that every translation block carries the hook.
     const deterministic = options.clock === "deterministic";
     if (options.countInstructions || deterministic) this.icount = uc.countInstructions();
-    this.guarded = kind.guardCodeWrites;
     if (kind.guardCodeWrites) uc.guardCodeWrites();
     this.entropy = options.entropy ?? (deterministic ? seededEntropy() : hostEntropy);
     const clock = options.clock ?? "host";

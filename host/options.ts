@@ -81,6 +81,11 @@ export interface MachineOptions {
    * run; always on with clock "deterministic".
    */
   guardCodeWrites?: boolean;
+  /**
+   * x86 with the host's clock: deliver interrupts only when the guest halts, as before the
+   * IRQ gate (host/machine.ts) — for measuring what the gate costs. Default false.
+   */
+  interruptsAtHalt?: boolean;
   /** A display (GraphicsOutput) of this size; none by default, so that a kernel's boot stays headless. */
   screen?: { width: number; height: number };
 }

@@ -63,6 +63,8 @@ export interface RunOptions {
   onGdbListening?: (port: number) => void;
   /** Catch code patched through an alias (MachineOptions.guardCodeWrites), about 4x slower. */
   guardCodeWrites?: boolean;
+  /** x86: interrupts only when the guest halts (MachineOptions.interruptsAtHalt). */
+  interruptsAtHalt?: boolean;
   /** Read standard input: keystrokes for ConIn, then the serial console's input (host/input.ts); Ctrl-A x ends the run. */
   stdin?: boolean;
   /** Host folders, each presented as an ESP (FAT, on a GPT disk of its own) after the disks; with diskWritable the guest's writes last for the run, the folder untouched. */
@@ -103,7 +105,7 @@ export interface RunResult {
   instructions?: InstructionCounts;
   /** With watchTables. */
   tablesRead?: TablesRead;
-  /** x86: external interrupts delivered while the guest ran (with the host's clock only under guardCodeWrites; paced under the deterministic clock) and when it had halted. */
+  /** x86: external interrupts delivered while the guest ran (the IRQ gate with the host's clock, paced stops with the deterministic one) and when it had halted. */
   interrupts?: InterruptCounts;
 }
 
@@ -192,6 +194,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
     } else m = new Machine({
       disks,
       guardCodeWrites: opts.guardCodeWrites,
+      interruptsAtHalt: opts.interruptsAtHalt,
       gdb: opts.gdb === undefined ? undefined : { ...gdbAddress(opts.gdb), onListening: opts.onGdbListening },
       input: opts.stdin ? new LiveInput() : undefined,
       screen: opts.screen ?? (opts.screenshot ? { width: 1024, height: 768 } : undefined),
@@ -279,7 +282,7 @@ export function peMachine(path: string): number | undefined {
 export function notYetOnAa64(opts: RunOptions): string[] {
   const asked: [unknown, string][] = [
     [opts.entry === "pvh", "--entry pvh (Xen's x86 entry; --entry direct is the arm64 boot protocol)"], [opts.gdb !== undefined, "--gdb"], [opts.screen ?? opts.screenshot, "--screen/--screenshot"],
-    [opts.guardCodeWrites, "--guard-code-writes"], [opts.watchTables, "table watching"],
+    [opts.guardCodeWrites, "--guard-code-writes"], [opts.watchTables, "table watching"], [opts.interruptsAtHalt, "--interrupts-at-halt"],
   ];
   return asked.filter(([on]) => on).map(([, name]) => name);
 }

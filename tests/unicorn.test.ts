@@ -425,6 +425,25 @@ test("guardCodeWrites: a write to code after a write elsewhere on its page reach
   if (libraryInfo().version === "2.1.1") assert.is(run(false), 1n, "the quirk the guard is for (if this fails, the library no longer has it)");
 });
 
+test("rearmCodeWrites (what the CPU's SERIALIZE does): after it, a write to code through an entry an earlier write had made fast reaches the code, without the guard", () => {
+  const { view, uc } = machine();
+  place(view, 0x5000, [0xb8, 1, 0, 0, 0, 0xc3]); // f: mov eax, 1 ; ret
+  const rel = (next: number) => [...new Uint8Array(new Int32Array([0x5000 - next]).buffer)];
+  const first = place(view, CODE, [
+    0xe8, ...rel(CODE + 5), //                              call f (translates it)
+    0xc6, 0x04, 0x25, 0x00, 0x58, 0x00, 0x00, 0x00, //    mov byte [0x5800], 0: f's page, not f
+  ]);
+  const end = place(view, first, [
+    0xc6, 0x04, 0x25, 0x01, 0x50, 0x00, 0x00, 0x02, //    mov byte [0x5001], 2: f's immediate
+    0xe8, ...rel(first + 13), //                          call f
+  ]);
+  uc.emuStart(CODE, first);
+  uc.rearmCodeWrites(view);
+  uc.emuStart(first, end);
+  assert.is(uc.regRead(C.UC_X86_REG_RAX), 2n);
+  uc.close();
+});
+
 test("hookOutGate: the trap port's registers land in memory before the handler, RAX comes from memory after; other ports go to onPort", () => {
   const { mem, view, uc } = machine();
   const block = new BigUint64Array(mem.buffer, 0x100, 4); // below the guest window: private memory

@@ -1,7 +1,7 @@
 // host/x86: GDT, page tables and trampoline read back byte by byte, then run for real.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { decodeRandom, randomResult } from "../host/x86/random.ts";
+import { decodeRandom, isSerialize, randomResult } from "../host/x86/random.ts";
 import {
   efiGdt, gdtBytes, gdtEntry, gdtr, GDTR_SIZE, SEL_CODE32, SEL_CODE64, SEL_DATA,
 } from "../host/x86/gdt.ts";
@@ -332,6 +332,15 @@ test("RDRAND/RDSEED decode (SDM vol. 2B): register, operand size, length; RDPID,
   assert.is(d("0f c7 c8"), undefined, "/1 with mod 11");
   assert.is(d("f0 0f c7 f0"), undefined, "lock: #UD on hardware too");
   assert.is(d("0f c7"), undefined, "cut short");
+});
+
+test("SERIALIZE is NP 0F 01 E8 only: F3 (SETSSBSY), F2 (XSUSLDTRK) and other 0F 01 forms are not", () => {
+  const b = (hex: string) => Buffer.from(hex.replace(/ /g, "") + "00".repeat(8), "hex");
+  assert.ok(isSerialize(b("0f 01 e8")));
+  assert.not.ok(isSerialize(b("f3 0f 01 e8")));
+  assert.not.ok(isSerialize(b("f2 0f 01 e8")));
+  assert.not.ok(isSerialize(b("0f 01 f8")), "swapgs");
+  assert.not.ok(isSerialize(b("0f 01 d0")), "xgetbv");
 });
 
 test("RDRAND/RDSEED results: CF set, OF SF ZF AF PF clear; 32-bit zero-extends, 16-bit keeps the upper bits", () => {

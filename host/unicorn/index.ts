@@ -949,6 +949,22 @@ export class Unicorn {
     native().irqGateSyncPc(this.irqGate(), this.lib.regWritePtr, pcId);
   }
 
+  private resetDirty: KFn | undefined;
+
+  /**
+   * x86: makes the next write through any TLB entry that maps `ram` (a buffer mapped with
+   * memMapPtr) take the slow path again, where Unicorn invalidates translated code it
+   * overwrites: QEMU's tlb_reset_dirty (exported by libunicorn) over the buffer's host
+   * range, which sets TLB_NOTDIRTY on every entry whose host page lies in it, for every
+   * virtual address that maps it. Unicorn 2.1.1 clears that flag after any slow-path write
+   * even when other code on the page survives (cputlb.c notdirty_write), and sets it again
+   * only for a new block's own virtual page; this undoes the clearing at a point the guest
+   * chooses (host/x86/random.ts SERIALIZE). About 6,000 entries looked at: microseconds.
+   */
+  rearmCodeWrites(ram: Uint8Array): void {
+    (this.resetDirty ??= this.lib.so.func("void tlb_reset_dirty_x86_64(uintptr_t cpu, void *start, size_t length)"))(this.cpuFns().cpu, ram, ram.byteLength);
+  }
+
   /** The IRQ gate and its native block hook, made on first use. */
   private irqGate(): number {
     if (this.gate) return this.gate;

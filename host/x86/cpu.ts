@@ -10,7 +10,7 @@ import { translate } from "./walk.ts";
 import { CR0_PG, EFER_SCE, MSR_EFER, MSR_FMASK, MSR_LSTAR, MSR_STAR, SYSCALL_BYTES } from "./regs.ts";
 import type { GuestError } from "../errors.ts";
 import type { Entropy } from "../entropy.ts";
-import { decodeRandom, GPR, randomResult } from "./random.ts";
+import { decodeRandom, GPR, isSerialize, randomResult, SERIALIZE } from "./random.ts";
 
 /** QEMU's hflags bit for SVM guest mode (target/i386/cpu.h HF_GUEST_MASK), and its exception number for an SVM exit, to which Unicorn adds the exit code. */
 const HF_GUEST_MASK = 1 << 21;
@@ -107,15 +107,26 @@ export class X86Cpu {
     uc.regWriteBatch(regs, values);
   }
 
-  /** A #UD at RIP that is RDRAND or RDSEED (host/x86/random.ts): run it; false if it is something else. */
-  private answerRandom(rip: bigint): boolean {
+  /** SERIALIZEs run (answerInvalid): each one a point where code writes are looked for again. */
+  serializations = 0;
+
+  /**
+   * A #UD at RIP for an instruction the machine's CPUID offers and Unicorn's model lacks:
+   * RDRAND or RDSEED (host/x86/random.ts), or SERIALIZE. Runs it; false if it is something else.
+   */
+  private answerInvalid(rip: bigint): boolean {
     const uc = this.uc;
-    const code = new Uint8Array(MAX_INSN);
-    const cr3 = this.cr3();
-    for (let i = 0; i < MAX_INSN; i++) {
-      const p = this.translate(cr3, rip + BigInt(i));
-      if (p === undefined || p >= BigInt(this.ram.byteLength)) break;
-      code[i] = this.ram.getUint8(Number(p));
+    const code = this.codeAt(rip);
+    if (isSerialize(code)) {
+      // SERIALIZE (SDM vol. 2B): nothing to wait for in an in-order emulator, but it is
+      // where Linux's sync_core() says code was rewritten (text_poke_early, text_poke_sync):
+      // code writes are looked for again everywhere (Unicorn.rearmCodeWrites), so that the
+      // next write to code translated before it is seen wherever it comes from. (A #UD
+      // leaves nothing to clear: QEMU records no old_exception for it, and it is no INT.)
+      uc.rearmCodeWrites(this.ramBytes);
+      this.serializations++;
+      uc.regWrite(C.UC_X86_REG_RIP, rip + BigInt(SERIALIZE.length));
+      return true;
     }
     const long = (this.editCpuState((env) => env.getInt32(this.hflagsOffset, true)) & HF_CS64_MASK) !== 0;
     const insn = decodeRandom(code, long);
@@ -124,13 +135,29 @@ export class X86Cpu {
     this.entropy(random);
     const reg = GPR[insn.reg];
     const r = randomResult(insn, uc.regRead(reg), uc.regRead(C.UC_X86_REG_RFLAGS), new DataView(random.buffer).getBigUint64(0, true));
-    // Clear the exception in flight, as for any exception the host takes (onException).
-    this.editCpuState((env) => {
-      env.setInt32(this.oldExceptionOffset, -1, true);
-      env.setInt32(this.isIntOffset, 0, true);
-    });
     uc.regWriteBatch([reg, C.UC_X86_REG_RFLAGS, C.UC_X86_REG_RIP], [r.reg, r.rflags, rip + BigInt(insn.length)]);
     return true;
+  }
+
+  private bytes: Uint8Array | undefined;
+  private get ramBytes(): Uint8Array {
+    return (this.bytes ??= new Uint8Array(this.ram.buffer, this.ram.byteOffset, this.ram.byteLength));
+  }
+
+  /** The (up to 15) bytes of code at virtual `rip`, zeros past what is mapped: one page walk per page they lie in. */
+  private codeAt(rip: bigint): Uint8Array {
+    const code = new Uint8Array(MAX_INSN);
+    const cr3 = this.cr3();
+    for (let i = 0; i < MAX_INSN; ) {
+      const va = rip + BigInt(i);
+      const p = this.translate(cr3, va);
+      if (p === undefined) break;
+      const inPage = Math.min(MAX_INSN - i, 0x1000 - Number(va & 0xfffn), this.ram.byteLength - Number(p));
+      if (inPage <= 0) break;
+      code.set(this.ramBytes.subarray(Number(p), Number(p) + inPage), i);
+      i += inPage;
+    }
+    return code;
   }
 
   /** Unicorn stops at CPU exceptions (its interrupt hook); deliver them through the guest's IDT as the CPU would. */
@@ -139,7 +166,7 @@ export class X86Cpu {
     if (vector === EXCP_VMEXIT + SVM_EXIT_RDTSC || vector === EXCP_VMEXIT + SVM_EXIT_RDTSCP) return this.answerRdtsc(vector - EXCP_VMEXIT);
     if (vector === EXCP_VMEXIT + SVM_EXIT_INTR && this.window) return this.window();
     const rip = uc.regRead(C.UC_X86_REG_RIP);
-    if (vector === INVALID_OPCODE && this.answerRandom(rip)) return;
+    if (vector === INVALID_OPCODE && this.answerInvalid(rip)) return;
     // The error code QEMU computed (Unicorn's hook gets only the vector), then clear its
     // exception-in-flight marker and its software-interrupt flag: the host delivers the
     // exception (host/unicorn/quirks.ts).

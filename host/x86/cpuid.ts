@@ -13,6 +13,8 @@
 // RDRAND (leaf 1 ECX bit 30) and RDSEED (leaf 7 EBX bit 18) are added to Unicorn's own
 // answers: the CPU runs both, the host answering the #UD Unicorn raises for them
 // (host/x86/random.ts). Linux then seeds its CRNG at boot without EFI's RNG protocol.
+// SERIALIZE (leaf 7 EDX bit 14) the same way: Linux's sync_core() after patching its code
+// uses it, and there the host makes the next code write anywhere be seen (cpu.ts).
 
 /** The core crystal clock we report in leaf 0x15, and that drives the LAPIC timer. */
 export const CRYSTAL_HZ = 1_000_000;
@@ -24,6 +26,7 @@ export type Regs = [eax: number, ebx: number, ecx: number, edx: number];
 
 export const CPUID_1_ECX_RDRAND = 1 << 30;
 export const CPUID_7_EBX_RDSEED = 1 << 18;
+export const CPUID_7_EDX_SERIALIZE = 1 << 14;
 
 /** Unicorn's answers for the leaves reported with bits added (host/unicorn/quirks.ts unicornCpuid). */
 export interface BaseLeaves { leaf1: Regs; leaf7: Regs }
@@ -40,7 +43,7 @@ export function cpuidOverride(leaf: number, subleaf: number, tscKhz: () => numbe
     case 7: {
       if (subleaf !== 0) return undefined;
       const [a, b, c, d] = base().leaf7;
-      return [a, (b | CPUID_7_EBX_RDSEED) >>> 0, c, d];
+      return [a, (b | CPUID_7_EBX_RDSEED) >>> 0, c, (d | CPUID_7_EDX_SERIALIZE) >>> 0];
     }
     case 0: // max basic leaf; vendor in EBX, EDX, ECX order
       return [MAX_BASIC_LEAF, word(VENDOR, 0), word(VENDOR, 8), word(VENDOR, 4)];

@@ -25,6 +25,10 @@ export interface RandomInstruction {
   length: number;
 }
 
+/** SERIALIZE: NP 0F 01 E8 (with F3 it is SETSSBSY, with F2 XSUSLDTRK). */
+export const SERIALIZE = [0x0f, 0x01, 0xe8] as const;
+export const isSerialize = (code: Uint8Array) => SERIALIZE.every((b, i) => code[i] === b);
+
 /** Segment overrides and the address-size prefix: allowed, and they change nothing here. */
 const HARMLESS_PREFIXES = new Set([0x26, 0x2e, 0x36, 0x3e, 0x64, 0x65, 0x67]);
 const OPERAND_SIZE = 0x66;
