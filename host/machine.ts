@@ -85,14 +85,9 @@ export class Machine extends MachineBase {
     this.cpu = new X86Cpu(this.uc, this.ramView, (kind, message, at) => this.error(kind, message, at), this.entropy);
     this.platform = this.wire(options);
     // With the host's clock, interrupts reach a running guest through the IRQ gate (a
-    // paced run stops at each one instead): installed before any code runs, so that every
-    // translated block carries its hook; raised only once the guest owns the IDT.
+    // paced run stops at each one instead), raised only once the guest owns the IDT.
     this.gated = !this.clock.stepsAt && !options.interruptsAtHalt;
-    if (this.gated) {
-      this.cpu.interceptInterrupts(() => this.interruptWindow());
-      this.uc.setIrqLine(false);
-      this.uc.irqGateSyncsPc(C.UC_X86_REG_RIP);
-    }
+    if (this.gated) this.cpu.interceptInterrupts(() => this.interruptWindow());
     this.runner = new Runner(this.core(), this.state, { instructions: options.instructionBudget ?? 0, timeMs: options.timeBudgetMs ?? 0 }, () => this.bootIdle());
     if (this.link) this.bringUp();
     if (options.gdb) this.gdb = this.debugger(options.gdb);
@@ -336,9 +331,7 @@ export class Machine extends MachineBase {
    * clock, once the guest owns the IDT (PVH from the start, EFI after ExitBootServices;
    * in boot services the firmware's tick is served when the guest halts): raise the IRQ
    * gate now if an interrupt is pending, else at the next device deadline, from a native
-   * timer thread, so that it arrives while the guest runs. (Measured: the gate's block
-   * hook costs ~9% of an EFI boot to `Linux version`, ~3% through PVH, ~20% of a busy
-   * boot to userspace, where the kernel also does the work its ticks ask for.)
+   * timer thread, so that it arrives while the guest runs.
    */
   private rearm(): void {
     if (this.paced) this.icount!.stopAt(this.nextInterruptStep(this.paced));
@@ -354,6 +347,17 @@ export class Machine extends MachineBase {
     // is only re-armed when the deadline moves.
     const due = interrupts.pending(now) ? RAISED : interrupts.nextEventNs(now);
     if (due === this.gateDue) return;
+    // The gate's block hook costs every translation block a call (the EFI stub's
+    // decompression ~25%): it is added when there is first something to deliver (a
+    // kernel programs its timer after its banner), and is then in every block translated
+    // from there on: the kernel's code from that point, and all of it again once Unicorn
+    // retranslates (a full code buffer, patched code).
+    if (!this.gateHooked) {
+      if (due === Infinity) return;
+      this.uc.setIrqLine(false);
+      this.uc.irqGateSyncsPc(C.UC_X86_REG_RIP);
+      this.gateHooked = true;
+    }
     this.gateDue = due;
     if (due === RAISED) this.uc.setIrqLine(true);
     else this.uc.raiseIrqIn(due === Infinity ? undefined : Math.max(0, Math.ceil((due - now) / 1000)));
@@ -361,6 +365,7 @@ export class Machine extends MachineBase {
 
   /** The deadline the gate is armed for (guest ns, or RAISED), until an interrupt is taken. */
   private gateDue: number | undefined;
+  private gateHooked = false;
 
   /** The CPU can take an interrupt now (the SVM INTR exit, host/x86/cpu.ts): the pending one, if it still is, through the IDT. */
   private interruptWindow(): void {
