@@ -161,6 +161,7 @@ function printSummary(r: RunResult, out: (s: string) => void): void {
   }
   const irq = r.interrupts;
   if (irq && irq.running + irq.halted) out(`interrupts delivered: ${irq.running} while the guest ran, ${irq.halted} when it had halted`);
+  if (r.serializations) out(`SERIALIZE run ${r.serializations} times (code-write checks re-armed)`);
   const rows = Object.entries(summary.perService).sort((a, b) => b[1] - a[1]);
   for (const [name, n] of rows) out(`  ${String(n).padStart(6)}  ${name}`);
   out(summary.stubbedHit.length ? `stubbed services hit: ${summary.stubbedHit.join(", ")}` : "stubbed services hit: none");

@@ -172,6 +172,11 @@ export abstract class MachineBase {
     return undefined;
   }
 
+  /** SERIALIZEs the guest ran (x86: each re-arms the code-write checks); undefined where not counted. */
+  serializations(): number | undefined {
+    return undefined;
+  }
+
   get enteredAt(): number | undefined {
     return this.link ? this.link.enteredAt : this.directEnteredAt;
   }

@@ -210,12 +210,16 @@ export class Machine extends MachineBase {
         onPort,
       });
     }
-    uc.hookIntr((vector) => this.cpu.onException(vector));
+    // Exceptions to the CPU (host/x86/cpu.ts), but the SERIALIZE Linux runs after each
+    // code patch, served natively where the CPU last found one.
+    const serialize = uc.hookIntrServingSerialize(this.ram, (vector) => this.cpu.onException(vector));
+    this.cpu.onSerialize = serialize.learn;
+    this.nativeSerializations = serialize.count;
     // An invalid opcode is Unicorn's "invalid instruction" stop unless this hook takes it;
     // taken, it reaches the interrupt hook above as #UD (Unicorn's cpu_handle_exception),
     // where RDRAND/RDSEED are run and anything else goes to the guest's own handler (a
     // kernel's BUG() and WARN() are ud2).
-    uc.hookInsnInvalid(() => true);
+    uc.takeInvalidInstructions();
     uc.hookSyscall(() => this.cpu.onSyscall());
     if (this.clock.tsc) this.cpu.trapRdtsc(this.clock.tsc);
     return platform;
@@ -411,6 +415,12 @@ export class Machine extends MachineBase {
   }
 
   private readonly delivered: InterruptCounts = { running: 0, halted: 0 };
+  private nativeSerializations: () => number = () => 0;
+
+  /** SERIALIZEs the guest ran (each re-arms the code-write checks: host/x86/cpu.ts). */
+  override serializations(): number {
+    return this.cpu.serializations + this.nativeSerializations();
+  }
 
   override interruptCounts(): InterruptCounts {
     return { ...this.delivered };

@@ -107,6 +107,8 @@ export interface RunResult {
   tablesRead?: TablesRead;
   /** x86: external interrupts delivered while the guest ran (the IRQ gate with the host's clock, paced stops with the deterministic one) and when it had halted. */
   interrupts?: InterruptCounts;
+  /** x86: SERIALIZE instructions the guest ran (Linux: one per code patch), each re-arming the code-write checks. */
+  serializations?: number;
 }
 
 /**
@@ -260,7 +262,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
     if (userspaceAt !== undefined) timeline.phase("userspace", userspaceAt, end);
     timeline.write(opts.traceOut!);
   }
-  return { ending, console: m?.console ?? "", serial: m?.serial ?? [], summary: tracer.summary(), calls: tracer.records, wallMs, entryMs, startupMs: m?.firstRunAt, instructions, tablesRead: m?.tablesRead(), interrupts: m?.interruptCounts() };
+  return { ending, console: m?.console ?? "", serial: m?.serial ?? [], summary: tracer.summary(), calls: tracer.records, wallMs, entryMs, startupMs: m?.firstRunAt, instructions, tablesRead: m?.tablesRead(), interrupts: m?.interruptCounts(), serializations: m?.serializations() };
 }
 
 /** The PE machine field of the image at `path` (0x8664, 0xAA64...), or undefined when it is no PE image: the loader then says why. */

@@ -129,7 +129,6 @@ const P = {
   syscall: callback("void uc_cb_insn_syscall_t(uintptr_t uc, uintptr_t ud)"),
   code: callback("void uc_cb_hookcode_t(uintptr_t uc, uint64_t address, uint32_t size, uintptr_t ud)"),
   intr: callback("void uc_cb_hookintr_t(uintptr_t uc, uint32_t intno, uintptr_t ud)"),
-  insnInvalid: callback("bool uc_cb_hookinsn_invalid_t(uintptr_t uc, uintptr_t ud)"),
   mmioRead: callback("uint64_t uc_cb_mmio_read_t(uintptr_t uc, uint64_t offset, uint32_t size, uintptr_t ud)"),
   mmioWrite: callback("void uc_cb_mmio_write_t(uintptr_t uc, uint64_t offset, uint32_t size, uint64_t value, uintptr_t ud)"),
   mem: callback("bool uc_cb_eventmem_t(uintptr_t uc, int type, uint64_t address, int size, int64_t value, uintptr_t ud)"),
@@ -227,6 +226,7 @@ interface Native {
   /** Kept for good: koffi unloads a library whose handle is garbage-collected, and Unicorn would then call into unmapped code. */
   handle: ReturnType<typeof koffi.load>;
   icountHook: bigint;
+  takeInvalid: bigint;
   gateOut: bigint;
   gateNew: KFn;
   gateFree: KFn;
@@ -247,6 +247,11 @@ interface Native {
   irqGateSyncPc: KFn;
   irqTimerNew: KFn;
   hvcIntr: bigint;
+  udIntr: bigint;
+  udNew: KFn;
+  udFree: KFn;
+  udLearn: KFn;
+  udCount: KFn;
   hvcNew: KFn;
   hvcFree: KFn;
 }
@@ -259,6 +264,7 @@ function native(): Native {
     nativeLib = {
       handle,
       icountHook: handle.symbol("icount_hook") as bigint,
+      takeInvalid: handle.symbol("take_invalid") as bigint,
       gateOut: handle.symbol("trap_gate_out") as bigint,
       gateNew: handle.func("uintptr_t trap_gate_new(void *read_batch, void *write, void *on_trap, void *on_port, uint32_t trap_port, " +
         "const int32_t *ids, const uint32_t *offsets, int32_t count, uint8_t *base, int32_t result_id, uint32_t result_offset)"),
@@ -280,6 +286,11 @@ function native(): Native {
       irqGateSyncPc: handle.func("void irq_gate_sync_pc(uintptr_t g, uintptr_t write, int32_t pc_id)"),
       irqTimerNew: handle.func("uintptr_t irq_timer_new(uintptr_t g)"),
       hvcIntr: handle.symbol("hvc_gate_intr") as bigint,
+      udIntr: handle.symbol("ud_gate_intr") as bigint,
+      udNew: handle.func("uintptr_t ud_gate_new(void *read_batch, void *write, void *on_other, void *reset_dirty, uintptr_t cpu, void *ram, uint64_t ram_size, int32_t rip_id, int32_t cr3_id)"),
+      udFree: handle.func("void ud_gate_free(uintptr_t g)"),
+      udLearn: handle.func("void ud_gate_learn(uintptr_t g, uint64_t rip, uint64_t cr3, uint64_t phys)"),
+      udCount: handle.func("uint64_t ud_gate_count(uintptr_t g)"),
       hvcNew: handle.func("uintptr_t hvc_gate_new(void *read_batch, void *write, void *on_call, void *on_other, uint32_t excp_hvc, " +
         "uint64_t thunks, uint64_t thunks_end, uint64_t thunk_size, int32_t pc_id, const int32_t *ids, const uint32_t *offsets, int32_t count, " +
         "uint8_t *base, int32_t result_id, uint32_t result_offset)"),
@@ -1120,19 +1131,47 @@ export class Unicorn {
   }
 
   /**
-   * An invalid opcode (x86: #UD): cb() returns true to take it (on x86 it then reaches the
-   * interrupt hook as exception 6), false to stop with UC_ERR_INSN_INVALID.
+   * x86: the interrupt hook (cb(intno)) behind a native filter that runs the SERIALIZE the
+   * host last decoded (native.c ud_gate_*): learn(rip, cr3, phys) names it; a #UD there
+   * with the same bytes at phys re-arms the code-write checks over `ram` (as
+   * rearmCodeWrites) and steps over it without calling cb. count() says how many it ran.
    */
-  hookInsnInvalid(cb: () => boolean): Hook {
-    const fn = () => {
+  hookIntrServingSerialize(ram: Uint8Array, cb: (intno: number) => void): { learn(rip: bigint, cr3: bigint, phys: bigint): void; count(): number } {
+    const n = native();
+    const onOther = koffi.register((intno: number) => {
       try {
-        return !!cb();
+        cb(intno);
       } catch (e) {
         this.fail(e);
-        return false;
       }
-    };
-    return this.addHook(C.UC_HOOK_INSN_INVALID, P.insnInvalid, fn, 1, 0);
+    }, P.u32);
+    const lib = this.lib;
+    const gate = n.udNew(lib.regReadBatchPtr, lib.regWritePtr, onOther, lib.so.symbol("tlb_reset_dirty_x86_64"), this.cpuFns().cpu, ram, BigInt(ram.byteLength),
+      C.UC_X86_REG_RIP, C.UC_X86_REG_CR3) as number | bigint;
+    if (!gate) {
+      koffi.unregister(onOther);
+      throw new Error("hookIntrServingSerialize: out of memory");
+    }
+    const out: [number | bigint | null] = [null];
+    const err = lib.hookAdd(this.handle, out, C.UC_HOOK_INTR, n.udIntr, gate, 1, 0);
+    if (err !== 0) {
+      n.udFree(gate);
+      koffi.unregister(onOther);
+      this.check("uc_hook_add(#UD gate)", err);
+    }
+    this.hooks.add({ handle: out[0]!, callback: onOther, free: () => n.udFree(gate) });
+    return { learn: (rip, cr3, phys) => n.udLearn(gate, rip, cr3, phys), count: () => Number(n.udCount(gate)) };
+  }
+
+  /**
+   * Takes every invalid opcode (a native UC_HOOK_INSN_INVALID callback, native.c
+   * take_invalid) instead of stopping with UC_ERR_INSN_INVALID: on x86 it then reaches the
+   * interrupt hook as #UD (exception 6, Unicorn's cpu_handle_exception).
+   */
+  takeInvalidInstructions(): void {
+    const out: [number | bigint | null] = [null];
+    this.check("uc_hook_add(invalid instructions)", this.lib.hookAdd(this.handle, out, C.UC_HOOK_INSN_INVALID, native().takeInvalid, 0, 1, 0));
+    this.hooks.add({ handle: out[0]!, callback: null });
   }
 
   /**

@@ -39,6 +39,17 @@ void icount_hook(void *uc, uint64_t address, uint32_t size, struct icount *c) {
   ++c->count;
 }
 
+// ---- invalid instructions ------------------------------------------------------------
+// A UC_HOOK_INSN_INVALID callback (uc_cb_hookinsn_invalid_t) that takes every invalid
+// instruction, so that on x86 the #UD goes on to the interrupt hook as exception 6 (the
+// host runs RDRAND, RDSEED and SERIALIZE there and gives the guest the rest): native,
+// since Linux runs ~100,000 SERIALIZEs in a boot and a koffi callback costs ~1 us.
+int take_invalid(void *uc, void *user_data) {
+  (void)uc;
+  (void)user_data;
+  return 1;
+}
+
 // ---- the trap gate -------------------------------------------------------------------
 // A UC_HOOK_INSN OUT callback (uc_cb_insn_out_t). An OUT to the trap port is an EFI
 // call: the gate reads the argument registers straight into the firmware's argument
@@ -363,6 +374,78 @@ struct stop_timer *irq_timer_new(struct irq_gate *g) {
   return t;
 }
 
+// ---- x86: SERIALIZE at its #UD ------------------------------------------------------
+// Linux's sync_core() runs a SERIALIZE after every patch of its own code (~100,000 in a
+// boot), which Unicorn's CPU model lacks: each comes to the interrupt hook as #UD, where
+// the host re-arms Unicorn's code-write checks (QEMU's tlb_reset_dirty over RAM) and steps
+// over it (host/x86/cpu.ts). Through koffi that costs ~5 us each; this gate does it
+// natively for the one place the host has last decoded a SERIALIZE at (same RIP, same
+// CR3, and the same three bytes still at the physical address it found them), and hands
+// every other exception to the host as the interrupt hook would.
+typedef void (*reset_dirty_fn)(void *cpu, void *start, size_t length);
+typedef void (*intr_fn)(uint32_t intno);
+static const uint8_t SERIALIZE_BYTES[3] = {0x0f, 0x01, 0xe8};
+
+struct ud_gate {
+  reg_read_batch_fn read_batch;
+  reg_write_fn write;
+  intr_fn on_other;
+  reset_dirty_fn reset_dirty;
+  void *cpu;
+  uint8_t *ram;
+  uint64_t ram_size;
+  int ids[2]; // RIP, CR3
+  uint64_t rip, cr3, phys;
+  int known;
+  uint64_t count; // SERIALIZEs run here
+};
+
+struct ud_gate *ud_gate_new(void *read_batch, void *write, void *on_other, void *reset_dirty, void *cpu, uint8_t *ram, uint64_t ram_size, int32_t rip_id, int32_t cr3_id) {
+  struct ud_gate *g = calloc(1, sizeof *g);
+  if (!g) return NULL;
+  g->read_batch = (reg_read_batch_fn)read_batch;
+  g->write = (reg_write_fn)write;
+  g->on_other = (intr_fn)on_other;
+  g->reset_dirty = (reset_dirty_fn)reset_dirty;
+  g->cpu = cpu;
+  g->ram = ram;
+  g->ram_size = ram_size;
+  g->ids[0] = rip_id;
+  g->ids[1] = cr3_id;
+  return g;
+}
+
+void ud_gate_free(struct ud_gate *g) { free(g); }
+
+// The host decoded a SERIALIZE at rip under cr3, its bytes at guest-physical phys.
+void ud_gate_learn(struct ud_gate *g, uint64_t rip, uint64_t cr3, uint64_t phys) {
+  g->rip = rip;
+  g->cr3 = cr3;
+  g->phys = phys;
+  g->known = phys + sizeof SERIALIZE_BYTES <= g->ram_size;
+}
+
+uint64_t ud_gate_count(struct ud_gate *g) { return g->count; }
+
+enum { EXCP_UD = 6 };
+
+void ud_gate_intr(void *uc, uint32_t intno, struct ud_gate *g) {
+  if (intno == EXCP_UD && g->known) {
+    uint64_t rip = 0, cr3 = 0;
+    void *vals[2] = {&rip, &cr3};
+    g->read_batch(uc, g->ids, vals, 2);
+    const uint8_t *at = g->ram + g->phys;
+    if (rip == g->rip && cr3 == g->cr3 && at[0] == SERIALIZE_BYTES[0] && at[1] == SERIALIZE_BYTES[1] && at[2] == SERIALIZE_BYTES[2]) {
+      g->reset_dirty(g->cpu, g->ram, g->ram_size);
+      rip += sizeof SERIALIZE_BYTES;
+      g->write(uc, g->ids[0], &rip);
+      g->count++;
+      return;
+    }
+  }
+  g->on_other(intno);
+}
+
 // ---- AArch64: EFI calls through HVC ------------------------------------------------------
 // A thunk is `hvc #id ; ret` (firmware/arch.ts); Unicorn hands the HVC to UC_HOOK_INTR
 // with PC past it. This gate serves what x86's trap gate does for `out`: for an HVC from
@@ -370,7 +453,6 @@ struct stop_timer *irq_timer_new(struct irq_gate *g) {
 // the host serve the call, and loads X0 from the STATUS slot; every other exception (the
 // sentinel's HVC, PSCI, the OS's own) goes to the host as the interrupt hook would.
 typedef void (*call_fn)(uint32_t id);
-typedef void (*intr_fn)(uint32_t intno);
 
 enum { HVC_MAX_REGS = 12 };
 

@@ -107,8 +107,10 @@ export class X86Cpu {
     uc.regWriteBatch(regs, values);
   }
 
-  /** SERIALIZEs run (answerInvalid): each one a point where code writes are looked for again. */
+  /** SERIALIZEs run here (answerInvalid): each one a point where code writes are looked for again. */
   serializations = 0;
+  /** Told where a SERIALIZE was found (its RIP, CR3 and physical address), for a native fast path to run it there next time. */
+  onSerialize: ((rip: bigint, cr3: bigint, phys: bigint) => void) | undefined;
 
   /**
    * A #UD at RIP for an instruction the machine's CPUID offers and Unicorn's model lacks:
@@ -125,6 +127,8 @@ export class X86Cpu {
       // leaves nothing to clear: QEMU records no old_exception for it, and it is no INT.)
       uc.rearmCodeWrites(this.ramBytes);
       this.serializations++;
+      const cr3 = this.cr3(), phys = this.translate(cr3, rip);
+      if (phys !== undefined && (rip & 0xfffn) <= 0x1000n - BigInt(SERIALIZE.length)) this.onSerialize?.(rip, cr3, phys);
       uc.regWrite(C.UC_X86_REG_RIP, rip + BigInt(SERIALIZE.length));
       return true;
     }
