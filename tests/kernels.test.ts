@@ -86,14 +86,16 @@ test("Debian unstable's cloud kernel, whose boot-time patching Unicorn 2.1.1 alo
   assert.is(r.ending.kind, "reset");
 });
 
-test("the Debian 12 netboot installer (text mode, 1 GiB): its kernel, initrd, init and screen-based UI", () => {
+test("the Debian 12 netboot installer (text mode, 1 GiB): its kernel, initrd, init and screen-based UI, through its EFI stub and through PVH", () => {
   const dir = join(ROOT, ".cache/installer");
   // Ended where GNU screen first shows the installer's window: from there it waits for a
   // person (--stdin), its status-line clock ticking.
-  const r = runImage(join(dir, "linux"), { initrd: join(dir, "initrd.gz"), ramMiB: 1024, cmdline: "console=ttyS0", timeBudgetMs: 300_000, stopOnSerial: /1\*installer/ });
-  const serial = r.serial.join("\n");
-  assert.match(serial, /Starting system log daemon: syslogd, klogd\./, "the installer's init ran");
-  assert.is(r.ending.kind, "milestone", JSON.stringify(r.ending, (_, v) => (typeof v === "bigint" ? v.toString(16) : v)));
+  for (const entry of ["efi", "pvh"] as const) {
+    const r = runImage(join(dir, "linux"), { entry, initrd: join(dir, "initrd.gz"), ramMiB: 1024, cmdline: "console=ttyS0", timeBudgetMs: 300_000, stopOnSerial: /1\*installer/ });
+    const serial = r.serial.join("\n");
+    assert.match(serial, /Starting system log daemon: syslogd, klogd\./, `${entry}: the installer's init ran`);
+    assert.is(r.ending.kind, "milestone", `${entry}: ${JSON.stringify(r.ending, (_, v) => (typeof v === "bigint" ? v.toString(16) : v))}`);
+  }
 });
 
 test.run();
