@@ -8,7 +8,9 @@ import { PE_CONST } from "../firmware/spec/pe.ts";
 import { GUEST_EPOCH_MS } from "./clock.ts";
 import { systemMapFor } from "./symbols.ts";
 import { parseKeys, type Key } from "./keys.ts";
-import { DEFAULT_CMDLINE, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP } from "./defaults.ts";
+import { DEFAULT_CMDLINE, DEFAULT_KERNEL, DEFAULT_SYSTEM_MAP, KERNEL_NAMES } from "./defaults.ts";
+import { ROOT } from "./paths.ts";
+import { join } from "node:path";
 
 
 const HELP = `ueficorn — run x86-64 EFI images under Unicorn, served by a WASM firmware
@@ -32,7 +34,8 @@ usage:
 options:
   --cmdline TEXT         LoadOptions for the image (UCS-2 command line); for boot the default
                          is "${DEFAULT_CMDLINE}"
-  --kernel PATH          boot: the bzImage (default: the Debian cloud kernel set up in ${DEFAULT_KERNEL})
+  --kernel PATH|NAME     boot: the bzImage (default: the Debian cloud kernel set up in ${DEFAULT_KERNEL}),
+                         or one setup fetches by name: ${Object.keys(KERNEL_NAMES).join(", ")}
   --entry efi|pvh|direct boot: through the EFI stub with ueficorn's firmware (default), or with no
                          firmware (the comparison): pvh, Xen's PVH entry with hvm_start_info
                          (x86-64); direct, the kernel's own entry: PVH on x86-64, the arm64 boot
@@ -263,9 +266,15 @@ async function main(argv: string[]): Promise<number> {
   let image: string | undefined;
   if (boot) {
     if (rest.length) usage(`unexpected arguments: ${rest.join(" ")}`);
-    image = o.kernel ?? DEFAULT_KERNEL;
-    if (!existsSync(image)) usage(`no kernel at ${image}${o.kernel ? "" : " (run `npm run setup` to fetch the Debian cloud kernel)"}`);
-    regularFile(image, "--kernel");
+    const named = o.kernel !== undefined && !existsSync(o.kernel) ? KERNEL_NAMES[o.kernel] : undefined;
+    const kernel: string = named ? join(ROOT, named) : o.kernel ?? DEFAULT_KERNEL;
+    image = kernel;
+    if (!existsSync(kernel)) {
+      usage(o.kernel === undefined ? `no kernel at ${kernel} (run \`npm run setup\` to fetch the Debian cloud kernel)`
+        : named ? `no kernel at ${kernel} for "${o.kernel}" (run \`npm run setup\` to fetch it)`
+        : `no kernel at ${o.kernel}, and no kernel of that short name (${Object.keys(KERNEL_NAMES).join(", ")})`);
+    }
+    regularFile(kernel, "--kernel");
   } else {
     if (!rest[0] && !o.disk?.length && !o.esp?.length) usage("run needs an image path, or a --disk or --esp to boot from");
     if (rest.length > 1) usage(`unexpected arguments: ${rest.slice(1).join(" ")}`);

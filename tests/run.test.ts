@@ -313,4 +313,13 @@ test("runImage(fault) with an unknown option returns INVALID_PARAMETER, not a fa
   assert.match(r.console, /^fault: unknown option/m);
 });
 
+test("cli: boot --kernel takes a short name for each kernel setup fetches; an unknown one is refused with the names", () => {
+  const r = cli("boot", "--kernel", "debian13", "--until", "Linux version");
+  assert.is(r.code, 0, show(r));
+  assert.match(r.stdout, /Linux version 6\.12\./);
+  const bad = cli("boot", "--kernel", "nosuch");
+  assert.is(bad.code, EXIT.USAGE, show(bad));
+  assert.match(bad.stderr, /no kernel at nosuch, and no kernel of that short name \(debian12, debian12-generic, debian13, unstable, installer, arm64\)/);
+});
+
 test.run();
