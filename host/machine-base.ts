@@ -167,6 +167,13 @@ export abstract class MachineBase {
   }
 
   /** performance.now() when the guest's kernel was entered, as for instructionsAtEntry. */
+  /** `n` bytes of the machine's entropy (the host's, or the deterministic stream), for seeds a boot loader hands over. */
+  randomBytes(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    this.entropy(out);
+    return out;
+  }
+
   /** External interrupts delivered while the guest ran, and when it had halted (HLT/WFI); undefined where the CPU takes them itself. */
   interruptCounts(): InterruptCounts | undefined {
     return undefined;

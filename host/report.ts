@@ -2,7 +2,7 @@
 // HTML page with bar charts (inline SVG, no scripts, opens in any browser).
 import { mkdirSync, writeFileSync, existsSync, readFileSync } from "node:fs";
 import { preparePvh } from "./pvh/index.ts";
-import { prepareArm64 } from "./arm64/image.ts";
+import { prepareArm64, RNG_SEED_BYTES } from "./arm64/image.ts";
 import { join } from "node:path";
 import {
   aavmfSize, abiSurface, ablation, arm64KernelSpec, arm64KernelSucceeded, ARM64_KERNEL, ARM64_SUCCESS, chainSpecs, firmwareSize, guestUse, INITRD_SERVICES, kernelSpec, runGuest, type AblationRow, kernelSucceeded, KERNEL_SUCCESS, minimalFirmware, ovmfSizes, parseProbe,
@@ -89,7 +89,7 @@ export async function measureAll(o: ReportOptions) {
     const direct = (counted: boolean) => runImage(ARM64_KERNEL, { entry: "direct", cmdline: a.cmdline, stopOnSerial: /Linux version/, timeBudgetMs: 60000, countInstructions: counted });
     const whole = (counted: boolean) => runGuest(a, { countInstructions: counted });
     const first: Arm64First = {
-      dtbBytes: prepareArm64(readFileSync(ARM64_KERNEL), { ramBytes: 256 * 2 ** 20, cmdline: a.cmdline ?? "" }).dtb.length,
+      dtbBytes: prepareArm64(readFileSync(ARM64_KERNEL), { ramBytes: 256 * 2 ** 20, cmdline: a.cmdline ?? "", rngSeed: new Uint8Array(RNG_SEED_BYTES) }).dtb.length,
       direct: { wallMs: Math.round(direct(false).wallMs), instructions: direct(true).instructions },
       whole: { wallMs: Math.round(whole(false).wallMs), instructions: whole(true).instructions, calls: base.summary.calls, services: Object.keys(base.summary.perService).length },
       minimal: required.length ? minimalFirmware(a, required, arm64KernelSucceeded) : undefined,

@@ -162,6 +162,9 @@ test("a real userspace on arm64: Debian's static busybox (arm64, fetched by setu
     const r = runImage(KERNEL, { entry, initrd: busybox, cmdline: "console=ttyAMA0", timeBudgetMs: 120_000 });
     assert.ok(r.serial.some((l) => /^busybox: Linux aarch64 6\.1\.\S+ userspace up, pid 1$/.test(l)), `${entry}: ${r.serial.slice(-5).join(" | ")}`);
     assert.ok(r.serial.includes("busybox: 16 bytes of /dev/urandom"), entry);
+    // Seeded at boot (EFI: the RNG protocol; directly: /chosen/rng-seed): /dev/random answers.
+    assert.ok(r.serial.includes("busybox: 16 bytes of /dev/random"), entry);
+    assert.ok(r.serial.some((l) => /random: crng init done/.test(l)), entry);
     // Through EFI the kernel powers off by ResetSystem (its EFI runtime services), directly by PSCI.
     assert.equal(r.ending, entry === "efi" ? { kind: "reset", resetType: 2, status: 0n, source: "ResetSystem" } : { kind: "poweroff", source: "psci" }, entry);
   }

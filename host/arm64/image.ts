@@ -21,6 +21,8 @@ const TWO_MIB = 2 * 1024 * 1024;
 const PAGE = 4096;
 /** booting.rst: the device tree blob must not exceed 2 MiB. */
 const DTB_MAX = TWO_MIB;
+/** The rng-seed the direct entry hands over (run.ts): 64 bytes, as QEMU's virt board gives. */
+export const RNG_SEED_BYTES = 64;
 
 export interface Arm64Boot {
   /** The Image's bytes, to copy to `base`. */
@@ -36,10 +38,11 @@ export interface Arm64Boot {
 
 /**
  * What the arm64 boot protocol needs in RAM for `file` (an Image, or one gzip-compressed),
- * with `cmdline` and an optional initrd, on a machine with `ramBytes` of RAM at 0. A
+ * with `cmdline`, an optional initrd and an optional seed for the kernel's random-number
+ * generator, on a machine with `ramBytes` of RAM at 0. A
  * KernelImageError names the header field and its offset when the file is no arm64 Image.
  */
-export function prepareArm64(file: Uint8Array, o: { ramBytes: number; cmdline: string; initrd?: Uint8Array }): Arm64Boot {
+export function prepareArm64(file: Uint8Array, o: { ramBytes: number; cmdline: string; initrd?: Uint8Array; rngSeed?: Uint8Array }): Arm64Boot {
   const image = file[0] === 0x1f && file[1] === 0x8b ? gunzipSync(file) : file;
   const what = image === file ? "Image" : "Image (gunzipped)";
   if (image.length < HEADER_BYTES) throw new KernelImageError(what, "header", 0, `${image.length} bytes: shorter than the 64-byte arm64 Image header`);
@@ -58,6 +61,10 @@ export function prepareArm64(file: Uint8Array, o: { ramBytes: number; cmdline: s
   const tree = platformTree(o.ramBytes);
   const chosen = tree.children!.chosen;
   chosen.props = { ...chosen.props, bootargs: o.cmdline };
+  // A seed for the kernel's CRNG, as QEMU's virt board and U-Boot give one
+  // (Documentation/devicetree/bindings/chosen.txt "rng-seed"): the Cortex-A72 has no
+  // RNDR, and without it an early read of /dev/urandom waits for timer jitter.
+  if (o.rngSeed) chosen.props["rng-seed"] = o.rngSeed;
   if (o.initrd && initrdAt !== undefined) {
     chosen.props["linux,initrd-start"] = cells64(initrdAt);
     chosen.props["linux,initrd-end"] = cells64(initrdAt + o.initrd.length);
