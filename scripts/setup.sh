@@ -435,6 +435,32 @@ setup_generic_kernel() {
   ln -sfn "$pkg" "$KERNEL_DIR/generic"
 }
 
+# private_kernel APT PKG LINK SUFFIX DBG_MB: fetch kernel package PKG (SUFFIX: ":arm64" or
+# empty, for APT, a private_apt wrapper) from the private lists into .cache/kernel/PKG/vmlinuz
+# (found wherever the package keeps it: /boot, or sid's usr/lib/modules/VERSION), with
+# System.map-VERSION from PKG-dbg beside it when DBG_MB (its download size, for the
+# message) is given and UEFICORN_KERNEL_SYMBOLS is not 0; .cache/kernel/LINK points at it,
+# and the private lists are removed.
+private_kernel() {
+  local apt=$1 pkg=$2 link=$3 suffix=$4 dbg_mb=${5:-} dir=$KERNEL_DIR/$2 vmlinuz
+  rm -rf "$dir"; mkdir -p "$dir/root"
+  (cd "$APT_DIR/dl" && run kernel "$apt" apt-get download "$pkg$suffix")
+  run kernel dpkg-deb -x "$APT_DIR"/dl/"$pkg"_*.deb "$dir/root"
+  vmlinuz=$(find "$dir/root" -name 'vmlinuz*' -type f | head -n1)
+  [[ -n $vmlinuz ]] || die "$pkg holds no vmlinuz"
+  cp "$vmlinuz" "$dir/vmlinuz.tmp" && mv "$dir/vmlinuz.tmp" "$dir/vmlinuz"
+  rm -rf "$dir/root"
+  if [[ -n $dbg_mb && ${UEFICORN_KERNEL_SYMBOLS:-1} == 1 ]]; then
+    say "fetching System.map of $pkg (its -dbg package, ~$dbg_mb MB)"
+    (cd "$APT_DIR/dl" && run kernel "$apt" apt-get download "$pkg-dbg$suffix")
+    # Named System.map-VERSION beside the kernel, where the host looks (host/symbols.ts systemMapFor).
+    local map=$dir/System.map-${pkg#linux-image-}
+    deb_member "$(echo "$APT_DIR"/dl/"$pkg"-dbg_*.deb)" "usr/lib/debug/boot/${map##*/}" "$map"
+  fi
+  rm -rf "$APT_DIR"
+  ln -sfn "$pkg" "$KERNEL_DIR/$link"
+}
+
 # ---------------------------------------------------------------------------------------
 # 5b. Debian 13's cloud kernel beside Debian 12's (issue 12: every current Debian kernel),
 # through the private trixie lists Unicorn comes from (the system's apt untouched), into
@@ -446,38 +472,24 @@ setup_kernel13() {
   local symbols=${UEFICORN_KERNEL_SYMBOLS:-1}
   local maps=("$KERNEL_DIR"/debian13/System.map-*)
   [[ -f $KERNEL_DIR/debian13/vmlinuz && ( $symbols == 0 || -f ${maps[0]} ) ]] && return 0
-  local mirror pkg dir
+  local mirror pkg
   mirror=$(debian_mirror) || die "found no Debian mirror in /etc/apt/sources.list{,.d} to fetch Debian 13's kernel from (UEFICORN_KERNEL13=0 skips it)"
   private_trixie "$mirror"
   pkg=$(private_apt apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
   [[ -n $pkg ]] || die "Debian 13's lists name no kernel for linux-image-cloud-amd64"
   say "fetching Debian 13's kernel $pkg into .cache/kernel/"
-  dir=$KERNEL_DIR/$pkg
-  rm -rf "$dir"; mkdir -p "$dir/root"
-  (cd "$APT_DIR/dl" && run kernel private_apt apt-get download "$pkg")
-  run kernel dpkg-deb -x "$APT_DIR"/dl/"$pkg"_*.deb "$dir/root"
-  cp "$dir"/root/boot/vmlinuz-* "$dir/vmlinuz.tmp" && mv "$dir/vmlinuz.tmp" "$dir/vmlinuz"
-  rm -rf "$dir/root"
-  if [[ $symbols == 1 ]]; then
-    say "fetching System.map of $pkg (its -dbg package, ~320 MB)"
-    (cd "$APT_DIR/dl" && run kernel private_apt apt-get download "$pkg-dbg")
-    # Named System.map-VERSION beside the kernel, where the host looks (host/symbols.ts systemMapFor).
-    local map=$dir/System.map-${pkg#linux-image-}
-    deb_member "$(echo "$APT_DIR"/dl/"$pkg"-dbg_*.deb)" "usr/lib/debug/boot/${map##*/}" "$map"
-  fi
-  rm -rf "$APT_DIR"
-  ln -sfn "$pkg" "$KERNEL_DIR/debian13"
+  private_kernel private_apt "$pkg" debian13 "" 320
 }
 
 # ---------------------------------------------------------------------------------------
 # 5d. Debian unstable's cloud kernel (issue 12): its linux-binary-* package (where sid
 # keeps the kernel, in usr/lib/modules/VERSION/vmlinuz) through private sid lists, into
 # .cache/kernel/<package>/ and .cache/kernel/unstable (no System.map: ~350 MB more).
-# It boots with --guard-code-writes. UEFICORN_KERNEL_SID=0 skips it.
+# UEFICORN_KERNEL_SID=0 skips it.
 setup_kernel_sid() {
   [[ ${UEFICORN_KERNEL_SID:-1} == 1 ]] || return 0
   [[ -f $KERNEL_DIR/unstable/vmlinuz ]] && return 0
-  local mirror image pkg dir
+  local mirror image pkg
   mirror=$(debian_mirror) || die "found no Debian mirror to fetch Debian unstable's kernel from (UEFICORN_KERNEL_SID=0 skips it)"
   private_trixie "$mirror" sid
   image=$(private_apt apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
@@ -485,15 +497,7 @@ setup_kernel_sid() {
   [[ -n $pkg ]] || pkg=$image   # a kernel package that still carries /boot/vmlinuz itself
   [[ -n $pkg ]] || die "Debian unstable's lists name no kernel for linux-image-cloud-amd64"
   say "fetching Debian unstable's kernel $pkg into .cache/kernel/"
-  dir=$KERNEL_DIR/$pkg
-  rm -rf "$dir"; mkdir -p "$dir/root"
-  (cd "$APT_DIR/dl" && run kernel private_apt apt-get download "$pkg")
-  run kernel dpkg-deb -x "$APT_DIR"/dl/"$pkg"_*.deb "$dir/root"
-  local vmlinuz; vmlinuz=$(find "$dir/root" -name 'vmlinuz*' -type f | head -n1)
-  [[ -n $vmlinuz ]] || die "$pkg holds no vmlinuz"
-  cp "$vmlinuz" "$dir/vmlinuz.tmp" && mv "$dir/vmlinuz.tmp" "$dir/vmlinuz"
-  rm -rf "$dir/root" "$APT_DIR"
-  ln -sfn "$pkg" "$KERNEL_DIR/unstable"
+  private_kernel private_apt "$pkg" unstable ""
 }
 
 # ---------------------------------------------------------------------------------------
@@ -508,7 +512,7 @@ setup_kernel_arm64() {
   local symbols=${UEFICORN_KERNEL_SYMBOLS:-1}
   local maps=("$KERNEL_DIR"/arm64/System.map-*)
   [[ -f $KERNEL_DIR/arm64/vmlinuz && ( $symbols == 0 || -f ${maps[0]} ) ]] && return 0
-  local mirror pkg dir
+  local mirror pkg
   mirror=$(debian_mirror) || die "found no Debian mirror to fetch the arm64 kernel from (UEFICORN_KERNEL_ARM64=0 skips it)"
   private_apt_init "deb [arch=arm64 signed-by=$SYSTEM_KEYRING] $mirror bookworm main" \
     "deb [arch=arm64 signed-by=$SYSTEM_KEYRING] ${mirror%/debian}/debian-security bookworm-security main"
@@ -516,22 +520,7 @@ setup_kernel_arm64() {
   pkg=$(arm64_apt apt-cache depends linux-image-cloud-arm64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
   [[ -n $pkg ]] || die "the arm64 lists name no kernel for linux-image-cloud-arm64"
   say "fetching Debian's arm64 kernel $pkg into .cache/kernel/"
-  dir=$KERNEL_DIR/$pkg
-  rm -rf "$dir"; mkdir -p "$dir/root"
-  (cd "$APT_DIR/dl" && run kernel arm64_apt apt-get download "$pkg:arm64")
-  run kernel dpkg-deb -x "$APT_DIR"/dl/"$pkg"_*.deb "$dir/root"
-  cp "$dir"/root/boot/vmlinuz-* "$dir/vmlinuz.tmp" && mv "$dir/vmlinuz.tmp" "$dir/vmlinuz"
-  rm -rf "$dir/root"
-  if [[ $symbols == 1 ]]; then
-    # Its System.map, from its -dbg package as for the x86 kernels (UEFICORN_KERNEL_SYMBOLS=0
-    # skips it), alone beside the Image: the host finds it there (host/symbols.ts systemMapFor).
-    say "fetching System.map of $pkg (its -dbg package, ~260 MB)"
-    (cd "$APT_DIR/dl" && run kernel arm64_apt apt-get download "$pkg-dbg:arm64")
-    local map=$dir/System.map-${pkg#linux-image-}
-    deb_member "$(echo "$APT_DIR"/dl/"$pkg"-dbg_*.deb)" "usr/lib/debug/boot/${map##*/}" "$map"
-  fi
-  rm -rf "$APT_DIR"
-  ln -sfn "$pkg" "$KERNEL_DIR/arm64"
+  private_kernel arm64_apt "$pkg" arm64 :arm64 260
 }
 
 # ---------------------------------------------------------------------------------------
