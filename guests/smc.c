@@ -11,12 +11,15 @@
  *   cr3     the same alias in a second address space: a PML4 copied from the firmware's,
  *           CR3 switched to it for the writes and back
  *   large   a 2 MiB large-page alias of the region holding the page
+ *   first   a page that held no code when the alias first wrote it (f written through the
+ *           alias, so that mapping's not-dirty flag is clear), then run through the
+ *           identity map, then patched through the same alias
  * With "serialize" on the command line, each way runs SERIALIZE (0F 01 E8) after its
  * writes, as Linux's sync_core() does after patching (the machine's CPUID offers it);
  * without, nothing but a call separates write and run, which is all x86 asks for code
  * a processor modifies for itself.
  * Prints "smc: <way> ok" or "smc: <way> stale (got N, want M)" for each, then
- * "smc: done, K of 3 ways see the new code", and returns EFI_SUCCESS when all 3 do.
+ * "smc: done, K of 4 ways see the new code", and returns EFI_SUCCESS when all 4 do.
  * x86-64 only: on AArch64 it prints "smc: x86 only" and returns EFI_UNSUPPORTED.
  */
 #include <efi.h>
@@ -146,10 +149,26 @@ EFI_STATUS EFIAPI efi_main(EFI_HANDLE ImageHandle, EFI_SYSTEM_TABLE *SystemTable
   pml4[1] = 0;
   write_cr3(cr3);
 
+  /* first: f written through the alias into a page without code, run, then patched there */
+  EFI_PHYSICAL_ADDRESS c2 = 0;
+  if (bs->AllocatePages(AllocateAnyPages, EfiLoaderCode, 1, &c2) != EFI_SUCCESS) return EFI_OUT_OF_RESOURCES;
+  va = map_alias(bs, pml4, c2, FALSE);
+  if (!va) return EFI_OUT_OF_RESOURCES;
+  write_cr3(cr3);
+  volatile UINT8 *alias = (volatile UINT8 *)(UINTN)va;
+  for (UINTN i = 0; i < sizeof f; i++) alias[F_AT + i] = f[i];
+  if (ser) serialize();
+  if (((fn)(UINTN)(c2 + F_AT))() != 1) u_puts(L"smc: first: f not written\n");
+  *(volatile UINT32 *)(alias + F_AT + 1) = 5;
+  if (ser) serialize();
+  check("first", (UINT8 *)(UINTN)c2, 5);
+  pml4[1] = 0;
+  write_cr3(cr3);
+
   u_puts(L"smc: done, ");
   u_dec(seen);
-  u_puts(L" of 3 ways see the new code\n");
-  return seen == 3 ? EFI_SUCCESS : EFI_ABORTED;
+  u_puts(L" of 4 ways see the new code\n");
+  return seen == 4 ? EFI_SUCCESS : EFI_ABORTED;
 }
 
 #else

@@ -83,9 +83,8 @@ options:
   --deterministic        guest time from the instruction count (1 ns each, TSC 1 GHz, the
                          clock starting at ${new Date(GUEST_EPOCH_MS).toISOString()}) and skipped while the
                          guest halts: two runs print the same output and make the same calls
-  --guard-code-writes    catch every write to translated code, also where Unicorn 2.1.1 misses one and
-                         the guest does not serialize after it (Linux does: no kernel here needs
-                         this); about 4x slower; implied by --deterministic
+  --guard-code-writes    check every guest store for translated code (a Unicorn memory hook) instead of
+                         only stores to pages that hold code; about 4x slower, a cross-check
   --interrupts-at-halt   x86: deliver interrupts only when the guest halts, not while it runs (the
                          machine before its IRQ gate: for comparison)
   -h, --help             this text
@@ -164,7 +163,7 @@ function printSummary(r: RunResult, out: (s: string) => void): void {
   }
   const irq = r.interrupts;
   if (irq && irq.running + irq.halted) out(`interrupts delivered: ${irq.running} while the guest ran, ${irq.halted} when it had halted`);
-  if (r.serializations) out(`SERIALIZE run ${r.serializations} times (code-write checks re-armed)`);
+  if (r.serializations) out(`SERIALIZE run ${r.serializations} times`);
   const rows = Object.entries(summary.perService).sort((a, b) => b[1] - a[1]);
   for (const [name, n] of rows) out(`  ${String(n).padStart(6)}  ${name}`);
   out(summary.stubbedHit.length ? `stubbed services hit: ${summary.stubbedHit.join(", ")}` : "stubbed services hit: none");

@@ -72,7 +72,9 @@ export abstract class MachineBase {
     // Before any code runs, so that every translation block carries the hook.
     const deterministic = options.clock === "deterministic";
     if (options.countInstructions || deterministic) this.icount = uc.countInstructions();
-    if (kind.guardCodeWrites) uc.guardCodeWrites();
+    // Code the guest rewrites is seen however it writes it: Unicorn's own checks restored
+    // (Unicorn.trackCodePages), or every store checked (the guard), for a library without them.
+    if (kind.guardCodeWrites || !uc.trackCodePages()) uc.guardCodeWrites();
     this.entropy = options.entropy ?? (deterministic ? seededEntropy() : hostEntropy);
     const clock = options.clock ?? "host";
     this.clock = clock === "host" ? hostClock() : clock === "deterministic" ? guestClock({ progress: this.icount!.count }) : clock;

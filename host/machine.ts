@@ -75,10 +75,9 @@ export class Machine extends MachineBase {
         fw.ram.set(acpi.bytes, Number(at));
         fw.setAcpi(BigInt(acpi.rsdp));
       },
-      // Every code write caught (Unicorn.guardCodeWrites), about 4x slower: a deterministic
-      // boot pays that, and any boot that asks. Linux's own patching is seen without it:
-      // its sync_core() is a SERIALIZE, where the CPU re-arms code-write checks (x86/cpu.ts).
-      guardCodeWrites: options.clock === "deterministic" || !!options.guardCodeWrites,
+      // Every store checked for code (Unicorn.guardCodeWrites), about 4x slower: only when
+      // asked; code writes are seen without it (Unicorn.trackCodePages).
+      guardCodeWrites: !!options.guardCodeWrites,
     });
     if (this.link && options.watchTables) this.mapWatchingTables(this.link.fw);
     else this.uc.memMapPtr(0, this.ram);
@@ -417,7 +416,7 @@ export class Machine extends MachineBase {
   private readonly delivered: InterruptCounts = { running: 0, halted: 0 };
   private nativeSerializations: () => number = () => 0;
 
-  /** SERIALIZEs the guest ran (each re-arms the code-write checks: host/x86/cpu.ts). */
+  /** SERIALIZEs the guest ran (host/x86/cpu.ts). */
   override serializations(): number {
     return this.cpu.serializations + this.nativeSerializations();
   }

@@ -76,9 +76,9 @@ export interface MachineOptions {
    */
   gdb?: { host: string; port: number; onListening?: (port: number) => void };
   /**
-   * Catch every code write Unicorn 2.1.1 misses (Unicorn.guardCodeWrites: code patched
-   * through another virtual alias, as Linux's text_poke does), at about 4x the cost of a
-   * run; always on with clock "deterministic".
+   * Check every guest store for translated code (Unicorn.guardCodeWrites) instead of only
+   * stores to pages that hold code (Unicorn.trackCodePages): about 4x the cost of a run, a
+   * cross-check of the tracker. Default false.
    */
   guardCodeWrites?: boolean;
   /**

@@ -61,7 +61,7 @@ export interface RunOptions {
   gdb?: string;
   /** Told the port gdb can connect to, once the stub listens. */
   onGdbListening?: (port: number) => void;
-  /** Catch code patched through an alias (MachineOptions.guardCodeWrites), about 4x slower. */
+  /** Check every store for translated code (MachineOptions.guardCodeWrites), about 4x slower. */
   guardCodeWrites?: boolean;
   /** x86: interrupts only when the guest halts (MachineOptions.interruptsAtHalt). */
   interruptsAtHalt?: boolean;

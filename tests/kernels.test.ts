@@ -77,7 +77,7 @@ test("Debian 12's generic kernel (an xz payload its EFI stub decompresses, billi
   assert.is(r.ending.kind, "reset");
 });
 
-test("Debian unstable's cloud kernel, whose boot-time patching Unicorn 2.1.1 alone would run stale, boots to /init and reboots (SERIALIZE re-arms the code-write checks)", () => {
+test("Debian unstable's cloud kernel, whose boot-time patching Unicorn 2.1.1 alone would run stale, boots to /init and reboots (the code-page tracker sees each patch)", () => {
   const sid = join(ROOT, ".cache/kernel/unstable/vmlinuz");
   assert.ok(existsSync(sid), "setup fetches it (.cache/kernel/unstable)");
   const r = runImage(sid, { initrd: INITRD, cmdline: "console=ttyS0", timeBudgetMs: 300_000 });

@@ -254,6 +254,9 @@ interface Native {
   udCount: KFn;
   hvcNew: KFn;
   hvcFree: KFn;
+  smcTrack: KFn;
+  smcUntrack: KFn;
+  smcStat: KFn;
 }
 let nativeLib: Native | undefined;
 
@@ -287,7 +290,7 @@ function native(): Native {
       irqTimerNew: handle.func("uintptr_t irq_timer_new(uintptr_t g)"),
       hvcIntr: handle.symbol("hvc_gate_intr") as bigint,
       udIntr: handle.symbol("ud_gate_intr") as bigint,
-      udNew: handle.func("uintptr_t ud_gate_new(void *read_batch, void *write, void *on_other, void *reset_dirty, uintptr_t cpu, void *ram, uint64_t ram_size, int32_t rip_id, int32_t cr3_id)"),
+      udNew: handle.func("uintptr_t ud_gate_new(void *read_batch, void *write, void *on_other, void *ram, uint64_t ram_size, int32_t rip_id, int32_t cr3_id)"),
       udFree: handle.func("void ud_gate_free(uintptr_t g)"),
       udLearn: handle.func("void ud_gate_learn(uintptr_t g, uint64_t rip, uint64_t cr3, uint64_t phys)"),
       udCount: handle.func("uint64_t ud_gate_count(uintptr_t g)"),
@@ -295,6 +298,9 @@ function native(): Native {
         "uint64_t thunks, uint64_t thunks_end, uint64_t thunk_size, int32_t pc_id, const int32_t *ids, const uint32_t *offsets, int32_t count, " +
         "uint8_t *base, int32_t result_id, uint32_t result_offset)"),
       hvcFree: handle.func("void hvc_gate_free(uintptr_t g)"),
+      smcTrack: handle.func("int32_t smc_track(uintptr_t uc, const char *target, uintptr_t in_lib, uintptr_t cpu, void *reset_dirty, void *map_ram, uint32_t page_bits)"),
+      smcUntrack: handle.func("void smc_untrack(uintptr_t uc)"),
+      smcStat: handle.func("uint64_t smc_stat(uintptr_t uc, int32_t which)"),
     };
   }
   return nativeLib;
@@ -960,22 +966,6 @@ export class Unicorn {
     native().irqGateSyncPc(this.irqGate(), this.lib.regWritePtr, pcId);
   }
 
-  private resetDirty: KFn | undefined;
-
-  /**
-   * x86: makes the next write through any TLB entry that maps `ram` (a buffer mapped with
-   * memMapPtr) take the slow path again, where Unicorn invalidates translated code it
-   * overwrites: QEMU's tlb_reset_dirty (exported by libunicorn) over the buffer's host
-   * range, which sets TLB_NOTDIRTY on every entry whose host page lies in it, for every
-   * virtual address that maps it. Unicorn 2.1.1 clears that flag after any slow-path write
-   * even when other code on the page survives (cputlb.c notdirty_write), and sets it again
-   * only for a new block's own virtual page; this undoes the clearing at a point the guest
-   * chooses (host/x86/random.ts SERIALIZE). About 6,000 entries looked at: microseconds.
-   */
-  rearmCodeWrites(ram: Uint8Array): void {
-    (this.resetDirty ??= this.lib.so.func("void tlb_reset_dirty_x86_64(uintptr_t cpu, void *start, size_t length)"))(this.cpuFns().cpu, ram, ram.byteLength);
-  }
-
   /** The IRQ gate and its native block hook, made on first use. */
   private irqGate(): number {
     if (this.gate) return this.gate;
@@ -1133,8 +1123,8 @@ export class Unicorn {
   /**
    * x86: the interrupt hook (cb(intno)) behind a native filter that runs the SERIALIZE the
    * host last decoded (native.c ud_gate_*): learn(rip, cr3, phys) names it; a #UD there
-   * with the same bytes at phys re-arms the code-write checks over `ram` (as
-   * rearmCodeWrites) and steps over it without calling cb. count() says how many it ran.
+   * with the same bytes at phys in `ram` is stepped over without calling cb. count() says
+   * how many it ran, also after close().
    */
   hookIntrServingSerialize(ram: Uint8Array, cb: (intno: number) => void): { learn(rip: bigint, cr3: bigint, phys: bigint): void; count(): number } {
     const n = native();
@@ -1146,7 +1136,7 @@ export class Unicorn {
       }
     }, P.u32);
     const lib = this.lib;
-    const gate = n.udNew(lib.regReadBatchPtr, lib.regWritePtr, onOther, lib.so.symbol("tlb_reset_dirty_x86_64"), this.cpuFns().cpu, ram, BigInt(ram.byteLength),
+    const gate = n.udNew(lib.regReadBatchPtr, lib.regWritePtr, onOther, ram, BigInt(ram.byteLength),
       C.UC_X86_REG_RIP, C.UC_X86_REG_CR3) as number | bigint;
     if (!gate) {
       koffi.unregister(onOther);
@@ -1159,8 +1149,12 @@ export class Unicorn {
       koffi.unregister(onOther);
       this.check("uc_hook_add(#UD gate)", err);
     }
-    this.hooks.add({ handle: out[0]!, callback: onOther, free: () => n.udFree(gate) });
-    return { learn: (rip, cr3, phys) => n.udLearn(gate, rip, cr3, phys), count: () => Number(n.udCount(gate)) };
+    let final: number | undefined; // the count when the engine closed and the gate went
+    this.hooks.add({ handle: out[0]!, callback: onOther, free: () => {
+      final = Number(n.udCount(gate));
+      n.udFree(gate);
+    } });
+    return { learn: (rip, cr3, phys) => n.udLearn(gate, rip, cr3, phys), count: () => final ?? Number(n.udCount(gate)) };
   }
 
   /**
@@ -1210,6 +1204,34 @@ export class Unicorn {
     const hook: Hook = { handle: out[0]!, callback: null };
     this.hooks.add(hook);
     return hook;
+  }
+
+  private codePagesTracked = false;
+
+  /**
+   * Makes every guest store to RAM that holds translated code invalidate what it
+   * overwrites, as QEMU does and as x86 and the UEFI/ACPI guests we run assume: the
+   * native tracker (host/unicorn/native.c, "code pages") gives Unicorn 2.1.1 back QEMU's
+   * record of which pages hold code, which it stubs, so a store's TLB entry stays on the
+   * slow path while its page holds any code, whatever mapping, address space or page size
+   * the store goes through. Costs nothing per store elsewhere. Returns false (nothing
+   * changed) where the library does not make the calls it takes over through its GOT.
+   */
+  trackCodePages(): boolean {
+    if (this.codePagesTracked) return true;
+    const lib = this.lib.so;
+    const target = this.arch === C.UC_ARCH_ARM64 ? "aarch64" : "x86_64";
+    const pageBits = Math.log2(this.query(C.UC_QUERY_PAGE_SIZE));
+    const ok = native().smcTrack(this.handle, target, lib.symbol("uc_open"), this.cpuFns().cpu,
+      lib.symbol(`tlb_reset_dirty_${target}`), lib.symbol(`qemu_map_ram_ptr_${target}`), pageBits) as number;
+    return (this.codePagesTracked = ok === 1);
+  }
+
+  /** What the code-page tracker did: pages that gained code, stores kept on the slow path because their page held code. */
+  codePageStats(): { codePages: number; storesKept: number } {
+    if (!this.codePagesTracked) return { codePages: 0, storesKept: 0 };
+    const n = native();
+    return { codePages: Number(n.smcStat(this.handle, 0)), storesKept: Number(n.smcStat(this.handle, 1)) };
   }
 
   /**
@@ -1300,6 +1322,8 @@ export class Unicorn {
     for (const ctx of this.contexts) this.lib.contextFree(ctx.ptr);
     this.contexts.clear();
     for (const hook of this.hooks) if (hook.handle) this.lib.hookDel(this.h, hook.handle);
+    if (this.codePagesTracked) native().smcUntrack(this.h);
+    this.codePagesTracked = false;
     const err = this.lib.close(this.h);
     this.h = 0;
     if (this.gate) native().irqGateFree(this.gate);

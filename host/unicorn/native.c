@@ -5,12 +5,16 @@
 // two Unicorn functions the trap gate calls are handed in as pointers by
 // host/unicorn/index.ts. Built by scripts/setup.sh:
 //   clang -O2 -shared -fPIC -o build/libueficorn-native.so host/unicorn/native.c
+#define _GNU_SOURCE // dl_iterate_phdr
 #include <errno.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 // ---- the instruction counter -------------------------------------------------------
 // Unicorn 2.1.1 has no readable instruction counter: uc_emu_start's `count` makes every
@@ -375,13 +379,14 @@ struct stop_timer *irq_timer_new(struct irq_gate *g) {
 }
 
 // ---- x86: SERIALIZE at its #UD ------------------------------------------------------
-// Linux's sync_core() runs a SERIALIZE after every patch of its own code (~100,000 in a
-// boot), which Unicorn's CPU model lacks: each comes to the interrupt hook as #UD, where
-// the host re-arms Unicorn's code-write checks (QEMU's tlb_reset_dirty over RAM) and steps
-// over it (host/x86/cpu.ts). Through koffi that costs ~5 us each; this gate does it
-// natively for the one place the host has last decoded a SERIALIZE at (same RIP, same
-// CR3, and the same three bytes still at the physical address it found them), and hands
-// every other exception to the host as the interrupt hook would.
+// Linux's sync_core() runs a SERIALIZE after patching its own code (a thousand and more
+// in a boot), which Unicorn's CPU model lacks: each comes to the interrupt hook as #UD,
+// where the host steps over it (host/x86/cpu.ts; nothing to wait for in an in-order CPU,
+// and the code-page tracker below has already seen the patch). Through koffi that costs
+// ~5 us each; this gate does it natively for the one place the host has last decoded a
+// SERIALIZE at (same RIP, same CR3, and the same three bytes still at the physical
+// address it found them), and hands every other exception to the host as the interrupt
+// hook would.
 typedef void (*reset_dirty_fn)(void *cpu, void *start, size_t length);
 typedef void (*intr_fn)(uint32_t intno);
 static const uint8_t SERIALIZE_BYTES[3] = {0x0f, 0x01, 0xe8};
@@ -390,8 +395,6 @@ struct ud_gate {
   reg_read_batch_fn read_batch;
   reg_write_fn write;
   intr_fn on_other;
-  reset_dirty_fn reset_dirty;
-  void *cpu;
   uint8_t *ram;
   uint64_t ram_size;
   int ids[2]; // RIP, CR3
@@ -400,14 +403,12 @@ struct ud_gate {
   uint64_t count; // SERIALIZEs run here
 };
 
-struct ud_gate *ud_gate_new(void *read_batch, void *write, void *on_other, void *reset_dirty, void *cpu, uint8_t *ram, uint64_t ram_size, int32_t rip_id, int32_t cr3_id) {
+struct ud_gate *ud_gate_new(void *read_batch, void *write, void *on_other, uint8_t *ram, uint64_t ram_size, int32_t rip_id, int32_t cr3_id) {
   struct ud_gate *g = calloc(1, sizeof *g);
   if (!g) return NULL;
   g->read_batch = (reg_read_batch_fn)read_batch;
   g->write = (reg_write_fn)write;
   g->on_other = (intr_fn)on_other;
-  g->reset_dirty = (reset_dirty_fn)reset_dirty;
-  g->cpu = cpu;
   g->ram = ram;
   g->ram_size = ram_size;
   g->ids[0] = rip_id;
@@ -436,7 +437,6 @@ void ud_gate_intr(void *uc, uint32_t intno, struct ud_gate *g) {
     g->read_batch(uc, g->ids, vals, 2);
     const uint8_t *at = g->ram + g->phys;
     if (rip == g->rip && cr3 == g->cr3 && at[0] == SERIALIZE_BYTES[0] && at[1] == SERIALIZE_BYTES[1] && at[2] == SERIALIZE_BYTES[2]) {
-      g->reset_dirty(g->cpu, g->ram, g->ram_size);
       rip += sizeof SERIALIZE_BYTES;
       g->write(uc, g->ids[0], &rip);
       g->count++;
@@ -512,3 +512,253 @@ struct hvc_gate *hvc_gate_new(void *read_batch, void *write, void *on_call, void
 }
 
 void hvc_gate_free(struct hvc_gate *g) { free(g); }
+
+// ---- code pages: QEMU's DIRTY_MEMORY_CODE, which Unicorn 2.1.1 stubs out -------------
+// QEMU keeps a store to RAM that holds translated code on its slow path (TLB_NOTDIRTY)
+// for as long as the page holds any: tlb_protect_code (a page's first TB) arms every TLB
+// entry that maps the page, notdirty_write invalidates the TBs a store overlaps, and it
+// disarms the store's entry only once tlb_unprotect_code says the page has none left.
+// Unicorn 2.1.1 stubs the bitmap behind those calls (ram_addr.h: cpu_physical_memory_
+// is_clean is always true, test_and_clear_dirty does nothing) and notdirty_write disarms
+// the entry after any first store: the next store through that mapping to other code on
+// the page takes the fast path, and the old translation runs (a page patched twice
+// through one alias, or data written beside code and then the code; tests/smc.test.ts).
+//
+// libunicorn makes these calls through its PLT (tlb_protect_code, tlb_unprotect_code,
+// tb_invalidate_phys_page_fast, tlb_set_dirty; per target, by suffix), so the tracker
+// takes them over in the library's GOT and keeps QEMU's promise: a bitmap of the
+// ram_addr pages that hold code per engine; protect also arms every entry mapping the
+// page (tlb_reset_dirty over its host bytes, as QEMU's tlb_reset_dirty_range_all does);
+// set_dirty after a store to a page that still holds code keeps the entry armed.
+// Engines not registered here (smc_track) behave as before.
+typedef void (*protect_fn)(void *uc, uint64_t ram_addr);
+typedef void (*page_fast_fn)(void *uc, void *pages, uint64_t start, int len, uintptr_t retaddr);
+typedef void (*set_dirty_fn)(void *cpu, uint64_t vaddr);
+typedef void *(*map_ram_fn)(void *uc, void *block, uint64_t ram_addr);
+
+struct smc_engine {
+  void *uc, *cpu;
+  reset_dirty_fn reset_dirty;
+  map_ram_fn map_ram;
+  uint32_t page_bits;
+  uint64_t *bits; // one per ram_addr page that holds code
+  uint64_t words;
+  uint64_t protects, kept; // pages that gained code, stores kept on the slow path
+  struct smc_engine *next;
+};
+
+static struct smc_engine *smc_engines;
+static pthread_mutex_t smc_lock = PTHREAD_MUTEX_INITIALIZER;
+static __thread int smc_keep_armed; // set by a store's invalidation, read by its set_dirty
+
+static struct smc_engine *smc_find(void *uc) {
+  for (struct smc_engine *e = smc_engines; e; e = e->next)
+    if (e->uc == uc) return e;
+  return NULL;
+}
+
+static int smc_test(const struct smc_engine *e, uint64_t ram_addr) {
+  uint64_t page = ram_addr >> e->page_bits;
+  return page / 64 < e->words && (e->bits[page / 64] >> (page % 64) & 1);
+}
+
+static void smc_mark(struct smc_engine *e, uint64_t ram_addr, int code) {
+  uint64_t page = ram_addr >> e->page_bits, word = page / 64;
+  if (word >= e->words) {
+    if (!code) return;
+    uint64_t words = word + 1 > 2 * e->words ? word + 1 : 2 * e->words;
+    uint64_t *bits = realloc(e->bits, words * sizeof *bits);
+    if (!bits) return; // unrecorded: that page's stores behave as in Unicorn
+    memset(bits + e->words, 0, (words - e->words) * sizeof *bits);
+    e->bits = bits;
+    e->words = words;
+  }
+  if (code) e->bits[word] |= 1ull << (page % 64);
+  else e->bits[word] &= ~(1ull << (page % 64));
+}
+
+// One set of wrappers per target: the originals are that target's functions.
+#define SMC_TARGET(T)                                                                     \
+  static protect_fn T##_protect, T##_unprotect;                                          \
+  static page_fast_fn T##_page_fast;                                                      \
+  static set_dirty_fn T##_set_dirty;                                                      \
+  static void T##_protect_hook(void *uc, uint64_t ram_addr) {                             \
+    struct smc_engine *e = smc_find(uc);                                                  \
+    if (e) {                                                                              \
+      uint64_t page = ram_addr & ~((1ull << e->page_bits) - 1);                           \
+      smc_mark(e, page, 1);                                                               \
+      e->protects++;                                                                      \
+      void *host = e->map_ram(uc, NULL, page);                                            \
+      if (host) e->reset_dirty(e->cpu, host, 1ull << e->page_bits);                       \
+    }                                                                                     \
+    T##_protect(uc, ram_addr);                                                            \
+  }                                                                                       \
+  static void T##_unprotect_hook(void *uc, uint64_t ram_addr) {                           \
+    struct smc_engine *e = smc_find(uc);                                                  \
+    if (e) smc_mark(e, ram_addr, 0);                                                      \
+    T##_unprotect(uc, ram_addr);                                                          \
+  }                                                                                       \
+  static void T##_page_fast_hook(void *uc, void *pages, uint64_t start, int len, uintptr_t ra) { \
+    smc_keep_armed = 0;                                                                   \
+    T##_page_fast(uc, pages, start, len, ra); /* may longjmp: the store runs again */     \
+    struct smc_engine *e = smc_find(uc);                                                  \
+    if (e && smc_test(e, start)) {                                                        \
+      smc_keep_armed = 1;                                                                 \
+      e->kept++;                                                                          \
+    }                                                                                     \
+  }                                                                                       \
+  static void T##_set_dirty_hook(void *cpu, uint64_t vaddr) {                             \
+    if (smc_keep_armed) {                                                                 \
+      smc_keep_armed = 0;                                                                 \
+      return;                                                                             \
+    }                                                                                     \
+    T##_set_dirty(cpu, vaddr);                                                            \
+  }
+SMC_TARGET(x86_64)
+SMC_TARGET(aarch64)
+
+// The GOT slots of `lib` (the loaded object holding address `in_lib`) that the dynamic
+// linker bound to symbol `name`: each is set to `to`, the bound address goes to *was.
+struct got_find {
+  uintptr_t in_lib;
+  const char *name;
+  void *to, **was;
+  int patched;
+};
+
+static uintptr_t dyn_ptr(uintptr_t base, uintptr_t v) { return v < base ? base + v : v; } // glibc relocates .dynamic in place; others do not
+
+static void got_set(const struct dl_phdr_info *info, uintptr_t slot, struct got_find *f) {
+  int relro = 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+    uintptr_t a = info->dlpi_addr + p->p_vaddr;
+    if (p->p_type == PT_GNU_RELRO && slot >= a && slot < a + p->p_memsz) relro = 1;
+  }
+  uintptr_t ps = (uintptr_t)sysconf(_SC_PAGESIZE), page = slot & ~(ps - 1);
+  if (relro && mprotect((void *)page, ps, PROT_READ | PROT_WRITE) != 0) return;
+  if (!*f->was) *f->was = *(void **)slot;
+  *(void **)slot = f->to;
+  if (relro) mprotect((void *)page, ps, PROT_READ);
+  f->patched++;
+}
+
+static int got_visit(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  struct got_find *f = arg;
+  const ElfW(Dyn) *dyn = NULL;
+  int holds = 0;
+  for (int i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *p = &info->dlpi_phdr[i];
+    uintptr_t a = info->dlpi_addr + p->p_vaddr;
+    if (p->p_type == PT_LOAD && f->in_lib >= a && f->in_lib < a + p->p_memsz) holds = 1;
+    if (p->p_type == PT_DYNAMIC) dyn = (const ElfW(Dyn) *)a;
+  }
+  if (!holds || !dyn) return 0;
+  uintptr_t base = info->dlpi_addr, symtab = 0, strtab = 0, rela[2] = {0, 0}, relasz[2] = {0, 0};
+  for (; dyn->d_tag != DT_NULL; dyn++) {
+    switch (dyn->d_tag) {
+    case DT_SYMTAB: symtab = dyn_ptr(base, dyn->d_un.d_ptr); break;
+    case DT_STRTAB: strtab = dyn_ptr(base, dyn->d_un.d_ptr); break;
+    case DT_JMPREL: rela[0] = dyn_ptr(base, dyn->d_un.d_ptr); break;
+    case DT_PLTRELSZ: relasz[0] = dyn->d_un.d_val; break;
+    case DT_RELA: rela[1] = dyn_ptr(base, dyn->d_un.d_ptr); break;
+    case DT_RELASZ: relasz[1] = dyn->d_un.d_val; break;
+    }
+  }
+  if (!symtab || !strtab) return 1;
+  for (int t = 0; t < 2; t++) {
+    const ElfW(Rela) *r = (const ElfW(Rela) *)rela[t];
+    for (size_t i = 0; r && i < relasz[t] / sizeof *r; i++) {
+      uint32_t type = ELF64_R_TYPE(r[i].r_info), sym = ELF64_R_SYM(r[i].r_info);
+#if defined(__x86_64__)
+      if (type != R_X86_64_JUMP_SLOT && type != R_X86_64_GLOB_DAT) continue;
+#elif defined(__aarch64__)
+      if (type != R_AARCH64_JUMP_SLOT && type != R_AARCH64_GLOB_DAT) continue;
+#endif
+      const ElfW(Sym) *s = (const ElfW(Sym) *)symtab + sym;
+      if (strcmp((const char *)strtab + s->st_name, f->name) == 0) got_set(info, base + r[i].r_offset, f);
+    }
+  }
+  return 1;
+}
+
+static int got_patch(uintptr_t in_lib, const char *name, void *to, void **was) {
+  struct got_find f = {in_lib, name, to, was, 0};
+  dl_iterate_phdr(got_visit, &f);
+  return f.patched;
+}
+
+static int smc_install(uintptr_t in_lib, const char *target) {
+  struct {
+    const char *fn;
+    void *to, **was;
+  } x86[] = {
+      {"tlb_protect_code_x86_64", (void *)x86_64_protect_hook, (void **)&x86_64_protect},
+      {"tlb_unprotect_code_x86_64", (void *)x86_64_unprotect_hook, (void **)&x86_64_unprotect},
+      {"tb_invalidate_phys_page_fast_x86_64", (void *)x86_64_page_fast_hook, (void **)&x86_64_page_fast},
+      {"tlb_set_dirty_x86_64", (void *)x86_64_set_dirty_hook, (void **)&x86_64_set_dirty},
+  },
+    a64[] = {
+        {"tlb_protect_code_aarch64", (void *)aarch64_protect_hook, (void **)&aarch64_protect},
+        {"tlb_unprotect_code_aarch64", (void *)aarch64_unprotect_hook, (void **)&aarch64_unprotect},
+        {"tb_invalidate_phys_page_fast_aarch64", (void *)aarch64_page_fast_hook, (void **)&aarch64_page_fast},
+        {"tlb_set_dirty_aarch64", (void *)aarch64_set_dirty_hook, (void **)&aarch64_set_dirty},
+    },
+    *set = strcmp(target, "x86_64") == 0 ? x86 : strcmp(target, "aarch64") == 0 ? a64 : NULL;
+  if (!set) return 0;
+  if (*set[0].was) return 1; // this target's slots are ours already
+  for (int i = 0; i < 4; i++)
+    if (!got_patch(in_lib, set[i].fn, set[i].to, set[i].was)) {
+      // All four or none: put back any taken (a library built otherwise keeps its own behaviour).
+      for (int j = 0; j < i; j++) {
+        void *orig = *set[j].was, *none = NULL;
+        got_patch(in_lib, set[j].fn, orig, &none);
+        *set[j].was = NULL;
+      }
+      return 0;
+    }
+  return 1;
+}
+
+// Registers engine uc (target "x86_64" or "aarch64", its CPU, its page size) with the
+// tracker, taking over the target's GOT slots the first time. in_lib is any address in
+// libunicorn; reset_dirty and map_ram are its tlb_reset_dirty and qemu_map_ram_ptr for
+// the target. Returns 1, or 0 where the library does not make those calls through its
+// GOT (then nothing changed).
+int32_t smc_track(void *uc, const char *target, uintptr_t in_lib, void *cpu, void *reset_dirty, void *map_ram, uint32_t page_bits) {
+  pthread_mutex_lock(&smc_lock);
+  int ok = smc_install(in_lib, target);
+  struct smc_engine *e = ok ? calloc(1, sizeof *e) : NULL;
+  if (e) {
+    e->uc = uc;
+    e->cpu = cpu;
+    e->reset_dirty = (reset_dirty_fn)reset_dirty;
+    e->map_ram = (map_ram_fn)map_ram;
+    e->page_bits = page_bits;
+    e->next = smc_engines;
+    smc_engines = e;
+  }
+  pthread_mutex_unlock(&smc_lock);
+  return e != NULL;
+}
+
+// Before uc_close: a later engine may get the same address.
+void smc_untrack(void *uc) {
+  pthread_mutex_lock(&smc_lock);
+  for (struct smc_engine **p = &smc_engines; *p; p = &(*p)->next)
+    if ((*p)->uc == uc) {
+      struct smc_engine *e = *p;
+      *p = e->next;
+      free(e->bits);
+      free(e);
+      break;
+    }
+  pthread_mutex_unlock(&smc_lock);
+}
+
+// Pages that gained code, and stores kept on the slow path because their page holds code.
+uint64_t smc_stat(void *uc, int32_t which) {
+  struct smc_engine *e = smc_find(uc);
+  return !e ? 0 : which == 0 ? e->protects : e->kept;
+}

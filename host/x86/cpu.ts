@@ -120,12 +120,9 @@ export class X86Cpu {
     const uc = this.uc;
     const code = this.codeAt(rip);
     if (isSerialize(code)) {
-      // SERIALIZE (SDM vol. 2B): nothing to wait for in an in-order emulator, but it is
-      // where Linux's sync_core() says code was rewritten (text_poke_early, text_poke_sync):
-      // code writes are looked for again everywhere (Unicorn.rearmCodeWrites), so that the
-      // next write to code translated before it is seen wherever it comes from. (A #UD
-      // leaves nothing to clear: QEMU records no old_exception for it, and it is no INT.)
-      uc.rearmCodeWrites(this.ramBytes);
+      // SERIALIZE (SDM vol. 2B): nothing to wait for in an in-order emulator; the patch
+      // Linux's sync_core() follows was seen as it was written (Unicorn.trackCodePages).
+      // (A #UD leaves nothing to clear: QEMU records no old_exception for it, and it is no INT.)
       this.serializations++;
       const cr3 = this.cr3(), phys = this.translate(cr3, rip);
       if (phys !== undefined && (rip & 0xfffn) <= 0x1000n - BigInt(SERIALIZE.length)) this.onSerialize?.(rip, cr3, phys);
