@@ -6,7 +6,7 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Unicorn, UnicornError, hostRdtsc, libraryInfo, versionWarning, consts as C } from "../host/unicorn/index.ts";
 import { hostTscKhz } from "../host/unicorn/tsc.ts";
-import { errorCodeOffset, exceptionIsIntOffset, hflagsOffset, oldExceptionOffset, probeErrorCode, probeExceptionIsInt, probeHflags, probeOldException, probeSvmIntercept, QUIRKS_CACHE, svmInterceptOffset, unicornCpuid } from "../host/unicorn/quirks.ts";
+import { targetBitsOffset, errorCodeOffset, exceptionIsIntOffset, hflagsOffset, oldExceptionOffset, probeErrorCode, probeExceptionIsInt, probeHflags, probeOldException, probeSvmIntercept, QUIRKS_CACHE, svmInterceptOffset, unicornCpuid } from "../host/unicorn/quirks.ts";
 import { readFileSync } from "node:fs";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -444,6 +444,21 @@ test("trackCodePages: pages that gained code and stores kept on the slow path ar
   assert.is(stats.storesKept, 1);
   uc.close();
   assert.equal(uc.codePageStats(), { codePages: 0, storesKept: 0 });
+});
+
+test("target pages: Unicorn 2.1.1 leaves AArch64 at 1 KiB and refuses uc_ctl's page size for it; the field found on ARM makes it 4 KiB, as host/arm64/machine.ts does", () => {
+  const a64 = () => new Unicorn(C.UC_MODE_ARM, C.UC_ARCH_ARM64);
+  const plain = a64();
+  const refused = !plain.targetPageSize(4096);
+  if (libraryInfo().version === "2.1.1") {
+    assert.ok(refused, "2.1.1 refuses ARM64 (if this fails, the library takes it)");
+    assert.is(plain.query(C.UC_QUERY_PAGE_SIZE), 1024);
+  }
+  plain.close();
+  const four = a64();
+  four.engineState().setInt32(targetBitsOffset(), 12, true);
+  assert.is(four.query(C.UC_QUERY_PAGE_SIZE), 4096);
+  four.close();
 });
 
 test("hookOutGate: the trap port's registers land in memory before the handler, RAX comes from memory after; other ports go to onPort", () => {

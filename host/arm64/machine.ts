@@ -9,6 +9,7 @@
 // entry and its IRQs requested through QEMU's interrupt line, so Debian's arm64 kernel
 // runs its userspace here. Runs, nested calls and budgets are the runner's (host/runner.ts).
 import { Unicorn, sysRegKey } from "../unicorn/index.ts";
+import { targetBitsOffset } from "../unicorn/quirks.ts";
 import * as C from "../unicorn/consts.ts";
 import { GuestError } from "../errors.ts";
 import { argSlot } from "../../firmware/spec/services.ts";
@@ -59,6 +60,20 @@ const NOT_YET: ReadonlyArray<[keyof MachineOptions, string]> = [
 /** For sleeping without spinning: Atomics.wait on a word nobody changes. */
 const SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
+/**
+ * The engine, translating in 4 KiB pages as QEMU does for this CPU (arm_cpu_realizefn
+ * asks for them on v7VMSA and later). Unicorn leaves AArch64 at ARMv5's 1 KiB (that
+ * request is #if 0 in its copy): a quarter of the TLB's reach, and blocks cut at every
+ * 1 KiB. Its uc_ctl takes ARM64 page sizes from 2.1.3; on 2.1.1 the same field is set
+ * directly, before the engine starts (quirks.ts targetBitsOffset).
+ */
+function engine(): Unicorn {
+  const uc = new Unicorn(C.UC_MODE_ARM, C.UC_ARCH_ARM64);
+  if (!uc.targetPageSize(PAGE_SIZE)) uc.engineState().setInt32(targetBitsOffset(), Math.log2(PAGE_SIZE), true);
+  return uc;
+}
+const PAGE_SIZE = 4096;
+
 export class Arm64Machine extends MachineBase {
   readonly gdb = undefined;
   private readonly platform: VirtPlatform;
@@ -73,7 +88,7 @@ export class Arm64Machine extends MachineBase {
       if (options[key] !== undefined && options[key] !== false) throw new Error(`${what} is not offered on AArch64 yet (issue 14)`);
     }
     if (options.entry === "pvh") throw new Error("Xen's PVH entry is x86's; the AArch64 machine's direct entry is the arm64 boot protocol (entry \"direct\")");
-    super(options, new Unicorn(C.UC_MODE_ARM, C.UC_ARCH_ARM64), {
+    super(options, engine(), {
       machine: PE_CONST.MACHINE_AA64,
       // The arm64 boot protocol (bootDirect) runs with no firmware.
       firmware: options.entry !== "direct",

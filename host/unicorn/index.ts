@@ -257,6 +257,7 @@ interface Native {
   smcTrack: KFn;
   smcUntrack: KFn;
   smcStat: KFn;
+  heapBlockSize: KFn;
 }
 let nativeLib: Native | undefined;
 
@@ -301,6 +302,7 @@ function native(): Native {
       smcTrack: handle.func("int32_t smc_track(uintptr_t uc, const char *target, uintptr_t in_lib, uintptr_t cpu, void *reset_dirty, void *map_ram, uint32_t page_bits)"),
       smcUntrack: handle.func("void smc_untrack(uintptr_t uc)"),
       smcStat: handle.func("uint64_t smc_stat(uintptr_t uc, int32_t which)"),
+      heapBlockSize: handle.func("uint64_t heap_block_size(uintptr_t p)"),
     };
   }
   return nativeLib;
@@ -435,6 +437,21 @@ export class Unicorn {
     this.s16 = new Uint16Array(ab);
     this.sIds = new Int32Array(ab, BATCH_IDS, BATCH_MAX);
     for (let i = 0; i < BATCH_MAX; i++) this.s64[BATCH_PTRS / 8 + i] = this.scratchPtr + BigInt(BATCH_VALS + 8 * i);
+  }
+
+  /**
+   * Before the engine starts (its first mapping, hook or run): translate with target
+   * pages of `bytes` (uc_ctl UC_CTL_UC_PAGE_SIZE). False where the library refuses it for
+   * this architecture (2.1.1 takes only ARM; see host/arm64/machine.ts).
+   */
+  targetPageSize(bytes: number): boolean {
+    return this.lib.ctl(this.handle, ctlWrite(C.UC_CTL_UC_PAGE_SIZE, 1), "uint32_t", bytes) === 0;
+  }
+
+  /** The engine's own state (Unicorn's uc_struct) as bytes, for a quirk found by experiment (host/unicorn/quirks.ts). */
+  engineState(): DataView {
+    const size = Number(native().heapBlockSize(this.handle));
+    return new DataView(koffi.view(BigInt(this.handle), size));
   }
 
   /** Library version "MAJOR.MINOR.PATCH". */

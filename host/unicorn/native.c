@@ -8,6 +8,7 @@
 #define _GNU_SOURCE // dl_iterate_phdr
 #include <errno.h>
 #include <link.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -762,3 +763,8 @@ uint64_t smc_stat(void *uc, int32_t which) {
   struct smc_engine *e = smc_find(uc);
   return !e ? 0 : which == 0 ? e->protects : e->kept;
 }
+
+// ---- the size of a heap block --------------------------------------------------------
+// For reading an engine's uc_struct (calloc'd by uc_open) no further than it reaches,
+// where a quirk is found by experiment (host/unicorn/quirks.ts probeTargetBits).
+uint64_t heap_block_size(void *p) { return malloc_usable_size(p); }

@@ -338,3 +338,43 @@ function probeCpuid(): { leaf1: CpuidRegs; leaf7: CpuidRegs } {
 const isRegs = (v: unknown): v is CpuidRegs => Array.isArray(v) && v.length === 4 && v.every(isOffset);
 export const unicornCpuid = cached("cpuid", probeCpuid, (v: unknown): v is ReturnType<typeof probeCpuid> =>
   typeof v === "object" && v !== null && isRegs((v as { leaf1?: unknown }).leaf1) && isRegs((v as { leaf7?: unknown }).leaf7));
+
+/**
+ * Byte offset, in the engine's own state (uc_struct), of `target_bits`: the target page
+ * bits uc_ctl(UC_CTL_UC_PAGE_SIZE) sets before an engine starts, which Unicorn 2.1.1's
+ * uc_ctl accepts only for 32-bit ARM (host/arm64/machine.ts sets it for AArch64).
+ *
+ * Found on ARM engines: the one int32 that reads 0, then 13 after asking for 4096, then
+ * 11 after asking for 1024 (2.1.1 counts one bit too many; finalize_target_page_bits
+ * takes the field as the page's bits as it is), in every round.
+ */
+export const probeTargetBits = (): number => {
+  let found: number[] | undefined;
+  for (let round = 0; round < ROUNDS && (found === undefined || found.length > 1); round++) {
+    const uc = new Unicorn(C.UC_MODE_ARM, C.UC_ARCH_ARM);
+    try {
+      const snaps: Int32Array[] = [];
+      const snap = () => {
+        const v = uc.engineState();
+        snaps.push(new Int32Array(v.buffer.slice(v.byteOffset, v.byteOffset + (v.byteLength & ~3))));
+      };
+      snap();
+      if (!uc.targetPageSize(4096)) throw new Error("uc_ctl(UC_CTL_UC_PAGE_SIZE) refused on ARM");
+      snap();
+      uc.targetPageSize(1024);
+      snap();
+      const bits = (n: number) => 31 - Math.clz32(n);
+      const here: number[] = [];
+      for (let i = 0; i < snaps[0].length; i++) {
+        const [a, b, c] = snaps.map((s) => s[i]);
+        if (a === 0 && b - c === 2 && (b === bits(4096) || b === bits(4096) + 1)) here.push(4 * i);
+      }
+      found = found === undefined ? here : found.filter((i) => here.includes(i));
+    } finally {
+      uc.close();
+    }
+  }
+  if (found!.length !== 1) throw new Error(`cannot locate target_bits in Unicorn's uc_struct: candidates ${found!.join(", ") || "none"}`);
+  return found![0];
+};
+export const targetBitsOffset = cached("target_bits", probeTargetBits);
