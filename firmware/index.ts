@@ -8,7 +8,7 @@ import { handlesInit } from "./services/handles";
 import { systemInit, systemTable, thunks } from "./services/system";
 import { loadBootImage, bootDeviceInit, setLoadOptions, BS_StartImage, bootServicesExited, exiting, imageBaseOf } from "./services/image";
 import { eventsInit, tick, idle } from "./services/events";
-import { loadError, loadErrorOffset } from "./loader";
+import { adopted, loadError, loadErrorOffset, offerSourceAsImage } from "./loader";
 import { Arg, Feature, Guid, STUBBED, Status, MemoryType } from "./spec/gen";
 import { varsInit, varsLoad, varsDefaults, STORE, STORE_SIZE, nvGeneration } from "./services/variables";
 import { initrdInit } from "./services/initrd";
@@ -87,6 +87,18 @@ export function fw_load_image(src: u64, size: u64): u64 {
   lastHandle = st == Status.SUCCESS ? load<u64>(HANDLE_OUT) : 0;
   return st;
 }
+/**
+ * fw_load_image for a buffer the host staged and gives up: pages of it from src; the
+ * loader may make it the image (loader.ts offerSourceAsImage). fw_load_adopted() then
+ * says it did, and the buffer is no longer the host's to free.
+ */
+export function fw_load_image_in_place(src: u64, size: u64, pages: u64): u64 {
+  offerSourceAsImage(src, pages);
+  const st = fw_load_image(src, size);
+  offerSourceAsImage(0, 0);
+  return st;
+}
+export function fw_load_adopted(): bool { return adopted; }
 export function fw_loaded_handle(): u64 { return lastHandle; }
 /** Where the image with handle h was loaded (0: no such image): the host names addresses in it. */
 export function fw_image_base(h: u64): u64 { return imageBaseOf(h); }

@@ -24,6 +24,33 @@ export let imageEntry: u64 = 0;
 export let imageCodeType: u32 = 0;
 export let imageDataType: u32 = 0;
 
+/**
+ * A source buffer the next load may take as the image itself (fw_load_image_in_place):
+ * its guest address and pages. The host stages a file it reads straight into guest RAM;
+ * when the file already lies as the image would (every section's file data at its own
+ * RVA, as in Linux's bzImage), the buffer is aligned as the image asks and holds
+ * SizeOfImage, it becomes the image where it is: a kernel-sized copy saved. `adopted`
+ * says it did (the buffer's pages are then the image's, or freed).
+ */
+let adoptFrom: u64 = 0;
+let adoptPages: u64 = 0;
+export let adopted = false;
+
+export function offerSourceAsImage(src: u64, pages: u64): void {
+  adoptFrom = src;
+  adoptPages = pages;
+}
+
+/** Every section with file data has it at its own RVA (PointerToRawData == VirtualAddress). */
+function flat(f: usize, sec: u64, nsec: u64): bool {
+  for (let i: u64 = 0; i < nsec; i++) {
+    const s = f + <usize>(sec + i * IMAGE_SECTION_HEADER.SIZE);
+    const raw = load<u32>(s + IMAGE_SECTION_HEADER.SizeOfRawData);
+    if (raw && load<u32>(s + IMAGE_SECTION_HEADER.PointerToRawData) != load<u32>(s + IMAGE_SECTION_HEADER.VirtualAddress)) return false;
+  }
+  return true;
+}
+
 /** Fail a load with `message` about the file byte at `offset`; LoadImage uses it for its own limits too. */
 export function fail(status: u64, message: string, offset: u64): u64 {
   loadError = message;
@@ -51,6 +78,7 @@ function fileOffset(f: usize, sec: u64, nsec: u64, rva: u64, dir: u64): u64 {
 /** Load the PE image at WASM address f, size bytes: the caller's guest() result for the source buffer. */
 export function loadPe(f: usize, size: u64): u64 {
   loadError = "";
+  adopted = false;
   if (size < IMAGE_DOS_HEADER.SIZE) return fail(Status.LOAD_ERROR, "file too small for the DOS header", 0);
   // Not a PE image at all is an image type not supported (§7.4 LoadImage), as EDK2's
   // PE/COFF library answers; a PE image with bad fields is corrupt (LOAD_ERROR).
@@ -129,7 +157,15 @@ export function loadPe(f: usize, size: u64): u64 {
   const pages = (sizeOfImage + PAGE - 1) / PAGE;
   const stripped = (load<u16>(h + IMAGE_NT_HEADERS_PREFIX.Characteristics) & Pe.FILE_RELOCS_STRIPPED) != 0;
   let base: u64;
-  if (stripped && relocSize == 0) {
+  const offered = adoptFrom, offeredPages = adoptPages;
+  adoptFrom = 0;
+  adoptPages = 0;
+  if (offered && !(stripped && relocSize == 0) && !(align & (align - 1)) && (offered & (align - 1)) == 0 && pages <= offeredPages && flat(f, sec, nsec)) {
+    base = offered;
+    adopted = true;
+    retype(base, pages, imageCodeType, 0);
+    if (offeredPages > pages) retype(base + pages * PAGE, offeredPages - pages, MemoryType.ConventionalMemory, 0);
+  } else if (stripped && relocSize == 0) {
     base = preferred;
     if ((base & (PAGE - 1)) || !claim(base, pages, imageCodeType, 0)) {
       return fail(Status.LOAD_ERROR, "relocations stripped and ImageBase is not free RAM", opt + IMAGE_OPTIONAL_HEADER64.ImageBase);
@@ -139,9 +175,12 @@ export function loadPe(f: usize, size: u64): u64 {
     base = allocAligned(imageCodeType, pages, align);
     if (base == NONE) return fail(Status.OUT_OF_RESOURCES, "no free memory for SizeOfImage", opt + IMAGE_OPTIONAL_HEADER64.SizeOfImage);
   }
+  // The headers and each section's file data are copied; every byte between and after
+  // them is zeroed, once (the sections were checked to be in order, not overlapping): a
+  // kernel-sized image is written in one pass, not zeroed first and then overwritten.
   const b = gp(base);
-  memory.fill(b, 0, <usize>(pages * PAGE));
-  memory.copy(b, f, <usize>sizeOfHeaders);
+  if (!adopted) memory.copy(b, f, <usize>sizeOfHeaders);
+  let written = sizeOfHeaders;
   for (let i: u64 = 0; i < nsec; i++) {
     const s = f + <usize>(sec + i * IMAGE_SECTION_HEADER.SIZE);
     const va = <u64>load<u32>(s + IMAGE_SECTION_HEADER.VirtualAddress);
@@ -150,8 +189,11 @@ export function loadPe(f: usize, size: u64): u64 {
     if (vsize == 0) vsize = raw;
     // Nothing to copy for a section without file data (its PointerToRawData is unchecked).
     const n = min(raw, vsize);
-    if (n) memory.copy(b + <usize>va, f + <usize>load<u32>(s + IMAGE_SECTION_HEADER.PointerToRawData), <usize>n);
+    if (va > written) memory.fill(b + <usize>written, 0, <usize>(va - written));
+    if (n && !adopted) memory.copy(b + <usize>va, f + <usize>load<u32>(s + IMAGE_SECTION_HEADER.PointerToRawData), <usize>n);
+    written = max(written, va + n);
   }
+  if (pages * PAGE > written) memory.fill(b + <usize>written, 0, <usize>(pages * PAGE - written));
 
   const delta = base - preferred;
   let r = relocRva;

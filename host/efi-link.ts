@@ -20,7 +20,7 @@ import type { KeyQueue } from "./keys.ts";
 import type { Typing } from "./input.ts";
 import type { Disk } from "./disk.ts";
 import { basename } from "node:path";
-import { nameAt, peSymbols, type PeSymbols } from "./pe-symbols.ts";
+import { nameAt, peSizeOfImage, peSymbols, type PeSymbols } from "./pe-symbols.ts";
 
 const PAGE = 4096;
 const STATUS_SLOT = argSlot("STATUS");
@@ -201,16 +201,24 @@ export class EfiLink {
 
   /** Copy an image into guest memory and load it; throws a LoadError naming the field. */
   loadImage(bytes: Uint8Array, cmdline?: string): bigint {
-    return this.loadStaged(bytes.length, (ram) => ram.set(bytes), cmdline, "image");
+    return this.loadStaged(bytes.length, Math.ceil(bytes.length / PAGE) || 1, (ram) => ram.set(bytes), cmdline, "image");
   }
 
-  /** loadImage for a file, read straight into guest memory (no copy of a kernel-sized buffer). */
+  /**
+   * loadImage for a file, read straight into guest memory and, where the file lies as the
+   * image would (Linux's bzImage), loaded where it was read: no kernel-sized copy.
+   */
   loadImageFile(path: string, cmdline?: string): bigint {
     const fd = openSync(path, "r");
     try {
       const size = fstatSync(fd).size;
       if (size > this.fw.ram.length) throw new LoadError(STATUS.LOAD_ERROR, `the file (${size} bytes) is larger than guest RAM`, 0n);
-      return this.loadStaged(size, (ram) => {
+      const head = new Uint8Array(Math.min(size, PAGE));
+      readSync(fd, head, 0, head.length, 0);
+      // Room for the whole image, so that the firmware can take the buffer as it (the
+      // firmware checks every field; a wrong hint here only means a copy).
+      const pages = Math.max(Math.ceil(size / PAGE), Math.ceil(peSizeOfImage(head) / PAGE), 1);
+      return this.loadStaged(size, pages, (ram) => {
         for (let at = 0; at < size;) {
           const n = readSync(fd, ram, at, size - at, at);
           if (n === 0) throw new Error(`${path}: ended at byte ${at} of ${size} while reading`);
@@ -222,15 +230,14 @@ export class EfiLink {
     }
   }
 
-  /** Pages for `size` bytes, filled by `fill`, loaded by the firmware's PE loader, then freed. */
-  private loadStaged(size: number, fill: (ram: Uint8Array) => void, cmdline: string | undefined, name: string): bigint {
-    const pages = Math.ceil(size / PAGE) || 1;
+  /** `pages` for `size` bytes, filled by `fill`, given to the firmware's PE loader (which may keep them as the image). */
+  private loadStaged(size: number, pages: number, fill: (ram: Uint8Array) => void, cmdline: string | undefined, name: string): bigint {
     const buf = this.fw.allocPages(MEMORY_TYPE.BootServicesData, pages, "copied");
     const file = this.fw.ram.subarray(Number(buf), Number(buf) + size);
     fill(file);
-    const r = this.fw.loadImage(buf, size);
-    const syms = r.status === 0n ? peSymbols(file) : undefined;
-    this.fw.freePages(buf, pages);
+    const syms = peSymbols(file); // before the load, which may zero what lies between the sections
+    const r = this.fw.loadImageInPlace(buf, size, pages);
+    if (!r.adopted) this.fw.freePages(buf, pages);
     if (r.status !== 0n) throw new LoadError(r.status, r.error, r.offset);
     const base = syms && this.fw.imageBase(r.handle);
     if (syms && base) this.images.push({ name, base, end: base + BigInt(syms.size), syms });

@@ -141,6 +141,18 @@ export class Firmware {
     return { status, handle: 0n, error: this.readAsString(this.x.fw_load_error()), offset: u64(this.x.fw_load_error_offset()) };
   }
 
+  /**
+   * loadImage for a buffer of `pages` at src that the caller gives up: the firmware may
+   * make it the image itself (firmware/loader.ts offerSourceAsImage); `adopted` says it
+   * did, and then none of the buffer is the caller's to free.
+   */
+  loadImageInPlace(src: bigint, size: number, pages: number): ReturnType<Firmware["loadImage"]> & { adopted: boolean } {
+    const status = u64(this.x.fw_load_image_in_place(src, BigInt(size), BigInt(pages)));
+    const adopted = this.x.fw_load_adopted() !== 0;
+    if (status === 0n) return { status, handle: u64(this.x.fw_loaded_handle()), error: "", offset: 0n, adopted };
+    return { status, handle: 0n, error: this.readAsString(this.x.fw_load_error()), offset: u64(this.x.fw_load_error_offset()), adopted };
+  }
+
   /** Where the image with `handle` was loaded; 0n when the handle is no image. */
   imageBase(handle: bigint): bigint { return u64(this.x.fw_image_base(handle)); }
 

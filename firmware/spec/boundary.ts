@@ -15,6 +15,8 @@ export interface FirmwareExports {
   fw_alloc_pages(type: number, pages: bigint, zero: number): bigint;
   fw_free_pages(addr: bigint, pages: bigint): void;
   fw_load_image(src: bigint, size: bigint): bigint;
+  fw_load_image_in_place(src: bigint, size: bigint, pages: bigint): bigint;
+  fw_load_adopted(): number;
   fw_loaded_handle(): bigint;
   fw_image_base(h: bigint): bigint;
   fw_load_error(): number;
@@ -53,6 +55,8 @@ export const FIRMWARE_EXPORTS: readonly (keyof FirmwareExports)[] = [
   "fw_alloc_pages",
   "fw_free_pages",
   "fw_load_image",
+  "fw_load_image_in_place",
+  "fw_load_adopted",
   "fw_loaded_handle",
   "fw_image_base",
   "fw_load_error",
