@@ -1,6 +1,6 @@
 // CRC-32 as zlib computes it (reflected, polynomial 0xEDB88320): GPT headers and entry
 // arrays (UEFI 2.10 §5.3.2), PNG chunks. zlib.crc32 where Node has it (20.15 on), else a table.
-import * as zlib from "node:zlib";
+import { zlib } from "./lazy.ts";
 
 export function tableCrc32(data: Uint8Array): number {
   let c = ~0;
@@ -14,4 +14,5 @@ const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   return c;
 });
 
-export const crc32: (data: Uint8Array) => number = (zlib as { crc32?: (data: Uint8Array) => number }).crc32 ?? tableCrc32;
+let chosen: ((data: Uint8Array) => number) | undefined;
+export const crc32 = (data: Uint8Array): number => (chosen ??= (zlib() as { crc32?: (data: Uint8Array) => number }).crc32 ?? tableCrc32)(data);

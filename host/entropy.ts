@@ -2,11 +2,11 @@
 // (crypto.randomFillSync) or, on a deterministic machine, a fixed stream (SplitMix64 from
 // a seed, Steele et al. 2014), so that two runs see the same bytes. The stream is for
 // reproducible runs, not for secrets.
-import { randomFillSync } from "node:crypto";
+import { crypto } from "./lazy.ts";
 
 export type Entropy = (out: Uint8Array) => void;
 
-export const hostEntropy: Entropy = (out) => void randomFillSync(out);
+export const hostEntropy: Entropy = (out) => void crypto().randomFillSync(out);
 
 const M = (1n << 64n) - 1n;
 

@@ -18,7 +18,7 @@
 //
 // A file that changes on the host after the image is made reads as it is then, cut or
 // zero-padded to the size it had.
-import { createHash } from "node:crypto";
+import { crypto } from "./lazy.ts";
 import { closeSync, openSync, readdirSync, readSync, statSync, type Stats } from "node:fs";
 import { join, resolve } from "node:path";
 import { crc32 } from "./crc32.ts";
@@ -384,7 +384,7 @@ const bytesRegion = (at: number, bytes: Uint8Array): Region => ({ at, size: byte
 
 /** A name-based GUID for `name` (RFC 4122 §4.3, version 5: SHA-1), so one folder gives the same disk every time. */
 function nameGuid(name: string): string {
-  const h = createHash("sha1").update(name).digest();
+  const h = crypto().createHash("sha1").update(name).digest();
   h[6] = (h[6] & 0x0f) | 0x50;
   h[8] = (h[8] & 0x3f) | 0x80;
   const x = h.subarray(0, 16).toString("hex");
@@ -576,7 +576,7 @@ export function fatImageFromDir(dir: string, options: FatImageOptions = {}): Fat
   const vol = g.hidden * SECTOR;
   const data = vol + g.firstDataSector * SECTOR;
   const regions: Region[] = [
-    bytesRegion(vol, reservedSectors(g, root.cluster, next, label, createHash("sha1").update(tag).digest().readUInt32LE(0))),
+    bytesRegion(vol, reservedSectors(g, root.cluster, next, label, crypto().createHash("sha1").update(tag).digest().readUInt32LE(0))),
     fatRegion(vol + g.rsvdSecCnt * SECTOR, g, ends, next),
     fatRegion(vol + (g.rsvdSecCnt + g.fatSz) * SECTOR, g, ends, next),
     bytesRegion(vol + (g.rsvdSecCnt + 2 * g.fatSz) * SECTOR, root16),

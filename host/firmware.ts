@@ -82,7 +82,9 @@ export class Firmware {
     const guestBase = 16 << 20;
     const pages = (guestBase + ramBytes) / WASM_PAGE;
     if (pages > 65536) throw new Error(`guest RAM of ${ramBytes >> 20} MiB does not fit in 4 GiB of WASM memory`);
-    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    // Shared: V8 counts a plain ArrayBuffer's bytes as its heap's external memory, and a
+    // fresh guest RAM's hundreds of MiB set off a full garbage collection in every start-up.
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
     host.memoryCreated?.(new Uint8Array(this.memory.buffer));
     // WASM passes a usize as an i32: addresses past 2 GiB (guest RAM above 2 GiB - 16 MiB) arrive negative.
     const text = (p: number, bytes: number) => Buffer.from(this.memory.buffer, p >>> 0, bytes >>> 0).toString("utf16le");

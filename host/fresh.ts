@@ -1,6 +1,6 @@
 // Counting guest instructions in a process of its own (the bundled CLI), off the boot's
 // path: node:child_process alone costs a start-up about 3 ms.
-import { spawnSync } from "node:child_process";
+import { childProcess } from "./lazy.ts";
 import { join } from "node:path";
 import { ROOT } from "./paths.ts";
 import type { InstructionCounts } from "./run.ts";
@@ -15,7 +15,7 @@ import type { InstructionCounts } from "./run.ts";
 export function countInFreshProcess(kernel: string, entry: "efi" | "pvh", until: string, cmdline?: string): InstructionCounts {
   const args = [join(ROOT, "build/ueficorn.cjs"), "boot", "--entry", entry, "--kernel", kernel, "--until", until, "--count-instructions", "--json"];
   if (cmdline !== undefined) args.push("--cmdline", cmdline);
-  const r = spawnSync(process.execPath, args, { encoding: "utf8", maxBuffer: 64 << 20 });
+  const r = childProcess().spawnSync(process.execPath, args, { encoding: "utf8", maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`counting ${entry} boot failed (exit ${r.status}): ${r.stderr.trim().split("\n")[0]}`);
   return JSON.parse(r.stdout).instructions;
 }

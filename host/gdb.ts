@@ -7,7 +7,8 @@
 // outbox, and on Ctrl-C (0x03) stops the engine itself (uc_emu_stop from another thread,
 // as Unicorn's own timeout thread does). The machine asks the stub before each run of
 // the guest (beforeRun), and while the guest is stopped serves gdb's packets there.
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { workerThreads } from "./lazy.ts";
 import * as C from "./unicorn/consts.ts";
 import type { Hook, Unicorn } from "./unicorn/index.ts";
 
@@ -91,7 +92,7 @@ export class GdbLink {
   constructor(host: string, port: number, lib: string, uc: number | bigint) {
     this.st[IN] = -1;
     this.st[OUT] = -1;
-    this.worker = new Worker(WORKER, { eval: true, workerData: { sab: this.sab, host, port, lib, uc } });
+    this.worker = new (workerThreads().Worker)(WORKER, { eval: true, workerData: { sab: this.sab, host, port, lib, uc } });
     this.worker.unref();
     while (Atomics.load(this.st, PORT) === 0) Atomics.wait(this.st, PORT, 0, 100);
     this.port = Atomics.load(this.st, PORT);

@@ -4,7 +4,8 @@
 // HLT) and sleep until more comes. Bytes become EFI keystrokes during boot services
 // (keystrokes(): VT100/xterm sequences for the arrows, Home, F1...) and go to the UART
 // as they are after (host/machine.ts).
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
+import { workerThreads } from "./lazy.ts";
 import type { Key } from "./keys.ts";
 
 const RING = 1 << 16;
@@ -48,7 +49,7 @@ export class LiveInput {
     // A terminal in raw mode: each key as it is typed, no echo, Ctrl-C to the guest.
     this.raw = fd === 0 && !!process.stdin.isTTY;
     if (this.raw) process.stdin.setRawMode(true);
-    this.worker = new Worker(WORKER, { eval: true, workerData: { sab: this.sab, fd } });
+    this.worker = new (workerThreads().Worker)(WORKER, { eval: true, workerData: { sab: this.sab, fd } });
     this.worker.unref();
   }
 

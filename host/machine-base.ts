@@ -4,6 +4,7 @@
 // of the machine's own for a direct kernel entry), the serial log, and the public face a
 // run uses: loading and starting images, the counts and times, saving disks and the
 // store. A machine adds its CPU, its platform and how it brings the CPU up.
+import { startupMark } from "./startup.ts";
 import { adviseHugePages, type InstructionCounter, type Unicorn } from "./unicorn/index.ts";
 import type { Firmware } from "./firmware.ts";
 import type { GuestError } from "./errors.ts";
@@ -62,6 +63,7 @@ export abstract class MachineBase {
   private directEnteredAt: number | undefined;
 
   protected constructor(options: MachineOptions, uc: Unicorn, kind: MachineKind) {
+    startupMark("engine");
     const bytes = ramBytes(options);
     this.uc = uc;
     this.symbols = options.symbols;
@@ -90,7 +92,7 @@ export abstract class MachineBase {
     if (!kind.firmware) {
       this.link = undefined;
       // Never resized, so its backing store stays where Unicorn maps it.
-      this.ram = new Uint8Array(new ArrayBuffer(bytes));
+      this.ram = new Uint8Array(new SharedArrayBuffer(bytes)); // shared: see Firmware's memory
       adviseHugePages(this.ram);
       this.ramView = new DataView(this.ram.buffer);
       return;
@@ -108,6 +110,7 @@ export abstract class MachineBase {
       entropy: this.entropy, firmwareWasm: options.firmwareWasm, varsPath: options.varsPath, initrd: options.initrd, disks: this.disks,
       screen: options.screen, disabled: options.disabled, onConsole: options.onConsole, describe: kind.describe,
     }));
+    startupMark("firmware");
     this.ram = link.fw.ram;
     this.ramView = link.fw.ramView;
   }

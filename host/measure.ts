@@ -2,8 +2,7 @@
 // ABI surface of the firmware, the ABI each guest really uses, and the ablation that
 // finds the services the kernel cannot boot without.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
-import { spawnSync } from "node:child_process";
-import { gzipSync } from "node:zlib";
+import { childProcess, zlib } from "./lazy.ts";
 import { dirname, join } from "node:path";
 import { SERVICES, THUNK_SIZE, minimalAnswer } from "../firmware/spec/services.ts";
 import { INTERFACES, MEMORY_TYPE, STATUS, STRUCTS, statusName } from "../firmware/spec/uefi.ts";
@@ -78,7 +77,7 @@ export function firmwareSize(namesWasm?: string) {
     const mod = Object.keys(groups).find((g) => g.startsWith("services/") && readFileSync(join(ROOT, "firmware", g + ".ts"), "utf8").includes(`export function ${s.handler}(`));
     if (mod) groups[mod].services++;
   }
-  return { wasmBytes: wasm.length, gzipBytes: gzipSync(wasm, { level: 9 }).length, functions, groups, stubbed: (id: number) => fw.stubbed(id) };
+  return { wasmBytes: wasm.length, gzipBytes: zlib().gzipSync(wasm, { level: 9 }).length, functions, groups, stubbed: (id: number) => fw.stubbed(id) };
 }
 
 export function abiSurface(stubbed: (id: number) => boolean) {
@@ -228,7 +227,7 @@ export function chainSpecs(kernelPath: string, cmdline = DEFAULT_CMDLINE): Guest
 export function ovmfSizes() {
   const dir = "/usr/share/OVMF";
   const files = ["OVMF_CODE.fd", "OVMF_VARS.fd"].filter((f) => existsSync(join(dir, f)));
-  return files.map((f) => ({ file: join(dir, f), bytes: statSync(join(dir, f)).size, gzipBytes: gzipSync(readFileSync(join(dir, f)), { level: 9 }).length }));
+  return files.map((f) => ({ file: join(dir, f), bytes: statSync(join(dir, f)).size, gzipBytes: zlib().gzipSync(readFileSync(join(dir, f)), { level: 9 }).length }));
 }
 
 /**
@@ -242,7 +241,7 @@ export function aavmfSize(): { file: string; bytes: number; gzipBytes: number } 
   const fill = all[all.length - 1];
   let end = all.length;
   while (end > 0 && all[end - 1] === fill) end--;
-  return { file, bytes: end, gzipBytes: gzipSync(all.subarray(0, end), { level: 9 }).length };
+  return { file, bytes: end, gzipBytes: zlib().gzipSync(all.subarray(0, end), { level: 9 }).length };
 }
 
 /** What abiprobe (guests/abiprobe.c) printed, gathered. */
@@ -295,7 +294,7 @@ export interface MinimalFirmware {
  */
 export function minimalFirmware(kernel: GuestSpec, services: string[], success: (r: RunResult) => boolean, initrd?: string): MinimalFirmware {
   const out = join(ROOT, "build/firmware.minimal.wasm");
-  const b = spawnSync(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "scripts/minimal-firmware.ts"), services.join(","), "--out", out, "--json"], { cwd: ROOT, encoding: "utf8" });
+  const b = childProcess().spawnSync(join(ROOT, "node_modules/.bin/tsx"), [join(ROOT, "scripts/minimal-firmware.ts"), services.join(","), "--out", out, "--json"], { cwd: ROOT, encoding: "utf8" });
   if (b.status !== 0) throw new Error(`building the minimal firmware failed: ${b.stderr}`);
   const { wasmBytes, gzipBytes } = JSON.parse(b.stdout.trim().split("\n").pop()!);
   const run = (counted: boolean) => runGuest(kernel, { initrd, firmware: out, keepCalls: counted, countInstructions: counted, timeBudgetMs: 60000, stopOnSerial: initrd ? undefined : kernel.stopOnSerial });

@@ -1,7 +1,7 @@
 // Run an EFI application under QEMU (TCG) with OVMF, the reference firmware, and return
 // what it printed: OVMF mirrors ConOut to the serial console. The image boots from a
 // FAT disk image as \EFI\BOOT\BOOTX64.EFI, built with mtools (no root, no mounts).
-import { spawn, spawnSync } from "node:child_process";
+import { childProcess } from "./lazy.ts";
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,7 +10,7 @@ export const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE.fd";
 export const OVMF_VARS = "/usr/share/OVMF/OVMF_VARS.fd";
 
 function must(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  const r = childProcess().spawnSync(cmd, args, { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.error?.message ?? r.stderr.trim()}`);
 }
 
@@ -32,7 +32,7 @@ export async function runUnderOvmf(efi: string, until: RegExp, timeoutMs = 120_0
       "-drive", `format=raw,file=${disk}`,
     ];
     return await new Promise((resolve, reject) => {
-      const q = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"] });
+      const q = childProcess().spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       const done = (err?: Error) => {
         clearTimeout(timer);

@@ -1,6 +1,6 @@
 // PNG (ISO/IEC 15948) of an RGBA picture: the signature, IHDR, one zlib-compressed IDAT
 // of filter-0 scanlines, IEND. For screenshots of the guest's framebuffer.
-import { deflateSync } from "node:zlib";
+import { zlib } from "./lazy.ts";
 import { crc32 } from "./crc32.ts";
 
 const SIGNATURE = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
@@ -24,5 +24,5 @@ export function encodePng(width: number, height: number, rgba: Uint8Array): Buff
   header[9] = RGBA;
   const raw = Buffer.alloc((width * 4 + 1) * height);
   for (let y = 0; y < height; y++) raw.set(rgba.subarray(y * width * 4, (y + 1) * width * 4), y * (width * 4 + 1) + 1);
-  return Buffer.concat([SIGNATURE, chunk("IHDR", header), chunk("IDAT", deflateSync(raw)), chunk("IEND", new Uint8Array(0))]);
+  return Buffer.concat([SIGNATURE, chunk("IHDR", header), chunk("IDAT", zlib().deflateSync(raw)), chunk("IEND", new Uint8Array(0))]);
 }

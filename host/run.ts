@@ -1,5 +1,6 @@
 // Run one EFI image (an application, or a kernel through its EFI stub) to its end: the
 // library entry behind `ueficorn run` and `ueficorn boot`.
+import { startupMark } from "./startup.ts";
 import type { InterruptCounts } from "./machine-base.ts";
 import { closeSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { encodePng } from "./png.ts";
@@ -207,6 +208,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
       watchTables: opts.watchTables, firmwareWasm: opts.firmware, clock: opts.deterministic ? "deterministic" : "host", keys: opts.keys,
     });
     const machine = m;
+    startupMark("machine");
     const warning = libraryInfo().warning;
     if (warning) opts.onLog?.(warning);
     const direct = opts.entry === "pvh" || opts.entry === "direct";
@@ -219,6 +221,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
     } else {
       tracer.stubbed = (id) => machine.fw.stubbed(id);
       const handle = path === undefined ? m.loadBootOption() : m.loadImageFile(path, opts.cmdline);
+      startupMark("image");
       ending = m.start(handle);
       // The guest's own orderly end: what it wrote to its disks is kept.
       if (ending.kind === "returned" || ending.kind === "reset" || ending.kind === "poweroff") m.commitDisks();

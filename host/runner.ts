@@ -4,6 +4,7 @@
 // native stop timer), how a halt ends in boot services (the firmware's tick) and after
 // (the next interrupt, or halted for good), and how a stopped engine becomes an ending —
 // and asks its Core for the rest.
+import { FIRST_INSTRUCTION, startupReport } from "./startup.ts";
 import { UnicornError, type Unicorn } from "./unicorn/index.ts";
 import { Halted, WaitingForever, type RunState } from "./run-state.ts";
 import type { GuestError } from "./errors.ts";
@@ -98,7 +99,11 @@ export class Runner {
     // The outermost run arms the stop timer (host/unicorn/native.c): it also stops a
     // nested call that runs away, and costs nothing while the guest runs.
     const timed = this.depth <= 1 && deadline !== Infinity;
-    this.firstRunAt ??= performance.now();
+    if (this.firstRunAt === undefined) {
+      this.firstRunAt = performance.now();
+      startupReport();
+      process.emit(FIRST_INSTRUCTION);
+    }
     if (timed) uc.armStopTimer(this.budget.timeMs * 1000);
     const leave = core.enterRun?.();
     try {

@@ -1,5 +1,5 @@
 // build/ueficorn.cjs (host/launch.cts) runs the bundle through V8's code cache: written
-// at the end of the first run, used as it is by the next, rewritten when the bundle
+// at the first guest instruction (or the end) of the first run, used as it is by the next, rewritten when the bundle
 // changes. Run from a copy inside build/, so that the bundle still finds the project.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -35,6 +35,18 @@ test("the launcher writes the code cache once, keeps it while the bundle is unch
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("UEFICORN_STARTUP_TRACE=1: a boot prints its start-up phases in order, from Node to the guest's first instruction", () => {
+  const r = spawnSync(process.execPath, [join(ROOT, "build/ueficorn.cjs"), "boot", "--until", "Linux version"], {
+    encoding: "utf8", timeout: 120_000, env: { ...process.env, UEFICORN_STARTUP_TRACE: "1" },
+  });
+  assert.is(r.status, 0, r.stderr);
+  const line = r.stderr.split("\n").find((l) => l.startsWith("startup ms: "));
+  assert.ok(line, r.stderr);
+  const marks = [...line!.matchAll(/([a-z ]+) ([\d.]+) \(\+([\d.]+)\)/g)].map((m) => ({ phase: m[1].replace(/^, /, "").trim(), at: Number(m[2]) }));
+  assert.equal(marks.map((m) => m.phase), ["node", "bundle compiled", "engine", "firmware", "machine", "image", "first instruction"]);
+  for (let i = 1; i < marks.length; i++) assert.ok(marks[i].at >= marks[i - 1].at, `${marks[i].phase} after ${marks[i - 1].phase}`);
 });
 
 test("the bundle imports no package dynamically: the launcher runs it as a vm.Script, where import() has no loader (measure's worker pool failed so)", () => {

@@ -6,7 +6,7 @@
 // the tree's address. Debian's arm64 vmlinuz is the Image itself (its EFI stub is in the
 // same file: the header is both a PE/COFF one and the Image's); a gzip-compressed Image is
 // taken too.
-import { gunzipSync } from "node:zlib";
+import { zlib } from "../lazy.ts";
 import { KernelImageError } from "../errors.ts";
 import { buildFdt, cells64 } from "./fdt.ts";
 import { platformTree } from "./platform.ts";
@@ -43,7 +43,7 @@ export interface Arm64Boot {
  * KernelImageError names the header field and its offset when the file is no arm64 Image.
  */
 export function prepareArm64(file: Uint8Array, o: { ramBytes: number; cmdline: string; initrd?: Uint8Array; rngSeed?: Uint8Array }): Arm64Boot {
-  const image = file[0] === 0x1f && file[1] === 0x8b ? gunzipSync(file) : file;
+  const image = file[0] === 0x1f && file[1] === 0x8b ? zlib().gunzipSync(file) : file;
   const what = image === file ? "Image" : "Image (gunzipped)";
   if (image.length < HEADER_BYTES) throw new KernelImageError(what, "header", 0, `${image.length} bytes: shorter than the 64-byte arm64 Image header`);
   const h = new DataView(image.buffer, image.byteOffset, HEADER_BYTES);

@@ -16,20 +16,14 @@
 //   bzip2  seek-bzip (pure JS)
 //   lzo    host/pvh/lzo.ts (lzop container, LZO1X blocks)
 //
-// Each module is loaded when its payload is met (lz4-napi costs ~7 ms, liblzma ~5 ms,
-// node:zlib ~2 ms), so the EFI path, which never decompresses in the host, pays nothing.
-import { createRequire } from "node:module";
+// Each module is loaded when its payload is met (host/lazy.ts), so the EFI path, which
+// never decompresses in the host, pays nothing.
+import { lazy, zlib } from "../lazy.ts";
 import { KernelImageError } from "../errors.ts";
 import { hex } from "./error.ts";
 import { lzopDecompress, LzoError } from "./lzo.ts";
 
-const require = createRequire(import.meta.url);
-const lazy = <T>(name: string) => {
-  let m: T | undefined;
-  return () => (m ??= require(name) as T);
-};
 const lz4Napi = lazy<typeof import("lz4-napi")>("lz4-napi");
-const zlib = lazy<typeof import("node:zlib")>("node:zlib");
 const fzstd = lazy<typeof import("fzstd")>("fzstd");
 const lzmaNative = lazy<LzmaNative>("lzma-native");
 const seekBzip = lazy<SeekBzip>("seek-bzip");

@@ -14,24 +14,17 @@
 //   only when uc_emu_start returns, after the guest ran on). Every hook wrapper
 //   therefore catches, records the first error, calls uc_emu_stop, and emuStart
 //   rethrows it.
-import { createRequire } from "node:module";
 import type { TypeObject } from "koffi";
-import { existsSync, readFileSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
+import { existsSync } from "node:fs";
 import * as C from "./consts.ts";
+import { FIX_HINT, NATIVE_LIB, libraryCandidates, loadKoffi, type LibraryCandidate } from "./library.ts";
 
-// Required, not imported: koffi's ESM entry reaches the same native module through more
-// of Node's loader, about 3 ms more of every start-up (Node 20).
-const koffi = createRequire(import.meta.url)("koffi") as typeof import("koffi");
+const koffi = loadKoffi();
 
 export * as consts from "./consts.ts";
 
-import { ROOT } from "../paths.ts";
 const MIN_MAJOR = 2;
 const MIN_MINOR = 1;
-const FIX_HINT =
-  "Run `npm run setup` (it fetches Debian 13's libunicorn 2.1 into .cache/unicorn without touching the system) " +
-  "or set UEFICORN_LIBUNICORN to the path of a libunicorn.so.2 >= 2.1.";
 
 export type Addr = bigint | number;
 
@@ -54,11 +47,7 @@ export class UnicornError extends Error {
 
 // ---- the library -----------------------------------------------------------------------
 
-export interface LibraryInfo {
-  /** The path loaded (or the bare soname, for the system search path). */
-  path: string;
-  /** Where the path came from. */
-  source: "UEFICORN_LIBUNICORN" | ".cache/unicorn" | "system";
+export interface LibraryInfo extends LibraryCandidate {
   /** "MAJOR.MINOR.PATCH" as reported by uc_version(). */
   version: string;
   /** Why this version is a poor choice, if it is one (it still works). */
@@ -138,29 +127,11 @@ const P = {
 
 let bound: Bound | undefined;
 
-function candidates(): Array<Pick<LibraryInfo, "path" | "source">> {
-  const env = process.env.UEFICORN_LIBUNICORN;
-  if (env) {
-    if (!existsSync(env)) throw new Error(`UEFICORN_LIBUNICORN=${env} does not exist. ${FIX_HINT}`);
-    return [{ path: env, source: "UEFICORN_LIBUNICORN" }];
-  }
-  const list: Array<Pick<LibraryInfo, "path" | "source">> = [];
-  const dir = join(ROOT, ".cache/unicorn");
-  const libpath = join(dir, "libpath");
-  if (existsSync(libpath)) {
-    const p = readFileSync(libpath, "utf8").trim();
-    const abs = isAbsolute(p) ? p : join(dir, p);
-    if (existsSync(abs)) list.push({ path: abs, source: ".cache/unicorn" });
-  }
-  list.push({ path: "libunicorn.so.2", source: "system" });
-  return list;
-}
-
 /** Loads (once) and checks the Unicorn library; throws a message saying how to fix it. */
 export function loadUnicorn(): Bound {
   if (bound) return bound;
   const tried: string[] = [];
-  for (const c of candidates()) {
+  for (const c of libraryCandidates()) {
     let lib: ReturnType<typeof koffi.load>;
     try {
       lib = koffi.load(c.path);
@@ -221,7 +192,7 @@ export function loadUnicorn(): Bound {
 // Native callbacks (host/unicorn/native.c, built by scripts/setup.sh into
 // build/libueficorn-native.so): the instruction counter, the trap gate, the host TSC.
 // Loaded on first use, so the rest works without it.
-export const NATIVE_LIB = join(ROOT, "build/libueficorn-native.so");
+export { NATIVE_LIB };
 interface Native {
   /** Kept for good: koffi unloads a library whose handle is garbage-collected, and Unicorn would then call into unmapped code. */
   handle: ReturnType<typeof koffi.load>;

@@ -668,7 +668,9 @@ static int got_visit(struct dl_phdr_info *info, size_t size, void *arg) {
     }
   }
   if (!symtab || !strtab) return 1;
-  for (int t = 0; t < 2; t++) {
+  // The PLT's own relocations first (a few thousand); the rest (hundreds of thousands,
+  // nearly all RELATIVE) only for a library that calls through the GOT without a PLT.
+  for (int t = 0; t < 2 && !f->patched; t++) {
     const ElfW(Rela) *r = (const ElfW(Rela) *)rela[t];
     for (size_t i = 0; r && i < relasz[t] / sizeof *r; i++) {
       uint32_t type = ELF64_R_TYPE(r[i].r_info), sym = ELF64_R_SYM(r[i].r_info);
@@ -768,3 +770,25 @@ uint64_t smc_stat(void *uc, int32_t which) {
 // For reading an engine's uc_struct (calloc'd by uc_open) no further than it reaches,
 // where a quirk is found by experiment (host/unicorn/quirks.ts probeTargetBits).
 uint64_t heap_block_size(void *p) { return malloc_usable_size(p); }
+
+// ---- loading libunicorn early ----------------------------------------------------------
+// dlopen on a thread of its own (host/unicorn/library.ts preloadUnicorn): the handle is
+// kept, so the library stays loaded, and a later dlopen of the same path only counts it.
+#include <dlfcn.h>
+
+static void *preload_main(void *path) {
+  dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  free(path);
+  return NULL;
+}
+
+int32_t preload_library(const char *path) {
+  char *copy = strdup(path);
+  pthread_t t;
+  if (!copy || pthread_create(&t, NULL, preload_main, copy) != 0) {
+    free(copy);
+    return 0;
+  }
+  pthread_detach(t);
+  return 1;
+}
