@@ -5,10 +5,12 @@
 // start-up (process start to the guest's first instruction), where the EFI path's time
 // goes (kernel entry; guest instructions, counted in a run that is not timed) and one
 // EFI call's round trip; the same for Debian's arm64 kernel beside QEMU's arm64 virt board
-// (its -kernel boot, and AAVMF); writes all of it as JSON and, with --readme, regenerates
-// the README's table from that JSON.
+// (its -kernel boot, and AAVMF); then each other x86 kernel setup fetches (Debian 12's
+// generic, 13's and unstable's cloud kernels) to both lines through both entries, with
+// --other-pairs pairs; writes all of it as JSON and, with --readme, regenerates the
+// README's table from that JSON.
 //
-//   tsx scripts/bench.ts [--pairs N] [--kernel PATH]... [--json FILE] [--readme]
+//   tsx scripts/bench.ts [--pairs N] [--other-pairs N] [--kernel PATH]... [--json FILE] [--readme]
 //   tsx scripts/bench.ts --from FILE --readme     (the table from an earlier run)
 //
 // Measured commands run without NODE_EXTRA_CA_CERTS: Node reads that bundle before any
@@ -19,7 +21,7 @@ import { basename } from "node:path";
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
 import { extractVmlinux } from "../host/pvh/index.ts";
-import { DEFAULT_CMDLINE, DEFAULT_KERNEL, TEST_INITRD } from "../host/defaults.ts";
+import { DEFAULT_CMDLINE, DEFAULT_KERNEL, KERNEL_NAMES, TEST_INITRD } from "../host/defaults.ts";
 import { runImage } from "../host/run.ts";
 import { countInFreshProcess } from "../host/fresh.ts";
 import { libraryInfo } from "../host/unicorn/index.ts";
@@ -27,6 +29,7 @@ import { libraryInfo } from "../host/unicorn/index.ts";
 const { values: o } = parseArgs({
   options: {
     pairs: { type: "string", default: "7" },
+    "other-pairs": { type: "string", default: "3" },
     kernel: { type: "string", multiple: true },
     json: { type: "string", default: "build/bench.json" },
     readme: { type: "boolean" },
@@ -35,7 +38,7 @@ const { values: o } = parseArgs({
   },
 });
 if (o.help) {
-  console.log("usage: tsx scripts/bench.ts [--pairs N] [--kernel PATH]... [--json FILE] [--readme]\n       tsx scripts/bench.ts --from FILE --readme");
+  console.log("usage: tsx scripts/bench.ts [--pairs N] [--other-pairs N] [--kernel PATH]... [--json FILE] [--readme]\n       tsx scripts/bench.ts --from FILE --readme");
   process.exit(0);
 }
 
@@ -48,6 +51,8 @@ const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE.fd";
 const AAVMF_CODE = "/usr/share/AAVMF/AAVMF_CODE.fd";
 /** Debian's arm64 kernel, as setup fetches it (issue 14). */
 const ARM64_KERNEL = ".cache/kernel/arm64/vmlinuz";
+/** The other x86 kernels setup fetches, each benched to both lines through both entries (the same targets hold). */
+const OTHER_KERNELS = ["debian12-generic", "debian13", "unstable"].map((name) => KERNEL_NAMES[name]);
 const README = "README.md";
 const env = { ...process.env };
 delete env.NODE_EXTRA_CA_CERTS;
@@ -58,13 +63,15 @@ interface Side { name: string; ms: number[]; rssKiB: number[] }
 interface Pair { milestone: string; a: Side; b: Side; ratios: number[]; target?: number }
 interface KernelResult {
   kernel: string;
+  /** A kernel benched briefly: both lines through both entries, no start-up or breakdown. */
+  brief?: boolean;
   pairs: Pair[];
   ovmf?: Side;
   startupMs: number[];
   breakdown: { entry: "efi" | "pvh"; entryMs: number; thenMs: number; efiCalls: number; instructionsToEntry: number | null; instructionsThen: number | null }[];
 }
 interface Bench {
-  date: string; cores: number; unicorn: string; qemu: string | null; node: string; pairs: number;
+  date: string; cores: number; unicorn: string; qemu: string | null; node: string; pairs: number; otherPairs?: number;
   kernels: KernelResult[]; efiCallNs?: { min: number; median: number };
   /** The arm64 kernel beside QEMU's virt board: its -kernel boot (paired), AAVMF (3 runs). */
   arm64?: { kernel: string; pairs: Pair[]; aavmf?: Side };
@@ -145,7 +152,7 @@ function commandOutput(cmd: string, args: string[]): string | null {
   return r.status === 0 ? r.stdout : null;
 }
 
-async function benchKernel(kernel: string, n: number, qemu: boolean): Promise<KernelResult> {
+async function benchKernel(kernel: string, n: number, qemu: boolean, brief = false): Promise<KernelResult> {
   if (!existsSync(kernel)) throw new Error(`no kernel at ${kernel}: run npm run setup`);
   const vmlinux = vmlinuxOf(kernel);
   const node = (...args: string[]): Cmd => ({ cmd: process.execPath, args: ["build/ueficorn.cjs", "boot", ...args] });
@@ -156,7 +163,14 @@ async function benchKernel(kernel: string, n: number, qemu: boolean): Promise<Ke
   const efi = (...x: string[]) => node("--kernel", kernel, ...x);
   const pvh = (...x: string[]) => node("--entry", "pvh", "--kernel", vmlinux, ...x);
   const initrd = ["--initrd", TEST_INITRD];
-  const r: KernelResult = { kernel, pairs: [], startupMs: [], breakdown: [] };
+  const r: KernelResult = { kernel, brief: brief || undefined, pairs: [], startupMs: [], breakdown: [] };
+  if (qemu && brief) {
+    r.pairs.push(await pair(LINUX_VERSION, ["ueficorn EFI (bzImage)", efi()], ["QEMU direct (bzImage)", qemuCmd(kernel)], n, TARGETS.efiVsDirect));
+    r.pairs.push(await pair(LINUX_VERSION, ["ueficorn PVH (vmlinux)", pvh()], ["QEMU PVH (vmlinux)", qemuCmd(vmlinux)], n, TARGETS.pvhVsQemuPvh));
+    r.pairs.push(await pair(USERSPACE, ["ueficorn EFI (bzImage)", efi(...initrd)], ["QEMU direct (bzImage)", qemuCmd(kernel, "-initrd", TEST_INITRD)], n));
+    r.pairs.push(await pair(USERSPACE, ["ueficorn PVH (vmlinux)", pvh(...initrd)], ["QEMU PVH (vmlinux)", qemuCmd(vmlinux, "-initrd", TEST_INITRD)], n));
+    return r;
+  }
   if (qemu) {
     r.pairs.push(await pair(LINUX_VERSION, ["ueficorn EFI (bzImage)", efi()], ["QEMU direct (bzImage)", qemuCmd(kernel)], n, TARGETS.efiVsDirect));
     r.pairs.push(await pair(LINUX_VERSION, ["ueficorn PVH (vmlinux)", pvh()], ["QEMU PVH (vmlinux)", qemuCmd(vmlinux)], n, TARGETS.pvhVsQemuPvh));
@@ -262,13 +276,17 @@ function table(b: Bench): string {
     "",
   ];
   for (const k of b.kernels) {
-    lines.push(`Kernel \`${k.kernel}\`:`, "", "| to | ueficorn | vs | ratio | target | ueficorn median, peak RSS | other median, peak RSS |", "|---|---|---|---|---|---|---|");
+    lines.push(`Kernel \`${k.kernel}\`${k.brief ? ` (${b.otherPairs ?? b.pairs} pairs each)` : ""}:`, "", "| to | ueficorn | vs | ratio | target | ueficorn median, peak RSS | other median, peak RSS |", "|---|---|---|---|---|---|---|");
     for (const p of k.pairs) {
       lines.push(`| ${milestoneName(p.milestone)} | ${p.a.name} | ${p.b.name} | ${ratio(p)} | ${verdict(p)} | ${ms(median(p.a.ms))}, ${mib(p.a.rssKiB)} | ${ms(median(p.b.ms))}, ${mib(p.b.rssKiB)} |`);
     }
     if (k.ovmf) {
       const efi = k.pairs[0].a;
       lines.push(`| \`Linux version\` | ${efi.name} | QEMU OVMF (3 runs, not paired) | ${(median(efi.ms) / median(k.ovmf.ms)).toFixed(2)}× | | ${ms(median(efi.ms))}, ${mib(efi.rssKiB)} | ${ms(median(k.ovmf.ms))}, ${mib(k.ovmf.rssKiB)} |`);
+    }
+    if (k.brief) {
+      lines.push("");
+      continue;
     }
     const s = median(k.startupMs);
     lines.push(
@@ -322,9 +340,15 @@ if (o.from) {
   bench = {
     date: new Date().toISOString().slice(0, 10), cores: cpus().length, unicorn: libraryInfo().version,
     qemu: qemuVersion ? qemuVersion.split("\n")[0].replace(/^QEMU emulator version (\S+).*/, "QEMU $1 TCG") : null,
-    node: process.versions.node, pairs: n, kernels: [],
+    node: process.versions.node, pairs: n, otherPairs: Number(o["other-pairs"]), kernels: [],
   };
   for (const k of o.kernel ?? [DEFAULT_KERNEL]) bench.kernels.push(await benchKernel(k, n, qemu));
+  if (!o.kernel) {
+    for (const k of OTHER_KERNELS) {
+      if (existsSync(k)) bench.kernels.push(await benchKernel(k, Number(o["other-pairs"]), qemu, true));
+      else console.error(`bench: no ${k} (setup fetches it): not benched`);
+    }
+  }
   if (existsSync(ARM64_KERNEL) && commandOutput("qemu-system-aarch64", ["--version"]) !== null) bench.arm64 = await benchArm64(n);
   else console.error("bench: no arm64 kernel or no qemu-system-aarch64 (setup.sh and setup.sh --bench-tools fetch them): no AArch64 rows");
   bench.efiCallNs = efiCallNs(Math.min(n, 5));
