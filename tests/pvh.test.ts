@@ -7,7 +7,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { execFileSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import * as zlib from "node:zlib";
 import { gzipSync } from "node:zlib";
 import { compressSync } from "lz4-napi";
 import { field, type Struct } from "../firmware/spec/decl.ts";
@@ -23,6 +22,7 @@ import {
 } from "../host/pvh/index.ts";
 import { gunzipVmlinux, LZ4_LEGACY_BLOCK_SIZE, LZ4_LEGACY_MAGIC } from "../host/pvh/bzimage.ts";
 import { enterPvh } from "../host/pvh/enter.ts";
+import { zstdFrames } from "../host/pvh/zstd-frame.ts";
 import { efiGdt, gdtBytes, SEL_CODE32, SEL_DATA } from "../host/x86/gdt.ts";
 import { Unicorn, consts as UC } from "../host/unicorn/index.ts";
 import { DEFAULT_KERNEL } from "../host/defaults.ts";
@@ -282,7 +282,6 @@ const TOOLS: Record<Compression, string[]> = {
   zstd: ["zstd", "-1", "-c"],
 };
 let slice: Uint8Array | undefined;
-const hasNodeZstd = "zstdDecompressSync" in zlib;
 function kernelPayload(compression: Compression): { elf: Uint8Array; payload: Buffer } {
   slice ??= debian().vm.elf.slice(0, 8 * MiB);
   const [tool, ...args] = TOOLS[compression];
@@ -320,17 +319,17 @@ test("bzImage: a payload that is cut short, says less than it holds, or is damag
     const over = (() => { try { extractVmlinux(withSize(body, elf.length >> 1)); } catch (e) { return e; } })();
     assert.ok(over instanceof KernelImageError, `${compression}: more data than announced is refused`);
     assert.match(over.message, compression === "lz4" ? /more data than|expected to give/ : /holds more|past|corrupt/, `${compression}: ${over.message}`);
-    // A trailer announcing more than the stream holds (fzstd, Node < 22.15's zstd decoder,
-    // does not say how much it wrote into the buffer it is given: not caught there).
-    if (compression !== "lz4" && (compression !== "zstd" || hasNodeZstd)) {
+    // A trailer announcing more than the stream holds (on Node < 22.15, where fzstd does not
+    // say how much it wrote, the frame's content checksum finds it).
+    if (compression !== "lz4") {
       const short = (() => { try { extractVmlinux(withSize(body, elf.length + 4096)); } catch (e) { return e; } })();
       assert.ok(short instanceof KernelImageError && short.offset >= BZ_PAYLOAD_AT && short.offset <= trailerAt, `${compression}: ${short}`);
       assert.match(short.message, /0x801000/, `${compression}: the announced size is named`);
     }
   }
-  // Damage in the middle of the data: each decoder that checks (all but fzstd, which does
-  // not verify zstd's content checksum) names it.
-  for (const compression of ["bzip2", "lzma", "xz", "lzo", "lz4"] as const) {
+  // Damage in the middle of the data: each decoder names it (fzstd's output through the
+  // frame's content checksum).
+  for (const compression of ["bzip2", "lzma", "xz", "lzo", "lz4", "zstd"] as const) {
     const { payload } = kernelPayload(compression);
     const bad = Buffer.from(payload);
     for (let i = 0; i < 64; i++) bad[(bad.length >> 1) + i] ^= 0xa5;
@@ -339,6 +338,30 @@ test("bzImage: a payload that is cut short, says less than it holds, or is damag
     assert.match(e.message, /corrupt|check|block/, `${compression}: ${e.message}`);
   }
   throwsImage(() => extractVmlinux(makeBzImage(Buffer.from("00112233445566778899", "hex"))), /^payload$/, BZ_PAYLOAD_AT, /compression not recognised \(first bytes 00 11 22/);
+});
+
+test("zstd frames: what a stream declares, read without decoding it (content size from a file, none from a pipe; the checksum); sizes that disagree with the trailer are refused", () => {
+  const dir = mkdtempSync(join(tmpdir(), "ueficorn-zstd-"));
+  try {
+    const data = Buffer.from(debian().vm.elf.slice(0, 1 * MiB));
+    writeFileSync(join(dir, "data"), data);
+    const fromFile = execFileSync("zstd", ["-1", "-c", join(dir, "data")]);
+    const fromPipe = execFileSync("zstd", ["-1", "-c"], { input: data });
+    assert.equal(zstdFrames(fromFile).map((f) => f.contentSize), [data.length]);
+    const [piped] = zstdFrames(fromPipe);
+    assert.is(piped.contentSize, undefined, "a pipe's frame declares no size (as the kernel's build makes it)");
+    assert.type(piped.checksum, "number");
+    assert.throws(() => zstdFrames(fromPipe.subarray(0, fromPipe.length - 2)), /Content_Checksum at byte \d+ runs past/);
+    assert.throws(() => zstdFrames(Buffer.from("0011223344", "hex")), /no zstd frame magic at byte 0/);
+    // A trailer announcing more than the frame declares (the buffer holds it all; the frame says less).
+    const size = Buffer.alloc(4);
+    size.writeUInt32LE(data.length + 4096);
+    const e = (() => { try { extractVmlinux(makeBzImage(Buffer.concat([fromFile, size]))); } catch (x) { return x; } })();
+    assert.ok(e instanceof KernelImageError, String(e));
+    assert.match(e.message, /announces 0x101000 bytes|0x101000/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("bzImage header errors name the setup_header field and its offset", () => {

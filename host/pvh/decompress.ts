@@ -8,9 +8,10 @@
 //   gzip   node:zlib (bounded by maxOutputLength: gzip has no trailer of the kernel's)
 //   lz4    lz4-napi (lz4_flex), block by block of the legacy frame
 //   zstd   node:zlib from Node 22.15, else fzstd (pure JS, ~1.4 s for Debian's kernel
-//          given the output buffer, ten times longer without it; it neither checks the
-//          frame's content checksum nor says how much of the buffer it filled, so a
-//          damage it decodes through, or a stream shorter than its trailer, is not caught)
+//          given the output buffer, ten times longer without it), which neither checks
+//          the frame's content checksum nor says how much of the buffer it filled: the
+//          host checks what the stream itself declares (host/pvh/zstd-frame.ts), its
+//          content size and its XXH64 checksum (@node-rs/xxhash), against the bytes
 //   xz     lzma-native (liblzma itself: the kernel's xz carries the x86 BCJ filter,
 //   lzma   which the pure decoders on npm do not know)
 //   bzip2  seek-bzip (pure JS)
@@ -22,9 +23,11 @@ import { lazy, zlib } from "../lazy.ts";
 import { KernelImageError } from "../errors.ts";
 import { hex } from "./error.ts";
 import { lzopDecompress, LzoError } from "./lzo.ts";
+import { zstdFrames } from "./zstd-frame.ts";
 
 const lz4Napi = lazy<typeof import("lz4-napi")>("lz4-napi");
 const fzstd = lazy<typeof import("fzstd")>("fzstd");
+const xxhash = lazy<typeof import("@node-rs/xxhash")>("@node-rs/xxhash");
 const lzmaNative = lazy<LzmaNative>("lzma-native");
 const seekBzip = lazy<SeekBzip>("seek-bzip");
 
@@ -89,6 +92,7 @@ export function decompressPayload(compression: Compression, payload: Uint8Array,
         throw corrupt((e as Error).message);
       }
       if (out.length !== size) throw short(out.length);
+      if (!native) checkZstd(body, out, fileOffset, body.length);
       return out;
     }
     case "xz":
@@ -119,6 +123,33 @@ export function decompressPayload(compression: Compression, payload: Uint8Array,
         if (e instanceof LzoError) throw corrupt(e.message, fileOffset + e.offset);
         throw e;
       }
+  }
+}
+
+/**
+ * What fzstd does not check: the frames' declared content sizes add up to the trailer's
+ * (when every frame declares one), and a lone frame's content checksum matches the bytes
+ * (the kernel's own zstd frame carries a checksum and, made from a pipe, no size). A
+ * stream that declares neither cannot be checked.
+ */
+function checkZstd(body: Uint8Array, out: Uint8Array, fileOffset: number, trailerAt: number): void {
+  let frames;
+  try {
+    frames = zstdFrames(body);
+  } catch (e) {
+    throw new KernelImageError("bzImage", "payload", fileOffset, `corrupt zstd payload (${(e as Error).message})`);
+  }
+  const sizes = frames.map((f) => f.contentSize);
+  if (sizes.every((n) => n !== undefined)) {
+    const total = sizes.reduce((a, n) => a + n!, 0);
+    if (total !== out.length) throw new KernelImageError("bzImage", "payload size trailer", fileOffset + trailerAt, `announces ${hex(out.length)} bytes, the zstd frames declare ${hex(total)}`);
+  }
+  if (frames.length === 1 && frames[0].checksum !== undefined) {
+    const got = Number(xxhash().xxh64(out) & 0xffff_ffffn);
+    if (got !== frames[0].checksum) {
+      throw new KernelImageError("bzImage", "payload", fileOffset,
+        `corrupt zstd payload (content checksum ${hex(got)} of the ${hex(out.length)} bytes its size trailer announces, the frame says ${hex(frames[0].checksum)}: damaged, or shorter)`);
+    }
   }
 }
 
