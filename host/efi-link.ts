@@ -20,7 +20,7 @@ import type { KeyQueue } from "./keys.ts";
 import type { Typing } from "./input.ts";
 import type { Disk } from "./disk.ts";
 import { basename } from "node:path";
-import { nameAt, peSizeOfImage, peSymbols, type PeSymbols } from "./pe-symbols.ts";
+import { nameAt, peLayoutHint, peSymbols, type PeSymbols } from "./pe-symbols.ts";
 
 const PAGE = 4096;
 const STATUS_SLOT = argSlot("STATUS");
@@ -74,6 +74,9 @@ export interface LinkOptions {
    */
   describe?: (fw: Firmware) => void;
 }
+
+/** The largest SectionAlignment a file is staged at (2 MiB: beyond, it is copied). */
+const MAX_STAGING_ALIGN = 2 << 20;
 
 export class EfiLink {
   readonly fw: Firmware;
@@ -201,7 +204,7 @@ export class EfiLink {
 
   /** Copy an image into guest memory and load it; throws a LoadError naming the field. */
   loadImage(bytes: Uint8Array, cmdline?: string): bigint {
-    return this.loadStaged(bytes.length, Math.ceil(bytes.length / PAGE) || 1, (ram) => ram.set(bytes), cmdline, "image");
+    return this.loadStaged(bytes.length, Math.ceil(bytes.length / PAGE) || 1, PAGE, (ram) => ram.set(bytes), cmdline, "image");
   }
 
   /**
@@ -215,10 +218,13 @@ export class EfiLink {
       if (size > this.fw.ram.length) throw new LoadError(STATUS.LOAD_ERROR, `the file (${size} bytes) is larger than guest RAM`, 0n);
       const head = new Uint8Array(Math.min(size, PAGE));
       readSync(fd, head, 0, head.length, 0);
-      // Room for the whole image, so that the firmware can take the buffer as it (the
-      // firmware checks every field; a wrong hint here only means a copy).
-      const pages = Math.max(Math.ceil(size / PAGE), Math.ceil(peSizeOfImage(head) / PAGE), 1);
-      return this.loadStaged(size, pages, (ram) => {
+      // Room for the whole image, aligned as it asks (an arm64 Image: 64 KiB), so that the
+      // firmware can take the buffer as it (it checks every field; a wrong hint here only
+      // means a copy).
+      const hint = peLayoutHint(head);
+      const pages = Math.max(Math.ceil(size / PAGE), Math.ceil(hint.sizeOfImage / PAGE), 1);
+      const align = hint.sectionAlignment > PAGE && hint.sectionAlignment <= MAX_STAGING_ALIGN && !(hint.sectionAlignment & (hint.sectionAlignment - 1)) ? hint.sectionAlignment : PAGE;
+      return this.loadStaged(size, pages, align, (ram) => {
         for (let at = 0; at < size;) {
           const n = readSync(fd, ram, at, size - at, at);
           if (n === 0) throw new Error(`${path}: ended at byte ${at} of ${size} while reading`);
@@ -230,9 +236,17 @@ export class EfiLink {
     }
   }
 
-  /** `pages` for `size` bytes, filled by `fill`, given to the firmware's PE loader (which may keep them as the image). */
-  private loadStaged(size: number, pages: number, fill: (ram: Uint8Array) => void, cmdline: string | undefined, name: string): bigint {
-    const buf = this.fw.allocPages(MEMORY_TYPE.BootServicesData, pages, "copied");
+  /**
+   * `pages` aligned to `align` for `size` bytes, filled by `fill`, given to the firmware's
+   * PE loader (which may keep them as the image).
+   */
+  private loadStaged(size: number, pages: number, align: number, fill: (ram: Uint8Array) => void, cmdline: string | undefined, name: string): bigint {
+    const slack = align / PAGE - 1;
+    const whole = this.fw.allocPages(MEMORY_TYPE.BootServicesData, pages + slack, "copied");
+    const buf = (whole + BigInt(align - 1)) & ~BigInt(align - 1);
+    const before = Number(buf - whole) / PAGE;
+    if (before) this.fw.freePages(whole, before);
+    if (slack - before) this.fw.freePages(buf + BigInt(pages * PAGE), slack - before);
     const file = this.fw.ram.subarray(Number(buf), Number(buf) + size);
     fill(file);
     const syms = peSymbols(file); // before the load, which may zero what lies between the sections

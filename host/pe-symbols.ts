@@ -16,15 +16,17 @@ const IMAGE_SYM_CLASS_EXTERNAL = 2, IMAGE_SYM_CLASS_STATIC = 3;
 const IMAGE_SYM_DTYPE_FUNCTION = 0x20;
 
 /** The image's size and symbols, or undefined when `file` is no PE image (the loader has said why). */
-/** A PE32+ image's SizeOfImage from its first bytes, 0 when they are not one (a hint: the firmware checks everything). */
-export function peSizeOfImage(head: Uint8Array): number {
+/**
+ * A PE32+ image's SectionAlignment and SizeOfImage from its first bytes, zeros when they
+ * are not one (a hint for staging the file: the firmware checks everything).
+ */
+export function peLayoutHint(head: Uint8Array): { sectionAlignment: number; sizeOfImage: number } {
   const d = new DataView(head.buffer, head.byteOffset, head.byteLength);
   const u16 = (o: number) => (o + 2 <= head.length ? d.getUint16(o, true) : 0);
   const u32 = (o: number) => (o + 4 <= head.length ? d.getUint32(o, true) : 0);
-  if (u16(0) !== PE_CONST.DOS_MAGIC) return 0;
   const nt = u32(0x3c);
-  if (u32(nt) !== PE_CONST.NT_SIGNATURE || u16(nt + 24) !== 0x20b) return 0;
-  return u32(nt + 24 + 56);
+  if (u16(0) !== PE_CONST.DOS_MAGIC || u32(nt) !== PE_CONST.NT_SIGNATURE || u16(nt + 24) !== 0x20b) return { sectionAlignment: 0, sizeOfImage: 0 };
+  return { sectionAlignment: u32(nt + 24 + 32), sizeOfImage: u32(nt + 24 + 56) };
 }
 
 export function peSymbols(file: Uint8Array): PeSymbols | undefined {

@@ -6,7 +6,7 @@
 // machine field.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdirSync, copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { spawn, spawnSync } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +14,9 @@ import { ROOT } from "../host/paths.ts";
 import { peMachine, runImage, type RunResult } from "../host/run.ts";
 import { Pl011 } from "../host/arm64/pl011.ts";
 import { systemMapFor } from "../host/symbols.ts";
+import { Arm64Machine } from "../host/arm64/machine.ts";
+import { peLayoutHint } from "../host/pe-symbols.ts";
+import { MEMORY_TYPE } from "../firmware/spec/uefi.ts";
 
 const AA64 = join(ROOT, "build/guests/aa64");
 const X64 = join(ROOT, "build/guests");
@@ -88,6 +91,28 @@ test("with no image the boot manager takes \\EFI\\BOOT\\BOOTAA64.EFI on an AArch
 });
 
 const KERNEL = join(ROOT, ".cache/kernel/arm64/vmlinuz");
+
+test("Debian's arm64 Image, staged where its 64 KiB SectionAlignment allows, is taken as the image where it lies; staged 4 KiB off, it is copied", () => {
+  const file = new Uint8Array(readFileSync(KERNEL));
+  const m = new Arm64Machine({});
+  try {
+    const stage = (off: bigint) => {
+      const pages = Math.ceil(Math.max(file.length, peLayoutHint(file).sizeOfImage) / 4096);
+      const whole = m.fw.allocPages(MEMORY_TYPE.BootServicesData, pages + 16);
+      const at = ((whole + 0xffffn) & ~0xffffn) + off;
+      m.fw.ram.set(file, Number(at));
+      return m.fw.loadImageInPlace(at, file.length, pages);
+    };
+    const aligned = stage(0n);
+    assert.is(aligned.status, 0n, aligned.error);
+    assert.ok(aligned.adopted);
+    const off = stage(0x1000n);
+    assert.is(off.status, 0n, off.error);
+    assert.not.ok(off.adopted, "an image placed off its SectionAlignment is copied");
+  } finally {
+    m.close();
+  }
+});
 const INITRD = join(ROOT, "build/guests/linux/aa64/initrd.cpio");
 const HELLO = "init: hello from userspace, pid 1, 65536 bytes of fresh memory sum to 8355840";
 
