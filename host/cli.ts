@@ -169,6 +169,24 @@ function printSummary(r: RunResult, out: (s: string) => void): void {
   out(summary.stubbedHit.length ? `stubbed services hit: ${summary.stubbedHit.join(", ")}` : "stubbed services hit: none");
 }
 
+let stdoutReady = false;
+
+/**
+ * process.stdout, made at first use: Node builds the stream when it is first touched (~2.5
+ * ms, a pipe's more), and a boot writes nothing before its guest runs. A closed pipe
+ * (`ueficorn run x | head`) ends the output, not the process with an error.
+ */
+function stdout(): NodeJS.WriteStream {
+  if (!stdoutReady) {
+    stdoutReady = true;
+    process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
+  return process.stdout;
+}
+
 async function main(argv: string[]): Promise<number> {
   let parsed;
   try {
@@ -216,7 +234,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const { values: o, positionals } = parsed;
   if (o.help) {
-    process.stdout.write(HELP + "\n");
+    stdout().write(HELP + "\n");
     return 0;
   }
   const [cmd, ...rest] = positionals;
@@ -227,15 +245,15 @@ async function main(argv: string[]): Promise<number> {
     for (const d of o.disk ?? []) regularFile(d, "--disk");
     const report = await measureAll({ out, ablation: !o["no-ablation"], chains: !o["no-chains"], kernels: !o["no-kernels"], disks: o.disk, progress: (m) => process.stderr.write(`measure: ${m}\n`) });
     const required = report.ablation.rows.filter((r) => r.verdict === "required").map((r) => r.service);
-    process.stdout.write(`wrote ${out}/report.md, report.json, report.html\n`);
-    process.stdout.write(`firmware: ${report.firmware.wasmBytes} bytes of WASM (${report.firmware.gzipBytes} gzipped)\n`);
-    if (report.ablation.rows.length) process.stdout.write(`the kernel requires ${required.length} of the ${report.ablation.rows.length} services it calls: ${required.join(", ")}\n`);
+    stdout().write(`wrote ${out}/report.md, report.json, report.html\n`);
+    stdout().write(`firmware: ${report.firmware.wasmBytes} bytes of WASM (${report.firmware.gzipBytes} gzipped)\n`);
+    if (report.ablation.rows.length) stdout().write(`the kernel requires ${required.length} of the ${report.ablation.rows.length} services it calls: ${required.join(", ")}\n`);
     for (const k of report.kernels) {
       const req = k.ablation.filter((a) => a.required).length;
-      process.stdout.write(`${k.name} (${k.version}): EFI ${k.efi.ok ? "reaches the criterion" : `fails: ${k.efi.ending}`}, ${k.efi.calls} calls to ${Object.keys(k.efi.perService).length} services${k.ablation.length ? `, ${req} required` : ""}; PVH ${k.pvh.reached ? "reaches `Linux version`" : `fails: ${k.pvh.ending}`}\n`);
+      stdout().write(`${k.name} (${k.version}): EFI ${k.efi.ok ? "reaches the criterion" : `fails: ${k.efi.ending}`}, ${k.efi.calls} calls to ${Object.keys(k.efi.perService).length} services${k.ablation.length ? `, ${req} required` : ""}; PVH ${k.pvh.reached ? "reaches `Linux version`" : `fails: ${k.pvh.ending}`}\n`);
     }
     for (const m of report.minimal) {
-      process.stdout.write(`a firmware with ${m.services.length} services: ${m.wasmBytes} bytes of WASM (${m.gzipBytes} gzipped); the kernel ${m.boots ? "boots" : "does not boot"} on it (${m.outcome})\n`);
+      stdout().write(`a firmware with ${m.services.length} services: ${m.wasmBytes} bytes of WASM (${m.gzipBytes} gzipped); the kernel ${m.boots ? "boots" : "does not boot"} on it (${m.outcome})\n`);
     }
     return 0;
   }
@@ -246,12 +264,12 @@ async function main(argv: string[]): Promise<number> {
     const { KernelImageError } = await import("./errors.ts");
     try {
       const r = inspectFile(rest[0]);
-      if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + "\n");
+      if (o.json) stdout().write(JSON.stringify(r, null, 2) + "\n");
       else {
-        process.stdout.write(`${r.file}: ${r.format}${r.version ? `, Linux ${r.version}` : ""}, ${r.size} bytes\n`);
-        for (const e of r.entries) process.stdout.write(`  ${e}\n`);
-        if (Array.isArray(r.xenNotes) && r.xenNotes.length) process.stdout.write(`  Xen notes: ${r.xenNotes.map((n) => `${n.name}=${n.value}`).join(", ")}\n`);
-        if (r.pe) process.stdout.write(`  sections: ${r.pe.sections.map((s) => s.name).join(" ")}\n`);
+        stdout().write(`${r.file}: ${r.format}${r.version ? `, Linux ${r.version}` : ""}, ${r.size} bytes\n`);
+        for (const e of r.entries) stdout().write(`  ${e}\n`);
+        if (Array.isArray(r.xenNotes) && r.xenNotes.length) stdout().write(`  Xen notes: ${r.xenNotes.map((n) => `${n.name}=${n.value}`).join(", ")}\n`);
+        if (r.pe) stdout().write(`  sections: ${r.pe.sections.map((s) => s.name).join(" ")}\n`);
       }
       return 0;
     } catch (e) {
@@ -312,7 +330,7 @@ async function main(argv: string[]): Promise<number> {
     screen = { width: w, height: h };
   }
   const json = o.json ?? false;
-  const out = (s: string) => process.stdout.write(s + "\n");
+  const out = (s: string) => stdout().write(s + "\n");
   const opts: RunOptions = {
     arch: o.arch as RunOptions["arch"],
     entry: o.entry as "efi" | "pvh" | "direct" | undefined,
@@ -340,8 +358,8 @@ async function main(argv: string[]): Promise<number> {
     interruptsAtHalt: o["interrupts-at-halt"],
     trace: o.trace,
     traceOut: o["trace-out"],
-    onConsole: json ? undefined : (t) => process.stdout.write(t.replace(/\r\n/g, "\n")),
-    onSerial: json ? undefined : (line) => process.stdout.write(line + "\n"),
+    onConsole: json ? undefined : (t) => stdout().write(t.replace(/\r\n/g, "\n")),
+    onSerial: json ? undefined : (line) => stdout().write(line + "\n"),
     onTrace: json ? undefined : (line) => process.stderr.write(line + "\n"),
     onLog: json ? undefined : (line) => process.stderr.write(`ueficorn: ${line}\n`),
   };
@@ -361,11 +379,6 @@ async function main(argv: string[]): Promise<number> {
   return code;
 }
 
-// A closed pipe (`ueficorn run x | head`) ends the output, not the process with an error.
-process.stdout.on("error", (e: NodeJS.ErrnoException) => {
-  if (e.code === "EPIPE") process.exit(process.exitCode ?? 0);
-  throw e;
-});
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
 });
