@@ -527,11 +527,11 @@ void hvc_gate_free(struct hvc_gate *g) { free(g); }
 //
 // libunicorn makes these calls through its PLT (tlb_protect_code, tlb_unprotect_code,
 // tb_invalidate_phys_page_fast, tlb_set_dirty, tlb_reset_dirty_by_vaddr; per target, by
-// suffix), so the tracker
-// takes them over in the library's GOT and keeps QEMU's promise: a bitmap of the
-// ram_addr pages that hold code per engine; protect also arms every entry mapping the
-// page (tlb_reset_dirty over its host bytes, as QEMU's tlb_reset_dirty_range_all does);
-// set_dirty after a store to a page that still holds code keeps the entry armed.
+// suffix), so the tracker takes them over in the library's GOT and keeps QEMU's promise:
+// a bitmap of the ram_addr pages that hold code per engine; protect also arms every entry
+// mapping the page (tlb_reset_dirty over its host bytes, as QEMU's
+// tlb_reset_dirty_range_all does); set_dirty after a store to a page that still holds
+// code keeps the entry armed.
 // With that, an entry that maps code is never disarmed, and the re-arm tb_gen_code does
 // after each new block (tlb_reset_dirty_by_vaddr over the whole TLB, every MMU mode: 7% of
 // an arm64 boot, whose CPU has 12) has nothing to do: skipped for a registered engine.
