@@ -10,6 +10,11 @@
 //   answer as National's PC16550D does. Its startup then checks that THRE interrupts
 //   re-assert when IER.ETBEI is re-enabled (UART_BUG_THRE), which IIR models too.
 //
+// Bytes from the host's console wait on the line until the receiver has room, as a
+// sender held off by hardware flow control would (QEMU's chardev asks
+// serial_can_receive likewise): a pasted line or a pipe longer than the FIFO arrives
+// whole instead of overrunning it.
+//
 // Register names are Linux's (include/uapi/linux/serial_reg.h); behaviour follows the
 // PC16550D datasheet (National Semiconductor, 1995), with the re-assertion of THRE on
 // an IER write taken from QEMU's hw/char/serial.c, which Windows and Linux rely on.
@@ -117,6 +122,8 @@ export class Uart16550A implements PortDevice {
   private rxHead = 0;
   private rxCount = 0;
   private rbr = 0;
+  /** Input from the host not yet received: it enters as the receiver makes room. */
+  private readonly waiting: number[] = [];
 
   private line = new Uint8Array(256);
   private lineLen = 0;
@@ -147,10 +154,19 @@ export class Uart16550A implements PortDevice {
     return (this.mcr & (UART_MCR_OUT2 | UART_MCR_LOOP)) === UART_MCR_OUT2 && !(this.iir() & UART_IIR_NO_INT);
   }
 
-  /** Bytes arriving on the serial line (a host console's keyboard, say). */
+  /** Bytes arriving on the serial line (a host console's keyboard, say), as fast as the receiver takes them. */
   input(bytes: ArrayLike<number>): void {
     if (this.mcr & UART_MCR_LOOP) return; // the receiver listens to the transmitter only
-    for (let i = 0; i < bytes.length; i++) this.receive(bytes[i] & 0xff);
+    for (let i = 0; i < bytes.length; i++) this.waiting.push(bytes[i] & 0xff);
+    this.admit();
+  }
+
+  /** Bytes waiting on the line that the receiver has room for now. */
+  private admit(): void {
+    const depth = this.fcr & UART_FCR_ENABLE_FIFO ? FIFO_SIZE : 1;
+    let n = 0;
+    while (n < this.waiting.length && this.rxCount < depth) this.receive(this.waiting[n++]);
+    if (n) this.waiting.splice(0, n);
   }
 
   read(port: number, _size: 1 | 2 | 4): number {
@@ -208,6 +224,7 @@ export class Uart16550A implements PortDevice {
         // FCR0 must be set for the other bits to be written (PC16550D, FCR description).
         this.fcr = value & UART_FCR_ENABLE_FIFO ? value & FCR_KEPT : 0;
         if ((was ^ this.fcr) & UART_FCR_ENABLE_FIFO || value & UART_FCR_CLEAR_RCVR) this.clearRx();
+        this.admit(); // a FIFO turned on or emptied takes what waits on the line
         return;
       }
       case UART_LCR:
@@ -285,6 +302,7 @@ export class Uart16550A implements PortDevice {
       this.rbr = this.rx[this.rxHead];
       this.rxHead = (this.rxHead + 1) % FIFO_SIZE;
       this.rxCount--;
+      if (this.waiting.length) this.admit();
     }
     return this.rbr;
   }
