@@ -7,7 +7,7 @@ import { encodePng } from "./png.ts";
 import { LiveInput } from "./input.ts";
 import { Machine, type Ending } from "./machine.ts";
 import { Arm64Machine } from "./arm64/machine.ts";
-import { prepareArm64, RNG_SEED_BYTES } from "./arm64/image.ts";
+import { prepareArm64, readArm64File, RNG_SEED_BYTES } from "./arm64/image.ts";
 import { PE_CONST } from "../firmware/spec/pe.ts";
 import type { Key } from "./keys.ts";
 import { Timeline } from "./timeline.ts";
@@ -217,7 +217,7 @@ export function runImage(path: string | undefined, opts: RunOptions = {}): RunRe
       const { boot } = preparePvhFile(path!, { ramBytes: (opts.ramMiB ?? 256) * 2 ** 20, cmdline: opts.cmdline ?? "", initrd });
       ending = m.bootPvh(boot);
     } else if (direct && m instanceof Arm64Machine) {
-      ending = m.bootDirect(prepareArm64(readFileSync(path!), { ramBytes: (opts.ramMiB ?? 256) * 2 ** 20, cmdline: opts.cmdline ?? "", initrd, rngSeed: m.randomBytes(RNG_SEED_BYTES) }));
+      ending = m.bootDirect(prepareArm64(readArm64File(path!, m.ram), { ramBytes: (opts.ramMiB ?? 256) * 2 ** 20, cmdline: opts.cmdline ?? "", initrd, rngSeed: m.randomBytes(RNG_SEED_BYTES) }));
     } else {
       tracer.stubbed = (id) => machine.fw.stubbed(id);
       const handle = path === undefined ? m.loadBootOption() : m.loadImageFile(path, opts.cmdline);

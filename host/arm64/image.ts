@@ -6,6 +6,7 @@
 // the tree's address. Debian's arm64 vmlinuz is the Image itself (its EFI stub is in the
 // same file: the header is both a PE/COFF one and the Image's); a gzip-compressed Image is
 // taken too.
+import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { zlib } from "../lazy.ts";
 import { KernelImageError } from "../errors.ts";
 import { buildFdt, cells64 } from "./fdt.ts";
@@ -34,6 +35,32 @@ export interface Arm64Boot {
   dtbAt: number;
   initrd?: Uint8Array;
   initrdAt?: number;
+}
+
+/**
+ * The file at `path` for prepareArm64: an uncompressed Image is read straight into `ram`
+ * where the boot protocol places it (2 MiB + text_offset), so that a kernel-sized buffer
+ * is neither allocated nor copied (bootDirect then finds it in place); anything else (a
+ * gzip-compressed Image, a file that is no Image or does not fit) is read as it is.
+ */
+export function readArm64File(path: string, ram: Uint8Array): Uint8Array {
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    const head = new Uint8Array(HEADER_BYTES);
+    const got = readSync(fd, head, 0, HEADER_BYTES, 0);
+    const h = new DataView(head.buffer);
+    const placed = got === HEADER_BYTES && h.getUint32(MAGIC, true) === ARM64_MAGIC ? TWO_MIB + Number(h.getBigUint64(TEXT_OFFSET, true)) : -1;
+    const into = placed >= 0 && placed % PAGE === 0 && placed + size <= ram.length ? ram.subarray(placed, placed + size) : new Uint8Array(size);
+    for (let at = 0; at < size;) {
+      const n = readSync(fd, into, at, size - at, at);
+      if (n === 0) throw new Error(`${path}: ended at byte ${at} of ${size} while reading`);
+      at += n;
+    }
+    return into;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**

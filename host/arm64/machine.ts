@@ -364,7 +364,8 @@ export class Arm64Machine extends MachineBase {
   bootDirect(boot: Arm64Boot): Ending {
     if (this.link) throw new Error("bootDirect needs a machine made with entry: \"direct\"");
     const uc = this.uc;
-    this.ram.set(boot.image, boot.base);
+    // readArm64File may have read the Image where it belongs already.
+    if (boot.image.buffer !== this.ram.buffer || boot.image.byteOffset !== boot.base) this.ram.set(boot.image, boot.base);
     this.ram.set(boot.dtb, boot.dtbAt);
     if (boot.initrd && boot.initrdAt !== undefined) this.ram.set(boot.initrd, boot.initrdAt);
     // PSTATE first: a PSTATE write does not refresh Unicorn's cached EL until a CP_REG write (ARM64.md).
