@@ -4,7 +4,8 @@
 // of the blocks the guest wrote. The source is never written during the run: commit()
 // writes the overlay into a copy of the image and renames it over the original, so the
 // user's image is either as it was or as the guest left it, never half-written.
-import { closeSync, copyFileSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmdirSync, rmSync, writeSync } from "node:fs";
+import { closeSync, copyFileSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, renameSync, rmdirSync, rmSync, writeSync } from "node:fs";
+import { readAt } from "./read-at.ts";
 import { basename, dirname, join } from "node:path";
 import { DiskError } from "./errors.ts";
 import { fatImageFromDir, FatImageError } from "./fat-image.ts";
@@ -182,11 +183,8 @@ export function imageFile(path: string): DiskSource {
   return {
     bytes,
     read(offset, out) {
-      for (let done = 0; done < out.length;) {
-        const n = readSync(fd, out, done, out.length - done, offset + done);
-        if (n === 0) throw new DiskError(path, `the file ended at byte ${offset + done} of ${bytes} (changed while in use?)`);
-        done += n;
-      }
+      const got = readAt(fd, out, offset);
+      if (got < out.length) throw new DiskError(path, `the file ended at byte ${offset + got} of ${bytes} (changed while in use?)`);
     },
     close: () => closeSync(fd),
   };

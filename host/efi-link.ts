@@ -5,7 +5,8 @@
 // boot-services rule, the trace, saving the store) and loads images. It knows no CPU: a
 // machine's trap puts the call's registers in the argument block, calls serve(id), and
 // gives the guest the STATUS slot.
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync } from "node:fs";
+import { readAt } from "./read-at.ts";
 import { adviseHugePages } from "./unicorn/index.ts";
 import { Firmware } from "./firmware.ts";
 import { GuestError, LoadError, VarStoreError } from "./errors.ts";
@@ -217,7 +218,7 @@ export class EfiLink {
       const size = fstatSync(fd).size;
       if (size > this.fw.ram.length) throw new LoadError(STATUS.LOAD_ERROR, `the file (${size} bytes) is larger than guest RAM`, 0n);
       const head = new Uint8Array(Math.min(size, PAGE));
-      readSync(fd, head, 0, head.length, 0);
+      readAt(fd, head, 0);
       // Room for the whole image, aligned as it asks (an arm64 Image: 64 KiB), so that the
       // firmware can take the buffer as it (it checks every field; a wrong hint here only
       // means a copy).
@@ -225,11 +226,8 @@ export class EfiLink {
       const pages = Math.max(Math.ceil(size / PAGE), Math.ceil(hint.sizeOfImage / PAGE), 1);
       const align = hint.sectionAlignment > PAGE && hint.sectionAlignment <= MAX_STAGING_ALIGN && !(hint.sectionAlignment & (hint.sectionAlignment - 1)) ? hint.sectionAlignment : PAGE;
       return this.loadStaged(size, pages, align, (ram) => {
-        for (let at = 0; at < size;) {
-          const n = readSync(fd, ram, at, size - at, at);
-          if (n === 0) throw new Error(`${path}: ended at byte ${at} of ${size} while reading`);
-          at += n;
-        }
+        const got = readAt(fd, ram, 0);
+        if (got < size) throw new Error(`${path}: ended at byte ${got} of ${size} while reading`);
       }, cmdline, basename(path));
     } finally {
       closeSync(fd);

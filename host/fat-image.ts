@@ -19,7 +19,8 @@
 // A file that changes on the host after the image is made reads as it is then, cut or
 // zero-padded to the size it had.
 import { crypto } from "./lazy.ts";
-import { closeSync, openSync, readdirSync, readSync, statSync, type Stats } from "node:fs";
+import { closeSync, openSync, readdirSync, statSync, type Stats } from "node:fs";
+import { readAt } from "./read-at.ts";
 import { join, resolve } from "node:path";
 import { crc32 } from "./crc32.ts";
 import { guidBytes } from "../firmware/spec/decl.ts";
@@ -513,11 +514,7 @@ function hostFiles(): { region(at: number, f: Entry): Region; close(): void } {
     region: (at, f) => ({
       at, size: f.size,
       fill(from, out) {
-        for (let done = 0; done < out.length;) {
-          const n = readSync(fd(f.path), out, done, out.length - done, from + done);
-          if (n === 0) break; // the file shrank: the rest reads as zeros
-          done += n;
-        }
+        readAt(fd(f.path), out, from); // a file that shrank: the rest reads as zeros
       },
     }),
     close() {

@@ -6,7 +6,8 @@
 // the tree's address. Debian's arm64 vmlinuz is the Image itself (its EFI stub is in the
 // same file: the header is both a PE/COFF one and the Image's); a gzip-compressed Image is
 // taken too.
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync } from "node:fs";
+import { readAt } from "../read-at.ts";
 import { zlib } from "../lazy.ts";
 import { KernelImageError } from "../errors.ts";
 import { buildFdt, cells64 } from "./fdt.ts";
@@ -48,15 +49,11 @@ export function readArm64File(path: string, ram: Uint8Array): Uint8Array {
   try {
     const size = fstatSync(fd).size;
     const head = new Uint8Array(HEADER_BYTES);
-    const got = readSync(fd, head, 0, HEADER_BYTES, 0);
     const h = new DataView(head.buffer);
-    const placed = got === HEADER_BYTES && h.getUint32(MAGIC, true) === ARM64_MAGIC ? TWO_MIB + Number(h.getBigUint64(TEXT_OFFSET, true)) : -1;
+    const placed = readAt(fd, head, 0) === HEADER_BYTES && h.getUint32(MAGIC, true) === ARM64_MAGIC ? TWO_MIB + Number(h.getBigUint64(TEXT_OFFSET, true)) : -1;
     const into = placed >= 0 && placed % PAGE === 0 && placed + size <= ram.length ? ram.subarray(placed, placed + size) : new Uint8Array(size);
-    for (let at = 0; at < size;) {
-      const n = readSync(fd, into, at, size - at, at);
-      if (n === 0) throw new Error(`${path}: ended at byte ${at} of ${size} while reading`);
-      at += n;
-    }
+    const got = readAt(fd, into, 0);
+    if (got < size) throw new Error(`${path}: ended at byte ${got} of ${size} while reading`);
     return into;
   } finally {
     closeSync(fd);

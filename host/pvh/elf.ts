@@ -3,7 +3,8 @@
 // the PT_NOTE notes and finds Xen's XEN_ELFNOTE_PHYS32_ENTRY among them. Every offset
 // comes from the declarations in firmware/spec/elf.ts; every error names the field and
 // its file offset.
-import { closeSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, openSync, statSync } from "node:fs";
+import { readAt } from "../read-at.ts";
 import { field, type Struct } from "../../firmware/spec/decl.ts";
 import { EI, ELF, ELF64_EHDR, ELF64_NHDR, ELF64_PHDR } from "../../firmware/spec/elf.ts";
 import { XEN_ELFNOTE_NAME, XEN_ELFNOTE_PHYS32_ENTRY } from "../../firmware/spec/pvh.ts";
@@ -69,11 +70,8 @@ export function fileSource(path: string): ElfSource {
     copy(offset, dest) {
       const fd = openSync(path, "r");
       try {
-        for (let at = 0; at < dest.length;) {
-          const n = readSync(fd, dest, at, dest.length - at, offset + at);
-          if (n === 0) throw new KernelImageError(path, "file", offset + at, `ended while reading ${dest.length} bytes at ${hex(offset)} (the file changed?)`);
-          at += n;
-        }
+        const got = readAt(fd, dest, offset);
+        if (got < dest.length) throw new KernelImageError(path, "file", offset + got, `ended while reading ${dest.length} bytes at ${hex(offset)} (the file changed?)`);
       } finally {
         closeSync(fd);
       }
