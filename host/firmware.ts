@@ -54,6 +54,9 @@ function instantiate(path: string, module: WebAssembly.Module, imports: WebAssem
 /** Compiled firmware modules, by file and version: each build compiled once per process. */
 const modules = new Map<string, WebAssembly.Module>();
 
+/** What a load reports: SUCCESS and the image's handle, or the status and the field it names (message and file offset). */
+export interface LoadResult { status: bigint; handle: bigint; error: string; offset: bigint }
+
 export class Firmware {
   readonly memory: WebAssembly.Memory;
   readonly guestBase: number;
@@ -137,10 +140,8 @@ export class Firmware {
   }
 
   /** Load a PE image already copied into guest memory. */
-  loadImage(src: bigint, size: number): { status: bigint; handle: bigint; error: string; offset: bigint } {
-    const status = u64(this.x.fw_load_image(src, BigInt(size)));
-    if (status === 0n) return { status, handle: u64(this.x.fw_loaded_handle()), error: "", offset: 0n };
-    return { status, handle: 0n, error: this.readAsString(this.x.fw_load_error()), offset: u64(this.x.fw_load_error_offset()) };
+  loadImage(src: bigint, size: number): LoadResult {
+    return this.loadResult(this.x.fw_load_image(src, BigInt(size)));
   }
 
   /**
@@ -148,11 +149,16 @@ export class Firmware {
    * make it the image itself (firmware/loader.ts offerSourceAsImage); `adopted` says it
    * did, and then none of the buffer is the caller's to free.
    */
-  loadImageInPlace(src: bigint, size: number, pages: number): ReturnType<Firmware["loadImage"]> & { adopted: boolean } {
-    const status = u64(this.x.fw_load_image_in_place(src, BigInt(size), BigInt(pages)));
-    const adopted = this.x.fw_load_adopted() !== 0;
-    if (status === 0n) return { status, handle: u64(this.x.fw_loaded_handle()), error: "", offset: 0n, adopted };
-    return { status, handle: 0n, error: this.readAsString(this.x.fw_load_error()), offset: u64(this.x.fw_load_error_offset()), adopted };
+  loadImageInPlace(src: bigint, size: number, pages: number): LoadResult & { adopted: boolean } {
+    const r = this.loadResult(this.x.fw_load_image_in_place(src, BigInt(size), BigInt(pages)));
+    return { ...r, adopted: this.x.fw_load_adopted() !== 0 };
+  }
+
+  /** A load's status, with the handle it made or the error it named. */
+  private loadResult(raw: bigint): LoadResult {
+    const status = u64(raw);
+    if (status === 0n) return { status, handle: u64(this.x.fw_loaded_handle()), error: "", offset: 0n };
+    return { status, handle: 0n, error: this.readAsString(this.x.fw_load_error()), offset: u64(this.x.fw_load_error_offset()) };
   }
 
   /** Where the image with `handle` was loaded; 0n when the handle is no image. */
