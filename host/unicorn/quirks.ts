@@ -20,19 +20,34 @@ export const QUIRKS_CACHE = join(ROOT, ".cache/unicorn/quirks.json");
 /** Experiments per field: a field that fits by chance in one (a clock, a pointer) does not in all. */
 const ROUNDS = 3;
 
+/** Where a field is looked for: a throwaway engine, and a snapshot of the state that holds it. */
+interface Haystack {
+  name: string;
+  open: () => Unicorn;
+  snap: (uc: Unicorn) => DataView;
+}
+
+/** The CPU state of an x86-64 engine, as uc_context_save copies it. */
+const SAVED_CONTEXT: Haystack = {
+  name: "Unicorn's saved context",
+  open: () => new Unicorn(C.UC_MODE_64),
+  snap: (uc) => new DataView(uc.contextBytes(uc.contextSave()).slice().buffer),
+};
+
 /**
- * Runs `experiment` on throwaway engines, ROUNDS times; each returns context snapshots.
- * The field is the one int32 offset at which `fits` accepts the snapshots' values, in
- * order, in every round. (One round once found two: the other a field whose low bits
- * happened to change the same way, in one clean-clone CI run.)
+ * Runs `experiment` on throwaway engines, ROUNDS times; each returns snapshots of the
+ * haystack (by default an x86-64 engine's saved context). The field is the one int32
+ * offset at which `fits` accepts the snapshots' values, in order, in every round. (One
+ * round once found two: the other a field whose low bits happened to change the same way,
+ * in one clean-clone CI run.)
  */
-function findField(field: string, experiment: (uc: Unicorn, snap: () => DataView) => DataView[], fits: (values: number[]) => boolean): number {
+function findField(field: string, experiment: (uc: Unicorn, snap: () => DataView) => DataView[], fits: (values: number[]) => boolean, where: Haystack = SAVED_CONTEXT): number {
   try {
     let found: number[] | undefined;
     for (let round = 0; round < ROUNDS && (found === undefined || found.length > 1); round++) {
-      const uc = new Unicorn(C.UC_MODE_64);
+      const uc = where.open();
       try {
-        const snaps = experiment(uc, () => new DataView(uc.contextBytes(uc.contextSave()).slice().buffer));
+        const snaps = experiment(uc, () => where.snap(uc));
         const here: number[] = [];
         for (let i = 0; i + 4 <= snaps[0].byteLength; i += 4) if (fits(snaps.map((s) => s.getInt32(i, true)))) here.push(i);
         found = found === undefined ? here : found.filter((i) => here.includes(i));
@@ -43,7 +58,7 @@ function findField(field: string, experiment: (uc: Unicorn, snap: () => DataView
     if (found!.length !== 1) throw new Error(`candidates ${found!.join(", ") || "none"}`);
     return found![0];
   } catch (e) {
-    throw new Error(`cannot locate ${field} in Unicorn's saved context: ${(e as Error).message}`);
+    throw new Error(`cannot locate ${field} in ${where.name}: ${(e as Error).message}`);
   }
 }
 
@@ -348,33 +363,20 @@ export const unicornCpuid = cached("cpuid", probeCpuid, (v: unknown): v is Retur
  * 11 after asking for 1024 (2.1.1 counts one bit too many; finalize_target_page_bits
  * takes the field as the page's bits as it is), in every round.
  */
-export const probeTargetBits = (): number => {
-  let found: number[] | undefined;
-  for (let round = 0; round < ROUNDS && (found === undefined || found.length > 1); round++) {
-    const uc = new Unicorn(C.UC_MODE_ARM, C.UC_ARCH_ARM);
-    try {
-      const snaps: Int32Array[] = [];
-      const snap = () => {
-        const v = uc.engineState();
-        snaps.push(new Int32Array(v.buffer.slice(v.byteOffset, v.byteOffset + (v.byteLength & ~3))));
-      };
-      snap();
-      if (!uc.targetPageSize(4096)) throw new Error("uc_ctl(UC_CTL_UC_PAGE_SIZE) refused on ARM");
-      snap();
-      uc.targetPageSize(1024);
-      snap();
-      const bits = (n: number) => 31 - Math.clz32(n);
-      const here: number[] = [];
-      for (let i = 0; i < snaps[0].length; i++) {
-        const [a, b, c] = snaps.map((s) => s[i]);
-        if (a === 0 && b - c === 2 && (b === bits(4096) || b === bits(4096) + 1)) here.push(4 * i);
-      }
-      found = found === undefined ? here : found.filter((i) => here.includes(i));
-    } finally {
-      uc.close();
-    }
-  }
-  if (found!.length !== 1) throw new Error(`cannot locate target_bits in Unicorn's uc_struct: candidates ${found!.join(", ") || "none"}`);
-  return found![0];
-};
+export const probeTargetBits = (): number =>
+  findField("target_bits", (uc, snap) => {
+    const before = snap();
+    if (!uc.targetPageSize(4096)) throw new Error("uc_ctl(UC_CTL_UC_PAGE_SIZE) refused on ARM");
+    const at4k = snap();
+    uc.targetPageSize(1024);
+    return [before, at4k, snap()];
+  }, ([a, b, c]) => a === 0 && b - c === 2 && (b === 12 || b === 13), { // 4 KiB: 12 bits, or 13 where 2.1.1 counts one too many
+    name: "Unicorn's uc_struct",
+    open: () => new Unicorn(C.UC_MODE_ARM, C.UC_ARCH_ARM),
+    // A copy: the engine's own bytes change as it goes on.
+    snap: (uc) => {
+      const v = uc.engineState();
+      return new DataView(v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength));
+    },
+  });
 export const targetBitsOffset = cached("target_bits", probeTargetBits);
