@@ -171,7 +171,6 @@ export abstract class MachineBase {
     return this.link ? this.link.instructionsAtEntry : this.icount && 0n;
   }
 
-  /** performance.now() when the guest's kernel was entered, as for instructionsAtEntry. */
   /** `n` bytes of the machine's entropy (the host's, or the deterministic stream), for seeds a boot loader hands over. */
   randomBytes(n: number): Uint8Array {
     const out = new Uint8Array(n);
@@ -184,11 +183,12 @@ export abstract class MachineBase {
     return undefined;
   }
 
-  /** SERIALIZEs the guest ran (x86: each re-arms the code-write checks); undefined where not counted. */
+  /** SERIALIZEs the guest ran (x86); undefined where not counted. */
   serializations(): number | undefined {
     return undefined;
   }
 
+  /** performance.now() when the guest's kernel was entered, as for instructionsAtEntry. */
   get enteredAt(): number | undefined {
     return this.link ? this.link.enteredAt : this.directEnteredAt;
   }

@@ -1223,19 +1223,13 @@ export class Unicorn {
   }
 
   /**
-   * Makes every guest write to code it has run invalidate that code, as on a CPU.
-   * Unicorn 2.1.1 misses some: a write that does not overlap any translated block of its
-   * page still clears its TLB entry's not-dirty flag (cputlb.c notdirty_write calls
-   * tlb_set_dirty whatever code is left on the page, cpu_physical_memory_is_clean being
-   * stubbed to true), and translating a block re-arms the flag only for the block's own
-   * virtual page (translate-all.c tb_gen_code); a later write through that entry to the
-   * surviving code takes the fast path and the old translation keeps running (tests:
-   * ten instructions show it; Linux's text_poke_early patching _raw_spin_lock_irqsave
-   * between two timer interrupts ran its old call). With any UC_HOOK_MEM_WRITE present
-   * Unicorn never clears the flag; this adds one, native and never called (an address
-   * range nothing writes), so every RAM write takes the slow path: measured 4x the
-   * time of a kernel boot. Unicorn 2.1.2's fix (#2031) costs the same way (the warning
-   * in libraryInfo).
+   * The other way to see every guest write to translated code (trackCodePages is the
+   * machine's): with any UC_HOOK_MEM_WRITE present, Unicorn never clears a TLB entry's
+   * not-dirty flag; this adds one, native and never called (an address range nothing
+   * writes), so every RAM write takes the slow path: measured 4x the time of a kernel
+   * boot. For a library whose GOT the tracker cannot take over, and as a cross-check
+   * (--guard-code-writes). Unicorn 2.1.2's fix (#2031) costs the same way (the warning in
+   * libraryInfo).
    */
   guardCodeWrites(): void {
     const out: [number | bigint | null] = [null];

@@ -107,7 +107,7 @@ export class X86Cpu {
     uc.regWriteBatch(regs, values);
   }
 
-  /** SERIALIZEs run here (answerInvalid): each one a point where code writes are looked for again. */
+  /** SERIALIZEs run here (answerInvalid). */
   serializations = 0;
   /** Told where a SERIALIZE was found (its RIP, CR3 and physical address), for a native fast path to run it there next time. */
   onSerialize: ((rip: bigint, cr3: bigint, phys: bigint) => void) | undefined;
